@@ -1,0 +1,62 @@
+"""One settings object for every process, read from the environment and an optional `.env`.
+
+Each field is documented in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workers.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+    data_dir: Path = Field(default=REPO_ROOT / "var", description="state of the embedded servers")
+    database_url: str | None = Field(
+        default=None, description="postgresql+asyncpg://… ; unset: embedded PostgreSQL under data_dir"
+    )
+    migration_database_url: str | None = Field(
+        default=None, description="owner connection for migrations; unset: database_url"
+    )
+    database_app_role: str = Field(
+        default="demandflow_app",
+        description="role the application runs as: may insert events, never update or delete them",
+    )
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal frontend; unset: embedded dev server"
+    )
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "demandflow"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: str = "INFO"
+    policy_file: Path = Field(default=REPO_ROOT / "deploy" / "policy.yaml")
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.environment == "production"
+        return self.log_format == "json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"setting {field} is invalid: {first['msg']}; fix it in the environment or .env") from None
