@@ -1,0 +1,72 @@
+"""The HTTP service: FastAPI application factory and the health endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import asyncpg
+from fastapi import FastAPI, Response
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from api.deps import Services
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    temporal: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable"]
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        app.state.services = services
+        yield
+        await services.close()
+
+    app = FastAPI(
+        title="demandflow",
+        version="0.1.0",
+        description="Demand routing: submit needs, act on them, supervise them.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/health", response_model=Health, tags=["operations"])
+    async def health(response: Response) -> Health:
+        """Whether Temporal and PostgreSQL answer right now."""
+        temporal_ok, database_ok = await asyncio.gather(
+            _temporal_ok(services.temporal), _database_ok(services.pool)
+        )
+        healthy = temporal_ok and database_ok
+        response.status_code = 200 if healthy else 503
+        return Health(
+            status="ok" if healthy else "degraded",
+            temporal="ok" if temporal_ok else "unreachable",
+            database="ok" if database_ok else "unreachable",
+        )
+
+    return app
+
+
+async def _temporal_ok(client: Client | None) -> bool:
+    if client is None:
+        return False
+    try:
+        return await asyncio.wait_for(client.service_client.check_health(), timeout=2)
+    except Exception:  # any failure means "not reachable now"; health must answer, not raise
+        return False
+
+
+async def _database_ok(pool: asyncpg.Pool | None) -> bool:
+    if pool is None:
+        return False
+    try:
+        async with asyncio.timeout(2):
+            return bool(await pool.fetchval("SELECT 1") == 1)
+    except Exception:  # as above: report, never raise
+        return False
