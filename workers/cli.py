@@ -49,9 +49,9 @@ def api() -> None:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (idempotent)."""
+    settings = _settings()
     from store.migrate import upgrade
 
-    settings = _settings()
     url = settings.migration_database_url or settings.database_url
     if url is None:
         raise ConfigError("set DATABASE_URL (or MIGRATION_DATABASE_URL) to the database to migrate")

@@ -70,8 +70,6 @@ class Stack:
         ensure_port_free(s.api_port, "API_PORT", s.api_host)
 
     def _start_database(self) -> tuple[str, str]:
-        from store.migrate import upgrade
-
         s = self.settings
         if s.database_url is None:
             self.embedded_pg = s.data_dir / "postgres"
@@ -81,6 +79,8 @@ class Stack:
             database_url = s.database_url
             owner_url = s.migration_database_url or database_url
             asyncio.run(check_database(database_url))
+        from store.migrate import upgrade
+
         upgrade(owner_url)
         log.info("database ready", embedded=self.embedded_pg is not None)
         return database_url, owner_url

@@ -1,0 +1,143 @@
+"""`demandflow up` as a newcomer runs it: a subprocess, health, SIGINT, nothing left behind,
+and a second start that finds the demo data still there, loaded once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+
+from workers.demo import DEMO_SUBMISSIONS
+from domain.commands import demand_id
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.api_port = free_port()
+        self.env = os.environ | {
+            "DATA_DIR": str(data_dir),
+            "API_PORT": str(self.api_port),
+            "TEMPORAL_PORT": str(free_port()),
+            "TEMPORAL_UI_PORT": str(free_port()),
+        }
+        for inherited in ("DATABASE_URL", "TEMPORAL_ADDRESS", "MIGRATION_DATABASE_URL"):
+            self.env.pop(inherited, None)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.descendants: list[psutil.Process] = []
+
+    def start(self) -> None:
+        log = (self.data_dir / "stack-output.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "up"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def wait_healthy(self, timeout: float = 240) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.output()
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{self.api_port}/health", timeout=2)
+                if answer.status_code == 200 and "demandflow is up" in self.output():
+                    self.descendants = psutil.Process(self.process.pid).children(recursive=True)
+                    return dict(answer.json())
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise AssertionError("stack not healthy in time:\n" + self.output())
+
+    def interrupt(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=90)
+
+    def output(self) -> str:
+        path = self.data_dir / "stack-output.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def leftovers(self) -> list[psutil.Process]:
+        alive = [p for p in self.descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        for proc in psutil.process_iter(["cmdline"]):
+            if any(str(self.data_dir) in part for part in proc.info["cmdline"] or []):
+                alive.append(proc)
+        return alive
+
+
+@pytest.fixture
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    # A short path: PostgreSQL's Unix socket path must stay under ~100 bytes.
+    running = RunningStack(tmp_path_factory.mktemp("stk"))
+    yield running
+    if running.process and running.process.poll() is None:
+        running.process.kill()
+    for proc in running.leftovers():
+        proc.kill()
+
+
+async def demo_counts(data_dir: Path) -> dict[str, int]:
+    """DemandSubmitted events per demo need, read straight from the embedded database."""
+    socket_dir = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
+    conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
+    try:
+        ids = [demand_id(s.channel, s.external_id) for s in DEMO_SUBMISSIONS]
+        rows = await conn.fetch(
+            "SELECT stream_id, count(*) AS n FROM events WHERE type = 'DemandSubmitted' "
+            "AND stream_id = ANY($1::text[]) GROUP BY stream_id", ids,
+        )
+        return {row["stream_id"]: row["n"] for row in rows}
+    finally:
+        await conn.close()
+
+
+async def wait_for_demo(data_dir: Path, timeout: float = 60) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        counts = await demo_counts(data_dir)
+        if len(counts) == len(DEMO_SUBMISSIONS):
+            return counts
+        await asyncio.sleep(1)
+    return counts
+
+
+async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: RunningStack) -> None:
+    stack.start()
+    health = stack.wait_healthy()
+    assert health == {"status": "ok", "temporal": "ok", "database": "ok"}
+    assert stack.descendants, "the stack should run its servers as child processes"
+    first = await wait_for_demo(stack.data_dir)
+    assert len(first) == len(DEMO_SUBMISSIONS)
+
+    assert stack.interrupt() == 0, stack.output()
+    time.sleep(1)
+    assert stack.leftovers() == []
+    assert not (stack.data_dir / "up.lock").exists()
+
+    stack.start()
+    stack.wait_healthy()
+    await asyncio.sleep(3)  # give a wrongly repeated demo load time to show up
+    second = await demo_counts(stack.data_dir)
+    assert second == first
+    assert set(second.values()) == {1}
+    assert stack.interrupt() == 0
+    time.sleep(1)
+    assert stack.leftovers() == []

@@ -1,0 +1,59 @@
+"""The Temporal worker process: DemandWorkflow plus every activity it calls."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import asyncpg
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.duplicates import DuplicateActivities
+from activities.policy import PolicyActivities
+from activities.store import StoreActivities
+from workers.connections import connect_temporal
+from workers.errors import ConfigError
+from workers.settings import Settings
+from workflows.demand import DemandWorkflow
+
+log = structlog.get_logger("demandflow.worker")
+
+
+def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, policy_file: Path) -> Worker:
+    """The worker with everything registered; tests build theirs with this too."""
+    store = StoreActivities(pool)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DemandWorkflow],
+        activities=[
+            store.append_events,
+            PolicyActivities(policy_file).load_policy,
+            DuplicateActivities(pool).find_open_duplicate,
+        ],
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    if settings.temporal_address is None or settings.database_url is None:
+        raise ConfigError(
+            "the worker needs TEMPORAL_ADDRESS and DATABASE_URL "
+            "(`demandflow up` sets both for its children)"
+        )
+    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace, attempts=20)
+    from store.db import create_pool
+
+    pool = await create_pool(settings.database_url, role=settings.database_app_role)
+    worker = build_worker(client, settings.temporal_task_queue, pool, settings.policy_file)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker started", task_queue=settings.temporal_task_queue)
+    async with worker:
+        await stop.wait()
+    await pool.close()
+    log.info("worker stopped")
