@@ -31,6 +31,10 @@ from domain.model import (
 )
 
 ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
+WarnAt = Annotated[
+    dict[int, datetime],
+    Field(default_factory=dict, description="warning percent -> when it falls due"),
+]
 
 
 class DomainEvent(Frozen):
@@ -60,6 +64,7 @@ class DemandSubmitted(DomainEvent):
     description: str = Field(default="", max_length=10000)
     details: dict[str, str] = Field(default_factory=dict)
     policy_version: str
+    category_hint: Category | None = None
 
 
 class InformationRequested(RuleApplied):
@@ -69,6 +74,9 @@ class InformationRequested(RuleApplied):
     missing_fields: list[str]
     ask: Literal["requester", "grid_worker"]
     due_at: datetime
+    paused_at: datetime | None = Field(
+        default=None, description="set when a running handling clock stopped for the answer"
+    )
 
 
 class InformationProvided(DomainEvent):
@@ -169,6 +177,7 @@ class DemandAccepted(RuleApplied):
     unit_id: str
     due_at: datetime
     calendar: str = Field(description="which calendar data computed due_at")
+    warn_at: WarnAt
 
 
 class DeadlineWarningIssued(DomainEvent):
@@ -188,6 +197,8 @@ class HandlingEscalated(RuleApplied):
     to_kind: UnitKind
     cause: Literal["deadline_breached", "acceptance_timeout", "reopen_limit"]
     due_at: datetime
+    calendar: str = ""
+    warn_at: WarnAt
 
 
 class ReminderSent(DomainEvent):
@@ -215,11 +226,23 @@ class ExtensionApproved(DomainEvent):
     type: Literal["ExtensionApproved"] = "ExtensionApproved"
     due_at: datetime
     calendar: str
+    warn_at: WarnAt
 
 
 class ExtensionRefused(DomainEvent):
     type: Literal["ExtensionRefused"] = "ExtensionRefused"
     reason: ShortText
+
+
+class HandlingClockResumed(DomainEvent):
+    """The information arrived (or its request expired): the handling clock runs again and
+    the deadline moves by the working time spent waiting."""
+
+    type: Literal["HandlingClockResumed"] = "HandlingClockResumed"
+    paused_at: datetime
+    due_at: datetime
+    calendar: str
+    warn_at: WarnAt
 
 
 class HandlingCompleted(DomainEvent):
@@ -268,6 +291,9 @@ class DemandReopened(DomainEvent):
     type: Literal["DemandReopened"] = "DemandReopened"
     reason: str = Field(default="", max_length=2000)
     reopen_count: int
+    due_at: datetime | None = None
+    calendar: str = ""
+    warn_at: WarnAt
 
 
 class DemandClosed(DomainEvent):
@@ -298,6 +324,7 @@ AnyEvent = Annotated[
     | ExtensionRequested
     | ExtensionApproved
     | ExtensionRefused
+    | HandlingClockResumed
     | HandlingCompleted
     | EvaluationRequested
     | EvaluationSubmitted

@@ -1,0 +1,209 @@
+"""Imperative commands: what someone (or a timer) asks a need to do.
+
+Every command has a stable `type` literal so the workflow can carry `AnyCommand` through
+signals and updates. Timer commands carry the `due_at` they were scheduled for: `decide`
+ignores a timer whose deadline has moved or not yet come (it returns no events).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from domain.events import ShortText
+from domain.model import (
+    Category,
+    Channel,
+    Frozen,
+    Location,
+    Rating,
+    Requester,
+    ServiceMode,
+    Tier,
+    Urgency,
+)
+
+
+def demand_id(channel: Channel | str, external_id: str) -> str:
+    """Stream id of a need: channel plus a hash of the external id, never personal data."""
+    digest = hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:16]
+    return f"need-{Channel(channel).value}-{digest}"
+
+
+class Submission(Frozen):
+    """A need as it arrives from a channel."""
+
+    channel: Channel
+    external_id: str = Field(min_length=1, max_length=200)
+    requester: Requester
+    location: Location
+    title: ShortText
+    description: str = Field(default="", max_length=10000)
+    details: dict[str, str] = Field(default_factory=dict)
+    category_hint: Category | None = None
+
+
+class Command(Frozen):
+    type: str
+
+
+# --- collection ----------------------------------------------------------------------------
+class Submit(Command):
+    """Start a need. `duplicate_of` names the open need this repeats (see collection.matches)."""
+
+    type: Literal["Submit"] = "Submit"
+    submission: Submission
+    duplicate_of: str | None = None
+
+
+class ProvideInformation(Command):
+    type: Literal["ProvideInformation"] = "ProvideInformation"
+    fields: dict[str, str] = Field(min_length=1)
+
+
+class RequestInformation(Command):
+    """The assignee needs more from the requester during handling; the clock stops."""
+
+    type: Literal["RequestInformation"] = "RequestInformation"
+    missing_fields: list[str] = Field(min_length=1)
+
+
+class ExpireInformationRequest(Command):
+    type: Literal["ExpireInformationRequest"] = "ExpireInformationRequest"
+    due_at: datetime
+
+
+class LinkReport(Command):
+    """Another report of the same need joins this one; its requester will evaluate too."""
+
+    type: Literal["LinkReport"] = "LinkReport"
+    linked_stream_id: str = Field(min_length=1)
+    channel: Channel
+    requester: Requester
+
+
+# --- classification ------------------------------------------------------------------------
+class Classify(Command):
+    """A dispatcher classifies by hand."""
+
+    type: Literal["Classify"] = "Classify"
+    category: Category
+    tier: Tier
+    urgency: Urgency = Urgency.NORMAL
+
+
+class Reclassify(Command):
+    type: Literal["Reclassify"] = "Reclassify"
+    category: Category
+    tier: Tier
+    urgency: Urgency = Urgency.NORMAL
+    reason: ShortText
+
+
+# --- assignment ----------------------------------------------------------------------------
+class Assign(Command):
+    """Dispatch to `unit_id`, or by the routing rules when it is None (route)."""
+
+    type: Literal["Assign"] = "Assign"
+    unit_id: str | None = None
+
+
+Route = Assign
+
+
+class Return(Command):
+    """退单: the assignee sends the need back to dispatch."""
+
+    type: Literal["Return"] = "Return"
+    reason: ShortText
+
+
+class Accept(Command):
+    type: Literal["Accept"] = "Accept"
+
+
+class Reassign(Command):
+    """A supervisor moves the need to another unit, which must accept it."""
+
+    type: Literal["Reassign"] = "Reassign"
+    unit_id: str = Field(min_length=1)
+    reason: str = Field(default="", max_length=2000)
+
+
+# --- handling ------------------------------------------------------------------------------
+class AcceptanceTimeout(Command):
+    type: Literal["AcceptanceTimeout"] = "AcceptanceTimeout"
+    due_at: datetime
+
+
+class WarningDue(Command):
+    type: Literal["WarningDue"] = "WarningDue"
+    percent: int = Field(gt=0, lt=100)
+    due_at: datetime
+
+
+class DeadlineBreached(Command):
+    type: Literal["DeadlineBreached"] = "DeadlineBreached"
+    due_at: datetime
+
+
+class Remind(Command):
+    """催办: urge the assignee on."""
+
+    type: Literal["Remind"] = "Remind"
+    note: str = Field(default="", max_length=2000)
+
+
+class NoteProgress(Command):
+    type: Literal["NoteProgress"] = "NoteProgress"
+    note: ShortText
+
+
+class RequestExtension(Command):
+    type: Literal["RequestExtension"] = "RequestExtension"
+    extra_hours: int = Field(gt=0, le=24 * 30)
+    reason: ShortText
+
+
+class DecideExtension(Command):
+    type: Literal["DecideExtension"] = "DecideExtension"
+    approve: bool
+    reason: str = Field(default="", max_length=2000)
+
+
+class Complete(Command):
+    type: Literal["Complete"] = "Complete"
+    result_summary: ShortText
+    service_mode: ServiceMode
+
+
+# --- evaluation ----------------------------------------------------------------------------
+class Evaluate(Command):
+    type: Literal["Evaluate"] = "Evaluate"
+    reviewer_id: str = Field(min_length=1)
+    rating: Rating
+    comment: str = Field(default="", max_length=2000)
+
+
+class CloseEvaluationWindow(Command):
+    type: Literal["CloseEvaluationWindow"] = "CloseEvaluationWindow"
+    due_at: datetime
+
+
+TimerCommand = (
+    ExpireInformationRequest | AcceptanceTimeout | WarningDue | DeadlineBreached
+    | CloseEvaluationWindow
+)
+
+AnyCommand = Annotated[
+    Submit | ProvideInformation | RequestInformation | ExpireInformationRequest | LinkReport
+    | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
+    | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
+    | DecideExtension | Complete | Evaluate | CloseEvaluationWindow,
+    Field(discriminator="type"),
+]
+
+COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)

@@ -1,0 +1,233 @@
+"""How each event changes a need's state: one small recorder per event type.
+
+Used by `domain.state.evolve`; the recorders return the fields that change and never decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from domain import events as ev
+from domain.model import Frozen, RequesterKind, Stage
+
+if TYPE_CHECKING:
+    from domain.state import DemandState
+
+
+class LinkedRequester(Frozen):
+    requester_id: str
+    kind: RequesterKind
+
+
+class PendingInformation(Frozen):
+    missing_fields: tuple[str, ...]
+    ask: Literal["requester", "grid_worker"]
+    due_at: datetime
+    paused_at: datetime | None = None
+
+
+class PendingExtension(Frozen):
+    extra_hours: int
+    approver_unit: str
+
+
+Update = dict[str, Any]
+EVOLVERS: dict[str, Callable[[Any, Any], Update]] = {}
+
+
+def _on(event_type: type[ev.DomainEvent]) -> Callable[[Callable[..., Update]], Any]:
+    def register(fn: Callable[..., Update]) -> Callable[..., Update]:
+        EVOLVERS[event_type.model_fields["type"].default] = fn
+        return fn
+
+    return register
+
+
+def _clock(due_at: datetime | None, calendar: str, warn_at: dict[int, datetime]) -> Update:
+    return {"due_at": due_at, "due_calendar": calendar, "warn_at": dict(warn_at),
+            "warnings_issued": frozenset()}
+
+
+def _add_requester(state: DemandState, requester_id: str, kind: RequesterKind) -> Update:
+    if any(r.requester_id == requester_id for r in state.requesters):
+        return {}
+    return {"requesters": (*state.requesters, LinkedRequester(requester_id=requester_id, kind=kind))}
+
+
+@_on(ev.DemandSubmitted)
+def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
+    text = " ".join([e.title, e.description, *e.details.values()])
+    return {
+        "stage": Stage.COLLECTION, "policy_version": e.policy_version, "channel": e.channel,
+        "location": e.location.model_copy(update={"address": None}), "text": text,
+        "known_fields": frozenset(k for k, v in e.details.items() if v.strip()),
+        "category_hint": e.category_hint,
+    } | _add_requester(state, e.requester.requester_id, e.requester.kind)
+
+
+@_on(ev.InformationRequested)
+def _info_requested(state: DemandState, e: ev.InformationRequested) -> Update:
+    pending = PendingInformation(missing_fields=tuple(e.missing_fields), ask=e.ask,
+                                 due_at=e.due_at, paused_at=e.paused_at)
+    return {"pending_information": pending}
+
+
+@_on(ev.InformationProvided)
+def _info_provided(state: DemandState, e: ev.InformationProvided) -> Update:
+    given = {k for k, v in e.fields.items() if v.strip()}
+    update: Update = {"known_fields": state.known_fields | given,
+                      "text": " ".join([state.text, *e.fields.values()])}
+    pending = state.pending_information
+    if pending:
+        left = tuple(f for f in pending.missing_fields if f not in given)
+        update["pending_information"] = (
+            pending.model_copy(update={"missing_fields": left}) if left else None
+        )
+    return update
+
+
+@_on(ev.InformationRequestExpired)
+def _info_expired(state: DemandState, e: ev.InformationRequestExpired) -> Update:
+    in_collection = state.pending_information is None or state.pending_information.paused_at is None
+    handed = state.handed_to_grid or (e.action == "hand_to_grid" and in_collection)
+    return {"pending_information": None, "handed_to_grid": handed}
+
+
+@_on(ev.HandlingClockResumed)
+def _clock_resumed(state: DemandState, e: ev.HandlingClockResumed) -> Update:
+    return {"pending_information": None} | _clock(e.due_at, e.calendar, e.warn_at)
+
+
+@_on(ev.ReportLinked)
+def _linked(state: DemandState, e: ev.ReportLinked) -> Update:
+    return {"linked_reports": (*state.linked_reports, e.linked_stream_id)} | _add_requester(
+        state, e.requester.requester_id, e.requester.kind
+    )
+
+
+@_on(ev.DemandMerged)
+def _merged(state: DemandState, e: ev.DemandMerged) -> Update:
+    return {"merged_into": e.into_stream_id}
+
+
+@_on(ev.ClassificationRequested)
+def _classification_requested(state: DemandState, e: ev.ClassificationRequested) -> Update:
+    return {"stage": Stage.CLASSIFICATION, "awaiting_dispatcher": e.dispatcher_unit}
+
+
+@_on(ev.DemandClassified)
+def _classified(state: DemandState, e: ev.DemandClassified) -> Update:
+    return {"stage": Stage.CLASSIFICATION, "category": e.category, "tier": e.tier,
+            "urgency": e.urgency, "classification_rule": e.rule_id, "awaiting_dispatcher": None}
+
+
+@_on(ev.DemandReclassified)
+def _reclassified(state: DemandState, e: ev.DemandReclassified) -> Update:
+    return {"category": e.category, "tier": e.tier, "urgency": e.urgency,
+            "classification_rule": "manual"}
+
+
+@_on(ev.DemandAssigned)
+def _assigned(state: DemandState, e: ev.DemandAssigned) -> Update:
+    return {"stage": Stage.ASSIGNMENT, "assigned_unit": e.unit_id, "assigned_kind": e.unit_kind,
+            "accept_due_at": e.accept_due_at, "pending_extension": None,
+            "pending_information": None, "awaiting_dispatcher": None} | _clock(None, "", {})
+
+
+@_on(ev.DemandReturned)
+def _returned(state: DemandState, e: ev.DemandReturned) -> Update:
+    return {"stage": Stage.ASSIGNMENT, "assigned_unit": None, "assigned_kind": None,
+            "accept_due_at": None, "return_count": e.return_count,
+            "returned_by": (*state.returned_by, e.unit_id), "pending_extension": None,
+            "pending_information": None} | _clock(
+        None, "", {}
+    )
+
+
+@_on(ev.DemandAccepted)
+def _accepted(state: DemandState, e: ev.DemandAccepted) -> Update:
+    return {"stage": Stage.HANDLING, "accept_due_at": None} | _clock(e.due_at, e.calendar, e.warn_at)
+
+
+@_on(ev.DeadlineWarningIssued)
+def _warned(state: DemandState, e: ev.DeadlineWarningIssued) -> Update:
+    return {"warnings_issued": state.warnings_issued | {e.threshold_percent}}
+
+
+@_on(ev.HandlingEscalated)
+def _escalated(state: DemandState, e: ev.HandlingEscalated) -> Update:
+    return {"stage": Stage.HANDLING, "assigned_unit": e.to_unit, "assigned_kind": e.to_kind,
+            "accept_due_at": None, "escalation_count": state.escalation_count + 1,
+            "pending_extension": None, "ratings": {}, "reviewers": (), "no_response": (),
+            "evaluation_due_at": None, "completed_in_time": None} | _clock(
+        e.due_at, e.calendar, e.warn_at
+    )
+
+
+@_on(ev.ReminderSent)
+def _reminded(state: DemandState, e: ev.ReminderSent) -> Update:
+    return {"reminder_count": state.reminder_count + 1}
+
+
+@_on(ev.ProgressNoted)
+def _progress(state: DemandState, e: ev.ProgressNoted) -> Update:
+    return {"progress_count": state.progress_count + 1}
+
+
+@_on(ev.ExtensionRequested)
+def _extension_requested(state: DemandState, e: ev.ExtensionRequested) -> Update:
+    return {"pending_extension": PendingExtension(extra_hours=e.extra_hours,
+                                                  approver_unit=e.approver_unit)}
+
+
+@_on(ev.ExtensionApproved)
+def _extension_approved(state: DemandState, e: ev.ExtensionApproved) -> Update:
+    return {"pending_extension": None, "extension_count": state.extension_count + 1} | _clock(
+        e.due_at, e.calendar, e.warn_at
+    )
+
+
+@_on(ev.ExtensionRefused)
+def _extension_refused(state: DemandState, e: ev.ExtensionRefused) -> Update:
+    return {"pending_extension": None}
+
+
+@_on(ev.HandlingCompleted)
+def _completed(state: DemandState, e: ev.HandlingCompleted) -> Update:
+    return {"stage": Stage.EVALUATION, "completed_in_time": e.in_time, "pending_extension": None}
+
+
+@_on(ev.EvaluationRequested)
+def _evaluation_requested(state: DemandState, e: ev.EvaluationRequested) -> Update:
+    return {"reviewers": tuple(e.reviewers), "evaluation_due_at": e.due_at, "ratings": {},
+            "no_response": ()}
+
+
+@_on(ev.EvaluationSubmitted)
+def _evaluated(state: DemandState, e: ev.EvaluationSubmitted) -> Update:
+    return {"ratings": state.ratings | {e.reviewer_id: e.rating}}
+
+
+@_on(ev.EvaluationWindowClosed)
+def _window_closed(state: DemandState, e: ev.EvaluationWindowClosed) -> Update:
+    return {"no_response": tuple(e.missing_reviewers), "evaluation_due_at": None}
+
+
+@_on(ev.DemandReopened)
+def _reopened(state: DemandState, e: ev.DemandReopened) -> Update:
+    return {"stage": Stage.HANDLING, "reopen_count": e.reopen_count, "ratings": {},
+            "reviewers": (), "no_response": (), "evaluation_due_at": None,
+            "completed_in_time": None} | _clock(e.due_at, e.calendar, e.warn_at)
+
+
+@_on(ev.DemandClosed)
+def _closed(state: DemandState, e: ev.DemandClosed) -> Update:
+    return {"stage": Stage.CLOSED, "outcome": e.outcome, "satisfied": e.satisfied,
+            "pending_information": None, "pending_extension": None, "accept_due_at": None,
+            "evaluation_due_at": None}
+
+
+_missing = set(ev.EVENT_TYPES) - set(EVOLVERS)
+assert not _missing, f"evolve lacks recorders for {_missing}"

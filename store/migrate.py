@@ -1,0 +1,63 @@
+"""Bring the database to the current schema; safe to run on every start of every process.
+
+Alembic is configured in code (no alembic.ini): the scripts live in store/migrations so an
+installed wheel carries them. The role split is re-applied after the upgrade each time, so a
+changed `database_app_role` gets its grants without a new revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from store.db import DEFAULT_APP_ROLE
+from store.migrations.sql_0001_tables import role_split
+from store.migrations.sqltext import statements
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("sqlalchemy.url", owner_url.replace("%", "%%"))
+    cfg.attributes["app_role"] = app_role
+    return cfg
+
+
+async def upgrade_async(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> None:
+    """Upgrade to head over the owner URL, then (re)grant the app role; for async callers."""
+    cfg = alembic_config(owner_url, app_role)
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.connect() as conn:
+            def run(sync_conn) -> None:
+                cfg.attributes["connection"] = sync_conn
+                command.upgrade(cfg, "head")
+
+            await conn.run_sync(run)
+            await conn.commit()
+        async with engine.begin() as conn:
+            for statement in statements(role_split(app_role)):
+                await conn.exec_driver_sql(statement)
+    finally:
+        await engine.dispose()
+
+
+def upgrade(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> None:
+    """Synchronous entry for the CLI; must not be called from inside a running event loop."""
+    asyncio.run(upgrade_async(owner_url, app_role))
+
+
+async def current_revision(owner_url: str) -> str | None:
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    finally:
+        await engine.dispose()

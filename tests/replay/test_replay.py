@@ -1,0 +1,31 @@
+"""Recorded histories of real runs replay against today's workflow code.
+
+The histories are written by the workflow tests when RECORD_HISTORIES=1 (see
+tests/workflows/conftest.py); they are kept in the repository so a change that breaks
+determinism for running needs fails here, before it reaches a worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.demand import DemandWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_recorded_histories_to_replay() -> None:
+    assert len(HISTORIES) >= 3, "record histories with RECORD_HISTORIES=1 make test"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays_cleanly(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[DemandWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None

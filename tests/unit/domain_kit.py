@@ -1,0 +1,85 @@
+"""Shared helpers for the domain unit tests: the demo policy, actors, a clock and a story
+driver that runs commands through `decide` and folds the events, as the workflow does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from domain.commands import Command, Submission, Submit
+from domain.context import DecisionContext
+from domain.decider import decide
+from domain.events import DomainEvent
+from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role
+from domain.policy import Policy, load_policy
+from domain.state import DemandState, fold
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+POLICY = load_policy((DEPLOY / "policy.yaml").read_bytes())
+FAST_POLICY = load_policy((DEPLOY / "policy-fast.yaml").read_bytes())
+CST = timezone(timedelta(hours=8))
+MONDAY_10AM = datetime(2026, 6, 1, 10, 0, tzinfo=CST)
+
+SYSTEM = Actor(id="system", role=Role.SYSTEM)
+DISPATCHER = Actor(id="disp-1", role=Role.DISPATCHER, unit="community-dongting")
+SUPERVISOR = Actor(id="sup-1", role=Role.SUPERVISOR, unit="supervision-district")
+RESIDENT = Actor(id="res-1", role=Role.REQUESTER)
+
+
+def staff(unit: str) -> Actor:
+    return Actor(id=f"staff-{unit}", role=Role.STAFF, unit=unit)
+
+
+def ctx(actor: Actor = SYSTEM, now: datetime = MONDAY_10AM, policy: Policy = POLICY) -> DecisionContext:
+    return DecisionContext(now=now, actor=actor, policy=policy)
+
+
+DONGTING_GRID_1 = Location(street="street-hanzheng", community="community-dongting",
+                           grid="grid-dongting-1", building="b7", address="洞庭街 7 号 2 单元")
+
+
+def submission(
+    title: str, *, description: str = "", requester_id: str = "res-1",
+    kind: RequesterKind = RequesterKind.RESIDENT, channel: Channel = Channel.APP,
+    location: Location = DONGTING_GRID_1, details: dict[str, str] | None = None,
+    external_id: str | None = None, **extra: object,
+) -> Submission:
+    return Submission(
+        channel=channel, external_id=external_id or f"ext-{requester_id}-{title[:8]}",
+        requester=Requester(requester_id=requester_id, kind=kind, name="张三", phone="13812345678"),
+        location=location, title=title, description=description, details=details or {}, **extra,
+    )
+
+
+def types(events: list[DomainEvent]) -> list[str]:
+    return [e.type for e in events]
+
+
+class Story:
+    """Runs commands against one need like the workflow: decide, then fold."""
+
+    def __init__(self, policy: Policy = POLICY, now: datetime = MONDAY_10AM) -> None:
+        self.policy = policy
+        self.now = now
+        self.history: list[DomainEvent] = []
+        self.state = DemandState()
+
+    def at(self, now: datetime) -> Story:
+        self.now = now
+        return self
+
+    def later(self, **delta: float) -> Story:
+        self.now = self.now + timedelta(**delta)
+        return self
+
+    def run(self, command: Command, actor: Actor = SYSTEM) -> list[DomainEvent]:
+        events = decide(self.state, command, ctx(actor, self.now, self.policy))
+        self.history += events
+        self.state = fold(events, self.state)
+        return events
+
+    def submit(self, sub: Submission, actor: Actor = RESIDENT) -> list[DomainEvent]:
+        return self.run(Submit(submission=sub), actor)
+
+    def last(self, event_type: str) -> DomainEvent:
+        return next(e for e in reversed(self.history) if e.type == event_type)

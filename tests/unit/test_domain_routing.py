@@ -1,0 +1,137 @@
+import pytest
+
+from domain.commands import Accept, Assign, Reassign, Return
+from domain.errors import InvalidCommand, NotPermitted, NotYourUnit
+from domain.model import Location, RequesterKind, Stage, UnitKind
+from tests.unit.domain_kit import (
+    DISPATCHER,
+    POLICY,
+    RESIDENT,
+    SUPERVISOR,
+    Story,
+    staff,
+    submission,
+    types,
+)
+
+NO_GRID = Location(street="street-hanzheng", community="community-dongting")
+UNKNOWN_PLACE = Location(street="street-elsewhere", community="community-unknown")
+
+
+@pytest.mark.parametrize(
+    ("title", "kind", "location", "unit", "kind_of_unit", "rule"),
+    [
+        ("楼下路灯不亮", RequesterKind.RESIDENT, None, "grid-dongting-1", UnitKind.GRID,
+         "routing.tier.grid"),
+        ("857号环境卫生差", RequesterKind.RESIDENT, None, "community-dongting",
+         UnitKind.COMMUNITY, "routing.tier.community"),
+        ("员工健康证换证", RequesterKind.ENTERPRISE, None, "dept-health", UnitKind.DEPARTMENT,
+         "routing.rule.health-certificate"),
+        ("人才公寓申请", RequesterKind.TALENT, None, "team-blue", UnitKind.SERVICE_TEAM,
+         "routing.rule.talent"),
+        ("想找律师咨询纠纷", RequesterKind.RESIDENT, UNKNOWN_PLACE, "street-hanzheng",
+         UnitKind.STREET, "routing.first_receiver"),
+        ("楼下路灯不亮", RequesterKind.RESIDENT, NO_GRID, "street-hanzheng", UnitKind.STREET,
+         "routing.first_receiver"),
+    ],
+    ids=["grid-tier", "community-tier", "street-tier-rule-unit", "service-team",
+         "unknown-community-first-receiver", "no-grid-first-receiver"],
+)
+def test_each_tier_routes_to_its_unit_and_nothing_matching_goes_to_the_street_office(
+    title, kind, location, unit, kind_of_unit, rule
+):
+    story = Story()
+    extra = {"location": location} if location else {}
+    details = {"staff_count": "10"} if kind == RequesterKind.ENTERPRISE else {"position": "x"}
+    assigned = story.submit(submission(title, kind=kind, details=details, **extra))[-1]
+    assert assigned.type == "DemandAssigned"
+    assert (assigned.unit_id, assigned.unit_kind, assigned.rule_id) == (unit, kind_of_unit, rule)
+    assert assigned.policy_version == POLICY.version
+
+
+def test_a_street_tier_need_without_a_rule_unit_goes_to_its_categorys_unit():
+    story = Story()
+    story.submit(submission("有个问题想问问"))
+    from domain.commands import Classify
+    from domain.model import Category, Tier
+
+    events = story.run(Classify(category=Category.PARTY_MEMBER, tier=Tier.STREET), DISPATCHER)
+    assert events[-1].unit_id == "team-red"
+    assert events[-1].rule_id == "routing.category.party_member"
+
+
+def test_the_assignee_must_accept_within_the_acceptance_limit_in_working_hours():
+    story = Story()
+    assigned = story.submit(submission("楼下路灯不亮"))[-1]
+    assert assigned.accept_due_at == story.now.replace(hour=12)
+
+
+def lamp_story() -> Story:
+    story = Story()
+    story.submit(submission("楼下路灯不亮"))
+    return story
+
+
+def test_a_returned_need_waits_for_the_dispatcher_without_an_owner():
+    story = lamp_story()
+    events = story.run(Return(reason="不属于本网格"), staff("grid-dongting-1"))
+    assert types(events) == ["DemandReturned"]
+    assert events[0].return_count == 1
+    assert story.state.assigned_unit is None and story.state.stage == Stage.ASSIGNMENT
+
+
+def test_routing_again_skips_units_that_returned_the_need():
+    story = lamp_story()
+    story.run(Return(reason="不属于本网格"), staff("grid-dongting-1"))
+    assigned = story.run(Assign(), DISPATCHER)[0]
+    assert assigned.unit_id == "street-hanzheng" and assigned.reason == "first_receiver"
+
+
+def test_the_dispatcher_may_assign_by_hand():
+    story = lamp_story()
+    story.run(Return(reason="不属于本网格"), staff("grid-dongting-1"))
+    assigned = story.run(Assign(unit_id="grid-dongting-2"), DISPATCHER)[0]
+    assert (assigned.unit_id, assigned.rule_id) == ("grid-dongting-2", "manual")
+
+
+def test_after_the_return_limit_the_street_office_decides():
+    story = lamp_story()
+    story.run(Return(reason="不属于本网格"), staff("grid-dongting-1"))
+    story.run(Assign(unit_id="grid-dongting-2"), DISPATCHER)
+    events = story.run(Return(reason="也不属于本网格"), staff("grid-dongting-2"))
+    assert types(events) == ["DemandReturned", "DemandAssigned"]
+    assert events[1].unit_id == "street-hanzheng" and events[1].reason == "return_limit"
+    assert events[1].rule_id == "routing.return_limit"
+    with pytest.raises(InvalidCommand, match="street office decides"):
+        story.run(Return(reason="no"), staff("street-hanzheng"))
+
+
+def test_only_the_assigned_unit_may_return_or_accept():
+    story = lamp_story()
+    with pytest.raises(NotYourUnit, match="grid-dongting-1"):
+        story.run(Return(reason="x"), staff("grid-dongting-2"))
+    with pytest.raises(NotYourUnit, match="actor.unit"):
+        story.run(Accept(), staff("grid-qinghe-1"))
+
+
+def test_assigning_an_owned_need_or_an_unknown_unit_is_refused():
+    story = lamp_story()
+    with pytest.raises(InvalidCommand, match="Reassign"):
+        story.run(Assign(unit_id="grid-dongting-2"), DISPATCHER)
+    story.run(Return(reason="x"), staff("grid-dongting-1"))
+    with pytest.raises(InvalidCommand, match="unit_id"):
+        story.run(Assign(unit_id="grid-mars-1"), DISPATCHER)
+
+
+def test_a_supervisor_reassigns_and_the_new_unit_must_accept():
+    story = lamp_story()
+    story.run(Accept(), staff("grid-dongting-1"))
+    events = story.run(Reassign(unit_id="dept-urban", reason="需要城管"), SUPERVISOR)
+    assert events[0].reason == "reassigned" and events[0].unit_id == "dept-urban"
+    assert story.state.stage == Stage.ASSIGNMENT and story.state.due_at is None
+
+
+def test_only_supervisors_reassign():
+    story = lamp_story()
+    with pytest.raises(NotPermitted):
+        story.run(Reassign(unit_id="dept-urban"), RESIDENT)
