@@ -6,7 +6,6 @@ import asyncio
 import signal
 from pathlib import Path
 
-import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,6 +13,7 @@ from temporalio.worker import Worker
 from activities.duplicates import DuplicateActivities
 from activities.policy import PolicyActivities
 from activities.store import StoreActivities
+from store.eventstore import EventStore
 from workers.connections import connect_temporal
 from workers.errors import ConfigError
 from workers.settings import Settings
@@ -22,17 +22,16 @@ from workflows.demand import DemandWorkflow
 log = structlog.get_logger("demandflow.worker")
 
 
-def build_worker(client: Client, task_queue: str, pool: asyncpg.Pool, policy_file: Path) -> Worker:
-    """The worker with everything registered; tests build theirs with this too."""
-    store = StoreActivities(pool)
+def build_worker(client: Client, task_queue: str, store: EventStore, policy_file: Path) -> Worker:
+    """The worker with everything registered; the tests build theirs with this too."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DemandWorkflow],
         activities=[
-            store.append_events,
+            StoreActivities(store).append_events,
             PolicyActivities(policy_file).load_policy,
-            DuplicateActivities(pool).find_open_duplicate,
+            DuplicateActivities(store.pool).find_open_duplicate,
         ],
     )
 
@@ -44,10 +43,8 @@ async def run_worker(settings: Settings) -> None:
             "(`demandflow up` sets both for its children)"
         )
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace, attempts=20)
-    from store.db import create_pool
-
-    pool = await create_pool(settings.database_url, role=settings.database_app_role)
-    worker = build_worker(client, settings.temporal_task_queue, pool, settings.policy_file)
+    store = await EventStore.open(settings.database_url, settings.database_app_role)
+    worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,5 +52,5 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker started", task_queue=settings.temporal_task_queue)
     async with worker:
         await stop.wait()
-    await pool.close()
+    await store.close()
     log.info("worker stopped")

@@ -1,10 +1,10 @@
 """DemandWorkflow: one durable workflow per need, from submission to closing.
 
 The loop is decide → append → evolve. The pure decider (domain/) says what happened; the
-append activity stores it (the event store is the audit trail); the state then moves by
-folding the events *as stored*, so a replay rebuilds exactly the recorded state even if a
-later release of the rules would decide differently. Timers come from the state itself:
-`next_deadline` names the next moment something is due, and the loop sleeps until then.
+append activity stores it in the event store (the audit trail); only then does the state
+move. Timers come from the state itself: `next_deadline` names the next moment something is
+due and the command to send then, and the loop sleeps until that moment or until an action
+changes the state.
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.store import AppendRequest, AppendResult
     from domain import commands as cmd
-    from domain.decider import DecisionContext, decide
+    from domain import events as ev
+    from domain.classification import classify
+    from domain.collection import matches
+    from domain.context import DecisionContext
+    from domain.decider import decide
     from domain.errors import DomainError
-    from domain.events import EventEnvelope
-    from domain.model import SYSTEM_ACTOR, Actor
+    from domain.model import SYSTEM_ACTOR, Actor, Stage
     from domain.policy import Policy
     from domain.state import DemandState, evolve, next_deadline
     from workflows import search_attributes as sa
@@ -38,14 +42,17 @@ with workflow.unsafe.imports_passed_through():
         Snapshot,
         TimelineEntry,
     )
-    from activities.store import AppendRequest, AppendResult
 
 # Continue-as-new well before Temporal's history limits; a need rarely gets near this.
 HISTORY_EVENTS_BEFORE_CONTINUE = 2_000
-APPEND_TIMEOUT = timedelta(seconds=30)
-# Retries are safe: the append is idempotent on event ids (a retried write stores nothing twice).
-APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
-                           non_retryable_error_types=["VersionConflict", "InvalidEvent"])
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Retrying an append is safe: it is idempotent on event ids, which a retry keeps.
+APPEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["VersionConflict", "InvalidEvent"],
+)
+_OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
 
 
 @workflow.defn
@@ -54,20 +61,19 @@ class DemandWorkflow:
     def __init__(self, start: DemandStart) -> None:
         self._id = workflow.info().workflow_id
         self._lock = asyncio.Lock()  # one decide→append→evolve at a time
-        self._policy: Policy | None = None
         self._reports: list[LinkedReport] = []
         carried = start.carried
+        self._policy: Policy | None = carried.policy if carried else None
         self._state = carried.state if carried else DemandState()
-        self._version = carried.version if carried else 0
         self._timeline = list(carried.timeline) if carried else []
-        self._seen = set(carried.seen_submissions) if carried else set()
+        self._overdue = carried.overdue if carried else False
 
     @workflow.run
     async def run(self, start: DemandStart) -> Snapshot:
-        self._policy = await self._load_policy()
         if start.carried is None:
+            self._policy = await self._load_policy()
             await self._intake(start.submission, start.actor)
-        while not self._state.closed:
+        while self._state.stage != Stage.CLOSED:
             if workflow.info().get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE:
                 await self._continue_as_new(start)
             await self._sleep_until_something_happens()
@@ -80,64 +86,67 @@ class DemandWorkflow:
 
     @workflow.signal
     def report(self, report: LinkedReport) -> None:
-        """A repeated report (or a resent submission) for this need."""
+        """A repeated report of this need, or the same submission sent again."""
         self._reports.append(report)
 
     @workflow.update
     async def act(self, action: Action) -> ActionResult:
+        """A staff, supervisor or reviewer action; the answer says what it recorded."""
         async with self._lock:
             stored = await self._apply(action.command, action.actor)
-        return ActionResult(version=self._version, stage=self._state.stage.value,
+        return ActionResult(version=self._state.version, stage=self._stage_name(),
                             events=[e.type for e in stored])
 
     @act.validator
     def _validate_act(self, action: Action) -> None:
-        # Reject before anything is written: a refused action leaves no trace in the history.
+        # Refuse before anything is written: a refused action leaves no trace.
         self._decide(action.command, action.actor)
 
     @workflow.query
     def snapshot(self) -> Snapshot:
-        return Snapshot(demand_id=self._id, version=self._version, state=self._state,
-                        timeline=self._timeline,
+        return Snapshot(demand_id=self._id, version=self._state.version, state=self._state,
+                        timeline=self._timeline, overdue=self._overdue,
                         policy_version=self._policy.version if self._policy else "")
 
     # --- the loop ---------------------------------------------------------------------------
 
     async def _intake(self, submission: cmd.Submission, actor: Actor) -> None:
-        self._seen.add(submission.external_id)
         async with self._lock:
-            await self._apply(cmd.Submit(submission=submission), actor)
-            await self._link_if_repeated(submission, actor)
+            primary = await self._open_need_repeated_by(submission)
+            await self._apply(cmd.Submit(submission=submission, duplicate_of=primary), actor)
+        if primary is not None:
+            # The open need records the link and will ask this requester to evaluate too.
+            await workflow.get_external_workflow_handle(primary).signal(
+                DemandWorkflow.report,
+                LinkedReport(stream_id=self._id, submission=submission, actor=actor),
+            )
 
-    async def _link_if_repeated(self, submission: cmd.Submission, actor: Actor) -> None:
-        """A report of a need that is already open joins it instead of a second handling."""
-        assert self._policy is not None
-        query = self._state.duplicate_query(self._id, workflow.now(), self._policy)
-        if query is None:
-            return
-        answer: DuplicateAnswer = await workflow.execute_local_activity(
-            "find_open_duplicate", DuplicateQuery(**query), result_type=DuplicateAnswer,
-            start_to_close_timeout=timedelta(seconds=10),
+    async def _open_need_repeated_by(self, submission: cmd.Submission) -> str | None:
+        """Same category (as the rules classify it), same place, within the window."""
+        policy = self._require_policy()
+        text = " ".join([submission.title, submission.description, *submission.details.values()])
+        found = classify(text, submission.requester.kind, submission.channel,
+                         submission.category_hint, policy)
+        category = found.category if found else submission.category_hint
+        if category is None:
+            return None
+        now = workflow.now()
+        query = DuplicateQuery(stream_id=self._id, category=category, location=submission.location,
+                               since=now - policy.collection.duplicate_window)
+        answer = await workflow.execute_local_activity(
+            "find_open_duplicate", query, result_type=DuplicateAnswer,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        if answer.primary_stream_id is None:
-            await self._apply(cmd.Route(), SYSTEM_ACTOR)
-            return
-        primary = answer.primary_stream_id
-        await self._apply(cmd.MergeInto(primary_stream_id=primary), SYSTEM_ACTOR)
-        # The primary records the link and will ask this requester to evaluate too.
-        await workflow.get_external_workflow_handle(primary).signal(
-            DemandWorkflow.report, LinkedReport(stream_id=self._id, submission=submission, actor=actor)
-        )
+        return next((c.stream_id for c in answer.candidates
+                     if matches(c, submission, policy, now=now)), None)
 
     async def _sleep_until_something_happens(self) -> None:
-        version = self._version
+        version = self._state.version
         due = next_deadline(self._state)
-        timeout = None
-        if due is not None:
-            timeout = max((due[0] - workflow.now()).total_seconds(), 0.0)
+        timeout = None if due is None else max((due[0] - workflow.now()).total_seconds(), 0.0)
         try:
             await workflow.wait_condition(
-                lambda: bool(self._reports) or self._version != version, timeout=timeout
+                lambda: bool(self._reports) or self._state.version != version, timeout=timeout
             )
         except asyncio.TimeoutError:
             pass
@@ -153,50 +162,52 @@ class DemandWorkflow:
     async def _process_reports(self) -> None:
         while self._reports:
             report = self._reports.pop(0)
-            if report.stream_id == self._id and report.submission.external_id in self._seen:
-                continue  # the same submission sent again: already handled
-            self._seen.add(report.submission.external_id)
+            if report.stream_id == self._id:
+                continue  # the need's own submission, sent again: already handled
+            if report.stream_id in self._state.linked_reports:
+                continue  # a repeated signal of a link already recorded
+            command = cmd.LinkReport(linked_stream_id=report.stream_id,
+                                     channel=report.submission.channel,
+                                     requester=report.submission.requester)
             async with self._lock:
                 try:
-                    await self._apply(cmd.LinkReport(stream_id=report.stream_id,
-                                                     submission=report.submission), report.actor)
+                    await self._apply(command, report.actor)
                 except ApplicationError as exc:
-                    workflow.logger.warning("linked report refused", extra={"reason": exc.message})
+                    workflow.logger.warning("linked report refused: %s", exc.message)
 
     # --- decide → append → evolve -----------------------------------------------------------
 
-    def _decide(self, command: object, actor: Actor) -> list:  # type: ignore[type-arg]
-        assert self._policy is not None
-        ctx = DecisionContext(now=workflow.now(), actor=actor, policy=self._policy)
+    def _decide(self, command: cmd.Command, actor: Actor) -> list[ev.DomainEvent]:
+        ctx = DecisionContext(now=workflow.now(), actor=actor, policy=self._require_policy())
         try:
             return decide(self._state, command, ctx)
         except DomainError as exc:
             raise ApplicationError(exc.message, {"code": exc.code, "field": exc.field},
                                    type=type(exc).__name__, non_retryable=True) from None
 
-    async def _apply(self, command: object, actor: Actor) -> list[EventEnvelope]:
+    async def _apply(self, command: cmd.Command, actor: Actor) -> list[ev.EventEnvelope]:
         events = self._decide(command, actor)
         if not events:
             return []
-        now = workflow.now()
+        now, base = workflow.now(), self._state.version
         envelopes = [
-            EventEnvelope.wrap(e, event_id=str(workflow.uuid4()), stream_id=self._id,
-                               version=self._version + i + 1, actor=actor, occurred_at=now)
+            ev.EventEnvelope.wrap(e, event_id=str(workflow.uuid4()), stream_id=self._id,
+                                  version=base + i + 1, actor=actor, occurred_at=now)
             for i, e in enumerate(events)
         ]
-        result: AppendResult = await workflow.execute_local_activity(
-            "append_events",
-            AppendRequest(stream_id=self._id, expected_version=self._version, events=envelopes),
-            result_type=AppendResult, start_to_close_timeout=APPEND_TIMEOUT, retry_policy=APPEND_RETRY,
+        await workflow.execute_local_activity(
+            "append_events", AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
+            result_type=AppendResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=APPEND_RETRY,
         )
-        for stored in envelopes:
-            self._record(stored)
+        for envelope, event in zip(envelopes, events):
+            self._record(envelope, event)
         self._upsert_search_attributes()
         return envelopes
 
-    def _record(self, stored: EventEnvelope) -> None:
-        self._state = evolve(self._state, stored.event())
-        self._version = stored.version
+    def _record(self, stored: ev.EventEnvelope, event: ev.DomainEvent) -> None:
+        self._state = evolve(self._state, event)
+        self._overdue = _overdue_after(self._overdue, event)
         self._timeline.append(TimelineEntry(
             version=stored.version, type=stored.type, occurred_at=stored.occurred_at,
             actor_role=stored.actor.role.value, actor_unit=stored.actor.unit,
@@ -204,27 +215,48 @@ class DemandWorkflow:
 
     def _upsert_search_attributes(self) -> None:
         s = self._state
-        updates = [sa.STAGE.value_set(s.stage.value), sa.OVERDUE.value_set(s.overdue)]
+        updates = [sa.STAGE.value_set(self._stage_name()), sa.OVERDUE.value_set(self._overdue)]
+        if s.channel is not None:
+            updates.append(sa.CHANNEL.value_set(s.channel.value))
         if s.category is not None:
             updates.append(sa.CATEGORY.value_set(s.category.value))
         if s.tier is not None:
             updates.append(sa.TIER.value_set(s.tier.value))
         if s.assigned_unit is not None:
             updates.append(sa.UNIT.value_set(s.assigned_unit))
-        if s.due_at is not None:
-            updates.append(sa.DUE_AT.value_set(s.due_at))
+        due = s.due_at if s.stage == Stage.HANDLING else s.accept_due_at
+        if due is not None:
+            updates.append(sa.DUE_AT.value_set(due))
         workflow.upsert_search_attributes(updates)
 
+    def _stage_name(self) -> str:
+        return self._state.stage.value if self._state.stage else "new"
+
+    def _require_policy(self) -> Policy:
+        assert self._policy is not None, "the policy is loaded before anything is decided"
+        return self._policy
+
     async def _load_policy(self) -> Policy:
-        loaded: LoadedPolicy = await workflow.execute_local_activity(
+        loaded = await workflow.execute_local_activity(
             "load_policy", PolicyRequest(), result_type=LoadedPolicy,
-            start_to_close_timeout=timedelta(seconds=10),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         return loaded.policy
 
     async def _continue_as_new(self, start: DemandStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carried = Carried(state=self._state, version=self._version, timeline=self._timeline,
-                          seen_submissions=sorted(self._seen))
+        carried = Carried(state=self._state, policy=self._require_policy(), timeline=self._timeline,
+                          overdue=self._overdue)
         workflow.continue_as_new(DemandStart(submission=start.submission, actor=start.actor,
                                              carried=carried))
+
+
+def _overdue_after(overdue: bool, event: ev.DomainEvent) -> bool:
+    """Overdue from a breached deadline until the need is accepted anew, completed or closed."""
+    if isinstance(event, ev.HandlingEscalated):
+        return event.cause in _OVERDUE_CAUSES or overdue
+    if isinstance(event, ev.DeadlineWarningIssued) and event.threshold_percent >= 100:
+        return True
+    if isinstance(event, (ev.DemandAccepted, ev.HandlingCompleted, ev.DemandClosed)):
+        return False
+    return overdue

@@ -12,8 +12,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.commands import AnyCommand, Submission
-    from domain.events import EventEnvelope
-    from domain.model import Actor, Frozen
+    from domain.collection import OpenNeedSummary
+    from domain.model import Actor, Category, Frozen, Location
     from domain.policy import Policy
     from domain.state import DemandState
 
@@ -22,9 +22,9 @@ class Carried(Frozen):
     """What a continued-as-new run takes over from its predecessor."""
 
     state: DemandState
-    version: int
+    policy: Policy
     timeline: list[TimelineEntry]
-    seen_submissions: list[str] = Field(default_factory=list)
+    overdue: bool = False
 
 
 class DemandStart(Frozen):
@@ -71,6 +71,7 @@ class Snapshot(Frozen):
     version: int
     state: DemandState
     timeline: list[TimelineEntry]
+    overdue: bool = False
     policy_version: str
 
 
@@ -83,20 +84,16 @@ class LoadedPolicy(Frozen):
 
 
 class DuplicateQuery(Frozen):
+    """Open needs of `category` at `location` submitted since `since`, other than `stream_id`."""
+
     stream_id: str
-    category: str
-    place_key: str
+    category: Category
+    location: Location
     since: datetime
 
 
 class DuplicateAnswer(Frozen):
-    primary_stream_id: str | None = None
-
-
-class AppendBatch(Frozen):
-    stream_id: str
-    expected_version: int
-    events: list[EventEnvelope]
+    candidates: list[OpenNeedSummary] = Field(default_factory=list)
 
 
 Carried.model_rebuild()

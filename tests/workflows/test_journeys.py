@@ -1,0 +1,136 @@
+"""Whole journeys of needs on the dev server (update-heavy), the scenarios from DOMAIN.md.
+
+After each journey the state folded from the stored events must equal the workflow's own
+query answer: the audit trail and the live workflow never disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from domain.commands import Accept, Complete, Evaluate, NoteProgress, ProvideInformation, Submission
+from domain.model import (
+    Actor, Channel, Location, Outcome, Rating, Requester, RequesterKind, Role, ServiceMode, Stage,
+)
+from tests.workflows.conftest import Needs, handle
+
+DONGTING_1 = Location(street="street-hanzheng", community="community-dongting",
+                      grid="grid-dongting-1", building="b7", address="洞庭街 7 号")
+
+
+def staff(unit: str) -> Actor:
+    return Actor(id=f"staff-{unit}", role=Role.STAFF, unit=unit)
+
+
+def a_need(title: str, *, requester: str = "res-1", kind: RequesterKind = RequesterKind.RESIDENT,
+           channel: Channel = Channel.APP, location: Location = DONGTING_1,
+           details: dict[str, str] | None = None) -> Submission:
+    return Submission(
+        channel=channel, external_id=f"ext-{uuid.uuid4().hex}", title=title,
+        requester=Requester(requester_id=requester, kind=kind, name="王小明", phone="13812345678"),
+        location=location, details=details or {},
+    )
+
+
+async def assert_store_agrees(n: Needs, need_id: str) -> None:
+    snap = await n.snapshot(need_id)
+    folded = await n.folded(need_id)
+    assert folded == snap.state
+    stored = await n.stored(need_id)
+    assert [e.version for e in stored] == list(range(1, len(stored) + 1))
+    assert [e.type for e in stored] == [t.type for t in snap.timeline]
+
+
+async def test_retirement_question_is_resolved_at_grid_level(dev_needs: Needs) -> None:
+    n = dev_needs
+    need_id = await n.submit(a_need("下个月退休，请问怎么办理退休手续？", channel=Channel.WECHAT))
+    snap = await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    assert snap.state.assigned_unit == "grid-dongting-1"
+    grid = staff("grid-dongting-1")
+    assert (await n.act(need_id, grid, Accept())).stage == "handling"
+    await n.act(need_id, grid, NoteProgress(note="已联系区社保局"))
+    result = await n.act(need_id, grid, Complete(result_summary="回复政策和社保局电话",
+                                                  service_mode=ServiceMode.ONLINE))
+    assert result.stage == "evaluation"
+    resident = Actor(id="res-1", role=Role.REQUESTER)
+    done = await n.act(need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.SATISFIED))
+    assert done.stage == "closed" and done.events[-1] == "DemandClosed"
+    final = await handle(need_id, n).result()
+    assert final.state.outcome == Outcome.RESOLVED and final.state.satisfied is True
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "retirement_question")
+
+
+async def test_a_refused_action_names_the_reason_and_leaves_no_trace(dev_needs: Needs) -> None:
+    n = dev_needs
+    need_id = await n.submit(a_need("路灯坏了，晚上很黑"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    before = await n.stored(need_id)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await n.act(need_id, staff("dept-health"), Accept())
+    assert "grid-dongting-1" in str(refused.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as wrong_stage:
+        await n.act(need_id, staff("grid-dongting-1"),
+                    Complete(result_summary="done", service_mode=ServiceMode.ON_SITE))
+    assert "stage" in str(wrong_stage.value.cause)
+    assert await n.stored(need_id) == before
+
+
+async def test_huading_health_certificates_need_information_then_many_reviewers(dev_needs: Needs) -> None:
+    n = dev_needs
+    huading = Actor(id="ent-huading", role=Role.REQUESTER)
+    need_id = await n.submit(a_need("1800名员工健康证需要换证", requester="ent-huading",
+                                    kind=RequesterKind.ENTERPRISE, channel=Channel.JOINT_MEETING))
+    snap = await n.wait_for(need_id, lambda s: s.state.pending_information is not None)
+    assert list(snap.state.pending_information.missing_fields) == ["staff_count"]
+    await n.act(need_id, huading, ProvideInformation(fields={"staff_count": "1800"}))
+    snap = await n.snapshot(need_id)
+    assert snap.state.assigned_unit == "dept-health"
+    health = staff("dept-health")
+    await n.act(need_id, health, Accept())
+    await n.act(need_id, health, Complete(result_summary="卫健局上门集中体检",
+                                          service_mode=ServiceMode.ON_SITE))
+    snap = await n.snapshot(need_id)
+    reviewers = [r.reviewer_id for r in snap.state.reviewers]
+    assert reviewers == ["ent-huading", "community-dongting", "park-audit-hanzheng"]
+    for reviewer_id in reviewers:
+        actor = huading if reviewer_id == "ent-huading" else Actor(
+            id=f"rev-{reviewer_id}", role=Role.REVIEWER, unit=reviewer_id)
+        await n.act(need_id, actor, Evaluate(reviewer_id=reviewer_id, rating=Rating.SATISFIED))
+    final = await handle(need_id, n).result()
+    assert final.state.stage == Stage.CLOSED and final.state.satisfied is True
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "huading_health_certificates")
+
+
+async def test_hanzheng_sanitation_reported_by_three_people_is_handled_once(dev_needs: Needs) -> None:
+    n = dev_needs
+    place = Location(street="street-hanzheng", community="community-xinhua",
+                     grid="grid-xinhua-1", building=f"857-{uuid.uuid4().hex[:6]}")
+    first = await n.submit(a_need("汉正街857号环境卫生脏乱差", requester="pm-1",
+                                  kind=RequesterKind.PARTY_MEMBER, location=place))
+    await n.wait_for(first, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    repeats = [await n.submit(a_need("857号门口垃圾没人清扫", requester=f"pm-{i}",
+                                     kind=RequesterKind.PARTY_MEMBER, location=place))
+               for i in (2, 3)]
+    for repeat in repeats:
+        merged = await handle(repeat, n).result()
+        assert merged.state.outcome == Outcome.MERGED and merged.state.merged_into == first
+    snap = await n.wait_for(first, lambda s: len(s.state.linked_reports) == 2)
+    community = staff("community-xinhua")
+    await n.act(first, community, Accept())
+    await n.act(first, community, Complete(result_summary="组织清扫并设置垃圾桶",
+                                           service_mode=ServiceMode.ON_SITE))
+    snap = await n.snapshot(first)
+    assert sorted(r.reviewer_id for r in snap.state.reviewers) == ["pm-1", "pm-2", "pm-3"]
+    for i in (1, 2, 3):
+        await n.act(first, Actor(id=f"pm-{i}", role=Role.REQUESTER),
+                    Evaluate(reviewer_id=f"pm-{i}", rating=Rating.SATISFIED))
+    final = await handle(first, n).result()
+    assert final.state.outcome == Outcome.RESOLVED
+    await assert_store_agrees(n, first)
+    await n.record_history(first, "hanzheng_sanitation_primary")
+    await n.record_history(repeats[0], "hanzheng_sanitation_repeat")
