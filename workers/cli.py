@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import typer
@@ -55,8 +56,52 @@ def migrate() -> None:
     url = settings.migration_database_url or settings.database_url
     if url is None:
         raise ConfigError("set DATABASE_URL (or MIGRATION_DATABASE_URL) to the database to migrate")
-    upgrade(url)
+    upgrade(url, settings.database_app_role)
     typer.echo("migrations applied")
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise ConfigError("set DATABASE_URL to the database to work on")
+    return settings.database_url
+
+
+@app.command("rebuild-projections")
+def rebuild_projections() -> None:
+    """Rebuild every projection from the events alone."""
+    from store.eventstore import EventStore
+
+    settings = _settings()
+
+    async def run() -> int:
+        store = await EventStore.open(_database_url(settings), settings.database_app_role)
+        try:
+            return await store.rebuild_projections()
+        finally:
+            await store.close()
+
+    typer.echo(f"projections rebuilt from {asyncio.run(run())} streams")
+
+
+@app.command("verify-audit")
+def verify_audit() -> None:
+    """Walk every stream's hash chain; exit 1 and name the first broken link if any."""
+    from store.eventstore import EventStore
+
+    settings = _settings()
+
+    async def run():  # type: ignore[no-untyped-def]
+        store = await EventStore.open(_database_url(settings), settings.database_app_role)
+        try:
+            return await store.verify()
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    typer.echo(f"checked {report.streams} streams, {report.events} events")
+    for broken in report.broken:
+        typer.echo(f"BROKEN {broken.stream_id} v{broken.version}: {broken.problem}")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 def main() -> None:
@@ -64,8 +109,11 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        print(f"demandflow: {exc}", file=sys.stderr)
-        sys.exit(2)
+        print(f"demandflow: {exc}", file=sys.stderr, flush=True)
+        # os._exit: the Temporal SDK's native runtime can abort during interpreter shutdown
+        # after a failed connect (PyGILState_Release); the answer must stay exit code 2.
+        sys.stdout.flush()
+        os._exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 

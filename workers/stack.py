@@ -18,6 +18,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import structlog
 
 from workers.connections import check_database, connect_temporal, ensure_port_free
@@ -42,8 +43,8 @@ class Stack:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as cleanup:
             cleanup.enter_context(StackLock(s.data_dir / "up.lock"))
-            cleanup.callback(self.stop_all)
             self._install_signal_handlers()
+            cleanup.callback(self.stop_all)
             self._check_ports()
             database_url, owner_url = self._start_database()
             temporal_address = self._start_temporal()
@@ -54,7 +55,8 @@ class Stack:
             }
             self._spawn("worker", env)
             self._spawn("api", env)
-            asyncio.run(self._load_demo(temporal_address, owner_url))
+            asyncio.run(self._load_demo(temporal_address))
+            self._wait_for_api()
             self._announce(temporal_address)
             self._wait()
 
@@ -81,7 +83,7 @@ class Stack:
             asyncio.run(check_database(database_url))
         from store.migrate import upgrade
 
-        upgrade(owner_url)
+        upgrade(owner_url, s.database_app_role)
         log.info("database ready", embedded=self.embedded_pg is not None)
         return database_url, owner_url
 
@@ -94,7 +96,7 @@ class Stack:
         process = start_dev_server(s.data_dir, s.temporal_port, s.temporal_ui_port)
         self.children.append(("temporal", process))
         asyncio.run(connect_temporal(address, s.temporal_namespace, attempts=60))
-        log.info("temporal ready", address=address)
+        log.info("temporal ready", frontend=address)
         return address
 
     def _spawn(self, command: str, env: dict[str, str]) -> None:
@@ -105,10 +107,26 @@ class Stack:
         )
         self.children.append((command, process))
 
-    async def _load_demo(self, temporal_address: str, owner_url: str) -> None:
+    async def _load_demo(self, temporal_address: str) -> None:
         from workers.demo import load_demo
 
-        await load_demo(self.settings, temporal_address, owner_url)
+        await load_demo(self.settings, temporal_address)
+
+    def _wait_for_api(self, timeout: float = 60) -> None:
+        """The stack is up when the API answers its health check."""
+        s = self.settings
+        url = f"http://{s.api_host}:{s.api_port}/health"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            self._check_children()
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        if not self.stopping.is_set():
+            raise ConfigError(f"the API did not become healthy at {url} within {timeout:.0f} s")
 
     def _announce(self, temporal_address: str) -> None:
         s = self.settings
@@ -125,12 +143,15 @@ class Stack:
 
     def _wait(self) -> None:
         while not self.stopping.wait(0.5):
-            for name, process in self.children:
-                if process.poll() is not None:
-                    raise ConfigError(
-                        f"the {name} process exited with code {process.returncode}; "
-                        f"see its output above (temporal: {self.settings.data_dir / 'temporal.log'})"
-                    )
+            self._check_children()
+
+    def _check_children(self) -> None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                raise ConfigError(
+                    f"the {name} process exited with code {process.returncode}; "
+                    f"see its output above (temporal: {self.settings.data_dir / 'temporal.log'})"
+                )
 
     def stop_all(self) -> None:
         """Stop children newest first (API, worker, then Temporal), then PostgreSQL."""
@@ -147,4 +168,3 @@ class Stack:
         if self.embedded_pg is not None:
             stop_postgres(self.embedded_pg)
             self.embedded_pg = None
-        time.sleep(0)  # keep the stop sequence free of pending signal handlers
