@@ -104,6 +104,11 @@ def verify_audit() -> None:
     raise typer.Exit(0 if report.ok else 1)
 
 
+from workers.cli_ops import ops  # operations sub-commands (submit, inbox, ...)
+
+app.add_typer(ops)
+
+
 def main() -> None:
     """Console entry: configuration problems end in one line and exit code 2, never a traceback."""
     try:

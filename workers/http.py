@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from api.deps import Services
+from api.deps import DEFAULT_KEYS_FILE, Services
 from workers.errors import ConfigError
 from workers.settings import Settings
 
@@ -16,11 +16,26 @@ def run_api(settings: Settings) -> None:
             "the api process needs DATABASE_URL and TEMPORAL_ADDRESS "
             "(`demandflow up` sets both for its children)"
         )
-    services = Services(
+    if settings.environment == "production" and settings.api_keys_file == DEFAULT_KEYS_FILE:
+        raise ConfigError(
+            "the api refuses the demo API keys in production: set API_KEYS_FILE to your key table"
+        )
+    try:
+        services = _services(settings)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the policy or the API key table: {exc}") from None
+    # log_config=None: uvicorn's loggers go through our structlog handler.
+    uvicorn.run(create_app(services), host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+def _services(settings: Settings) -> Services:
+    assert settings.temporal_address is not None and settings.database_url is not None
+    return Services(
         temporal_address=settings.temporal_address,
         namespace=settings.temporal_namespace,
         database_url=settings.database_url,
         app_role=settings.database_app_role,
+        task_queue=settings.temporal_task_queue,
+        policy_file=settings.policy_file,
+        api_keys_file=settings.api_keys_file,
     )
-    # log_config=None: uvicorn's loggers go through our structlog handler.
-    uvicorn.run(create_app(services), host=settings.api_host, port=settings.api_port, log_config=None)

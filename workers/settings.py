@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
     policy_file: Path = Field(default=REPO_ROOT / "deploy" / "policy.yaml")
+    api_keys_file: Path = Field(
+        default=REPO_ROOT / "deploy" / "api-keys.yaml",
+        description="API key table (sha256 of each key, principal and role); default: demo keys",
+    )
 
     @property
     def json_logs(self) -> bool:

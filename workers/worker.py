@@ -29,11 +29,15 @@ def build_worker(client: Client, task_queue: str, store: EventStore, policy_file
         task_queue=task_queue,
         workflows=[DemandWorkflow],
         activities=[
-            StoreActivities(store).append_events,
+            *_store_activities(StoreActivities(store)),
             PolicyActivities(policy_file).load_policy,
             DuplicateActivities(store.pool).find_open_duplicate,
         ],
     )
+
+
+def _store_activities(activities: StoreActivities) -> list[object]:
+    return [activities.append_events, activities.read_stream]
 
 
 async def run_worker(settings: Settings) -> None:

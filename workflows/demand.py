@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.store import AppendRequest, AppendResult
+    from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
     from domain import commands as cmd
     from domain import events as ev
     from domain.classification import classify
@@ -141,6 +141,8 @@ class DemandWorkflow:
                      if matches(c, submission, policy, now=now)), None)
 
     async def _sleep_until_something_happens(self) -> None:
+        if self._reports:
+            return  # work is waiting: start no timer that would be cancelled at once
         version = self._state.version
         due = next_deadline(self._state)
         timeout = None if due is None else max((due[0] - workflow.now()).total_seconds(), 0.0)
@@ -195,15 +197,39 @@ class DemandWorkflow:
                                   version=base + i + 1, actor=actor, occurred_at=now)
             for i, e in enumerate(events)
         ]
-        await workflow.execute_local_activity(
-            "append_events", AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
-            result_type=AppendResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=APPEND_RETRY,
-        )
+        try:
+            await workflow.execute_local_activity(
+                "append_events",
+                AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
+                result_type=AppendResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=APPEND_RETRY,
+            )
+        except ActivityError as err:
+            envelopes = await self._adopt_own_earlier_write(envelopes, err)
+            events = [e.event() for e in envelopes]
         for envelope, event in zip(envelopes, events):
             self._record(envelope, event)
         self._upsert_search_attributes()
         return envelopes
+
+    async def _adopt_own_earlier_write(
+        self, envelopes: list[ev.EventEnvelope], err: ActivityError
+    ) -> list[ev.EventEnvelope]:
+        """A local activity runs again when its workflow task is retried; the retry carries
+        the same event ids (workflow.uuid4 replays) but may differ in time. If the stream
+        holds our ids at these versions, that earlier write is the truth: adopt it."""
+        cause = err.cause
+        if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
+            raise err
+        stored = await workflow.execute_local_activity(
+            "read_stream", ReadStreamRequest(stream_id=self._id, from_version=envelopes[0].version),
+            result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        mine = stored.events[: len(envelopes)]
+        if [e.event_id for e in mine] != [e.event_id for e in envelopes]:
+            raise err
+        workflow.logger.info("adopted events stored by a retried workflow task")
+        return mine
 
     def _record(self, stored: ev.EventEnvelope, event: ev.DomainEvent) -> None:
         self._state = evolve(self._state, event)

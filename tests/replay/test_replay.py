@@ -7,6 +7,7 @@ determinism for running needs fails here, before it reaches a worker.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ def test_there_are_recorded_histories_to_replay() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_cleanly(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    record = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
     replayer = Replayer(workflows=[DemandWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

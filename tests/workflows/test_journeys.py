@@ -26,8 +26,11 @@ def staff(unit: str) -> Actor:
 
 
 def a_need(title: str, *, requester: str = "res-1", kind: RequesterKind = RequesterKind.RESIDENT,
-           channel: Channel = Channel.APP, location: Location = DONGTING_1,
+           channel: Channel = Channel.APP, location: Location | None = None,
            details: dict[str, str] | None = None) -> Submission:
+    """A fresh need; unless a location is given, a building of its own, so needs of
+    different tests never count as repeated reports of each other."""
+    location = location or DONGTING_1.model_copy(update={"building": f"b-{uuid.uuid4().hex[:8]}"})
     return Submission(
         channel=channel, external_id=f"ext-{uuid.uuid4().hex}", title=title,
         requester=Requester(requester_id=requester, kind=kind, name="王小明", phone="13812345678"),

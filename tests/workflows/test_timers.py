@@ -1,0 +1,140 @@
+"""Every timer path of a need, on the time-skipping server with the short-duration policy
+(deploy/policy-fast.yaml: seconds instead of hours, every second a working second)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from domain.commands import Accept, Complete, DecideExtension, Evaluate, RequestExtension
+from domain.model import Actor, Channel, Outcome, Rating, RequesterKind, Role, ServiceMode, Stage
+from tests.workflows.conftest import Needs
+from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
+
+SUPERVISOR = Actor(id="sup-1", role=Role.SUPERVISOR, unit="supervision-district")
+
+
+async def skip(env: WorkflowEnvironment, seconds: float) -> None:
+    await env.sleep(timedelta(seconds=seconds))
+
+
+def types(snap) -> list[str]:  # noqa: ANN001
+    return [t.type for t in snap.timeline]
+
+
+async def test_unanswered_information_request_hands_the_need_to_the_grid_worker(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+) -> None:
+    n = skipping_needs
+    need_id = await n.submit(a_need("员工健康证需要换证", requester="ent-1",
+                                    kind=RequesterKind.ENTERPRISE, channel=Channel.DEMAND_CARD))
+    await n.wait_for(need_id, lambda s: s.state.pending_information is not None)
+    await skip(skipping_env, 11)  # information_request_limit is 10 s
+    snap = await n.wait_for(need_id, lambda s: s.state.pending_information is None)
+    assert "InformationRequestExpired" in types(snap)
+    assert snap.state.handed_to_grid and snap.state.assigned_unit == "grid-dongting-1"
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "information_expired_hand_to_grid")
+
+
+async def test_an_unaccepted_need_escalates_to_the_unit_above(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+) -> None:
+    n = skipping_needs
+    need_id = await n.submit(a_need("楼下路灯坏了"))
+    await n.wait_for(need_id, lambda s: s.state.assigned_unit == "grid-dongting-1")
+    await skip(skipping_env, 6)  # acceptance limit 5 s
+    snap = await n.wait_for(need_id, lambda s: s.state.escalation_count == 1)
+    assert snap.state.assigned_unit == "community-dongting"
+    assert snap.overdue is True
+    await assert_store_agrees(n, need_id)
+
+
+async def test_warnings_then_breaches_climb_the_whole_ladder(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+) -> None:
+    n = skipping_needs
+    need_id = await n.submit(a_need("楼下路灯坏了，晚上很黑"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    await n.act(need_id, staff("grid-dongting-1"), Accept())  # handling: 8 s, warnings at 4 s, 6 s
+    await skip(skipping_env, 5)
+    snap = await n.wait_for(need_id, lambda s: 50 in s.state.warnings_issued)
+    await skip(skipping_env, 2)
+    snap = await n.wait_for(need_id, lambda s: 75 in s.state.warnings_issued)
+    for _ in range(60):  # breach after breach, a second at a time, until the top is reached
+        await skip(skipping_env, 1)
+        snap = await n.snapshot(need_id)
+        if 100 in snap.state.warnings_issued:
+            break
+    stored = [e.event() for e in await n.stored(need_id)]
+    climbed = [(e.from_unit, e.to_unit) for e in stored if e.type == "HandlingEscalated"]
+    assert climbed == [("grid-dongting-1", "community-dongting"),
+                       ("community-dongting", "street-hanzheng"),
+                       ("street-hanzheng", "supervision-district")]
+    assert all(e.cause == "deadline_breached" for e in stored if e.type == "HandlingEscalated")
+    assert snap.overdue and snap.state.assigned_unit == "supervision-district"
+    assert types(snap).count("DeadlineWarningIssued") >= 2
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "ladder_climbed_to_the_top")
+
+
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "refused"])
+async def test_an_extension_is_decided_by_the_level_above(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs, approve: bool,
+) -> None:
+    n = skipping_needs
+    need_id = await n.submit(a_need("楼下路灯坏了，需要更换灯杆"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    due_before = (await n.snapshot(need_id)).state.due_at
+    await n.act(need_id, grid, RequestExtension(extra_hours=1, reason="需要采购灯杆"))
+    community = staff("community-dongting")
+    result = await n.act(need_id, community, DecideExtension(approve=approve, reason="同意" if approve else "不同意"))
+    assert result.events[0] == ("ExtensionApproved" if approve else "ExtensionRefused")
+    snap = await n.snapshot(need_id)
+    assert (snap.state.due_at > due_before) is approve
+    await skip(skipping_env, 10)  # past the original deadline
+    snap = await n.wait_for(need_id, lambda s: True)
+    assert (snap.state.escalation_count == 0) is approve
+    await assert_store_agrees(n, need_id)
+
+
+async def test_silence_in_the_evaluation_window_closes_as_no_response(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+) -> None:
+    n = skipping_needs
+    need_id = await n.submit(a_need("路灯不亮"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    await n.act(need_id, grid, Complete(result_summary="已更换灯泡", service_mode=ServiceMode.ON_SITE))
+    await skip(skipping_env, 16)  # evaluation window 15 s
+    snap = await n.wait_for(need_id, lambda s: s.state.stage == Stage.CLOSED)
+    assert snap.state.outcome == Outcome.NO_RESPONSE and snap.state.satisfied is None
+    assert list(snap.state.no_response) == ["res-1"]
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "evaluation_no_response")
+
+
+async def test_an_unsatisfied_requester_reopens_handling(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+) -> None:
+    n = skipping_needs
+    need_id = await n.submit(a_need("路灯又坏了"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    grid, resident = staff("grid-dongting-1"), Actor(id="res-1", role=Role.REQUESTER)
+    await n.act(need_id, grid, Accept())
+    done = Complete(result_summary="已修复", service_mode=ServiceMode.ON_SITE)
+    await n.act(need_id, grid, done)
+    reopened = await n.act(need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.UNSATISFIED))
+    assert "DemandReopened" in reopened.events and reopened.stage == "handling"
+    await n.act(need_id, grid, done)
+    closed = await n.act(need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.BASICALLY_SATISFIED))
+    assert closed.stage == "closed"
+    snap = await n.snapshot(need_id)
+    assert snap.state.reopen_count == 1 and snap.state.satisfied is True
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "reopened_then_satisfied")
