@@ -43,8 +43,6 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
 
-# Continue-as-new well before Temporal's history limits; a need rarely gets near this.
-HISTORY_EVENTS_BEFORE_CONTINUE = 2_000
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Retrying an append is safe: it is idempotent on event ids, which a retry keeps.
 APPEND_RETRY = RetryPolicy(
@@ -74,7 +72,8 @@ class DemandWorkflow:
             self._policy = await self._load_policy()
             await self._intake(start.submission, start.actor)
         while self._state.stage != Stage.CLOSED:
-            if workflow.info().get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE:
+            # Well before Temporal's history limits; a need rarely gets near this.
+            if workflow.info().get_current_history_length() > start.continue_after_events:
                 await self._continue_as_new(start)
             await self._sleep_until_something_happens()
             await self._process_reports()
@@ -273,8 +272,7 @@ class DemandWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = Carried(state=self._state, policy=self._require_policy(), timeline=self._timeline,
                           overdue=self._overdue)
-        workflow.continue_as_new(DemandStart(submission=start.submission, actor=start.actor,
-                                             carried=carried))
+        workflow.continue_as_new(start.model_copy(update={"carried": carried}))
 
 
 def _overdue_after(overdue: bool, event: ev.DomainEvent) -> bool:

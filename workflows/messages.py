@@ -33,6 +33,9 @@ class DemandStart(Frozen):
     submission: Submission
     actor: Actor
     carried: Carried | None = None
+    continue_after_events: int = Field(
+        default=2_000, ge=50, description="history length that triggers continue-as-new"
+    )
 
 
 class Action(Frozen):

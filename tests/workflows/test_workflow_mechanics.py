@@ -1,0 +1,72 @@
+"""Mechanics of the workflow itself: continue-as-new, search attributes, repeated intake."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+
+from domain.commands import Accept, Complete, NoteProgress, demand_id
+from domain.model import ServiceMode, Stage
+from tests.workflows.conftest import INTAKE, Needs, handle
+from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
+from workflows.demand import DemandWorkflow
+from workflows.messages import DemandStart
+
+
+async def test_a_long_history_continues_as_new_and_keeps_its_state(dev_needs: Needs) -> None:
+    n = dev_needs
+    submission = a_need("路灯坏了，晚上很黑")
+    need_id = demand_id(submission.channel, submission.external_id)
+    first = await n.client.start_workflow(
+        DemandWorkflow.run, DemandStart(submission=submission, actor=INTAKE, continue_after_events=50),
+        id=need_id, task_queue=n.task_queue,
+    )
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    for i in range(15):
+        await n.act(need_id, grid, NoteProgress(note=f"进展 {i}"))
+    described = await n.client.get_workflow_handle(need_id).describe()
+    assert described.run_id != first.result_run_id, "the run should have continued as new"
+    snap = await n.snapshot(need_id)
+    assert snap.state.progress_count == 15 and snap.state.stage == Stage.HANDLING
+    await n.act(need_id, grid, Complete(result_summary="已修复", service_mode=ServiceMode.ON_SITE))
+    await assert_store_agrees(n, need_id)
+
+
+async def test_search_attributes_let_supervisors_filter_without_personal_data(dev_needs: Needs) -> None:
+    n = dev_needs
+    need_id = await n.submit(a_need("楼下路灯坏了"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    query = (f'WorkflowId = "{need_id}" AND DemandUnit = "grid-dongting-1" '
+             'AND DemandStage = "assignment" AND DemandCategory = "daily_life"')
+    found = await _list_eventually(n.client, query)
+    assert found == [need_id]
+    attributes = (await handle(need_id, n).describe()).typed_search_attributes
+    values = " ".join(str(pair.value) for pair in attributes)
+    assert "王小明" not in values and "13812345678" not in values and "洞庭街" not in values
+    assert "王小明" not in need_id
+
+
+async def test_the_same_submission_sent_many_times_makes_one_need(dev_needs: Needs) -> None:
+    n = dev_needs
+    submission = a_need("路灯坏了")
+    ids = await asyncio.gather(*(n.submit(submission) for _ in range(10)))
+    assert set(ids) == {demand_id(submission.channel, submission.external_id)}
+    await n.wait_for(ids[0], lambda s: s.state.stage == Stage.ASSIGNMENT)
+    await asyncio.sleep(0.5)  # let every repeated signal be processed
+    stored = await n.stored(ids[0])
+    assert [e.type for e in stored].count("DemandSubmitted") == 1
+    assert [e.type for e in stored].count("ReportLinked") == 0
+
+
+async def _list_eventually(client: Client, query: str, attempts: int = 50) -> list[str]:
+    """Visibility is eventually consistent: poll a little."""
+    found: list[str] = []
+    for _ in range(attempts):
+        found = [wf.id async for wf in client.list_workflows(query)]
+        if found:
+            return found
+        await asyncio.sleep(0.2)
+    return found
