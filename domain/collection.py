@@ -44,16 +44,22 @@ def matches(
     open_need: OpenNeedSummary, submission: Submission, policy: Policy, *, now: datetime
 ) -> bool:
     """Same category (as the rules classify the new report), same place, within the window."""
-    text = " ".join([submission.title, submission.description, *submission.details.values()])
-    found = classify(text, submission.requester.kind, submission.channel,
-                     submission.category_hint, policy)
-    category = found.category if found else submission.category_hint
+    category = likely_category(submission, policy)
     return (
         category is not None
         and category == open_need.category
         and submission.location.place_key() == open_need.place_key
         and now - open_need.submitted_at <= policy.collection.duplicate_window
     )
+
+
+def likely_category(submission: Submission, policy: Policy) -> Category | None:
+    """The category the rules give a fresh report (or the channel's hint): what repeated
+    reports are compared by, before the report is classified for real."""
+    text = " ".join([submission.title, submission.description, *submission.details.values()])
+    found = classify(text, submission.requester.kind, submission.channel,
+                     submission.category_hint, policy)
+    return found.category if found else submission.category_hint
 
 
 def missing_fields(state: DemandState, policy: Policy) -> list[str]:

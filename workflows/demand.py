@@ -20,8 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
     from domain import commands as cmd
     from domain import events as ev
-    from domain.classification import classify
-    from domain.collection import matches
+    from domain.collection import likely_category, matches
     from domain.context import DecisionContext
     from domain.decider import decide
     from domain.errors import DomainError
@@ -99,6 +98,9 @@ class DemandWorkflow:
     @act.validator
     def _validate_act(self, action: Action) -> None:
         # Refuse before anything is written: a refused action leaves no trace.
+        if self._state.stage is None:  # the first run task has not recorded the submission yet
+            raise ApplicationError("the need is still being registered; retry in a moment",
+                                   {"code": "not_ready", "field": None}, type="NotReady")
         self._decide(action.command, action.actor)
 
     @workflow.query
@@ -123,10 +125,7 @@ class DemandWorkflow:
     async def _open_need_repeated_by(self, submission: cmd.Submission) -> str | None:
         """Same category (as the rules classify it), same place, within the window."""
         policy = self._require_policy()
-        text = " ".join([submission.title, submission.description, *submission.details.values()])
-        found = classify(text, submission.requester.kind, submission.channel,
-                         submission.category_hint, policy)
-        category = found.category if found else submission.category_hint
+        category = likely_category(submission, policy)
         if category is None:
             return None
         now = workflow.now()
