@@ -12,7 +12,14 @@ from fastapi import FastAPI, Response
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from api import actions, needs, open311, reports
 from api.deps import Services
+from api.errors import install_handlers
+
+DESCRIPTION = """Demand routing: submit needs, act on them, supervise them.
+
+Every call but `/health` carries an API key in `X-API-Key` (Open311: the `api_key` parameter).
+Errors answer `{"error": {"code", "message", "field"}}`. See docs/api.md."""
 
 
 class Health(BaseModel):
@@ -25,16 +32,19 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        app.state.services = services
         yield
         await services.close()
 
     app = FastAPI(
         title="demandflow",
         version="0.1.0",
-        description="Demand routing: submit needs, act on them, supervise them.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.services = services
+    install_handlers(app)
+    for module in (needs, actions, reports, open311):
+        app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["operations"])
     async def health(response: Response) -> Health:
@@ -58,7 +68,7 @@ async def _temporal_ok(client: Client | None) -> bool:
         return False
     try:
         return await asyncio.wait_for(client.service_client.check_health(), timeout=2)
-    except Exception:  # any failure means "not reachable now"; health must answer, not raise
+    except Exception:  # noqa: BLE001 - any failure means "not reachable now"; health must answer, not raise
         return False
 
 
@@ -68,5 +78,5 @@ async def _database_ok(pool: asyncpg.Pool | None) -> bool:
     try:
         async with asyncio.timeout(2):
             return bool(await pool.fetchval("SELECT 1") == 1)
-    except Exception:  # as above: report, never raise
+    except Exception:  # noqa: BLE001 - as above: report, never raise
         return False

@@ -1,31 +1,70 @@
-"""What the HTTP handlers share: a Temporal client and a database pool, opened at start."""
+"""What the HTTP handlers share: a Temporal client, a database pool, the policy's directory,
+the API-key table and the task queue new needs start on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import structlog
+from fastapi import Request
 from temporalio.client import Client
 
+from api.auth import Directory, KeyTable
+from api.errors import ApiError
+from domain.policy import Policy, load_policy
 from workers.connections import connect_temporal
 
 log = structlog.get_logger("demandflow.api")
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEFAULT_KEYS_FILE = DEPLOY / "api-keys.yaml"
 
 
 class Services:
-    def __init__(self, *, temporal_address: str, namespace: str, database_url: str, app_role: str | None) -> None:
+    def __init__(
+        self, *, temporal_address: str | None = None, namespace: str = "default",
+        database_url: str | None = None, app_role: str | None = None,
+        task_queue: str = "demandflow", policy_file: Path = DEPLOY / "policy.yaml",
+        api_keys_file: Path = DEFAULT_KEYS_FILE, temporal: Client | None = None,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
         self.database_url = database_url
         self.app_role = app_role
-        self.temporal: Client | None = None
-        self.pool: asyncpg.Pool | None = None
+        self.task_queue = task_queue
+        self.policy: Policy = load_policy(Path(policy_file).read_bytes())
+        self.directory = Directory(self.policy)
+        self.keys = KeyTable.load(Path(api_keys_file), self.policy)
+        self.temporal: Client | None = temporal
+        self.pool: asyncpg.Pool | None = pool
+        self._owns_connections = temporal is None and pool is None
 
     async def start(self) -> None:
+        """Connect (only what was not handed in already)."""
         from store.db import create_pool
 
-        self.temporal = await connect_temporal(self.temporal_address, self.namespace, attempts=20)
-        self.pool = await create_pool(self.database_url, role=self.app_role)
+        if self.temporal is None and self.temporal_address:
+            self.temporal = await connect_temporal(self.temporal_address, self.namespace, attempts=20)
+        if self.pool is None and self.database_url:
+            self.pool = await create_pool(self.database_url, role=self.app_role)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise ApiError(503, "unavailable", "the database is not connected")
+        return self.pool
+
+    @property
+    def client(self) -> Client:
+        if self.temporal is None:
+            raise ApiError(503, "unavailable", "Temporal is not connected")
+        return self.temporal
 
     async def close(self) -> None:
-        if self.pool is not None:
+        if self._owns_connections and self.pool is not None:
             await self.pool.close()
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services

@@ -1,0 +1,108 @@
+"""Staff and supervisor actions: each one `act` update of the need's workflow.
+
+The principal must see the need (else 404) and hold a role allowed here (else 403); the
+workflow then decides, and a refusal maps to 409/404/403/422 (api.errors.refusal).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.access import in_scope, readable_need
+from api.auth import Principal, require_role
+from api.deps import Services
+from api.errors import ERROR_RESPONSES, ApiError, not_found
+from api.needs import Caller, NeedId, Svc, live_snapshot, perform
+from api.views import ActionOut
+from domain.commands import (
+    Accept,
+    Complete,
+    DecideExtension,
+    NoteProgress,
+    Reassign,
+    Remind,
+    RequestExtension,
+    RequestInformation,
+    Return,
+)
+
+router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
+
+
+async def staff_action(services: Services, principal: Principal, need_id: str,
+                       command) -> ActionOut:
+    require_role(principal, "staff")
+    await readable_need(services, principal, need_id)
+    return await perform(services, principal, need_id, command)
+
+
+@router.post("/needs/{need_id}/accept", response_model=ActionOut)
+async def accept(need_id: NeedId, principal: Caller, services: Svc) -> ActionOut:
+    """The assigned unit takes the need on; the handling deadline starts."""
+    return await staff_action(services, principal, need_id, Accept())
+
+
+@router.post("/needs/{need_id}/progress", response_model=ActionOut)
+async def progress(need_id: NeedId, body: NoteProgress, principal: Caller, services: Svc) -> ActionOut:
+    return await staff_action(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/information-request", response_model=ActionOut)
+async def information_request(need_id: NeedId, body: RequestInformation, principal: Caller,
+                              services: Svc) -> ActionOut:
+    """Ask the requester for more; the handling clock stops until it arrives."""
+    return await staff_action(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/extension", response_model=ActionOut)
+async def extension(need_id: NeedId, body: RequestExtension, principal: Caller,
+                    services: Svc) -> ActionOut:
+    return await staff_action(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/return", response_model=ActionOut)
+async def give_back(need_id: NeedId, body: Return, principal: Caller, services: Svc) -> ActionOut:
+    """退单: send the need back to dispatch, with a reason."""
+    return await staff_action(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/complete", response_model=ActionOut)
+async def complete(need_id: NeedId, body: Complete, principal: Caller, services: Svc) -> ActionOut:
+    return await staff_action(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/remind", response_model=ActionOut)
+async def remind(need_id: NeedId, body: Remind, principal: Caller, services: Svc) -> ActionOut:
+    """催办: urge the assignee on."""
+    require_role(principal, "supervisor")
+    await readable_need(services, principal, need_id)
+    return await perform(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/reassign", response_model=ActionOut)
+async def reassign(need_id: NeedId, body: Reassign, principal: Caller, services: Svc) -> ActionOut:
+    """Move the need to another unit (within the supervisor's scope), which must accept it."""
+    require_role(principal, "supervisor")
+    await readable_need(services, principal, need_id)
+    if not in_scope(principal, {"assigned_unit": body.unit_id}, services.directory):
+        raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
+    return await perform(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/extension-decision", response_model=ActionOut)
+async def extension_decision(need_id: NeedId, body: DecideExtension, principal: Caller,
+                             services: Svc) -> ActionOut:
+    """The approver (the rung above the assignee) grants or refuses an extension. Staff of the
+    approver unit decide; a supervisor decides for an approver within the scope."""
+    require_role(principal, "staff", "supervisor")
+    snap = await live_snapshot(services.client, need_id)
+    approver = snap.state.pending_extension.approver_unit if snap and \
+        snap.state.pending_extension else None
+    if principal.role == "staff" and approver == principal.unit:
+        return await perform(services, principal, need_id, body)
+    await readable_need(services, principal, need_id)
+    if principal.role == "supervisor" and approver is not None:
+        if not in_scope(principal, {"assigned_unit": approver}, services.directory):
+            raise not_found()
+        return await perform(services, principal, need_id, body, unit=approver)
+    return await perform(services, principal, need_id, body)

@@ -1,0 +1,145 @@
+"""Needs: submit (integrators), list and read (everyone, within their access), provide
+information and relay evaluations."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+
+from api.access import Where, readable_need, sees_personal_data, visibility
+from api.auth import Principal, current_principal, require_role
+from api.deps import Services, get_services
+from api.errors import ERROR_RESPONSES, not_found, reject_nul
+from api.views import Accepted, ActionOut, NeedDetail, NeedItem, NeedPage, need_links
+from domain.commands import Evaluate, ProvideInformation, Submission
+from domain.model import Category, Channel, Stage, Tier
+from store.read import read_stream
+from workflows import client as needs
+from workflows.demand import DemandWorkflow
+from workflows.messages import Snapshot
+
+router = APIRouter(tags=["needs"], responses=ERROR_RESPONSES)
+Caller = Annotated[Principal, Depends(current_principal)]
+Svc = Annotated[Services, Depends(get_services)]
+NeedId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class NeedFilters(BaseModel):
+    stage: Stage | None = None
+    unit: str | None = Field(default=None, max_length=64, description="assigned unit")
+    category: Category | None = None
+    tier: Tier | None = None
+    channel: Channel | None = None
+    overdue: bool | None = None
+    submitted_from: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
+    submitted_to: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
+    mine: bool = Field(default=False, description="integrators always see only their own")
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+LOCAL_DAY = "(s.submitted_at AT TIME ZONE 'Asia/Shanghai')::date"
+
+
+def filter_clauses(f: NeedFilters, where: Where) -> None:
+    for column in ("stage", "category", "tier", "channel"):
+        value = getattr(f, column)
+        if value is not None:
+            where.add(f"s.{column} = {where.arg(value.value)}")
+    if f.unit is not None:
+        where.add(f"s.assigned_unit = {where.arg(f.unit)}")
+    if f.overdue is not None:
+        where.add(f"s.overdue = {where.arg(f.overdue)}")
+    if f.submitted_from is not None:
+        where.add(f"{LOCAL_DAY} >= {where.arg(f.submitted_from)}")
+    if f.submitted_to is not None:
+        where.add(f"{LOCAL_DAY} <= {where.arg(f.submitted_to)}")
+
+
+@router.post("/needs", status_code=202, response_model=Accepted)
+async def submit(submission: Submission, principal: Caller, services: Svc,
+                 response: Response) -> Accepted:
+    """Submit a need. Idempotent: the same channel and external id give the same need id."""
+    require_role(principal, "integrator", "staff")
+    reject_nul(submission)
+    need_id = await needs.submit_need(services.client, submission, principal.actor(),
+                                      task_queue=services.task_queue)
+    response.headers["Location"] = f"/needs/{need_id}"
+    return Accepted(id=need_id, links=need_links(need_id))
+
+
+@router.get("/needs", response_model=NeedPage)
+async def list_needs(filters: Annotated[NeedFilters, Query()], principal: Caller,
+                     services: Svc) -> NeedPage:
+    """Needs visible to the caller, newest first, with filters and limit/offset pages."""
+    where = Where()
+    visibility(principal, services.directory, where)
+    if filters.mine and principal.role == "staff":
+        where.add(f"s.assigned_unit = {where.arg(principal.unit)}")
+    filter_clauses(filters, where)
+    limit, offset = where.arg(filters.limit + 1), where.arg(filters.offset)
+    rows = await services.db.fetch(
+        f"SELECT s.* FROM need_summary s {where.sql()} "
+        f"ORDER BY s.submitted_at DESC NULLS LAST, s.stream_id LIMIT {limit} OFFSET {offset}",
+        *where.args)
+    items = [NeedItem.from_row(dict(r)) for r in rows[: filters.limit]]
+    more = len(rows) > filters.limit
+    return NeedPage(items=items, limit=filters.limit, offset=filters.offset,
+                    next=f"offset={filters.offset + filters.limit}" if more else None)
+
+
+async def live_snapshot(client: Client, need_id: str) -> Snapshot | None:
+    """The workflow's own answer, or None when it cannot answer now (the listing still can)."""
+    try:
+        handle = client.get_workflow_handle_for(DemandWorkflow.run, need_id)
+        return await handle.query(DemandWorkflow.snapshot, rpc_timeout=timedelta(seconds=5))
+    except Exception:  # noqa: BLE001 - best effort: no worker, history gone, timeout
+        return None
+
+
+@router.get("/needs/{need_id}", response_model=NeedDetail)
+async def get_need(need_id: NeedId, principal: Caller, services: Svc) -> NeedDetail:
+    """Status, live state (workflow query) and the timeline from the event store."""
+    row = await readable_need(services, principal, need_id)
+    events = await read_stream(services.db, need_id)
+    snap = await live_snapshot(services.client, need_id)
+    return NeedDetail.build(row, events, snap, sees_personal_data(principal, row))
+
+
+@router.post("/needs/{need_id}/information", response_model=ActionOut)
+async def provide_information(need_id: NeedId, body: ProvideInformation, principal: Caller,
+                              services: Svc) -> ActionOut:
+    """The requester's missing information, relayed by its integrator (or the assignee)."""
+    require_role(principal, "integrator", "staff")
+    await readable_need(services, principal, need_id)
+    return await perform(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/evaluation", response_model=ActionOut)
+async def evaluate(need_id: NeedId, body: Evaluate, principal: Caller, services: Svc) -> ActionOut:
+    """An evaluation: integrators relay their requesters' ratings (the actor's unit names the
+    reviewer spoken for); staff rate for their unit when the policy made it a reviewer."""
+    require_role(principal, "integrator", "staff")
+    snap = await live_snapshot(services.client, need_id)
+    reviewers = {r.reviewer_id for r in snap.state.reviewers} if snap else set()
+    if principal.role == "integrator":
+        await readable_need(services, principal, need_id)
+        requesters = {r.requester_id for r in snap.state.requesters} if snap else set()
+        if body.reviewer_id not in requesters:
+            raise not_found()
+        return await perform(services, principal, need_id, body, unit=body.reviewer_id)
+    if principal.role == "staff" and principal.unit not in reviewers:
+        await readable_need(services, principal, need_id)
+    return await perform(services, principal, need_id, body)
+
+
+async def perform(services: Services, principal: Principal, need_id: str, command,
+                  unit: str | None = None) -> ActionOut:
+    """Send the action as the workflow's `act` update, recorded under the principal's actor."""
+    reject_nul(command)
+    result = await needs.act(services.client, need_id, principal.actor(unit), command)
+    return ActionOut(id=need_id, version=result.version, stage=result.stage, events=result.events)

@@ -1,0 +1,170 @@
+"""Open311 GeoReport v2 under /open311/v2/: services from the policy, requests as needs.
+
+Every call carries an `api_key` (form field or query parameter, or the X-API-Key header)
+mapped to a principal; requests are visible under the same rules as /needs. Errors use the
+spec's shape: `[{"code", "description"}]` / `<errors><error>…`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import ValidationError
+
+from api.access import Where, can_read, find_need, visibility
+from api.auth import API_KEY_HEADER, Principal, authenticate
+from api.errors import ApiError, field_path, reject_nul
+from api.needs import Svc
+from api.open311_format import (
+    Fmt,
+    Open311Post,
+    definition,
+    error,
+    render,
+    request_view,
+    services,
+)
+from domain.model import Category, RequesterKind
+from workflows import client as needs
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+TEXT = {"type": "string", "maxLength": 64}
+FORM_PROPERTIES: dict[str, Any] = {
+    "api_key": {"type": "string", "minLength": 1}, "description": {
+        "type": "string", "minLength": 1, "maxLength": 10000, "pattern": r"\S"},
+    "service_code": {"type": "string", "enum": [c.value for c in Category]},
+    "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    "long": {"type": "number", "minimum": -180, "maximum": 180},
+    "address_string": {"type": "string", "minLength": 1, "maxLength": 200},
+    "address_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "email": {"type": "string", "maxLength": 200}, "device_id": {"type": "string", "maxLength": 200},
+    "account_id": TEXT, "first_name": {"type": "string", "maxLength": 50},
+    "last_name": {"type": "string", "maxLength": 50}, "phone": {"type": "string", "maxLength": 32},
+    "media_url": {"type": "string", "maxLength": 2000},
+    **{f"attribute[{a}]": TEXT for a in ("street", "community", "grid", "building")},
+    "attribute[external_id]": {"type": "string", "maxLength": 200},
+    "attribute[requester_kind]": {"type": "string", "enum": [k.value for k in RequesterKind]},
+}
+FORM_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["api_key", "service_code", "description"],
+        "properties": FORM_PROPERTIES, "additionalProperties": False,
+        "anyOf": [{"required": ["lat", "long"]}, {"required": ["address_string"]},
+                  {"required": ["address_id"]}]}}}}}
+DOC = {"content": {"application/json": {}, "text/xml": {}}, "description": "JSON or XML"}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: DOC for code in (200, 400, 401, 403, 404, 422)}
+
+
+def _principal(request: Request, key: str | None) -> Principal:
+    return authenticate(key or request.headers.get(API_KEY_HEADER.model.name), request)
+
+
+@router.get("/services.{fmt}", responses=RESPONSES, response_class=Response)
+async def list_services(fmt: Fmt, services_: Svc) -> Response:
+    """The service list: one service per category of the policy."""
+    return render(fmt, "services", services(services_.policy))
+
+
+@router.get("/services/{service_code}.{fmt}", responses=RESPONSES, response_class=Response)
+async def service_definition(service_code: str, fmt: Fmt, services_: Svc) -> Response:
+    """The service definition: required fields of the category and our location attributes."""
+    try:
+        category = Category(service_code)
+    except ValueError:
+        return error(fmt, 404, "unknown service_code")
+    return render(fmt, "service_definition", definition(services_.policy, category))
+
+
+def _parse_form(form: dict[str, str]) -> Open311Post:
+    attributes = {k[len("attribute["):-1]: v for k, v in form.items()
+                  if k.startswith("attribute[") and k.endswith("]")}
+    plain = {k: v for k, v in form.items() if not k.startswith("attribute[") and k != "api_key"}
+    plain = {k: v for k, v in plain.items() if v != "" and k in Open311Post.model_fields}
+    return Open311Post.model_validate(plain | {"attributes": attributes})
+
+
+@router.post("/requests.{fmt}", responses=RESPONSES, response_class=Response,
+             openapi_extra=FORM_BODY)
+async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
+    """Create a service request (a need on the open311 channel); answers its id."""
+    try:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        principal = _principal(request, form.get("api_key"))
+        if principal.role not in ("integrator", "admin"):
+            return error(fmt, 403, "this api_key may not submit requests")
+        reject_nul(form)
+        post = _parse_form(form)
+        submission = post.submission(services_.policy)
+    except ApiError as exc:
+        return error(fmt, exc.status, exc.detail.message)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return error(fmt, 400, f"{field_path(tuple(first['loc']))}: {first['msg']}")
+    except ValueError as exc:
+        return error(fmt, 400, str(exc).splitlines()[0])
+    need_id = await needs.submit_need(services_.client, submission, principal.actor(),
+                                      task_queue=services_.task_queue)
+    return render(fmt, "service_requests", [{
+        "service_request_id": need_id, "service_notice": "received; routing follows",
+        "account_id": post.account_id}])
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+@router.get("/requests.{fmt}", responses=RESPONSES, response_class=Response)
+async def get_requests(
+    fmt: Fmt, request: Request, services_: Svc, api_key: str | None = None,
+    service_request_id: str | None = None, service_code: str | None = None,
+    start_date: datetime | None = None, end_date: datetime | None = None,
+    status: Annotated[str | None, Query(pattern=r"^(open|closed)(,(open|closed))*$")] = None,
+) -> Response:
+    """Requests visible to the key, newest first (default window: the last 90 days)."""
+    try:
+        principal = _principal(request, api_key)
+    except ApiError as exc:
+        return error(fmt, exc.status, exc.detail.message)
+    where = Where()
+    visibility(principal, services_.directory, where)
+    if ids := _csv(service_request_id):
+        where.add(f"s.stream_id = ANY({where.arg(ids)}::text[])")
+    else:
+        end = _aware(end_date) or datetime.now(UTC)
+        start = _aware(start_date) or end - timedelta(days=90)
+        where.add(f"s.submitted_at BETWEEN {where.arg(start)} AND {where.arg(end)}")
+    if codes := _csv(service_code):
+        where.add(f"s.category = ANY({where.arg(codes)}::text[])")
+    states = set(_csv(status))
+    if len(states) == 1:
+        where.add("s.stage = 'closed'" if "closed" in states else "s.stage <> 'closed'")
+    rows = await services_.db.fetch(
+        f"SELECT s.* FROM need_summary s {where.sql()} ORDER BY s.submitted_at DESC LIMIT 1000",
+        *where.args)
+    return render(fmt, "service_requests", [request_view(dict(r), services_.directory)
+                                            for r in rows])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@router.get("/requests/{service_request_id}.{fmt}", responses=RESPONSES, response_class=Response)
+async def get_request(
+    service_request_id: Annotated[str, Path(max_length=100)], fmt: Fmt, request: Request,
+    services_: Svc, api_key: str | None = None,
+) -> Response:
+    """One request (a list of one, per the spec)."""
+    try:
+        principal = _principal(request, api_key)
+    except ApiError as exc:
+        return error(fmt, exc.status, exc.detail.message)
+    row = await find_need(services_, service_request_id)
+    if row is None or not can_read(principal, row, services_.directory):
+        return error(fmt, 404, "no such service request")
+    return render(fmt, "service_requests", [request_view(row, services_.directory)])

@@ -1,0 +1,207 @@
+"""Reading many needs at once: a unit's inbox, monthly unit statistics with a ranking, the
+demand list (三张清单: needs by category and rule), and the audit verification."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from api.access import Where, visibility
+from api.auth import require_role
+from api.errors import ERROR_RESPONSES, ApiError
+from api.needs import Caller, Svc
+from api.tabular import CSV_RESPONSE, Format, csv_response, wants_csv
+from store.schema import STAT_COUNTERS
+from store.verify import verify
+
+router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
+TABLE = {200: CSV_RESPONSE}
+SHANGHAI = timezone(timedelta(hours=8))
+RATES = ["response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
+         "return_rate", "reopen_rate", "overdue_rate"]
+INBOX_SQL = """
+SELECT i.*, (SELECT max((e.payload->>'threshold_percent')::int) FROM events e
+             WHERE e.stream_id = i.stream_id AND e.type = 'DeadlineWarningIssued'
+               AND (e.payload->>'due_at')::timestamptz = i.due_at) AS warning_percent
+FROM unit_inbox i WHERE i.unit_id = $1
+ORDER BY i.due_at NULLS LAST, i.stream_id LIMIT $2
+"""
+
+
+class InboxItem(BaseModel):
+    id: str
+    task: str
+    stage: str
+    title: str | None = None
+    category: str | None = None
+    tier: str | None = None
+    urgency: str | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+    near_deadline: bool = Field(description="a deadline warning (50/75 %) was issued for the "
+                                            "current due time and it is not yet breached")
+    warning_percent: int | None = None
+
+
+@router.get("/units/{unit}/inbox", response_model=list[InboxItem], responses=TABLE)
+async def inbox(request: Request, unit: Annotated[str, Path(max_length=64)], principal: Caller,
+                services: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                format: Format | None = None):
+    """The unit's open accept/handle tasks, most urgent first (no due time last)."""
+    require_role(principal, "staff", "supervisor")
+    visible = principal.unit == unit if principal.role == "staff" else (
+        principal.role == "admin" or principal.scope is None
+        or unit in services.directory.subtree(principal.scope))
+    if not visible or services.policy.unit(unit) is None:
+        raise ApiError(404, "not_found", "no such unit", field="unit")
+    rows = [dict(r) for r in await services.db.fetch(INBOX_SQL, unit, limit)]
+    items = [InboxItem(id=r["stream_id"], **{k: r[k] for k in InboxItem.model_fields if k in r
+                                             and k not in ("id", "near_deadline")},
+                       near_deadline=bool(r["warning_percent"]) and not r["overdue"])
+             for r in rows]
+    return csv_response(items, InboxItem, f"inbox-{unit}") if wants_csv(request, format) else items
+
+
+class UnitStats(BaseModel):
+    unit_id: str
+    unit_name: str | None = None
+    month: date
+    rank: int | None = Field(default=None, description="None: fewer assigned needs than min_needs")
+    assigned: int = 0
+    accepted: int = 0
+    accepted_in_time: int = 0
+    completed: int = 0
+    completed_in_time: int = 0
+    evaluations: int = 0
+    satisfied: int = 0
+    unsatisfied: int = 0
+    no_response: int = 0
+    returns: int = 0
+    reopened: int = 0
+    overdue: int = 0
+    response_rate: float | None = None
+    resolution_rate: float | None = None
+    on_time_resolution_rate: float | None = None
+    satisfaction_rate: float | None = None
+    return_rate: float | None = None
+    reopen_rate: float | None = None
+    overdue_rate: float | None = None
+
+
+def _month(text: str | None) -> date:
+    if text is None:
+        return datetime.now(SHANGHAI).date().replace(day=1)
+    year, month = text.split("-")
+    return date(int(year), int(month), 1)
+
+
+def _rank(stats: list[UnitStats], min_needs: int) -> list[UnitStats]:
+    """Rank by satisfaction, then on-time resolution, then resolution (higher is better)."""
+    def key(s: UnitStats) -> tuple:
+        return tuple(-(getattr(s, r) if getattr(s, r) is not None else -1.0)
+                     for r in ("satisfaction_rate", "on_time_resolution_rate", "resolution_rate"))
+    ranked = sorted((s for s in stats if s.assigned >= min_needs), key=key)
+    rest = sorted((s for s in stats if s.assigned < min_needs), key=lambda s: s.unit_id)
+    return [s.model_copy(update={"rank": i}) for i, s in enumerate(ranked, 1)] + rest
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+@router.get("/stats/units", response_model=list[UnitStats], responses=TABLE)
+async def unit_stats(
+    request: Request, principal: Caller, services: Svc,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                       description="YYYY-MM, Asia/Shanghai; default: this month")] = None,
+    min_needs: Annotated[int, Query(ge=0, le=100000)] = 5,
+    format: Format | None = None,
+):
+    """Counters and rates per unit for one month; units with fewer than `min_needs` assigned
+    needs are listed but not ranked. Supervisors see their scope, staff their own unit."""
+    require_role(principal, "staff", "supervisor")
+    where = Where()
+    where.add(f"month = {where.arg(_month(month))}")
+    if principal.role == "staff":
+        where.add(f"unit_id = {where.arg(principal.unit)}")
+    elif principal.scope is not None:
+        where.add(f"unit_id = ANY({where.arg(services.directory.subtree(principal.scope))}::text[])")
+    rows = await services.db.fetch(f"SELECT * FROM unit_monthly_rates {where.sql()}", *where.args)
+    stats = [UnitStats(unit_name=services.directory.name(r["unit_id"]),
+                       **{k: _number(r[k]) for k in ["unit_id", "month", *STAT_COUNTERS, *RATES]})
+             for r in rows]
+    stats = _rank(stats, min_needs)
+    return csv_response(stats, UnitStats, "unit-stats") if wants_csv(request, format) else stats
+
+
+class DemandListRow(BaseModel):
+    category: str
+    item: str = Field(description="the classification rule that placed the needs ('manual', "
+                                  "'unclassified' when none)")
+    needs: int
+    open: int
+    closed: int
+    resolved: int
+    satisfied: int
+    overdue: int
+
+
+LIST_SQL = """
+SELECT COALESCE(s.category, 'unclassified') AS category, COALESCE(r.rule_id, 'unclassified') AS item,
+       count(*) AS needs, count(*) FILTER (WHERE s.stage <> 'closed') AS open,
+       count(*) FILTER (WHERE s.stage = 'closed') AS closed,
+       count(*) FILTER (WHERE s.outcome = 'resolved') AS resolved,
+       count(*) FILTER (WHERE s.satisfied) AS satisfied, count(*) FILTER (WHERE s.overdue) AS overdue
+FROM need_summary s
+LEFT JOIN LATERAL (SELECT CASE WHEN e.type = 'DemandReclassified' THEN 'manual'
+                               ELSE e.payload->>'rule_id' END AS rule_id
+                   FROM events e WHERE e.stream_id = s.stream_id
+                     AND e.type IN ('DemandClassified', 'DemandReclassified')
+                   ORDER BY e.version DESC LIMIT 1) r ON true
+{where}
+GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
+"""
+
+
+@router.get("/lists/demand", response_model=list[DemandListRow], responses=TABLE)
+async def demand_list(
+    request: Request, principal: Caller, services: Svc,
+    submitted_from: date | None = None, submitted_to: date | None = None,
+    include_merged: bool = False, format: Format | None = None,
+):
+    """需求清单: the needs within the caller's reach consolidated by category and rule."""
+    require_role(principal, "supervisor")
+    where = Where()
+    visibility(principal, services.directory, where)
+    day = "(s.submitted_at AT TIME ZONE 'Asia/Shanghai')::date"
+    if submitted_from:
+        where.add(f"{day} >= {where.arg(submitted_from)}")
+    if submitted_to:
+        where.add(f"{day} <= {where.arg(submitted_to)}")
+    if not include_merged:
+        where.add("s.outcome IS DISTINCT FROM 'merged'")
+    rows = await services.db.fetch(LIST_SQL.format(where=where.sql()), *where.args)
+    items = [DemandListRow(**dict(r)) for r in rows]
+    return csv_response(items, DemandListRow, "demand-list") if wants_csv(request, format) else items
+
+
+class AuditReport(BaseModel):
+    ok: bool
+    streams: int
+    events: int
+    broken: list[dict[str, Any]]
+
+
+@router.get("/audit/verify", response_model=AuditReport, tags=["operations"])
+async def audit_verify(principal: Caller, services: Svc) -> AuditReport:
+    """Walk every stream's hash chain; `broken` names the first broken link per stream."""
+    require_role(principal, "supervisor")
+    async with services.db.acquire() as conn:
+        report = await verify(conn)
+    return AuditReport(ok=report.ok, streams=report.streams, events=report.events,
+                       broken=[{"stream_id": b.stream_id, "version": b.version,
+                                "problem": b.problem} for b in report.broken])

@@ -1,0 +1,136 @@
+"""Response models: what each endpoint answers. No personal data unless allowed (see access)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from domain.events import EventEnvelope
+from domain.model import Actor, Location, Requester
+from workflows.messages import Snapshot
+
+
+class NeedItem(BaseModel):
+    """One need in a listing (from the need_summary projection; no personal data)."""
+
+    id: str
+    stage: str
+    channel: str | None = None
+    title: str | None = None
+    category: str | None = None
+    tier: str | None = None
+    urgency: str | None = None
+    assigned_unit: str | None = None
+    task: str | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    closed_at: datetime | None = None
+    outcome: str | None = None
+    satisfied: bool | None = None
+    street: str | None = None
+    community: str | None = None
+    grid: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> NeedItem:
+        fields = {k: row.get(k) for k in cls.model_fields if k != "id"}
+        return cls(id=row["stream_id"], **fields)
+
+
+class NeedPage(BaseModel):
+    items: list[NeedItem]
+    limit: int
+    offset: int
+    next: str | None = None
+
+
+class TimelineItem(BaseModel):
+    version: int
+    type: str
+    occurred_at: datetime
+    actor: Actor
+
+
+class PendingInformationView(BaseModel):
+    missing_fields: list[str]
+    ask: str
+    due_at: datetime
+
+
+class LiveView(BaseModel):
+    """From the workflow's query: what the projection does not hold."""
+
+    version: int
+    accept_due_at: datetime | None = None
+    due_at: datetime | None = None
+    classification_rule: str | None = None
+    pending_information: PendingInformationView | None = None
+    pending_extension_hours: int | None = None
+    extension_approver: str | None = None
+    reviewers: list[str] = []
+    rated: list[str] = []
+    overdue: bool = False
+
+    @classmethod
+    def from_snapshot(cls, snap: Snapshot) -> LiveView:
+        s = snap.state
+        pending = s.pending_information
+        return cls(
+            version=snap.version, accept_due_at=s.accept_due_at, due_at=s.due_at,
+            classification_rule=s.classification_rule, overdue=snap.overdue,
+            pending_information=PendingInformationView(
+                missing_fields=list(pending.missing_fields), ask=pending.ask, due_at=pending.due_at,
+            ) if pending else None,
+            pending_extension_hours=s.pending_extension.extra_hours if s.pending_extension else None,
+            extension_approver=s.pending_extension.approver_unit if s.pending_extension else None,
+            reviewers=[r.reviewer_id for r in s.reviewers], rated=sorted(s.ratings),
+        )
+
+
+class NeedDetail(NeedItem):
+    personal_data: Literal["masked", "unmasked"]
+    requester: Requester | None = None
+    location: Location | None = None
+    live: LiveView | None = None
+    timeline: list[TimelineItem] = []
+    links: dict[str, str] = {}
+
+    @classmethod
+    def build(cls, row: dict[str, Any], events: list[EventEnvelope], snap: Snapshot | None,
+              unmasked: bool) -> NeedDetail:
+        item = NeedItem.from_row(row).model_dump()
+        first = events[0].payload if events and events[0].type == "DemandSubmitted" else {}
+        requester = Requester.model_validate(first["requester"]) if first else None
+        location = Location.model_validate(first["location"]) if first else None
+        if not unmasked:
+            requester = requester.masked() if requester else None
+            location = location.masked() if location else None
+        return cls(
+            **item, personal_data="unmasked" if unmasked else "masked", requester=requester,
+            location=location, live=LiveView.from_snapshot(snap) if snap else None,
+            timeline=[TimelineItem(version=e.version, type=e.type, occurred_at=e.occurred_at,
+                                   actor=e.actor) for e in events],
+            links=need_links(row["stream_id"]),
+        )
+
+
+def need_links(need_id: str) -> dict[str, str]:
+    return {"self": f"/needs/{need_id}", "information": f"/needs/{need_id}/information",
+            "evaluation": f"/needs/{need_id}/evaluation"}
+
+
+class Accepted(BaseModel):
+    id: str
+    status: Literal["accepted"] = "accepted"
+    links: dict[str, str]
+
+
+class ActionOut(BaseModel):
+    id: str
+    version: int
+    stage: str
+    events: list[str]

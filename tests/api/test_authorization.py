@@ -1,0 +1,125 @@
+"""The authorization matrix: every role × endpoint × (own, other unit's) need.
+
+Need A: a street lamp at grid-dongting-1, submitted by integrator-demo. Need B: the same at
+grid-xinhua-1, submitted by integrator-partner. Both wait in the assignment stage, so every
+permitted action is refused by the workflow (or harmless), and the table stays valid.
+Expected: a role the endpoint does not admit gets 403; a need the principal may not see gets
+404 (exactly as a missing one); otherwise the endpoint's own answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import a_need, wait_for
+
+# Who may see each need (literal, from the access rules in docs/api.md).
+VISIBLE = {
+    "A": {"integrator", "staff_dongting1", "sup_dongting", "sup_street", "sup_district", "admin"},
+    "B": {"partner", "staff_xinhua1", "sup_street", "sup_district", "admin"},
+}
+PRINCIPALS = ["integrator", "partner", "staff_dongting1", "staff_xinhua1", "staff_comm_dongting",
+              "sup_dongting", "sup_street", "sup_district", "admin"]
+STAFF = {"staff_dongting1", "staff_xinhua1", "staff_comm_dongting", "admin"}
+SUPERVISORS = {"sup_dongting", "sup_street", "sup_district", "admin"}
+INTEGRATORS_STAFF = {"integrator", "partner"} | STAFF
+# endpoint: (method, path, body, roles admitted, answer when admitted and visible)
+ENDPOINTS = {
+    "read": ("GET", "/needs/{id}", None, set(PRINCIPALS), 200),
+    "open311": ("GET", "/open311/v2/requests/{id}.json", None, set(PRINCIPALS), 200),
+    "accept_wrong_unit_none": ("POST", "/needs/{id}/complete",
+                               {"result_summary": "x", "service_mode": "on_site"}, STAFF, 409),
+    "progress": ("POST", "/needs/{id}/progress", {"note": "n"}, STAFF, 409),
+    "information": ("POST", "/needs/{id}/information", {"fields": {"a": "b"}},
+                    INTEGRATORS_STAFF, 422),
+    "remind": ("POST", "/needs/{id}/remind", {"note": "催办"}, SUPERVISORS, 200),
+    "reassign_same": ("POST", "/needs/{id}/reassign", {"unit_id": "{unit}"}, SUPERVISORS, 422),
+    "extension_decision": ("POST", "/needs/{id}/extension-decision", {"approve": True},
+                           STAFF | SUPERVISORS, 409),
+}
+UNITS = {"A": "grid-dongting-1", "B": "grid-xinhua-1"}
+
+
+@pytest.fixture(scope="module")
+async def needs_ab(app) -> dict[str, str]:
+    import httpx
+
+    from tests.api.conftest import KEYS
+
+    ids = {}
+    for name, who, grid, community in (("A", "integrator", "grid-dongting-1", "community-dongting"),
+                                       ("B", "partner", "grid-xinhua-1", "community-xinhua")):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api",
+                                     headers={"X-API-Key": KEYS[who]}) as client:
+            sent = await client.post("/needs", json=a_need("路灯不亮", grid=grid,
+                                                            community=community))
+            ids[name] = sent.json()["id"]
+            await wait_for(client, ids[name], lambda b: b["stage"] == "assignment")
+    return ids
+
+
+def expected(who: str, endpoint: str, need: str) -> int:
+    _, _, _, roles, answer = ENDPOINTS[endpoint]
+    if who not in roles:
+        return 403
+    if who not in VISIBLE[need]:
+        return 404
+    if endpoint == "open311" and who.startswith("sup"):
+        return 200
+    return answer
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+async def test_matrix(as_, needs_ab: dict[str, str], endpoint: str) -> None:
+    method, path, body, _, _ = ENDPOINTS[endpoint]
+    failures = []
+    for who in PRINCIPALS:
+        client = as_(who)
+        for need in ("A", "B"):
+            url = path.format(id=needs_ab[need])
+            payload = {k: (v.format(unit=UNITS[need]) if isinstance(v, str) else v)
+                       for k, v in body.items()} if body else None
+            response = await client.request(method, url, json=payload)
+            want = expected(who, endpoint, need)
+            if response.status_code != want:
+                failures.append((who, need, response.status_code, want, response.text[:120]))
+            if response.status_code == 404 and endpoint != "open311":
+                assert response.json()["error"]["code"] in ("not_found", "not_your_unit")
+    assert not failures, failures
+
+
+async def test_lists_show_only_visible_needs(as_, needs_ab: dict[str, str]) -> None:
+    for who in PRINCIPALS:
+        page = (await as_(who).get("/needs", params={"limit": 500})).json()
+        seen = {i["id"] for i in page["items"]}
+        for need, need_id in needs_ab.items():
+            assert (need_id in seen) == (who in VISIBLE[need]), (who, need)
+
+
+async def test_inbox_stats_lists_and_audit_by_role(as_) -> None:
+    table = {  # who: (own inbox, other inbox, stats, demand list, audit)
+        "integrator": (403, 403, 403, 403, 403),
+        "staff_dongting1": (200, 404, 200, 403, 403),
+        "sup_dongting": (200, 404, 200, 200, 200),
+        "sup_district": (200, 200, 200, 200, 200),
+        "admin": (200, 200, 200, 200, 200),
+    }
+    for who, want in table.items():
+        client = as_(who)
+        got = (
+            (await client.get("/units/grid-dongting-1/inbox")).status_code,
+            (await client.get("/units/grid-xinhua-1/inbox")).status_code,
+            (await client.get("/stats/units")).status_code,
+            (await client.get("/lists/demand")).status_code,
+            (await client.get("/audit/verify")).status_code,
+        )
+        assert got == want, who
+
+
+async def test_personal_data_is_unmasked_only_for_the_assigned_staff(as_, needs_ab) -> None:
+    for who in VISIBLE["A"]:
+        body = (await as_(who).get(f"/needs/{needs_ab['A']}")).json()
+        unmasked = who == "staff_dongting1"
+        assert body["personal_data"] == ("unmasked" if unmasked else "masked"), who
+        assert (body["requester"]["phone"] == "13812345678") == unmasked, who
+        assert (body["location"]["address"] == "洞庭街 7 号") == unmasked, who

@@ -1,0 +1,143 @@
+"""The real HTTP process: `demandflow api` under uvicorn on a free port, driven by the command
+line (`demandflow submit|inbox|accept|complete|show|list|stats|import-csv`) and by
+schemathesis against its OpenAPI document (no 5xx, responses match the schema; schema-valid
+input may still be refused with 422 by domain rules the JSON schema cannot state, e.g. NUL
+characters or unknown unit ids, so the "positive data accepted" check is off).
+
+Sync clients run in threads so this process's event loop keeps serving the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.api.conftest import KEYS, a_need
+from workers.cli import app as cli
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_api(embedded_database, dev_env, api_task_queue, api_worker) -> Iterator[str]:
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": embedded_database, "API_PORT": str(port), "API_HOST": "127.0.0.1",
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": api_task_queue, "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "api"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"api exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("api did not become healthy")
+
+
+def run(live_api: str, key: str, *args: str):
+    env = {"DEMANDFLOW_API_URL": live_api, "DEMANDFLOW_API_KEY": KEYS[key], "COLUMNS": "220"}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> None:
+    need = tmp_path / "need.json"
+    need.write_text(json.dumps(a_need("路灯不亮了")), encoding="utf-8")
+    sent = await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))
+    assert sent.exit_code == 0, sent.output
+    need_id = sent.output.strip()
+    for _ in range(100):
+        inbox = await asyncio.to_thread(run, live_api, "staff_dongting1", "inbox", "grid-dongting-1")
+        if need_id[:20] in inbox.output:
+            break
+        await asyncio.sleep(0.1)
+    assert need_id[:20] in inbox.output and "accept" in inbox.output
+    accepted = await asyncio.to_thread(run, live_api, "staff_dongting1", "accept", need_id)
+    assert accepted.output.strip() == f"{need_id}: handling"
+    done = await asyncio.to_thread(run, live_api, "staff_dongting1", "complete", need_id,
+                                   "--summary", "换了灯泡", "--mode", "on_site")
+    assert done.output.strip() == f"{need_id}: evaluation"
+    shown = await asyncio.to_thread(run, live_api, "sup_district", "show", need_id)
+    assert "HandlingCompleted" in shown.output and "evaluation" in shown.output
+    listed = await asyncio.to_thread(run, live_api, "sup_district", "list", "--stage", "evaluation")
+    assert listed.exit_code == 0 and "evaluation" in listed.output
+    stats = await asyncio.to_thread(run, live_api, "sup_district", "stats", "--min-needs", "1")
+    assert stats.exit_code == 0 and "grid-dongting-1" in stats.output
+    denied = await asyncio.to_thread(run, live_api, "staff_xinhua1", "accept", need_id)
+    assert denied.exit_code == 1 and "error 404" in denied.output
+
+
+async def test_import_csv_submits_valid_rows_and_reports_the_others(live_api: str, tmp_path) -> None:
+    header = "external_id,channel,title,requester_id,requester_kind,street,community,grid,building\n"
+    rows = [(f"imp-{time.time_ns()}-1,hotline,小区垃圾多,res-1,resident,street-hanzheng,"
+            "community-qinghe,grid-qinghe-1,b-imp1\n"),
+            f"imp-{time.time_ns()}-2,hotline,,res-2,resident,street-hanzheng,,,\n",
+            f"imp-{time.time_ns()}-3,pigeon,路灯,res-3,resident,street-hanzheng,,,\n",
+            (f"imp-{time.time_ns()}-4,app,路灯坏了,res-4,resident,street-hanzheng,"
+            "community-qinghe,grid-qinghe-2,b-imp4\n")]
+    file = tmp_path / "needs.csv"
+    file.write_text(header + "".join(rows), encoding="utf-8")
+    result = await asyncio.to_thread(run, live_api, "integrator", "import-csv", str(file))
+    assert result.exit_code == 1
+    assert "submitted 2 of 4 rows, 2 rejected" in result.output
+    assert "row 3: title" in result.output and "row 4: channel" in result.output
+
+
+def _fuzz(url: str) -> list[str]:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    problems: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=4, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case) -> None:
+            case.call_and_validate(headers={"X-API-Key": KEYS["admin"]},
+                                   excluded_checks=[positive_data_acceptance])
+
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - collect every operation's failure
+            problems.append(f"{operation.label}: {str(exc)[:300]}")
+    return problems
+
+
+async def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(live_api: str) -> None:
+    problems = await asyncio.to_thread(_fuzz, live_api)
+    assert not problems, "\n".join(problems)
