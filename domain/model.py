@@ -9,13 +9,39 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# PostgreSQL text and jsonb cannot hold NUL, and UTF-8 cannot encode a lone surrogate: such
+# text would be accepted here and then fail at every append retry, so refuse it at the door.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_unstorable(value: Any) -> None:
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise ValueError("text must not contain NUL or unpaired surrogate characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key)
+            _refuse_unstorable(item)
+    elif isinstance(value, (list, tuple, frozenset, set)):
+        for item in value:
+            _refuse_unstorable(item)
 
 
 class Frozen(BaseModel):
-    """Base of every domain model: immutable, strict about unknown fields."""
+    """Base of every domain model: immutable, strict about unknown fields, storable text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        _refuse_unstorable(value)
+        return value
 
 
 class RequesterKind(StrEnum):

@@ -173,3 +173,15 @@ def test_duplicates_need_same_category_same_place_within_the_window(
     report = submission(title, requester_id="res-9", location=location)
     now = MONDAY_10AM + timedelta(hours=hours_later)
     assert matches(OPEN, report, POLICY, now=now) is expected
+
+
+def test_text_a_database_cannot_store_is_refused_at_the_door():
+    import pytest
+    from pydantic import ValidationError
+
+    for bad in ("lamp\x00broken", "lamp \ud800"):
+        with pytest.raises(ValidationError) as refused:
+            submission(bad, external_id="ext-1")
+        assert [e["loc"] for e in refused.value.errors()] == [("title",)]
+    with pytest.raises(ValidationError, match="details"):
+        submission("路灯坏了", details={"note": "a\x00b"})
