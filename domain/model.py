@@ -7,9 +7,8 @@ copies that may be shown to people who do not need the originals.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import re
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator

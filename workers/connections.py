@@ -58,7 +58,7 @@ async def check_database(url: str, setting: str = "DATABASE_URL") -> None:
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     try:
         conn = await asyncio.wait_for(asyncpg.connect(dsn), timeout=5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise ConfigError(
             f"cannot reach {setting} at {redact_url(url)} ({type(exc).__name__}); "
             f"check the server and the URL, or unset {setting} to use the embedded PostgreSQL"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from domain.commands import Submission
 from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role
@@ -63,7 +65,7 @@ async def load_demo(settings: Settings, temporal_address: str) -> None:
             try:
                 if (await snapshot(client, need_id)).version > 0:
                     break
-            except Exception:  # not yet picked up by the worker
-                pass
+            except (RPCError, WorkflowQueryFailedError):
+                pass  # not yet picked up by the worker
             await asyncio.sleep(0.1)
     log.info("demo needs submitted", count=len(DEMO_SUBMISSIONS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import psutil
 import structlog
@@ -24,7 +25,7 @@ class StackLock:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __enter__(self) -> StackLock:
+    def __enter__(self) -> Self:
         holder = self._holder()
         if holder is not None and psutil.pid_exists(holder) and holder != os.getpid():
             raise ConfigError(

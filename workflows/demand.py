@@ -148,7 +148,7 @@ class DemandWorkflow:
             await workflow.wait_condition(
                 lambda: bool(self._reports) or self._state.version != version, timeout=timeout
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _fire_due_timer(self) -> None:

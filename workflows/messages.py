@@ -11,8 +11,8 @@ from pydantic import Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.commands import AnyCommand, Submission
     from domain.collection import OpenNeedSummary
+    from domain.commands import AnyCommand, Submission
     from domain.model import Actor, Category, Frozen, Location
     from domain.policy import Policy
     from domain.state import DemandState

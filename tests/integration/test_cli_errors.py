@@ -17,7 +17,7 @@ from workers.errors import ConfigError
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", *args],
-        env=os.environ | env, capture_output=True, text=True, timeout=timeout,
+        env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 

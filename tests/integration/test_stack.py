@@ -18,8 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from workers.demo import DEMO_SUBMISSIONS
 from domain.commands import demand_id
+from workers.demo import DEMO_SUBMISSIONS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -128,7 +128,7 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert len(first) == len(DEMO_SUBMISSIONS)
 
     assert stack.interrupt() == 0, stack.output()
-    time.sleep(1)
+    await asyncio.sleep(1)
     assert stack.leftovers() == []
     assert not (stack.data_dir / "up.lock").exists()
 
@@ -139,5 +139,5 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert second == first
     assert set(second.values()) == {1}
     assert stack.interrupt() == 0
-    time.sleep(1)
+    await asyncio.sleep(1)
     assert stack.leftovers() == []

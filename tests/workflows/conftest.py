@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.commands import AnyCommand, Submission
@@ -68,7 +69,7 @@ class Needs:
                 snap = await self.snapshot(need_id)
                 if check(snap):
                     return snap
-            except Exception:  # the workflow may not have run its first task yet
+            except (RPCError, WorkflowQueryFailedError):  # not running its first task yet
                 snap = None
             if loop.time() > deadline:
                 raise AssertionError(f"condition not reached; last snapshot: {snap}")
@@ -116,5 +117,5 @@ async def skipping_needs(
         yield n
 
 
-def handle(need_id: str, n: Needs):  # noqa: ANN201 - small convenience for result()
+def handle(need_id: str, n: Needs):
     return n.client.get_workflow_handle_for(DemandWorkflow.run, need_id)

@@ -13,7 +13,16 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from domain.commands import Accept, Complete, Evaluate, NoteProgress, ProvideInformation, Submission
 from domain.model import (
-    Actor, Channel, Location, Outcome, Rating, Requester, RequesterKind, Role, ServiceMode, Stage,
+    Actor,
+    Channel,
+    Location,
+    Outcome,
+    Rating,
+    Requester,
+    RequesterKind,
+    Role,
+    ServiceMode,
+    Stage,
 )
 from tests.workflows.conftest import Needs, handle
 

@@ -20,7 +20,7 @@ async def skip(env: WorkflowEnvironment, seconds: float) -> None:
     await env.sleep(timedelta(seconds=seconds))
 
 
-def types(snap) -> list[str]:  # noqa: ANN001
+def types(snap) -> list[str]:
     return [t.type for t in snap.timeline]
 
 
