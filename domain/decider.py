@@ -60,15 +60,25 @@ def decide(state: DemandState, command: cmd.Command, ctx: DecisionContext) -> li
     Raises a `DomainError` (WrongStage, NotYourUnit, NotPermitted, InvalidCommand) when the
     command breaks a rule; timer commands that are stale or early yield no events.
     """
+    own, automatic = decide_split(state, command, ctx)
+    return own + automatic
+
+
+def decide_split(
+    state: DemandState, command: cmd.Command, ctx: DecisionContext
+) -> tuple[list[DomainEvent], list[DomainEvent]]:
+    """`decide`, keeping apart the command's own events and those the automatic steps
+    (collection check, classification, routing) added: the audit names the system, not
+    the caller, as the actor of the latter."""
     handler = HANDLERS.get(type(command))
     if handler is None:
         raise InvalidCommand("type", f"unknown command {type(command).__name__}")
     if state.stage == Stage.CLOSED:
         if isinstance(command, TIMER_COMMANDS):
-            return []
+            return [], []
         raise WrongStage(type(command).__name__, Stage.CLOSED.value, OPEN)
     events = handler(state, command, ctx)
-    return events + advance(fold(events, state), ctx) if events else []
+    return (events, advance(fold(events, state), ctx)) if events else ([], [])
 
 
 AUTOMATIC_STEPS = (collection.collection_step, classification_step, routing.routing_step)

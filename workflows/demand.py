@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import events as ev
     from domain.collection import likely_category, matches
     from domain.context import DecisionContext
-    from domain.decider import decide
+    from domain.decider import decide_split
     from domain.errors import DomainError
     from domain.model import SYSTEM_ACTOR, Actor, Stage
     from domain.policy import Policy
@@ -177,23 +177,28 @@ class DemandWorkflow:
 
     # --- decide → append → evolve -----------------------------------------------------------
 
-    def _decide(self, command: cmd.Command, actor: Actor) -> list[ev.DomainEvent]:
+    def _decide(
+        self, command: cmd.Command, actor: Actor
+    ) -> tuple[list[ev.DomainEvent], list[ev.DomainEvent]]:
+        """The command's own events and the automatic follow-ups, or a clear refusal."""
         ctx = DecisionContext(now=workflow.now(), actor=actor, policy=self._require_policy())
         try:
-            return decide(self._state, command, ctx)
+            return decide_split(self._state, command, ctx)
         except DomainError as exc:
             raise ApplicationError(exc.message, {"code": exc.code, "field": exc.field},
                                    type=type(exc).__name__, non_retryable=True) from None
 
     async def _apply(self, command: cmd.Command, actor: Actor) -> list[ev.EventEnvelope]:
-        events = self._decide(command, actor)
+        own, automatic = self._decide(command, actor)
+        events = own + automatic
         if not events:
             return []
         now, base = workflow.now(), self._state.version
+        actors = [actor] * len(own) + [SYSTEM_ACTOR] * len(automatic)
         envelopes = [
             ev.EventEnvelope.wrap(e, event_id=str(workflow.uuid4()), stream_id=self._id,
-                                  version=base + i + 1, actor=actor, occurred_at=now)
-            for i, e in enumerate(events)
+                                  version=base + i + 1, actor=who, occurred_at=now)
+            for i, (e, who) in enumerate(zip(events, actors, strict=True))
         ]
         try:
             await workflow.execute_local_activity(

@@ -73,6 +73,11 @@ async def test_retirement_question_is_resolved_at_grid_level(dev_needs: Needs) -
     final = await handle(need_id, n).result()
     assert final.state.outcome == Outcome.RESOLVED and final.state.satisfied is True
     await assert_store_agrees(n, need_id)
+    actors = {e.type: (e.actor.role.value, e.actor.unit) for e in await n.stored(need_id)}
+    assert actors["DemandSubmitted"] == ("integrator", None)
+    assert actors["DemandClassified"] == actors["DemandAssigned"] == ("system", None)
+    assert actors["DemandAccepted"] == ("staff", "grid-dongting-1")
+    assert actors["EvaluationSubmitted"] == ("requester", None)
     await n.record_history(need_id, "retirement_question")
 
 
