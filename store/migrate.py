@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -30,15 +31,23 @@ def alembic_config(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> Config:
     return cfg
 
 
-async def upgrade_async(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> None:
-    """Upgrade to head over the owner URL, then (re)grant the app role; for async callers."""
+def head_revision() -> str:
+    """The revision `upgrade` brings a database to."""
+    return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+
+
+async def upgrade_async(
+    owner_url: str, app_role: str = DEFAULT_APP_ROLE, revision: str = "head"
+) -> None:
+    """Upgrade to `revision` (default head) over the owner URL, then (re)grant the app role;
+    for async callers."""
     cfg = alembic_config(owner_url, app_role)
     engine = create_async_engine(owner_url)
     try:
         async with engine.connect() as conn:
             def run(sync_conn) -> None:
                 cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
 
             await conn.run_sync(run)
             await conn.commit()

@@ -5,7 +5,7 @@
 - `unit_inbox` (a view over need_summary): each unit's open accept/handle tasks;
 - `unit_monthly_stats` (a view summing `unit_monthly_stat_slots`): counters per unit and
   Asia/Shanghai calendar month, with rates derived in the view `unit_monthly_rates`.
-The rules live in the SQL function `df_project` (migration 0001); rebuild replays every
+The rules live in the SQL function `df_project` (migrations 0001, 0002); rebuild replays every
 stream through the same function, so live and rebuilt tables cannot drift apart.
 """
 

@@ -8,6 +8,7 @@ import asyncpg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import events as ev
 from domain.model import mask_phone, mask_text
 from store import projections, samples
 from store.eventstore import EventStore
@@ -118,3 +119,29 @@ texts = st.one_of(st.none(), st.text(
 async def test_sql_masking_matches_python(pool: asyncpg.Pool, value: str | None):
     got = await pool.fetchrow("SELECT df_mask_text($1) AS t, df_mask_phone($1) AS p", value)
     assert (got["t"], got["p"]) == (mask_text(value), mask_phone(value))
+
+
+async def test_one_event_at_a_time_folds_like_one_batch(
+    store: EventStore, owner_conn: asyncpg.Connection
+):
+    """Single-event appends update only the columns their type changes; batches and rebuilds
+    write every column. After every event of every scenario (all event types) the row built
+    one event at a time equals the row of the same prefix appended as one batch."""
+    reclassify = [*samples.happy_path()[:3], ev.DemandReclassified(
+        category="care", tier="community", urgency="urgent", previous_category="daily_life",
+        previous_tier="grid", reason="wrong tier")]
+    scenarios = [samples.happy_path(), samples.rough_path(), samples.merged_path(),
+                 samples.open_path(True, "grid-8", -2), reclassify]
+    skip = {"stream_id", "updated_at"}
+    for events in scenarios:
+        one = samples.new_stream_id()
+        for i, envelope in enumerate(samples.envelopes(one, events)):
+            await store.append(one, i, [envelope])
+            batch = samples.new_stream_id()
+            await store.append(batch, 0, samples.envelopes(batch, events[:i + 1]))
+            a, b = await store.need_summary(one), await store.need_summary(batch)
+            assert {k: v for k, v in a.items() if k not in skip} == {
+                k: v for k, v in b.items() if k not in skip}, envelope.type
+    live = [dict(r) for r in await owner_conn.fetch(STATS_ORDER)]
+    await store.rebuild_projections()
+    assert [dict(r) for r in await owner_conn.fetch(STATS_ORDER)] == live
