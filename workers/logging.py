@@ -20,11 +20,13 @@ PERSONAL_KEYS = frozenset({"name", "phone", "address", "requester_name", "reques
 # Mainland mobile numbers and common landline shapes, with optional +86 and separators.
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
 MASK = "***"
+# Validation errors (pydantic) quote the rejected input, which may be a whole submission.
+_QUOTED_INPUT = re.compile(r"input_value=.*?, input_type=", re.DOTALL)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return _PHONE.sub(MASK, value)
+        return _PHONE.sub(MASK, _QUOTED_INPUT.sub(f"input_value={MASK}, input_type=", value))
     if isinstance(value, dict):
         return {k: (MASK if k in PERSONAL_KEYS and v else _scrub(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -43,6 +45,8 @@ def shared_processors() -> list[Any]:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before masking, so what they quote is masked too.
+        structlog.processors.format_exc_info,
         mask_personal_data,
     ]
 
@@ -64,7 +68,6 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
         foreign_pre_chain=shared_processors(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if json_logs else _identity,
             renderer,
         ],
     )
@@ -76,6 +79,3 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     # Alembic announces each of its plugins at INFO on every start: noise, not news.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-
-def _identity(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    return event_dict

@@ -207,32 +207,41 @@ class DemandWorkflow:
                 result_type=AppendResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=APPEND_RETRY,
             )
-        except ActivityError as err:
-            envelopes = await self._adopt_own_earlier_write(envelopes, err)
-            events = [e.event() for e in envelopes]
-        for envelope, event in zip(envelopes, events):
+        except (ActivityError, ApplicationError) as err:
+            if not _is_version_conflict(err):
+                raise
+            return await self._catch_up(command, actor, envelopes, err)
+        for envelope, event in zip(envelopes, events, strict=True):
             self._record(envelope, event)
         self._upsert_search_attributes()
         return envelopes
 
-    async def _adopt_own_earlier_write(
-        self, envelopes: list[ev.EventEnvelope], err: ActivityError
+    async def _catch_up(
+        self, command: cmd.Command, actor: Actor, envelopes: list[ev.EventEnvelope],
+        err: Exception,
     ) -> list[ev.EventEnvelope]:
-        """A local activity runs again when its workflow task is retried; the retry carries
-        the same event ids (workflow.uuid4 replays) but may differ in time. If the stream
-        holds our ids at these versions, that earlier write is the truth: adopt it."""
-        cause = err.cause
-        if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
-            raise err
-        stored = await workflow.execute_local_activity(
-            "read_stream", ReadStreamRequest(stream_id=self._id, from_version=envelopes[0].version),
+        """The stream is ahead of this workflow's state.
+
+        Only this workflow writes its stream, so what is stored beyond our version was written
+        by an earlier attempt of one of our own workflow tasks: a local activity runs again
+        when its task is retried (a worker killed after the append committed, a server
+        restart), and the retry may carry another time or other ids. The stored events are
+        the truth: adopt them all. If they are this command's batch, that is its answer;
+        otherwise the command is decided again on the caught-up state.
+        """
+        read = await workflow.execute_local_activity(
+            "read_stream", ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
             result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        mine = stored.events[: len(envelopes)]
-        if [e.event_id for e in mine] != [e.event_id for e in envelopes]:
+        if not read.events:
             raise err
-        workflow.logger.info("adopted events stored by a retried workflow task")
-        return mine
+        for stored in read.events:
+            self._record(stored, stored.event())
+        self._upsert_search_attributes()
+        workflow.logger.info("adopted %d events stored by an earlier task attempt", len(read.events))
+        if [e.type for e in read.events[: len(envelopes)]] == [e.type for e in envelopes]:
+            return read.events
+        return await self._apply(command, actor)
 
     def _record(self, stored: ev.EventEnvelope, event: ev.DomainEvent) -> None:
         self._state = evolve(self._state, event)
@@ -277,6 +286,13 @@ class DemandWorkflow:
         carried = Carried(state=self._state, policy=self._require_policy(), timeline=self._timeline,
                           overdue=self._overdue)
         workflow.continue_as_new(start.model_copy(update={"carried": carried}))
+
+
+def _is_version_conflict(err: BaseException) -> bool:
+    """A local activity's non-retryable failure arrives as the ApplicationError itself here;
+    a regular activity's arrives wrapped in ActivityError. Accept both shapes."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.type == "VersionConflict"
 
 
 def _overdue_after(overdue: bool, event: ev.DomainEvent) -> bool:

@@ -59,3 +59,21 @@ def test_standard_library_loggers_are_masked() -> None:
 def test_processor_leaves_other_values_alone() -> None:
     event = {"event": "x", "count": 3, "unit": "grid-dongting-1"}
     assert mask_personal_data(None, "info", dict(event)) == event
+
+
+def test_a_validation_error_in_a_traceback_does_not_quote_the_input() -> None:
+    from pydantic import ValidationError
+
+    from domain.commands import Submission
+
+    stream = io.StringIO()
+    configure_logging(json_logs=True)
+    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        Submission.model_validate({"channel": "nowhere", "title": "Canary-王小明 lamp",
+                                   "external_id": "x", "requester": {}, "location": {}})
+    except ValidationError:
+        logging.getLogger("temporalio.worker").exception("Failed activation")
+    text = stream.getvalue()
+    assert "Failed activation" in text and "ValidationError" in text
+    assert "Canary-王小明" not in text

@@ -70,3 +70,27 @@ async def _list_eventually(client: Client, query: str, attempts: int = 50) -> li
             return found
         await asyncio.sleep(0.2)
     return found
+
+
+async def test_events_stored_by_an_earlier_task_attempt_are_adopted(dev_needs: Needs) -> None:
+    """A local activity runs again when its workflow task is retried (worker killed after
+    the append committed): the stream is then ahead of the workflow, which must catch up."""
+    from datetime import UTC, datetime
+
+    from domain.events import EventEnvelope, ProgressNoted
+
+    n = dev_needs
+    need_id = await n.submit(a_need("路灯坏了"))
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    version = (await n.snapshot(need_id)).version
+    earlier = EventEnvelope.wrap(ProgressNoted(note="written by a task attempt that died"),
+                                 event_id=f"{need_id}:earlier", stream_id=need_id,
+                                 version=version + 1, actor=grid, occurred_at=datetime.now(UTC))
+    await n.store.append(need_id, version, [earlier])
+    result = await n.act(need_id, grid, NoteProgress(note="进展"))
+    assert result.events == ["ProgressNoted"]
+    snap = await n.snapshot(need_id)
+    assert snap.version == version + 1 and snap.state.progress_count == 1
+    await assert_store_agrees(n, need_id)

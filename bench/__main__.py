@@ -1,0 +1,207 @@
+"""`make bench` = `python -m bench`: every benchmark, each figure beside its floor.
+
+    .venv/bin/python -m bench [--quick] [--open-needs N] [--rows N] [--only a,b,...]
+
+Parts (all on a real local stack started in a temporary directory: a Temporal dev server on a
+SQLite file with the stack's pragmas, embedded PostgreSQL, the product worker as a process):
+  append     events/s through the store vs plain inserts (bench/bench_append.py)
+  intake     needs accepted/s via submit_need vs bare workflow starts/s
+  lifecycle  submit→classify→assign→accept→complete→evaluate→closed vs a bare workflow
+             receiving the same three updates
+  latency    staff action → event visible in need_summary, p50/p95/p99, at 1 new need/s
+  memory     RSS of worker and server with N open needs on timers vs N bare timer workflows
+  queries    supervisor list and statistics queries on many projected needs
+Writes bench/results/bench.json and bench/results/staff_action_latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.util import console
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PARTS = ["append", "intake", "lifecycle", "latency", "memory", "queries"]
+
+FULL = {"intake": 1000, "lifecycle": 300, "concurrency": 32, "latency_needs": 60,
+        "open_needs": 2000, "rows": 1_000_000, "query_runs": 200, "append_seconds": 5.0}
+QUICK = {"intake": 150, "lifecycle": 60, "concurrency": 32, "latency_needs": 12,
+         "open_needs": 300, "rows": 100_000, "query_runs": 40, "append_seconds": 1.5}
+
+
+PARTIAL: dict = {}  # figures of the parts done so far, written even if a later part fails
+
+
+async def run(args: argparse.Namespace, sizes: dict, root: Path) -> tuple[dict, list[float]]:
+    from bench.bench_flow import run_flow
+
+    only = set(args.only.split(",")) if args.only else set(PARTS)
+    results: dict = PARTIAL
+    latencies: list[float] = []
+    if only & {"append", "queries"}:
+        from bench.stack import Postgres
+        from store.db import asyncpg_dsn
+
+        pg = Postgres(root / "pg-sql")
+        url = pg.start()
+        try:
+            if "append" in only:
+                console.print("[bold]0. store append[/bold]")
+                results["append"] = await _append(url, sizes["append_seconds"])
+            if "queries" in only:
+                from bench.bench_queries import bench_queries
+
+                console.print("[bold]5. supervisor queries[/bold]")
+                results["queries"] = await bench_queries(
+                    asyncpg_dsn(url), sizes["rows"], sizes["query_runs"])
+        finally:
+            pg.stop()
+    _, latencies = await run_flow(root, sizes, only, results)
+    return results, latencies
+
+
+async def _append(url: str, seconds: float) -> dict:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from bench.bench_append import bench
+    from store.db import asyncpg_dsn
+
+    admin = await asyncpg.connect(asyncpg_dsn(url))
+    await admin.execute("CREATE DATABASE bench_append")
+    await admin.close()
+    db = make_url(url).set(database="bench_append").render_as_string(hide_password=False)
+    figures = await bench(db, seconds, 8)
+    return {"events_per_second": {k: round(v) for k, v in figures.items()},
+            "ratio_single_vs_plain_tx": round(figures["store_1"] / figures["plain_tx_1"], 3),
+            "ratio_batch100_vs_plain_tx": round(figures["store_100"] / figures["plain_tx_100"], 3),
+            "seconds": seconds, "connections": 8}
+
+
+def _line(name: str, value: str, floor: str = "", ratio: str = "", target: str = "",
+          ok: bool | None = None) -> None:
+    mark = "" if ok is None else ("[green]met[/green]" if ok else "[red]missed[/red]")
+    console.print(f"  {name:<46} {value:>14} {floor:>16} {ratio:>8} {target:>12} {mark}",
+                  highlight=False, soft_wrap=True)
+
+
+def print_summary(r: dict) -> None:
+    console.print("\n[bold]demandflow benchmarks[/bold]")
+    _line("figure", "measured", "floor", "ratio", "target")
+    if "append" in r:
+        a = r["append"]["events_per_second"]
+        _line("store append, 1 event (events/s)", f"{a['store_1']:,}", f"{a['plain_tx_1']:,}",
+              f"{r['append']['ratio_single_vs_plain_tx']:.2f}x", "≥0.8x",
+              r["append"]["ratio_single_vs_plain_tx"] >= 0.8)
+        _line("store append, 100 per batch (events/s)", f"{a['store_100']:,}",
+              f"{a['plain_tx_100']:,}", f"{r['append']['ratio_batch100_vs_plain_tx']:.2f}x",
+              "≥0.9x", r["append"]["ratio_batch100_vs_plain_tx"] >= 0.9)
+    if "intake" in r:
+        i = r["intake"]
+        _line(f"intake: needs accepted/s (n={i['needs']})", f"{i['needs_accepted_per_s']}",
+              f"{i['bare_starts_per_s']}", f"{i['ratio_accepted']:.2f}x")
+        _line("intake: classified+assigned/s vs bare completed/s",
+              f"{i['needs_classified_and_assigned_per_s']}",
+              f"{i['bare_started_and_completed_per_s']}", f"{i['ratio_processed']:.2f}x")
+    if "lifecycle" in r:
+        c = r["lifecycle"]
+        _line(f"lifecycle: needs closed/s (n={c['needs']})", f"{c['needs_closed_per_s']}",
+              f"{c['bare_per_s']}", f"{c['ratio']:.2f}x", "≥0.7x", c["ratio"] >= 0.7)
+    if "latency" in r:
+        lat = r["latency"]["update_to_projection"]
+        _line("staff action → need_summary p50 (ms)", f"{lat['p50_ms']}")
+        _line("staff action → need_summary p95 (ms)", f"{lat['p95_ms']}")
+        _line(f"staff action → need_summary p99 (ms, n={lat['samples']})", f"{lat['p99_ms']}",
+              "", "", "<150 ms", lat["p99_ms"] < 150)
+    if "memory" in r:
+        m = r["memory"]
+        _line(f"memory: worker RSS, {m['open']} open (MB)", f"{m['needs']['worker_mb']}",
+              f"{m['bare']['worker_mb']}", f"{m['ratio_worker']:.2f}x")
+        _line(f"memory: server RSS, {m['open']} open (MB)", f"{m['needs']['server_mb']}",
+              f"{m['bare']['server_mb']}", f"{m['ratio_server']:.2f}x")
+    if "queries" in r:
+        q = r["queries"]
+        for name, before in q["existing_indexes_only"].items():
+            after = q["with_candidate_indexes"][name]
+            target = 200 if name.startswith("stats") else 50
+            _line(f"{name} p99 ms ({q['rows']:,} rows)", f"{before['p99_ms']}",
+                  f"idx: {after['p99_ms']}", "", f"<{target} ms", before["p99_ms"] < target)
+
+
+def chart(latencies: list[float], figures: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.hist(latencies, bins=60, color="#4878a8")
+    for key, style in (("p50_ms", ":"), ("p95_ms", "--"), ("p99_ms", "-")):
+        v = figures["update_to_projection"][key]
+        ax.axvline(v, color="#c44", linestyle=style, label=f"{key[:3]} {v:.0f} ms")
+    ax.axvline(150, color="black", linewidth=0.8, label="target p99 150 ms")
+    ax.set_xlabel("staff action (act update) → event visible in need_summary, ms")
+    ax.set_ylabel("actions")
+    ax.set_title(f"Staff-action latency, {len(latencies)} actions at "
+                 f"{figures['background_load_needs_per_s']} new need/s background load")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--open-needs", type=int, help="open needs for the memory benchmark")
+    parser.add_argument("--rows", type=int, help="projected needs for the query benchmark")
+    parser.add_argument("--only", help=f"comma-separated parts of: {','.join(PARTS)}")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    sizes = dict(QUICK if args.quick else FULL)
+    if args.open_needs:
+        sizes["open_needs"] = args.open_needs
+    if args.rows:
+        sizes["rows"] = args.rows
+    root = Path(tempfile.mkdtemp(prefix="demandflow-bench-"))
+    console.print(f"bench: {'quick' if args.quick else 'full'} sizes {sizes}; work dir {root}")
+    started = time.monotonic()
+    try:
+        results, latencies = asyncio.run(run(args, sizes, root))
+    except BaseException:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "bench.partial.json").write_text(
+            json.dumps({"sizes": sizes, "results": PARTIAL}, indent=2, default=str) + "\n")
+        console.print(f"failed; figures so far in {RESULTS / 'bench.partial.json'}")
+        raise
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if latencies:
+        chart(latencies, results["latency"], RESULTS / "staff_action_latency.png")
+    out = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+           "mode": "quick" if args.quick else "full", "sizes": sizes,
+           "seconds": round(time.monotonic() - started, 1),
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                       "platform": platform.platform()},
+           "results": results}
+    (RESULTS / "bench.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print_summary(results)
+    console.print(f"\nwritten: {RESULTS / 'bench.json'}"
+                  + (f", {RESULTS / 'staff_action_latency.png'}" if latencies else ""))
+    # The Temporal SDK's native runtime can abort at interpreter exit; the run is done.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

