@@ -28,6 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from store.db import DEFAULT_APP_ROLE
 from workers.embedded import start_postgres, stop_postgres, venv_binary
+from workers.stack import stop_process
 from workers.temporal_server import dev_server_args
 from workflows.search_attributes import dev_server_flags
 
@@ -142,15 +143,8 @@ class TemporalDevServer:
         raise RuntimeError(f"temporal dev server did not answer: {last}")
 
     def stop(self, *, kill: bool = False) -> None:
-        p = self.process
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        if self.process is not None:
+            stop_process(self.process, signal.SIGKILL if kill else signal.SIGTERM, timeout=20)
 
     def pid(self) -> int | None:
         return self.process.pid if self.process and self.process.poll() is None else None
@@ -176,15 +170,8 @@ class WorkerProcess:
             self.process.wait()
 
     def stop(self) -> None:
-        p = self.process
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
 
     def pid(self) -> int | None:
         return self.process.pid if self.process and self.process.poll() is None else None

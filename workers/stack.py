@@ -31,6 +31,22 @@ from workers.temporal_server import start_dev_server
 log = structlog.get_logger("demandflow.stack")
 
 
+def stop_process(
+    process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 15
+) -> bool:
+    """Signal a child and wait for it; kill it if it outlives `timeout`. False if killed."""
+    if process.poll() is not None:
+        return True
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+
+
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -156,14 +172,8 @@ class Stack:
     def stop_all(self) -> None:
         """Stop children newest first (API, worker, then Temporal), then PostgreSQL."""
         for name, process in reversed(self.children):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    log.warning("child did not stop in time; killing it", child=name)
-                    process.kill()
-                    process.wait()
+            if not stop_process(process):
+                log.warning("child did not stop in time; it was killed", child=name)
         self.children.clear()
         if self.embedded_pg is not None:
             stop_postgres(self.embedded_pg)

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.commands import AnyCommand, Submission
 from domain.events import EventEnvelope
-from domain.model import Actor, Role
+from domain.model import Actor, Role, Stage
 from domain.state import DemandState, fold
 from store.db import DEFAULT_APP_ROLE
 from store.eventstore import EventStore
@@ -50,6 +50,12 @@ class Needs:
 
     async def submit(self, submission: Submission, actor: Actor = INTAKE) -> str:
         return await needs.submit_need(self.client, submission, actor, task_queue=self.task_queue)
+
+    async def submit_assigned(self, submission: Submission) -> str:
+        """Submit, then wait until the need is routed to a unit and awaits acceptance."""
+        need_id = await self.submit(submission)
+        await self.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+        return need_id
 
     async def act(self, need_id: str, actor: Actor, command: AnyCommand) -> ActionResult:
         return await needs.act(self.client, need_id, actor, command)

@@ -83,8 +83,7 @@ async def test_retirement_question_is_resolved_at_grid_level(dev_needs: Needs) -
 
 async def test_a_refused_action_names_the_reason_and_leaves_no_trace(dev_needs: Needs) -> None:
     n = dev_needs
-    need_id = await n.submit(a_need("路灯坏了，晚上很黑"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("路灯坏了，晚上很黑"))
     before = await n.stored(need_id)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await n.act(need_id, staff("dept-health"), Accept())

@@ -56,8 +56,7 @@ async def test_warnings_then_breaches_climb_the_whole_ladder(
     skipping_env: WorkflowEnvironment, skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
-    need_id = await n.submit(a_need("楼下路灯坏了，晚上很黑"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("楼下路灯坏了，晚上很黑"))
     await n.act(need_id, staff("grid-dongting-1"), Accept())  # handling: 8 s, warnings at 4 s, 6 s
     await skip(skipping_env, 5)
     snap = await n.wait_for(need_id, lambda s: 50 in s.state.warnings_issued)
@@ -85,8 +84,7 @@ async def test_an_extension_is_decided_by_the_level_above(
     skipping_env: WorkflowEnvironment, skipping_needs: Needs, approve: bool,
 ) -> None:
     n = skipping_needs
-    need_id = await n.submit(a_need("楼下路灯坏了，需要更换灯杆"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("楼下路灯坏了，需要更换灯杆"))
     grid = staff("grid-dongting-1")
     await n.act(need_id, grid, Accept())
     due_before = (await n.snapshot(need_id)).state.due_at
@@ -106,8 +104,7 @@ async def test_silence_in_the_evaluation_window_closes_as_no_response(
     skipping_env: WorkflowEnvironment, skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
-    need_id = await n.submit(a_need("路灯不亮"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("路灯不亮"))
     grid = staff("grid-dongting-1")
     await n.act(need_id, grid, Accept())
     await n.act(need_id, grid, Complete(result_summary="已更换灯泡", service_mode=ServiceMode.ON_SITE))
@@ -123,8 +120,7 @@ async def test_an_unsatisfied_requester_reopens_handling(
     skipping_env: WorkflowEnvironment, skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
-    need_id = await n.submit(a_need("路灯又坏了"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("路灯又坏了"))
     grid, resident = staff("grid-dongting-1"), Actor(id="res-1", role=Role.REQUESTER)
     await n.act(need_id, grid, Accept())
     done = Complete(result_summary="已修复", service_mode=ServiceMode.ON_SITE)

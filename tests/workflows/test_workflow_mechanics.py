@@ -37,8 +37,7 @@ async def test_a_long_history_continues_as_new_and_keeps_its_state(dev_needs: Ne
 
 async def test_search_attributes_let_supervisors_filter_without_personal_data(dev_needs: Needs) -> None:
     n = dev_needs
-    need_id = await n.submit(a_need("楼下路灯坏了"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("楼下路灯坏了"))
     query = (f'WorkflowId = "{need_id}" AND DemandUnit = "grid-dongting-1" '
              'AND DemandStage = "assignment" AND DemandCategory = "daily_life"')
     found = await _list_eventually(n.client, query)
@@ -80,8 +79,7 @@ async def test_events_stored_by_an_earlier_task_attempt_are_adopted(dev_needs: N
     from domain.events import EventEnvelope, ProgressNoted
 
     n = dev_needs
-    need_id = await n.submit(a_need("路灯坏了"))
-    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    need_id = await n.submit_assigned(a_need("路灯坏了"))
     grid = staff("grid-dongting-1")
     await n.act(need_id, grid, Accept())
     version = (await n.snapshot(need_id)).version
