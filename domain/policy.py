@@ -144,6 +144,10 @@ class Policy(Frozen):
         return next((r for r in self.classification.rules if r.id == rule_id), None)
 
 
+# libyaml's loader when PyYAML was built with it (the wheels are): same result, ~10x faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def policy_version(raw: bytes) -> str:
     """First 12 hex digits of the sha256 of the policy file's bytes."""
     return hashlib.sha256(raw).hexdigest()[:12]
@@ -152,7 +156,7 @@ def policy_version(raw: bytes) -> str:
 def load_policy(text: str | bytes) -> Policy:
     """Parse a YAML policy and check its references (parents, first receiver, rule units)."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
-    policy = Policy.model_validate(yaml.safe_load(raw) | {"version": policy_version(raw)})
+    policy = Policy.model_validate(yaml.load(raw, Loader=_YAML_LOADER) | {"version": policy_version(raw)})
     _check_references(policy)
     return policy
 

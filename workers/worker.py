@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from pathlib import Path
 
 import structlog
@@ -40,12 +41,21 @@ def _store_activities(activities: StoreActivities) -> list[object]:
     return [activities.append_events, activities.read_stream]
 
 
+def _keep_bytecode() -> None:
+    """The workflow sandbox imports the workflow module afresh for every workflow run. With
+    PYTHONDONTWRITEBYTECODE set (as on our CI machines) each of those imports compiled the
+    source again, a tenth of the worker's CPU under load; the worker process always keeps
+    the compiled files (in __pycache__, ignored by git)."""
+    sys.dont_write_bytecode = False
+
+
 async def run_worker(settings: Settings) -> None:
     if settings.temporal_address is None or settings.database_url is None:
         raise ConfigError(
             "the worker needs TEMPORAL_ADDRESS and DATABASE_URL "
             "(`demandflow up` sets both for its children)"
         )
+    _keep_bytecode()
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace, attempts=20)
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
