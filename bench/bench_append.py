@@ -30,6 +30,36 @@ PLAIN_INSERT = f"INSERT INTO bench_plain_events ({PLAIN_COLUMNS}) VALUES " \
                "($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
 
 
+# The least any append honouring "projections in the same transaction" must do for one event:
+# the event row, the stream head, the need's summary row and its unit's monthly counter, with
+# every value already computed by the client (no version check, no hash, no fold, no JSON
+# parsing) and one round trip. Its rate bounds what the store's single append can reach.
+FLOOR_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION bench_floor_append(
+    p_stream text, p_version integer, p_event_id text, p_type text, p_payload jsonb,
+    p_actor_id text, p_role text, p_unit text, p_at timestamptz, p_hash bytea)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO bench_plain_events ({PLAIN_COLUMNS})
+        VALUES (p_stream, p_version, p_event_id, p_type, 1, p_payload, p_actor_id, p_role,
+                p_unit, p_at, p_hash);
+    INSERT INTO stream_heads (stream_id, version, hash) VALUES (p_stream, p_version, p_hash)
+        ON CONFLICT (stream_id) DO UPDATE
+        SET version = excluded.version, hash = excluded.hash, updated_at = now();
+    INSERT INTO need_summary (stream_id, stage, assigned_unit, due_at, last_version, updated_at)
+        VALUES (p_stream, p_type, p_unit, p_at, p_version, now())
+        ON CONFLICT (stream_id) DO UPDATE
+        SET stage = excluded.stage, assigned_unit = excluded.assigned_unit,
+            due_at = excluded.due_at, last_version = excluded.last_version,
+            updated_at = excluded.updated_at;
+    INSERT INTO unit_monthly_stat_slots AS u (unit_id, month, slot, assigned)
+        VALUES (coalesce(p_unit, '-'), date_trunc('month', p_at)::date,
+                pg_backend_pid() % 32, 1)
+        ON CONFLICT (unit_id, month, slot) DO UPDATE SET assigned = u.assigned + 1;
+$$;
+"""
+FLOOR_CALL = "SELECT bench_floor_append($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)"
+
+
 def batches(worker: int, size: int, count: int) -> list[tuple[str, int, list]]:
     """`count` appends of `size` events: realistic lifecycles (rough_path) cycled per stream."""
     template = samples.rough_path()
@@ -75,6 +105,18 @@ async def run_plain(conn, work, deadline, autocommit: bool = False) -> int:
     return done
 
 
+async def run_floor(conn, work, deadline) -> int:
+    done = 0
+    for rows in work:
+        if time.perf_counter() >= deadline:
+            break
+        sid, version, event_id, type_, _, payload, actor, role, unit, at, digest = rows[0]
+        await conn.execute(FLOOR_CALL, sid, version, event_id, type_, payload, actor, role,
+                           unit, at, digest)
+        done += 1
+    return done
+
+
 async def measure(conns, works, seconds: float, runner, **kw) -> float:
     start = time.perf_counter()
     deadline = start + seconds
@@ -93,6 +135,7 @@ async def bench(url: str, seconds: float, n_conn: int) -> dict:
     owner = await connect(url, role=None)
     await owner.execute("CREATE TABLE IF NOT EXISTS bench_plain_events "
                         "(LIKE events INCLUDING ALL)")
+    await owner.execute(FLOOR_FUNCTION)
     conns = [await connect(url, role=DEFAULT_APP_ROLE) for _ in range(n_conn)]
     plain = [await connect(url, role=None) for _ in range(n_conn)]
     figures: dict[str, float] = {}
@@ -106,6 +149,8 @@ async def bench(url: str, seconds: float, n_conn: int) -> dict:
             await reset(owner)
             figures["plain_autocommit_1"] = await measure(
                 plain, plain_work, seconds, run_plain, autocommit=True)
+            await reset(owner)
+            figures["floor_same_tx_1"] = await measure(plain, plain_work, seconds, run_floor)
         await reset(owner)
         figures[f"store_{size}"] = await measure(conns, store_work, seconds, run_store)
     for c in conns + plain + [owner]:
@@ -118,6 +163,8 @@ def report(figures: dict, seconds: float, n_conn: int, url_kind: str) -> dict:
         "single_vs_plain_tx": figures["store_1"] / figures["plain_tx_1"],
         "single_vs_plain_autocommit": figures["store_1"] / figures["plain_autocommit_1"],
         "batch100_vs_plain_tx": figures["store_100"] / figures["plain_tx_100"],
+        "floor_same_tx_vs_plain_tx": figures["floor_same_tx_1"] / figures["plain_tx_1"],
+        "single_vs_floor_same_tx": figures["store_1"] / figures["floor_same_tx_1"],
     }
     for name, value in figures.items():
         print(f"{name:>22}: {value:10.0f} events/s")

@@ -153,6 +153,28 @@ def policy_version(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
+_SHARED: dict[str, Policy] = {}
+_SHARED_MAX = 8
+
+
+def shared(policy: Policy) -> Policy:
+    """One instance per policy version in this process.
+
+    Every need holds its policy for its whole life; a parsed policy is ~54 KB of objects, most
+    of an open need's memory in the worker. Policies are frozen and their version is the hash
+    of their file, so handing every workflow the first instance of a version is equal to
+    handing it its own copy (and as deterministic)."""
+    if not policy.version:
+        return policy  # hand-built policies in tests carry no version: nothing to share by
+    kept = _SHARED.get(policy.version)
+    if kept is not None and kept == policy:
+        return kept
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.pop(next(iter(_SHARED)))
+    _SHARED[policy.version] = policy
+    return policy
+
+
 def load_policy(text: str | bytes) -> Policy:
     """Parse a YAML policy and check its references (parents, first receiver, rule units)."""
     raw = text.encode("utf-8") if isinstance(text, str) else text

@@ -1,306 +1,44 @@
 """DemandWorkflow: one durable workflow per need, from submission to closing.
 
-The loop is decide → append → evolve. The pure decider (domain/) says what happened; the
-append activity stores it in the event store (the audit trail); only then does the state
-move. Timers come from the state itself: `next_deadline` names the next moment something is
-due and the command to send then, and the loop sleeps until that moment or until an action
-changes the state.
+Only the workflow's surface lives here: its run method, the `report` signal, the `act` update
+with its validator and the `snapshot` query. What they do is in workflows/lifecycle.py, which
+the sandbox passes through so that the logic is loaded once per worker, not once per run.
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
-    from domain import commands as cmd
-    from domain import events as ev
-    from domain.collection import likely_category, matches
-    from domain.context import DecisionContext
-    from domain.decider import decide_split
-    from domain.errors import DomainError
-    from domain.model import SYSTEM_ACTOR, Actor, Stage
-    from domain.policy import Policy
-    from domain.state import DemandState, evolve, next_deadline
-    from workflows import search_attributes as sa
-    from workflows.messages import (
-        Action,
-        ActionResult,
-        Carried,
-        DemandStart,
-        DuplicateAnswer,
-        DuplicateQuery,
-        LinkedReport,
-        LoadedPolicy,
-        PolicyRequest,
-        Snapshot,
-        TimelineEntry,
-    )
-
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# Retrying an append is safe: it is idempotent on event ids, which a retry keeps.
-APPEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["VersionConflict", "InvalidEvent"],
-)
-_OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
+    from workflows.lifecycle import NeedLifecycle
+    from workflows.messages import Action, ActionResult, DemandStart, LinkedReport, Snapshot
 
 
 @workflow.defn
 class DemandWorkflow:
     @workflow.init
     def __init__(self, start: DemandStart) -> None:
-        self._id = workflow.info().workflow_id
-        self._lock = asyncio.Lock()  # one decide→append→evolve at a time
-        self._reports: list[LinkedReport] = []
-        carried = start.carried
-        self._policy: Policy | None = carried.policy if carried else None
-        self._state = carried.state if carried else DemandState()
-        self._timeline = list(carried.timeline) if carried else []
-        self._overdue = carried.overdue if carried else False
+        self._need = NeedLifecycle(start)
 
     @workflow.run
     async def run(self, start: DemandStart) -> Snapshot:
-        if start.carried is None:
-            self._policy = await self._load_policy()
-            await self._intake(start.submission, start.actor)
-        while self._state.stage != Stage.CLOSED:
-            # Well before Temporal's history limits; a need rarely gets near this.
-            if workflow.info().get_current_history_length() > start.continue_after_events:
-                await self._continue_as_new(start)
-            await self._sleep_until_something_happens()
-            await self._process_reports()
-            await self._fire_due_timer()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.snapshot()
-
-    # --- messages ---------------------------------------------------------------------------
+        return await self._need.run(start)
 
     @workflow.signal
     def report(self, report: LinkedReport) -> None:
         """A repeated report of this need, or the same submission sent again."""
-        self._reports.append(report)
+        self._need.report(report)
 
     @workflow.update
     async def act(self, action: Action) -> ActionResult:
         """A staff, supervisor or reviewer action; the answer says what it recorded."""
-        async with self._lock:
-            stored = await self._apply(action.command, action.actor)
-        return ActionResult(version=self._state.version, stage=self._stage_name(),
-                            events=[e.type for e in stored])
+        return await self._need.act(action)
 
     @act.validator
     def _validate_act(self, action: Action) -> None:
         # Refuse before anything is written: a refused action leaves no trace.
-        if self._state.stage is None:  # the first run task has not recorded the submission yet
-            raise ApplicationError("the need is still being registered; retry in a moment",
-                                   {"code": "not_ready", "field": None}, type="NotReady")
-        self._decide(action.command, action.actor)
+        self._need.validate(action)
 
     @workflow.query
     def snapshot(self) -> Snapshot:
-        return Snapshot(demand_id=self._id, version=self._state.version, state=self._state,
-                        timeline=self._timeline, overdue=self._overdue,
-                        policy_version=self._policy.version if self._policy else "")
-
-    # --- the loop ---------------------------------------------------------------------------
-
-    async def _intake(self, submission: cmd.Submission, actor: Actor) -> None:
-        async with self._lock:
-            primary = await self._open_need_repeated_by(submission)
-            await self._apply(cmd.Submit(submission=submission, duplicate_of=primary), actor)
-        if primary is not None:
-            # The open need records the link and will ask this requester to evaluate too.
-            await workflow.get_external_workflow_handle(primary).signal(
-                DemandWorkflow.report,
-                LinkedReport(stream_id=self._id, submission=submission, actor=actor),
-            )
-
-    async def _open_need_repeated_by(self, submission: cmd.Submission) -> str | None:
-        """Same category (as the rules classify it), same place, within the window."""
-        policy = self._require_policy()
-        category = likely_category(submission, policy)
-        if category is None:
-            return None
-        now = workflow.now()
-        query = DuplicateQuery(stream_id=self._id, category=category, location=submission.location,
-                               since=now - policy.collection.duplicate_window)
-        answer = await workflow.execute_local_activity(
-            "find_open_duplicate", query, result_type=DuplicateAnswer,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        return next((c.stream_id for c in answer.candidates
-                     if matches(c, submission, policy, now=now)), None)
-
-    async def _sleep_until_something_happens(self) -> None:
-        if self._reports:
-            return  # work is waiting: start no timer that would be cancelled at once
-        version = self._state.version
-        due = next_deadline(self._state)
-        timeout = None if due is None else max((due[0] - workflow.now()).total_seconds(), 0.0)
-        try:
-            await workflow.wait_condition(
-                lambda: bool(self._reports) or self._state.version != version, timeout=timeout
-            )
-        except TimeoutError:
-            pass
-
-    async def _fire_due_timer(self) -> None:
-        # Recomputed after waking: an action may have moved the deadline meanwhile.
-        due = next_deadline(self._state)
-        if due is None or due[0] > workflow.now():
-            return
-        async with self._lock:
-            await self._apply(due[1], SYSTEM_ACTOR)
-
-    async def _process_reports(self) -> None:
-        while self._reports:
-            report = self._reports.pop(0)
-            if report.stream_id == self._id:
-                continue  # the need's own submission, sent again: already handled
-            if report.stream_id in self._state.linked_reports:
-                continue  # a repeated signal of a link already recorded
-            command = cmd.LinkReport(linked_stream_id=report.stream_id,
-                                     channel=report.submission.channel,
-                                     requester=report.submission.requester)
-            async with self._lock:
-                try:
-                    await self._apply(command, report.actor)
-                except ApplicationError as exc:
-                    workflow.logger.warning("linked report refused: %s", exc.message)
-
-    # --- decide → append → evolve -----------------------------------------------------------
-
-    def _decide(
-        self, command: cmd.Command, actor: Actor
-    ) -> tuple[list[ev.DomainEvent], list[ev.DomainEvent]]:
-        """The command's own events and the automatic follow-ups, or a clear refusal."""
-        ctx = DecisionContext(now=workflow.now(), actor=actor, policy=self._require_policy())
-        try:
-            return decide_split(self._state, command, ctx)
-        except DomainError as exc:
-            raise ApplicationError(exc.message, {"code": exc.code, "field": exc.field},
-                                   type=type(exc).__name__, non_retryable=True) from None
-
-    async def _apply(self, command: cmd.Command, actor: Actor) -> list[ev.EventEnvelope]:
-        own, automatic = self._decide(command, actor)
-        events = own + automatic
-        if not events:
-            return []
-        now, base = workflow.now(), self._state.version
-        actors = [actor] * len(own) + [SYSTEM_ACTOR] * len(automatic)
-        envelopes = [
-            ev.EventEnvelope.wrap(e, event_id=str(workflow.uuid4()), stream_id=self._id,
-                                  version=base + i + 1, actor=who, occurred_at=now)
-            for i, (e, who) in enumerate(zip(events, actors, strict=True))
-        ]
-        try:
-            await workflow.execute_local_activity(
-                "append_events",
-                AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
-                result_type=AppendResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=APPEND_RETRY,
-            )
-        except (ActivityError, ApplicationError) as err:
-            if not _is_version_conflict(err):
-                raise
-            return await self._catch_up(command, actor, envelopes, err)
-        for envelope, event in zip(envelopes, events, strict=True):
-            self._record(envelope, event)
-        self._upsert_search_attributes()
-        return envelopes
-
-    async def _catch_up(
-        self, command: cmd.Command, actor: Actor, envelopes: list[ev.EventEnvelope],
-        err: Exception,
-    ) -> list[ev.EventEnvelope]:
-        """The stream is ahead of this workflow's state.
-
-        Only this workflow writes its stream, so what is stored beyond our version was written
-        by an earlier attempt of one of our own workflow tasks: a local activity runs again
-        when its task is retried (a worker killed after the append committed, a server
-        restart), and the retry may carry another time or other ids. The stored events are
-        the truth: adopt them all. If they are this command's batch, that is its answer;
-        otherwise the command is decided again on the caught-up state.
-        """
-        read = await workflow.execute_local_activity(
-            "read_stream", ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
-            result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        if not read.events:
-            raise err
-        for stored in read.events:
-            self._record(stored, stored.event())
-        self._upsert_search_attributes()
-        workflow.logger.info("adopted %d events stored by an earlier task attempt", len(read.events))
-        if [e.type for e in read.events[: len(envelopes)]] == [e.type for e in envelopes]:
-            return read.events
-        return await self._apply(command, actor)
-
-    def _record(self, stored: ev.EventEnvelope, event: ev.DomainEvent) -> None:
-        self._state = evolve(self._state, event)
-        self._overdue = _overdue_after(self._overdue, event)
-        self._timeline.append(TimelineEntry(
-            version=stored.version, type=stored.type, occurred_at=stored.occurred_at,
-            actor_role=stored.actor.role.value, actor_unit=stored.actor.unit,
-        ))
-
-    def _upsert_search_attributes(self) -> None:
-        s = self._state
-        updates = [sa.STAGE.value_set(self._stage_name()), sa.OVERDUE.value_set(self._overdue)]
-        if s.channel is not None:
-            updates.append(sa.CHANNEL.value_set(s.channel.value))
-        if s.category is not None:
-            updates.append(sa.CATEGORY.value_set(s.category.value))
-        if s.tier is not None:
-            updates.append(sa.TIER.value_set(s.tier.value))
-        if s.assigned_unit is not None:
-            updates.append(sa.UNIT.value_set(s.assigned_unit))
-        due = s.due_at if s.stage == Stage.HANDLING else s.accept_due_at
-        if due is not None:
-            updates.append(sa.DUE_AT.value_set(due))
-        workflow.upsert_search_attributes(updates)
-
-    def _stage_name(self) -> str:
-        return self._state.stage.value if self._state.stage else "new"
-
-    def _require_policy(self) -> Policy:
-        assert self._policy is not None, "the policy is loaded before anything is decided"
-        return self._policy
-
-    async def _load_policy(self) -> Policy:
-        loaded = await workflow.execute_local_activity(
-            "load_policy", PolicyRequest(), result_type=LoadedPolicy,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        return loaded.policy
-
-    async def _continue_as_new(self, start: DemandStart) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        carried = Carried(state=self._state, policy=self._require_policy(), timeline=self._timeline,
-                          overdue=self._overdue)
-        workflow.continue_as_new(start.model_copy(update={"carried": carried}))
-
-
-def _is_version_conflict(err: BaseException) -> bool:
-    """A local activity's non-retryable failure arrives as the ApplicationError itself here;
-    a regular activity's arrives wrapped in ActivityError. Accept both shapes."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return isinstance(cause, ApplicationError) and cause.type == "VersionConflict"
-
-
-def _overdue_after(overdue: bool, event: ev.DomainEvent) -> bool:
-    """Overdue from a breached deadline until the need is accepted anew, completed or closed."""
-    if isinstance(event, ev.HandlingEscalated):
-        return event.cause in _OVERDUE_CAUSES or overdue
-    if isinstance(event, ev.DeadlineWarningIssued) and event.threshold_percent >= 100:
-        return True
-    if isinstance(event, (ev.DemandAccepted, ev.HandlingCompleted, ev.DemandClosed)):
-        return False
-    return overdue
+        return self._need.snapshot()
