@@ -8,18 +8,26 @@ guards against mistakes, not against someone holding the owner password.)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_APP_ROLE = "demandflow_app"
 
 
 def asyncpg_dsn(url: str) -> str:
-    """`postgresql+asyncpg://…` (SQLAlchemy form) to the `postgresql://…` asyncpg wants."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """`postgresql+asyncpg://…` (SQLAlchemy form) to the `postgresql://…` asyncpg wants.
+
+    Only the scheme changes, so the rest reaches asyncpg exactly as written. Plain string
+    work on purpose: the worker's path (pool, append, read) then never imports SQLAlchemy,
+    12 MB of the worker's resident memory."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError("not a PostgreSQL URL (expected postgresql+asyncpg://…)")
+    return f"postgresql://{rest}"
 
 
 def role_settings(role: str | None) -> dict[str, str]:
@@ -44,5 +52,7 @@ async def create_pool(
 
 def create_engine(url: str, role: str | None = DEFAULT_APP_ROLE, **kw: Any) -> AsyncEngine:
     """SQLAlchemy engine for queries built with store.schema (HTTP listings, reports)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     connect_args = {"server_settings": role_settings(role)} if role else {}
     return create_async_engine(url, connect_args=connect_args, **kw)
