@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.model import Category, Tier, UnitKind, Urgency
-from domain.policy import Policy, load_policy, parse_duration
+from domain.policy import Policy, load_policy, parse_duration, shared
 from tests.unit.domain_kit import DEPLOY, FAST_POLICY, POLICY
 
 
@@ -68,3 +68,24 @@ def test_unknown_fields_are_refused():
     text = (DEPLOY / "policy.yaml").read_text() + "\nsurprise: 1\n"
     with pytest.raises(ValidationError):
         load_policy(text)
+
+
+def test_shared_hands_out_one_instance_per_version():
+    raw = (DEPLOY / "policy.yaml").read_bytes()
+    first, second = shared(load_policy(raw)), shared(load_policy(raw))
+    assert first is second
+    edited = shared(load_policy(raw + b"\n# edited\n"))
+    assert edited is not first and edited.version != first.version
+
+
+def test_shared_never_swaps_in_a_different_policy_under_a_known_version():
+    raw = (DEPLOY / "policy.yaml").read_bytes()
+    kept = shared(load_policy(raw))
+    forged = kept.model_copy(update={"name": "something else"})
+    assert forged.version == kept.version
+    assert shared(forged) is forged
+
+
+def test_a_policy_without_version_is_not_shared():
+    unversioned = POLICY.model_copy(update={"version": ""})
+    assert shared(unversioned) is unversioned
