@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.duplicates import DuplicateActivities
+from activities.intake import IntakeActivities
 from activities.policy import PolicyActivities
 from activities.store import StoreActivities
 from store.eventstore import EventStore
@@ -29,12 +30,19 @@ def build_worker(client: Client, task_queue: str, store: EventStore, policy_file
         client,
         task_queue=task_queue,
         workflows=[DemandWorkflow],
-        activities=[
-            *_store_activities(StoreActivities(store)),
-            PolicyActivities(policy_file).load_policy,
-            DuplicateActivities(store.pool).find_open_duplicate,
-        ],
+        activities=_activities(store, policy_file),
     )
+
+
+def _activities(store: EventStore, policy_file: Path) -> list[object]:
+    policies, duplicates = PolicyActivities(policy_file), DuplicateActivities(store.pool)
+    return [
+        *_store_activities(StoreActivities(store)),
+        IntakeActivities(policies, duplicates).prepare_intake,
+        # what runs started before the `intake-in-one-activity` patch still call
+        policies.load_policy,
+        duplicates.find_open_duplicate,
+    ]
 
 
 def _store_activities(activities: StoreActivities) -> list[object]:

@@ -17,7 +17,7 @@ randomness or I/O here, and the recorded histories in tests/replay/ must keep re
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
 from domain import commands as cmd
 from domain import events as ev
-from domain.collection import likely_category, matches
+from domain.collection import OpenNeedSummary, likely_category, matches
 from domain.context import DecisionContext
 from domain.decider import decide_split
 from domain.errors import DomainError
@@ -41,6 +41,8 @@ from workflows.messages import (
     DemandStart,
     DuplicateAnswer,
     DuplicateQuery,
+    IntakeContext,
+    IntakeRequest,
     LinkedReport,
     LoadedPolicy,
     PolicyRequest,
@@ -58,6 +60,8 @@ APPEND_RETRY = RetryPolicy(
 _OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
 # Runs started before this patch restart their timer whenever the state changes.
 KEEP_TIMER_PATCH = "keep-running-timer"
+# Runs started before this patch load the policy and query duplicates in two local activities.
+INTAKE_PATCH = "intake-in-one-activity"
 
 
 class NeedLifecycle:
@@ -77,7 +81,6 @@ class NeedLifecycle:
 
     async def run(self, start: DemandStart) -> Snapshot:
         if start.carried is None:
-            self._policy = await self._load_policy()
             await self._intake(start.submission, start.actor)
         while self._state.stage != Stage.CLOSED:
             # Well before Temporal's history limits; a need rarely gets near this.
@@ -118,7 +121,11 @@ class NeedLifecycle:
 
     async def _intake(self, submission: cmd.Submission, actor: Actor) -> None:
         async with self._lock:
-            primary = await self._open_need_repeated_by(submission)
+            if workflow.patched(INTAKE_PATCH):
+                primary = await self._prepare_intake(submission)
+            else:  # runs started before the patch: the policy, then the duplicate query
+                self._policy = await self._load_policy()
+                primary = await self._open_need_repeated_by(submission)
             await self._apply(cmd.Submit(submission=submission, duplicate_of=primary), actor)
         if primary is not None:
             # The open need records the link and will ask this requester to evaluate too.
@@ -126,6 +133,17 @@ class NeedLifecycle:
                 "report",
                 LinkedReport(stream_id=self._id, submission=submission, actor=actor),
             )
+
+    async def _prepare_intake(self, submission: cmd.Submission) -> str | None:
+        """The policy in force and the open need this submission repeats, if any: one local
+        activity reads the policy and narrows the candidates, the pure rules match here."""
+        context = await workflow.execute_local_activity(
+            "prepare_intake", IntakeRequest(stream_id=self._id, submission=submission,
+                                            now=workflow.now()),
+            result_type=IntakeContext, start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self._policy = shared(context.policy)
+        return _first_match(context.candidates, submission, self._policy, workflow.now())
 
     async def _open_need_repeated_by(self, submission: cmd.Submission) -> str | None:
         """Same category (as the rules classify it), same place, within the window."""
@@ -140,8 +158,7 @@ class NeedLifecycle:
             "find_open_duplicate", query, result_type=DuplicateAnswer,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        return next((c.stream_id for c in answer.candidates
-                     if matches(c, submission, policy, now=now)), None)
+        return _first_match(answer.candidates, submission, policy, now)
 
     async def _sleep_until_something_happens(self) -> None:
         if self._reports:
@@ -319,6 +336,12 @@ class NeedLifecycle:
                           overdue=self._overdue)
         workflow.continue_as_new(start.model_copy(update={"carried": carried}))
 
+
+
+def _first_match(candidates: list[OpenNeedSummary], submission: cmd.Submission,
+                 policy: Policy, now: datetime) -> str | None:
+    return next((c.stream_id for c in candidates if matches(c, submission, policy, now=now)),
+                None)
 
 
 def _is_version_conflict(err: BaseException) -> bool:

@@ -99,4 +99,19 @@ class DuplicateAnswer(Frozen):
     candidates: list[OpenNeedSummary] = Field(default_factory=list)
 
 
+class IntakeRequest(Frozen):
+    """What a new need asks before deciding its submission (one local activity)."""
+
+    stream_id: str
+    submission: Submission
+    now: datetime
+
+
+class IntakeContext(Frozen):
+    """The policy in force, and the open needs the submission may repeat (to be matched)."""
+
+    policy: Policy
+    candidates: list[OpenNeedSummary] = Field(default_factory=list)
+
+
 Carried.model_rebuild()

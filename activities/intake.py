@@ -1,0 +1,32 @@
+"""What a new need starts from, in one local activity: the policy in force and the open
+needs its submission may repeat. Asking for both at once saves every new need one
+local-activity marker in its history and one workflow activation in the worker."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.duplicates import DuplicateActivities
+from activities.policy import PolicyActivities
+from domain.collection import likely_category
+from workflows.messages import DuplicateQuery, IntakeContext, IntakeRequest, PolicyRequest
+
+
+class IntakeActivities:
+    def __init__(self, policies: PolicyActivities, duplicates: DuplicateActivities) -> None:
+        self.policies, self.duplicates = policies, duplicates
+
+    @activity.defn(name="prepare_intake")
+    async def prepare_intake(self, request: IntakeRequest) -> IntakeContext:
+        policy = (await self.policies.load_policy(PolicyRequest())).policy
+        # the same narrowing the workflow did itself before: same category (as the rules
+        # classify it), same place, within the policy's window; the workflow then matches
+        category = likely_category(request.submission, policy)
+        if category is None:
+            return IntakeContext(policy=policy)
+        answer = await self.duplicates.find_open_duplicate(DuplicateQuery(
+            stream_id=request.stream_id, category=category,
+            location=request.submission.location,
+            since=request.now - policy.collection.duplicate_window,
+        ))
+        return IntakeContext(policy=policy, candidates=answer.candidates)
