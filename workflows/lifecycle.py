@@ -58,8 +58,6 @@ APPEND_RETRY = RetryPolicy(
     non_retryable_error_types=["VersionConflict", "InvalidEvent"],
 )
 _OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
-# Runs started before this patch restart their timer whenever the state changes.
-KEEP_TIMER_PATCH = "keep-running-timer"
 # Runs started before this patch load the policy and query duplicates in two local activities.
 INTAKE_PATCH = "intake-in-one-activity"
 
@@ -76,8 +74,6 @@ class NeedLifecycle:
         self._state = carried.state if carried else DemandState()
         self._timeline = list(carried.timeline) if carried else []
         self._overdue = carried.overdue if carried else False
-        self._timer: asyncio.Task[None] | None = None  # the deadline timer being waited on
-        self._timer_at = workflow.now()
 
     async def run(self, start: DemandStart) -> Snapshot:
         if start.carried is None:
@@ -163,9 +159,6 @@ class NeedLifecycle:
     async def _sleep_until_something_happens(self) -> None:
         if self._reports:
             return  # work is waiting: start no timer that would be cancelled at once
-        if workflow.patched(KEEP_TIMER_PATCH):
-            await self._sleep_keeping_the_timer()
-            return
         version = self._state.version
         due = next_deadline(self._state)
         timeout = None if due is None else max((due[0] - workflow.now()).total_seconds(), 0.0)
@@ -175,30 +168,6 @@ class NeedLifecycle:
             )
         except TimeoutError:
             pass
-
-    async def _sleep_keeping_the_timer(self) -> None:
-        """Wait for an action, a report or the next deadline.
-
-        A timer already running is kept unless the next deadline is earlier than it: if it
-        fires early, the loop finds nothing due and sleeps again. Deadlines mostly move later
-        (accept by → handle by → evaluate by), so a need usually closes without one timer
-        cancelled and restarted per action (two history events and two timer writes each).
-        """
-        version = self._state.version
-        due = next_deadline(self._state)
-        if self._timer is not None and self._timer.done():
-            self._timer = None  # it fired: this wake-up has been had
-        if due is not None and (self._timer is None or due[0] < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = due[0]
-            delay = max((due[0] - workflow.now()).total_seconds(), 0.0)
-            self._timer = asyncio.ensure_future(asyncio.sleep(delay))
-        timer = self._timer
-        await workflow.wait_condition(
-            lambda: bool(self._reports) or self._state.version != version
-            or (timer is not None and timer.done())
-        )
 
     async def _fire_due_timer(self) -> None:
         # Recomputed after waking: an action may have moved the deadline meanwhile.
