@@ -120,6 +120,10 @@ def print_summary(r: dict) -> None:
         c = r["lifecycle"]
         _line(f"lifecycle: needs closed/s (n={c['needs']})", f"{c['needs_closed_per_s']}",
               f"{c['bare_per_s']}", f"{c['ratio']:.2f}x", "≥0.7x", c["ratio"] >= 0.7)
+        for proc, ms in c.get("cpu_ms_per_need", {}).items():
+            if proc != "bare_worker":
+                floor = c["cpu_ms_per_bare"]["bare_worker" if proc == "product_worker" else proc]
+                _line(f"  CPU ms per need: {proc}", f"{ms}", f"{floor}")
     if "latency" in r:
         lat = r["latency"]["update_to_projection"]
         _line("staff action → need_summary p50 (ms)", f"{lat['p50_ms']}")

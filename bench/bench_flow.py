@@ -6,6 +6,7 @@ same servers: bare workflows (bench/bare.py) served by their own worker process.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from pathlib import Path
@@ -85,10 +86,30 @@ async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: 
 
 # --- 2. full lifecycle ----------------------------------------------------------------------
 
+def _cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
+    """User + system CPU seconds of each process (PostgreSQL: with its backends)."""
+    out = {}
+    for name, pid in pids.items():
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)] if name == "postgres" else [proc]
+        out[name] = sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+    return out
+
+
+def _add_cpu(total: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
+    for name, seconds in before.items():
+        total[name] = total.get(name, 0.0) + after[name] - seconds
+
+
 async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrency: int,
-                          rounds: int = 2) -> dict:
+                          rounds: int = 2, pids: dict[str, int | None] | None = None) -> dict:
     """Needs and bare workflows in alternating rounds (needs, bare, needs, bare …): on a
-    shared 2-core machine the speed drifts, and alternating spreads the drift over both."""
+    shared 2-core machine the speed drifts, and alternating spreads the drift over both.
+    With `pids` (name → process), also the CPU each process spent per need and per bare
+    workflow: where the difference is, not only how large it is."""
+    pids = {**(pids or {}), "bench_client": os.getpid()}
+    cpu_needs: dict[str, float] = {}
+    cpu_bare: dict[str, float] = {}
     tag = uuid.uuid4().hex[:6]
 
     async def one_need(i: int) -> None:
@@ -107,16 +128,18 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
     needs_s = bare_s = 0.0
     for r in range(rounds):
         ids = range(r * per_round, (r + 1) * per_round)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds(pids)
         with progress(f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
                       per_round) as advance:
             await bounded(ids, concurrency, one_need, advance)
         needs_s += time.perf_counter() - start
-        start = time.perf_counter()
+        _add_cpu(cpu_needs, cpu, _cpu_seconds(pids))
+        start, cpu = time.perf_counter(), _cpu_seconds(pids)
         with progress(f"lifecycle floor {r + 1}/{rounds}: bare start + 3 updates",
                       per_round) as advance:
             await bounded(ids, concurrency, one_bare, advance)
         bare_s += time.perf_counter() - start
+        _add_cpu(cpu_bare, cpu, _cpu_seconds(pids))
     total = per_round * rounds
     closed = await pool.fetchval(
         "SELECT count(*) FROM need_summary WHERE stream_id LIKE 'need-app-%' AND stage = 'closed' "
@@ -127,6 +150,8 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
         "needs_closed_per_s": round(total / needs_s, 2),
         "bare_per_s": round(total / bare_s, 2),
         "ratio": round(bare_s / needs_s, 3), "target_ratio": 0.7,
+        "cpu_ms_per_need": {k: round(v * 1000 / total, 1) for k, v in cpu_needs.items()},
+        "cpu_ms_per_bare": {k: round(v * 1000 / total, 1) for k, v in cpu_bare.items()},
     }
 
 
@@ -290,7 +315,9 @@ async def run_flow(root: Path, sizes: dict, only: set[str],
         stack = Stack(root / "flow", policy=REAL_POLICY, task_queue=NEED_QUEUE)
         try:
             client = await stack.start(worker=True)
-            stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
+            bare = stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
+            pids = {"product_worker": stack.workers[0].pid(), "bare_worker": bare.pid(),
+                    "temporal": stack.temporal.pid(), "postgres": stack.pg.pid()}
             pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=2, max_size=12)
             try:
                 # warm up both workers (imports, sandbox, first connections)
@@ -305,7 +332,7 @@ async def run_flow(root: Path, sizes: dict, only: set[str],
                 if "lifecycle" in only:
                     console.print("[bold]2. full lifecycle[/bold]")
                     results["lifecycle"] = await bench_lifecycle(
-                        client, pool, sizes["lifecycle"], sizes["concurrency"] // 2)
+                        client, pool, sizes["lifecycle"], sizes["concurrency"] // 2, pids=pids)
                 if "latency" in only:
                     console.print("[bold]3. staff-action latency[/bold]")
                     results["latency"], latencies = await bench_latency(
