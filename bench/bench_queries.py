@@ -54,6 +54,7 @@ def migrated_list_indexes() -> dict[str, str]:
     spec.loader.exec_module(module)
     return {ddl.split()[0]: f"CREATE INDEX IF NOT EXISTS {ddl}" for ddl in module.INDEXES}
 
+
 LIST_COLS = "stream_id, stage, title, category, tier, urgency, assigned_unit, due_at, overdue, submitted_at"
 QUERIES: dict[str, str] = {
     # supervisor: overdue open needs, most overdue first

@@ -52,8 +52,8 @@ def _store_activities(activities: StoreActivities) -> list[object]:
 def _keep_bytecode() -> None:
     """The workflow sandbox imports the workflow module afresh for every workflow run. With
     PYTHONDONTWRITEBYTECODE set (as on our CI machines) each of those imports compiled the
-    source again, a tenth of the worker's CPU under load; the worker process always keeps
-    the compiled files (in __pycache__, ignored by git)."""
+    source again (seen in a py-spy profile of the worker under load); the worker process
+    always keeps the compiled files (in __pycache__, ignored by git)."""
     sys.dont_write_bytecode = False
 
 
