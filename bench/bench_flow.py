@@ -124,22 +124,23 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
         for _ in range(3):
             await handle.execute_update(BareWorkflow.act, "x")
 
+    async def phase(label: str, ids: range, one, cpu_total: dict[str, float]) -> float:
+        """Run `one` for every id; seconds taken, CPU added to `cpu_total`."""
+        start, cpu = time.perf_counter(), _cpu_seconds(pids)
+        with progress(label, len(ids)) as advance:
+            await bounded(ids, concurrency, one, advance)
+        seconds = time.perf_counter() - start
+        _add_cpu(cpu_total, cpu, _cpu_seconds(pids))
+        return seconds
+
     per_round = max(n // rounds, 1)
     needs_s = bare_s = 0.0
     for r in range(rounds):
         ids = range(r * per_round, (r + 1) * per_round)
-        start, cpu = time.perf_counter(), _cpu_seconds(pids)
-        with progress(f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
-                      per_round) as advance:
-            await bounded(ids, concurrency, one_need, advance)
-        needs_s += time.perf_counter() - start
-        _add_cpu(cpu_needs, cpu, _cpu_seconds(pids))
-        start, cpu = time.perf_counter(), _cpu_seconds(pids)
-        with progress(f"lifecycle floor {r + 1}/{rounds}: bare start + 3 updates",
-                      per_round) as advance:
-            await bounded(ids, concurrency, one_bare, advance)
-        bare_s += time.perf_counter() - start
-        _add_cpu(cpu_bare, cpu, _cpu_seconds(pids))
+        needs_s += await phase(f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
+                               ids, one_need, cpu_needs)
+        bare_s += await phase(f"lifecycle floor {r + 1}/{rounds}: bare start + 3 updates",
+                              ids, one_bare, cpu_bare)
     total = per_round * rounds
     closed = await pool.fetchval(
         "SELECT count(*) FROM need_summary WHERE stream_id LIKE 'need-app-%' AND stage = 'closed' "
