@@ -8,7 +8,6 @@ from temporalio import activity
 
 from activities.duplicates import DuplicateActivities
 from activities.policy import PolicyActivities
-from domain.collection import likely_category
 from workflows.messages import DuplicateQuery, IntakeContext, IntakeRequest, PolicyRequest
 
 
@@ -19,14 +18,10 @@ class IntakeActivities:
     @activity.defn(name="prepare_intake")
     async def prepare_intake(self, request: IntakeRequest) -> IntakeContext:
         policy = (await self.policies.load_policy(PolicyRequest())).policy
-        # the same narrowing the workflow did itself before: same category (as the rules
-        # classify it), same place, within the policy's window; the workflow then matches
-        category = likely_category(request.submission, policy)
-        if category is None:
+        # the same narrowing as before the patch; the workflow then matches with the rules
+        query = DuplicateQuery.for_submission(request.stream_id, request.submission, policy,
+                                              request.now)
+        if query is None:
             return IntakeContext(policy=policy)
-        answer = await self.duplicates.find_open_duplicate(DuplicateQuery(
-            stream_id=request.stream_id, category=category,
-            location=request.submission.location,
-            since=request.now - policy.collection.duplicate_window,
-        ))
+        answer = await self.duplicates.find_open_duplicate(query)
         return IntakeContext(policy=policy, candidates=answer.candidates)

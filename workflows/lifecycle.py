@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
 from domain import commands as cmd
 from domain import events as ev
-from domain.collection import OpenNeedSummary, likely_category, matches
+from domain.collection import OpenNeedSummary, matches
 from domain.context import DecisionContext
 from domain.decider import decide_split
 from domain.errors import DomainError
@@ -144,12 +144,10 @@ class NeedLifecycle:
     async def _open_need_repeated_by(self, submission: cmd.Submission) -> str | None:
         """Same category (as the rules classify it), same place, within the window."""
         policy = self._require_policy()
-        category = likely_category(submission, policy)
-        if category is None:
-            return None
         now = workflow.now()
-        query = DuplicateQuery(stream_id=self._id, category=category, location=submission.location,
-                               since=now - policy.collection.duplicate_window)
+        query = DuplicateQuery.for_submission(self._id, submission, policy, now)
+        if query is None:
+            return None
         answer = await workflow.execute_local_activity(
             "find_open_duplicate", query, result_type=DuplicateAnswer,
             start_to_close_timeout=ACTIVITY_TIMEOUT,

@@ -11,7 +11,7 @@ from pydantic import Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.collection import OpenNeedSummary
+    from domain.collection import OpenNeedSummary, likely_category
     from domain.commands import AnyCommand, Submission
     from domain.model import Actor, Category, Frozen, Location
     from domain.policy import Policy
@@ -93,6 +93,17 @@ class DuplicateQuery(Frozen):
     category: Category
     location: Location
     since: datetime
+
+    @classmethod
+    def for_submission(cls, stream_id: str, submission: Submission, policy: Policy,
+                       now: datetime) -> DuplicateQuery | None:
+        """Same category (as the rules classify it), same place, within the policy's window;
+        None when the rules name no category (nothing to compare with)."""
+        category = likely_category(submission, policy)
+        if category is None:
+            return None
+        return cls(stream_id=stream_id, category=category, location=submission.location,
+                   since=now - policy.collection.duplicate_window)
 
 
 class DuplicateAnswer(Frozen):
