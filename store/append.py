@@ -1,28 +1,40 @@
-"""The append path: validate in Python, then one `SELECT append_events(...)` round trip.
+"""The append path: validate, prepare and fold in Python, then one `df_append(...)` round trip.
 
 Contract of `append(stream_id, expected_version, events)`:
 - all or nothing: the batch lands in one transaction with its hashes and projection updates;
 - a retry of a stored batch (same event ids, same content, same versions) succeeds, stores
   nothing and answers as the first time, with `duplicate=True`;
 - anything else at an occupied version raises VersionConflict: the writer must re-decide.
+
+The client does the work that needs no lock: each event's content digest (store.hashing) and
+the need's summary row and monthly credits after the batch (store.fold, applied to the row as
+of `expected_version`). That prior row comes from a `SummaryCache` when the same process wrote
+the previous version, else from `need_summary`, else from folding the stored events; the
+function writes the row only over the row of `expected_version`, so a stale prior can never
+be stored (it raises DF001 and the append is prepared again from the database).
 """
 
 from __future__ import annotations
 
-import json
+from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from domain.events import EventEnvelope
+from store import fold
 from store.errors import InvalidEvent, VersionConflict
+from store.hashing import content_digest, jsonb_text
+from store.migrations.sql_0001_tables import STAT_COUNTERS
+from store.read import read_stream
 from store.validation import check_batch
 
-APPEND_SQL = "SELECT append_events($1, $2, $3::jsonb)"
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+APPEND_SQL = ("SELECT status, actual, reason FROM df_append($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+              "$10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)")
+SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
+STALE_SUMMARY = "DF001"
 
 
 class AppendResult(BaseModel):
@@ -36,63 +48,145 @@ class AppendResult(BaseModel):
     duplicate: bool = False
 
 
-def encode_event(envelope: EventEnvelope) -> dict[str, Any]:
-    """One element of the append_events argument (no validation here)."""
-    return {
-        "event_id": envelope.event_id,
-        "version": envelope.version,
-        "type": envelope.type,
-        "schema_version": envelope.schema_version,
-        "payload": envelope.payload,
-        "actor_id": envelope.actor.id,
-        "actor_role": envelope.actor.role.value,
-        "actor_unit": envelope.actor.unit,
-        "occurred_at": utc_text(envelope.occurred_at),
-    }
+class SummaryCache:
+    """The summary rows this process wrote last, per stream (least recently used dropped)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._rows: OrderedDict[str, tuple[int, fold.Row]] = OrderedDict()
+
+    def get(self, stream_id: str, version: int) -> fold.Row | None:
+        hit = self._rows.get(stream_id)
+        if hit is None or hit[0] != version:
+            return None
+        self._rows.move_to_end(stream_id)
+        return hit[1]
+
+    def put(self, stream_id: str, row: fold.Row) -> None:
+        self._rows[stream_id] = (row["last_version"], row)
+        self._rows.move_to_end(stream_id)
+        if len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+    def drop(self, stream_id: str) -> None:
+        self._rows.pop(stream_id, None)
 
 
-def encode_batch(events: Sequence[EventEnvelope]) -> str:
-    """The JSON text sent to append_events; NaN/Infinity have no jsonb form and are refused."""
-    parts = []
-    for i, envelope in enumerate(events):
+def event_columns(events: Sequence[EventEnvelope]) -> list[list[Any]]:
+    """The batch as df_append's nine arrays (ids … occurred_at, digests); no validation here.
+    Payloads go as jsonb's own text, the same text their digest is taken over."""
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    ids, types, versions, payloads, actors, roles, units, times, digests = columns
+    for i, e in enumerate(events):
         try:
-            parts.append(_dumps(encode_event(envelope)))
-        except ValueError:
-            raise InvalidEvent(f"events[{i}].payload", "holds NaN or Infinity") from None
-    return "[" + ",".join(parts) + "]"
+            payload = jsonb_text(e.payload)
+        except ValueError as exc:  # NUL, NaN, Infinity
+            raise InvalidEvent(f"events[{i}].payload", str(exc)) from None
+        try:
+            digest = content_digest(
+                e.stream_id, e.version, e.event_id, e.type, e.schema_version, e.payload,
+                e.actor.id, e.actor.role.value, e.actor.unit, e.occurred_at, payload)
+        except ValueError as exc:  # NUL or a lone surrogate: "<field>: <problem>"
+            field, _, problem = str(exc).partition(": ")
+            raise InvalidEvent(f"events[{i}].{field}", problem) from None
+        ids.append(e.event_id)
+        types.append(e.type)
+        versions.append(e.schema_version)
+        payloads.append(payload)
+        actors.append(e.actor.id)
+        roles.append(e.actor.role.value)
+        units.append(e.actor.unit)
+        times.append(e.occurred_at)
+        digests.append(digest)
+    return columns
 
 
-def utc_text(moment: datetime) -> str:
-    """ISO text with offset; a naive time is taken to be UTC (workflow time is UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
+def credit_rows(credits: fold.Credits) -> list[tuple]:
+    return [(unit, month, 0, *(counts[c] for c in STAT_COUNTERS))
+            for (unit, month), counts in credits.items()]
 
 
-async def append_prepared(
-    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected_version: int,
-    batch_json: str, count: int,
-) -> AppendResult:
-    """The round trip itself; turns the function's answer into a result or a conflict."""
+async def _prior(
+    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int,
+    cache: SummaryCache | None,
+) -> tuple[fold.Row | None, bool]:
+    """The need's row as of `expected`, and whether it was folded from the stored events
+    (then it replaces whatever row is stored: the events are the truth)."""
+    if expected == 0:
+        return None, False
+    row = cache.get(stream_id, expected) if cache is not None else None
+    if row is not None:
+        return row, False
+    stored = await conn.fetchrow(SUMMARY_SQL, stream_id)
+    if stored is not None and stored["last_version"] == expected:
+        return dict(stored), False
+    return await _refold(conn, stream_id, expected), True
+
+
+async def _refold(
+    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int
+) -> fold.Row:
+    """No row at `expected` (a retry, a conflict, or a row lost or changed by hand): fold the
+    stored events up to `expected`. If the head is elsewhere the append answers before the
+    row is used."""
+    history = [e for e in await read_stream(conn, stream_id) if e.version <= expected]
+    return fold.fold(None, stream_id, history)[0]
+
+
+async def _send(
+    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int,
+    columns: list[list[Any]], events: Sequence[EventEnvelope], cache: SummaryCache | None,
+    refold: bool = False,
+) -> tuple[str, int, str | None, fold.Row]:
+    if refold:
+        prior, refolded = await _refold(conn, stream_id, expected), True
+    else:
+        prior, refolded = await _prior(conn, stream_id, expected, cache)
+    row, credits = fold.fold(prior, stream_id, events)
     try:
-        answer = json.loads(await conn.fetchval(APPEND_SQL, stream_id, expected_version, batch_json))
+        status, actual, reason = await conn.fetchrow(
+            APPEND_SQL, stream_id, expected, *columns,
+            tuple(row[c] for c in fold.SUMMARY_COLUMNS), credit_rows(credits), refolded)
     except asyncpg.UniqueViolationError:
         # Only reachable when an event id of the batch is stored in another stream.
-        raise VersionConflict(stream_id, expected_version, -1, "event id already used") from None
-    if answer["status"] == "conflict":
-        raise VersionConflict(stream_id, expected_version, answer["actual"], answer["reason"])
-    return AppendResult(
-        stream_id=stream_id, first_version=expected_version + 1,
-        last_version=expected_version + count, duplicate=answer["status"] == "duplicate",
-    )
+        raise VersionConflict(stream_id, expected, -1, "event id already used") from None
+    return status, actual, reason, row
 
 
 async def append(
     conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected_version: int,
-    events: Sequence[EventEnvelope],
+    events: Sequence[EventEnvelope], cache: SummaryCache | None = None,
 ) -> AppendResult:
     """Validate (InvalidEvent names the field; nothing is written) and append in one trip."""
     check_batch(stream_id, expected_version, events)
-    return await append_prepared(
-        conn, stream_id, expected_version, encode_batch(events), len(events)
+    return await append_unchecked(conn, stream_id, expected_version, events, cache)
+
+
+async def append_unchecked(
+    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected_version: int,
+    events: Sequence[EventEnvelope], cache: SummaryCache | None = None,
+) -> AppendResult:
+    """`append` without the validation: for callers that validated already, and for tests
+    that must store what validation would refuse (an old schema version)."""
+    columns = event_columns(events)
+    try:
+        status, actual, reason, row = await _send(
+            conn, stream_id, expected_version, columns, events, cache)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate != STALE_SUMMARY:
+            raise
+        # The stored row is not the one this prior was taken from: fold from the events.
+        if cache is not None:
+            cache.drop(stream_id)
+        status, actual, reason, row = await _send(
+            conn, stream_id, expected_version, columns, events, None, refold=True)
+    if status == "conflict":
+        if cache is not None:
+            cache.drop(stream_id)
+        raise VersionConflict(stream_id, expected_version, actual, reason)
+    if cache is not None:
+        cache.put(stream_id, row)
+    return AppendResult(
+        stream_id=stream_id, first_version=expected_version + 1,
+        last_version=expected_version + len(events), duplicate=status == "duplicate",
     )

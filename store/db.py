@@ -1,7 +1,7 @@
 """Connections: the owner URL migrates, everything else runs as the app role.
 
 App connections take the role through the startup parameter `role`, so every statement they
-run — including `append_events` — is checked against the app role's grants: UPDATE and DELETE
+run — including `df_append` — is checked against the app role's grants: UPDATE and DELETE
 on events fail with "permission denied". (A superuser login could still RESET ROLE; the split
 guards against mistakes, not against someone holding the owner password.)
 """

@@ -12,15 +12,18 @@ import asyncpg
 
 from domain.events import EventEnvelope
 from store import projections, read
-from store.append import AppendResult, append
+from store.append import AppendResult, SummaryCache, append
 from store.db import DEFAULT_APP_ROLE, create_pool
 from store.read import Cursor, RecordedEvent
 from store.verify import VerifyReport, verify
 
 
 class EventStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_size: int = 1024) -> None:
         self.pool = pool
+        # The summary rows this store wrote last: the next append of those needs folds onto
+        # them instead of reading its row back (see store.append).
+        self.summaries = SummaryCache(cache_size)
 
     @classmethod
     async def open(cls, url: str, role: str = DEFAULT_APP_ROLE, **pool_kw: Any) -> EventStore:
@@ -33,7 +36,7 @@ class EventStore:
         self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
     ) -> AppendResult:
         """See store.append: all or nothing, idempotent retries, conflicts raise."""
-        return await append(self.pool, stream_id, expected_version, events)
+        return await append(self.pool, stream_id, expected_version, events, self.summaries)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await read.read_stream(self.pool, stream_id, from_version)

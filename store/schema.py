@@ -97,7 +97,7 @@ STAT_COUNTERS = [
     "evaluations", "satisfied", "unsatisfied", "no_response", "returns", "reopened", "overdue",
 ]
 
-# Written by df_project; read through the views unit_monthly_stats / unit_monthly_rates.
+# Written by df_append (rows folded by store.fold); read through the views unit_monthly_stats / unit_monthly_rates.
 unit_monthly_stat_slots = Table(
     "unit_monthly_stat_slots", metadata,
     Column("unit_id", Text, nullable=False),

@@ -18,6 +18,7 @@ import asyncpg
 from domain.state import fold
 from store.db import connect
 from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS
+from store.projections import rebuild_projections
 from store.read import read_stream
 from store.verify import verify
 
@@ -60,7 +61,7 @@ async def _problems(conn: asyncpg.Connection, need_ids: list[str]) -> list[str]:
     await tr.start()
     try:
         await conn.execute(f"CREATE TEMP TABLE live_summary AS SELECT {cols} FROM need_summary")
-        await conn.fetchval("SELECT df_rebuild_projections()")
+        await rebuild_projections(conn)
         only_live = await conn.fetch(
             f"SELECT stream_id FROM (SELECT {cols} FROM live_summary "
             f"EXCEPT SELECT {cols} FROM need_summary) d")

@@ -1,7 +1,7 @@
 """A write whose commit acknowledgement is lost: the append committed, the client never heard.
 
 A small asyncio proxy accepts TCP and relays to PostgreSQL's Unix socket. When armed, it lets
-an `append_events` call through, waits for the server's whole answer (up to ReadyForQuery,
+a `df_append` call through, waits for the server's whole answer (up to ReadyForQuery,
 so the autocommit transaction has committed), throws that answer away and cuts the client's
 connection. The caller retries with the same event ids: exactly one copy must exist.
 
@@ -33,11 +33,11 @@ from tests.faults.checks import audit_problems
 from workers.worker import build_worker
 
 READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
-MARKER = b"append_events("
+MARKER = b"df_append("
 
 
 class DropReplyProxy:
-    """TCP → Unix-socket relay that can swallow the reply to the next `append_events` calls."""
+    """TCP → Unix-socket relay that can swallow the reply to the next `df_append` calls."""
 
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path

@@ -1,8 +1,15 @@
 """A database written under revision 0001 upgrades to head and carries on unchanged: chains
-verify, appends continue the same chains, projections still equal a rebuild."""
+verify, appends continue the same chains, projections still equal a rebuild.
+
+Revision 0001 folded projections in PL/pgSQL and computed digests in SQL; head does both in
+Python (store.fold, store.hashing). So this is also the test that the Python rules and digests
+reproduce the SQL ones: rows folded by 0001 equal the Python rebuild, and a retry of a batch
+stored by 0001 is recognised through client-computed digests.
+"""
 
 from __future__ import annotations
 
+import json
 import secrets
 
 import asyncpg
@@ -15,6 +22,18 @@ from store.migrate import current_revision, head_revision, upgrade_async
 
 SUMMARY = "SELECT * FROM need_summary ORDER BY stream_id"
 STATS = "SELECT * FROM unit_monthly_stats ORDER BY unit_id, month"
+LEGACY_APPEND = "SELECT append_events($1, $2, $3::jsonb)"
+
+
+async def legacy_append(pool: asyncpg.Pool, stream_id: str, expected: int, envelopes) -> None:
+    """Append as a 0001 client did: the batch as JSON, digests and fold in SQL."""
+    batch = [{"event_id": e.event_id, "version": e.version, "type": e.type,
+              "schema_version": e.schema_version, "payload": e.payload, "actor_id": e.actor.id,
+              "actor_role": e.actor.role.value, "actor_unit": e.actor.unit,
+              "occurred_at": e.occurred_at.isoformat()} for e in envelopes]
+    answer = json.loads(await pool.fetchval(LEGACY_APPEND, stream_id, expected,
+                                            json.dumps(batch, ensure_ascii=False)))
+    assert answer["status"] == "ok"
 
 
 async def snapshot(conn: asyncpg.Connection) -> tuple[list, list]:
@@ -36,25 +55,39 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         a, b = samples.new_stream_id(), samples.new_stream_id()
         rough = samples.envelopes(a, samples.rough_path())
         happy = samples.envelopes(b, samples.happy_path())
-        await store.append(a, 0, rough[:8])
+        await legacy_append(pool, a, 0, rough[:8])
         for i in range(4):
-            await store.append(b, i, [happy[i]])
+            await legacy_append(pool, b, i, [happy[i]])
+        # Whole lifecycles folded by 0001, one event at a time and in one batch: every type.
+        complete = [samples.rough_path(), samples.happy_path(), samples.merged_path(),
+                    samples.open_path(False, "grid-8", 5), samples.open_path(True, "grid-8", -2)]
+        for n, path in enumerate(complete):
+            sid = samples.new_stream_id()
+            batch = samples.envelopes(sid, path)
+            if n % 2:
+                await legacy_append(pool, sid, 0, batch)
+            else:
+                for i, envelope in enumerate(batch):
+                    await legacy_append(pool, sid, i, [envelope])
         old_hashes = await pool.fetch("SELECT event_id, hash FROM events ORDER BY position")
+        owner = await connect(url, role=None)
+        folded_by_0001 = await snapshot(owner)
 
         await upgrade_async(url, DEFAULT_APP_ROLE)
         assert await current_revision(url) == head_revision()
+        assert await store.rebuild_projections() == 2 + len(complete)
+        assert await snapshot(owner) == folded_by_0001
         assert (await store.append(a, 0, rough[:8])).duplicate  # retry check across revisions
         await store.append(a, 8, rough[8:])
         for i in range(4, len(happy)):
             await store.append(b, i, [happy[i]])
         report = await store.verify()
-        assert report.ok and report.events == len(rough) + len(happy)
+        assert report.ok and report.events == len(old_hashes) + len(rough) - 8 + len(happy) - 4
         assert await pool.fetch(
             "SELECT event_id, hash FROM events ORDER BY position LIMIT $1", len(old_hashes)
         ) == old_hashes
-        owner = await connect(url, role=None)
         live = await snapshot(owner)
-        assert await store.rebuild_projections() == 2
+        assert await store.rebuild_projections() == 2 + len(complete)
         assert await snapshot(owner) == live
         await owner.close()
         await pool.close()

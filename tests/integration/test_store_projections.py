@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import asyncpg
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from domain import events as ev
-from domain.model import mask_phone, mask_text
+from domain.model import mask_text
 from store import projections, samples
 from store.eventstore import EventStore
 
@@ -108,17 +106,6 @@ async def test_rebuild_reproduces_the_live_projections(
     assert [{k: v for k, v in row.items() if k != "updated_at"} for row in rebuilt[0]] == strip
     assert rebuilt[1] == live[1] and len(live[1]) >= 5
 
-
-texts = st.one_of(st.none(), st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-    max_size=40))
-
-
-@settings(max_examples=150, deadline=None)
-@given(value=texts)
-async def test_sql_masking_matches_python(pool: asyncpg.Pool, value: str | None):
-    got = await pool.fetchrow("SELECT df_mask_text($1) AS t, df_mask_phone($1) AS p", value)
-    assert (got["t"], got["p"]) == (mask_text(value), mask_phone(value))
 
 
 async def test_one_event_at_a_time_folds_like_one_batch(

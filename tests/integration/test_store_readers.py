@@ -44,7 +44,8 @@ async def test_a_late_committer_holds_readers_back_instead_of_being_skipped(
     assert [r.envelope.stream_id for r in await store.read_all()] == [early, late]
 
 
-async def writer(url: str, role: str, rng: random.Random) -> int:
+async def writer(url: str, role: str, rng: random.Random, appended: asyncio.Event,
+                 commit: asyncio.Event) -> int:
     conn = await connect(url, role)
     try:
         sid = samples.new_stream_id()
@@ -52,17 +53,39 @@ async def writer(url: str, role: str, rng: random.Random) -> int:
         await asyncio.sleep(rng.random() * 0.02)
         async with conn.transaction():
             await append(conn, sid, 0, events)
-            await asyncio.sleep(rng.random() * 0.08)  # commit late, in random order
+            appended.set()
+            await commit.wait()  # the test decides the commit order
         return len(events)
     finally:
         await conn.close()
+
+
+async def commit_in_random_order(rng: random.Random, appended: list[asyncio.Event],
+                                 commits: list[asyncio.Event]) -> None:
+    """Let writers commit one at a time, each picked at random among those whose append is
+    done (an append can wait on a row lock of an uncommitted writer): commits out of position
+    order are certain, not left to timing."""
+    pending = set(range(len(commits)))
+    while pending:
+        ready = sorted(i for i in pending if appended[i].is_set())
+        if not ready:
+            await asyncio.sleep(0.002)
+            continue
+        chosen = rng.choice(ready)
+        pending.discard(chosen)
+        commits[chosen].set()
+        await asyncio.sleep(rng.random() * 0.01)
 
 
 async def test_a_polling_reader_collects_every_event_once_in_final_order(
     store: EventStore, app_url: str, app_role: str
 ):
     rng = random.Random(20260331)
-    tasks = [asyncio.create_task(writer(app_url, app_role, rng)) for _ in range(40)]
+    appended = [asyncio.Event() for _ in range(40)]
+    commits = [asyncio.Event() for _ in range(40)]
+    tasks = [asyncio.create_task(writer(app_url, app_role, rng, a, c))
+             for a, c in zip(appended, commits)]
+    tasks.append(asyncio.create_task(commit_in_random_order(rng, appended, commits)))
     seen: list[str] = []
     naive: list[int] = []  # what "position > last seen" would have collected
     cursor = Cursor()
@@ -71,7 +94,7 @@ async def test_a_polling_reader_collects_every_event_once_in_final_order(
         naive += [r["position"] for r in await store.pool.fetch(
             "SELECT position FROM events WHERE position > $1 ORDER BY 1", max(naive, default=0))]
         await asyncio.sleep(0.003)
-    total = sum(t.result() for t in tasks)
+    total = sum(t.result() for t in tasks[:-1])
     await follow(store.pool, cursor, seen, limit=3)
     final = [r.envelope.event_id for r in await store.read_all(limit=10_000)]
     assert len(final) == total

@@ -6,7 +6,7 @@ import pytest
 
 from domain.events import DemandReturned, EventEnvelope
 from store import samples
-from store.append import append_prepared, encode_batch
+from store.append import append_unchecked
 from store.errors import StoreError
 from store.eventstore import EventStore
 from store.upcasting import UPCASTERS
@@ -28,7 +28,7 @@ async def test_a_stored_version_1_payload_reads_as_the_current_shape(
         occurred_at=samples.at(1),
     )
     # Written as an old release would have: the current validation would refuse this shape.
-    await append_prepared(store.pool, sid, 0, encode_batch([old]), 1)
+    await append_unchecked(store.pool, sid, 0, [old])
     monkeypatch.setattr(DemandReturned, "SCHEMA_VERSION", 2)
     with pytest.raises(StoreError, match="no upcaster for DemandReturned from schema 1"):
         await store.read_stream(sid)
