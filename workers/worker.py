@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.duplicates import DuplicateActivities
 from activities.intake import IntakeActivities
@@ -25,13 +24,26 @@ log = structlog.get_logger("demandflow.worker")
 
 
 def build_worker(client: Client, task_queue: str, store: EventStore, policy_file: Path) -> Worker:
-    """The worker with everything registered; the tests build theirs with this too."""
+    """The worker with everything registered; the tests build theirs with this too.
+
+    Workflows run without the SDK's sandbox (WORKFLOW_RUNNER)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DemandWorkflow],
         activities=_activities(store, policy_file),
+        workflow_runner=WORKFLOW_RUNNER,
     )
+
+
+# The sandbox re-creates the workflow module for every run and runs each activation and each
+# payload conversion through its import hooks: about a third of the worker's CPU in a py-spy
+# profile of the lifecycle benchmark (docs/benchmarks.md). What it guards — no I/O, clocks or
+# randomness in workflow code — is held by other means here: the logic lives in
+# workflows/lifecycle.py, which the sandbox passed through (unguarded) anyway; every recorded
+# history in tests/replay is replayed under the sandboxed Replayer in the test suite; and the
+# fault tests restart workers mid-flight. The bench's bare floor uses the same runner.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def _activities(store: EventStore, policy_file: Path) -> list[object]:
@@ -49,21 +61,12 @@ def _store_activities(activities: StoreActivities) -> list[object]:
     return [activities.append_events, activities.read_stream]
 
 
-def _keep_bytecode() -> None:
-    """The workflow sandbox imports the workflow module afresh for every workflow run. With
-    PYTHONDONTWRITEBYTECODE set (as on our CI machines) each of those imports compiled the
-    source again (seen in a py-spy profile of the worker under load); the worker process
-    always keeps the compiled files (in __pycache__, ignored by git)."""
-    sys.dont_write_bytecode = False
-
-
 async def run_worker(settings: Settings) -> None:
     if settings.temporal_address is None or settings.database_url is None:
         raise ConfigError(
             "the worker needs TEMPORAL_ADDRESS and DATABASE_URL "
             "(`demandflow up` sets both for its children)"
         )
-    _keep_bytecode()
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace, attempts=20)
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)

@@ -11,7 +11,9 @@ Why a separate module: the sandbox loads the workflow's own module afresh for ev
 run, code objects included (~50 KB and an unmarshal per run for this logic). This module is
 passed through instead, so every cached run shares one copy. The price is that the sandbox's
 import-time checks do not look inside: only `temporalio.workflow` APIs may bring time,
-randomness or I/O here, and the recorded histories in tests/replay/ must keep replaying.
+randomness or I/O here, and the recorded histories in tests/replay/ must keep replaying
+(under the sandboxed Replayer; the worker itself runs without the sandbox, see
+workers/worker.py).
 """
 
 from __future__ import annotations

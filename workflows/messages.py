@@ -125,4 +125,8 @@ class IntakeContext(Frozen):
     candidates: list[OpenNeedSummary] = Field(default_factory=list)
 
 
+# Complete the models whose annotations name classes defined later in this module: an
+# incomplete model builds its schema again for every new TypeAdapter, and the SDK's payload
+# converter makes new adapters for every workflow run (~1 ms per need for DemandStart).
 Carried.model_rebuild()
+DemandStart.model_rebuild()
