@@ -12,15 +12,14 @@ from store.errors import VersionConflict
 from store.eventstore import EventStore
 
 
-async def stored_row(store: EventStore, sid: str) -> dict:
-    row = await store.need_summary(sid)
-    assert row is not None
-    return {k: v for k, v in row.items() if k != "updated_at"}
-
-
-async def folded_row(store: EventStore, sid: str) -> dict:
-    row = fold.fold(None, sid, await store.read_stream(sid))[0]
-    return {k: v for k, v in row.items() if k != "updated_at"}
+async def row_is_the_fold(store: EventStore, sid: str) -> dict:
+    """The stored row, after checking it equals the fold of the stored events."""
+    stored = await store.need_summary(sid)
+    assert stored is not None
+    folded = fold.fold(None, sid, await store.read_stream(sid))[0]
+    del stored["updated_at"], folded["updated_at"]
+    assert stored == folded
+    return stored
 
 
 async def test_two_writers_of_one_stream_fold_onto_each_others_rows(
@@ -31,8 +30,8 @@ async def test_two_writers_of_one_stream_fold_onto_each_others_rows(
     batch = samples.envelopes(sid, samples.rough_path())
     for i, envelope in enumerate(batch):
         await (store if i % 3 else other).append(sid, i, [envelope])
-        assert await stored_row(store, sid) == await folded_row(store, sid)
-    assert (await stored_row(store, sid))["escalations"] == 2
+        row = await row_is_the_fold(store, sid)
+    assert row["escalations"] == 2
 
 
 async def test_a_row_changed_behind_the_cache_is_replaced_by_the_fold_of_the_events(
@@ -47,8 +46,7 @@ async def test_a_row_changed_behind_the_cache_is_replaced_by_the_fold_of_the_eve
         "UPDATE need_summary SET stage = 'closed', escalations = 7, last_version = 99 "
         "WHERE stream_id = $1", sid)
     await store.append(sid, 4, [batch[4]])
-    assert await stored_row(store, sid) == await folded_row(store, sid)
-    assert (await stored_row(store, sid))["escalations"] == 0
+    assert (await row_is_the_fold(store, sid))["escalations"] == 0
 
 
 async def test_a_lost_row_is_written_again_by_the_next_append(
@@ -60,11 +58,10 @@ async def test_a_lost_row_is_written_again_by_the_next_append(
     await owner_conn.execute("DELETE FROM need_summary WHERE stream_id = $1", sid)
     fresh = EventStore(store.pool)  # no cache: the prior comes from the events themselves
     await fresh.append(sid, 3, batch[3:5])
-    assert await stored_row(store, sid) == await folded_row(store, sid)
+    await row_is_the_fold(store, sid)
     await owner_conn.execute("DELETE FROM need_summary WHERE stream_id = $1", sid)
     await store.append(sid, 5, batch[5:])  # the cache missed the previous append: same answer
-    assert await stored_row(store, sid) == await folded_row(store, sid)
-    assert (await stored_row(store, sid))["stage"] == "closed"
+    assert (await row_is_the_fold(store, sid))["stage"] == "closed"
 
 
 async def test_a_conflict_forgets_the_cached_row(store: EventStore):
@@ -77,4 +74,4 @@ async def test_a_conflict_forgets_the_cached_row(store: EventStore):
         await store.append(sid, 1, batch[1:2] + [batch[2].model_copy(update={"event_id": "x"})])
     assert store.summaries.get(sid, 2) is None
     await store.append(sid, 3, batch[3:4])
-    assert await stored_row(store, sid) == await folded_row(store, sid)
+    await row_is_the_fold(store, sid)
