@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import asyncpg
+import pytest
 
 from domain import events as ev
 from domain.model import mask_text
@@ -91,21 +92,22 @@ async def test_unit_monthly_stats_count_in_shanghai_months(store: EventStore):
     assert (community["assigned"], community["returns"], community["return_rate"]) == (1, 1, 1)
 
 
+@pytest.mark.parametrize("fetch_size", [2, 2000])  # 2: rows are written while the cursor runs
 async def test_rebuild_reproduces_the_live_projections(
-    store: EventStore, owner_conn: asyncpg.Connection
+    store: EventStore, owner_conn: asyncpg.Connection, fetch_size: int
 ):
     await seed(store)
     live = ([dict(r) for r in await owner_conn.fetch(SUMMARY_ORDER)],
             [dict(r) for r in await owner_conn.fetch(STATS_ORDER)])
     await owner_conn.execute("UPDATE need_summary SET stage = 'collection', escalations = 99")
     await owner_conn.execute("UPDATE unit_monthly_stat_slots SET assigned = assigned + 5")
-    assert await store.rebuild_projections() == 6
+    async with store.pool.acquire() as conn:
+        assert await projections.rebuild_projections(conn, fetch_size) == 6
     rebuilt = ([dict(r) for r in await owner_conn.fetch(SUMMARY_ORDER)],
                [dict(r) for r in await owner_conn.fetch(STATS_ORDER)])
     strip = [{k: v for k, v in row.items() if k != "updated_at"} for row in live[0]]
     assert [{k: v for k, v in row.items() if k != "updated_at"} for row in rebuilt[0]] == strip
     assert rebuilt[1] == live[1] and len(live[1]) >= 5
-
 
 
 async def test_one_event_at_a_time_folds_like_one_batch(
