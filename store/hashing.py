@@ -59,23 +59,9 @@ def _string(s: str) -> str:
 
 def _float(x: float) -> str:
     """A float as Python's json writes it (repr), then as jsonb's numeric prints that text."""
-    text = float.__repr__(x)
-    if "e" not in text:
-        if x == 0:
-            return "0.0"  # numeric has no negative zero
-        if text[-1] in "fn":  # inf, -inf, nan
-            raise ValueError(f"a number is {text}, which jsonb cannot store")
-        return text
-    mantissa, _, exponent = text.partition("e")
-    sign = "-" if mantissa[0] == "-" else ""
-    whole, _, fraction = mantissa.lstrip("-").partition(".")
-    digits = whole + fraction
-    scale = len(fraction) - int(exponent)  # numeric keeps this many fractional digits
-    if scale <= 0:
-        return sign + digits + "0" * -scale
-    if len(digits) <= scale:
-        return sign + "0." + "0" * (scale - len(digits)) + digits
-    return sign + digits[:-scale] + "." + digits[-scale:]
+    if not math.isfinite(x):
+        raise ValueError(f"a number is {float.__repr__(x)}, which jsonb cannot store")
+    return _decimal(Decimal(float.__repr__(x)))
 
 
 def _decimal(x: Decimal) -> str:
