@@ -10,6 +10,7 @@ Rules for this file:
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -341,11 +342,18 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
 }
 
 
+# Fixed forever: changing it would give the events of running needs other ids on a retry.
+EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-8d1a-4c2e-9a57-3d4f2b1e6c90")
+
+
 class EventEnvelope(Frozen):
     """One event as the store keeps it: the payload plus who, when, where in the stream.
 
-    `event_id` is made by the workflow (deterministic under replay), so a retried append
-    carries the same ids and is recognised as already stored.
+    The workflow names each event after its place (`id_for(stream, version)`), so a retried
+    append carries the same ids and is recognised as already stored, and a different batch
+    at an occupied version is a conflict on content. Ids drawn from the workflow's random
+    sequence were not safe: a task attempt lost with the server could store a batch whose ids
+    the next attempt then drew again for a later version (an event id used twice).
     """
 
     event_id: str = Field(min_length=1, max_length=64)
@@ -359,6 +367,11 @@ class EventEnvelope(Frozen):
 
     def event(self) -> AnyEvent:
         return EVENT_ADAPTER.validate_python(self.payload | {"type": self.type})
+
+    @staticmethod
+    def id_for(stream_id: str, version: int) -> str:
+        """The id of the event at `version` of `stream_id`: unique, and the same on every try."""
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream_id}/{version}"))
 
     @classmethod
     def wrap(

@@ -147,9 +147,11 @@ async def _send(
         status, actual, reason = await conn.fetchrow(
             APPEND_SQL, stream_id, expected, *columns,
             tuple(row[c] for c in fold.SUMMARY_COLUMNS), credit_rows(credits), refolded)
-    except asyncpg.UniqueViolationError:
-        # Only reachable when an event id of the batch is stored in another stream.
-        raise VersionConflict(stream_id, expected, -1, "event id already used") from None
+    except asyncpg.UniqueViolationError as exc:
+        # The head lock makes the version key unreachable here: an event id of the batch is
+        # stored already (the detail names it; event ids carry no personal data).
+        raise VersionConflict(stream_id, expected, -1,
+                              f"event id already used: {exc.detail or exc.constraint_name}") from None
     return status, actual, reason, row
 
 

@@ -213,9 +213,12 @@ class NeedLifecycle:
             return []
         now, base = workflow.now(), self._state.version
         actors = [actor] * len(own) + [SYSTEM_ACTOR] * len(automatic)
+        # Ids are named after the version (they came from workflow.uuid4() before): no patch
+        # is needed, as the commands stay the same and the state keeps no event ids.
         envelopes = [
-            ev.EventEnvelope.wrap(e, event_id=str(workflow.uuid4()), stream_id=self._id,
-                                  version=base + i + 1, actor=who, occurred_at=now)
+            ev.EventEnvelope.wrap(e, event_id=ev.EventEnvelope.id_for(self._id, base + i + 1),
+                                  stream_id=self._id, version=base + i + 1, actor=who,
+                                  occurred_at=now)
             for i, (e, who) in enumerate(zip(events, actors, strict=True))
         ]
         try:
@@ -243,9 +246,10 @@ class NeedLifecycle:
         Only this workflow writes its stream, so what is stored beyond our version was written
         by an earlier attempt of one of our own workflow tasks: a local activity runs again
         when its task is retried (a worker killed after the append committed, a server
-        restart), and the retry may carry another time or other ids. The stored events are
-        the truth: adopt them all. If they are this command's batch, that is its answer;
-        otherwise the command is decided again on the caught-up state.
+        restart), and the retry may carry another time or, when the server lost the task,
+        another command. The stored events are the truth: adopt them all. If they are this
+        command's batch, that is its answer; otherwise the command is decided again on the
+        caught-up state (its events then take the versions, and so the ids, after them).
         """
         read = await workflow.execute_local_activity(
             "read_stream", ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),

@@ -92,3 +92,34 @@ async def test_events_stored_by_an_earlier_task_attempt_are_adopted(dev_needs: N
     snap = await n.snapshot(need_id)
     assert snap.version == version + 1 and snap.state.progress_count == 1
     await assert_store_agrees(n, need_id)
+
+
+async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(dev_needs: Needs) -> None:
+    """The server lost the task whose append stored two notes; the next task carries a
+    different command, whose first event the workflow names for the first occupied version.
+    It must adopt both notes and store its own batch after them, under fresh ids (ids drawn
+    from the workflow's random sequence were drawn again here: an event id used twice)."""
+    from datetime import UTC, datetime
+
+    from domain.events import EventEnvelope, ProgressNoted
+
+    n = dev_needs
+    need_id = await n.submit_assigned(a_need("路灯坏了"))
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    version = (await n.snapshot(need_id)).version
+    lost = [EventEnvelope.wrap(ProgressNoted(note=f"lost attempt {i}"),
+                               event_id=EventEnvelope.id_for(need_id, version + i),
+                               stream_id=need_id, version=version + i, actor=grid,
+                               occurred_at=datetime.now(UTC))
+            for i in (1, 2)]
+    await n.store.append(need_id, version, lost)
+    result = await n.act(need_id, grid, Complete(result_summary="已修复",
+                                                 service_mode=ServiceMode.ON_SITE))
+    assert result.events and result.events[0] == "HandlingCompleted"
+    stored = await n.stored(need_id)
+    assert [e.type for e in stored[version:version + 2]] == ["ProgressNoted", "ProgressNoted"]
+    assert [e.event_id for e in stored] == [EventEnvelope.id_for(need_id, e.version) for e in stored]
+    snap = await n.snapshot(need_id)
+    assert snap.version == len(stored) and snap.state.progress_count == 2
+    await assert_store_agrees(n, need_id)
