@@ -62,6 +62,8 @@ APPEND_RETRY = RetryPolicy(
 _OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
 # Runs started before this patch load the policy and query duplicates in two local activities.
 INTAKE_PATCH = "intake-in-one-activity"
+# A stored batch answers a command only if its actors match too (before: its types alone).
+CATCH_UP_PATCH = "catch-up-compares-actors"
 
 
 class NeedLifecycle:
@@ -248,8 +250,11 @@ class NeedLifecycle:
         when its task is retried (a worker killed after the append committed, a server
         restart), and the retry may carry another time or, when the server lost the task,
         another command. The stored events are the truth: adopt them all. If they are this
-        command's batch, that is its answer; otherwise the command is decided again on the
-        caught-up state (its events then take the versions, and so the ids, after them).
+        command's batch (same types, same actors), that is its answer; otherwise the command
+        is decided again on the caught-up state (its events then take the versions, and so
+        the ids, after them). Payloads are not compared: a retry decides at another time, so
+        its deadlines differ. One person's two actions of the same type, the first lost with
+        the server, are therefore answered by the first.
         """
         read = await workflow.execute_local_activity(
             "read_stream", ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
@@ -261,7 +266,8 @@ class NeedLifecycle:
             self._record(stored, stored.event())
         self._upsert_search_attributes()
         workflow.logger.info("adopted %d events stored by an earlier task attempt", len(read.events))
-        if [e.type for e in read.events[: len(envelopes)]] == [e.type for e in envelopes]:
+        if _same_batch(read.events[: len(envelopes)], envelopes,
+                       by_actor=workflow.patched(CATCH_UP_PATCH)):
             return read.events
         return await self._apply(command, actor)
 
@@ -322,6 +328,14 @@ def _is_version_conflict(err: BaseException) -> bool:
     a regular activity's arrives wrapped in ActivityError. Accept both shapes."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return isinstance(cause, ApplicationError) and cause.type == "VersionConflict"
+
+
+def _same_batch(stored: list[ev.EventEnvelope], sent: list[ev.EventEnvelope], *,
+                by_actor: bool) -> bool:
+    """Whether the stored events are an earlier try of the batch sent (see _catch_up)."""
+    if by_actor:
+        return [(e.type, e.actor) for e in stored] == [(e.type, e.actor) for e in sent]
+    return [e.type for e in stored] == [e.type for e in sent]
 
 
 def _overdue_after(overdue: bool, event: ev.DomainEvent) -> bool:

@@ -123,3 +123,33 @@ async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(dev_
     snap = await n.snapshot(need_id)
     assert snap.version == len(stored) and snap.state.progress_count == 2
     await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "caught_up_after_a_lost_attempt")
+
+
+async def test_a_stored_batch_of_someone_else_does_not_answer_an_action(dev_needs: Needs) -> None:
+    """The stream holds a note that a colleague's lost task stored; this staff member's own
+    note is of the same type but must still be decided and stored, not answered by theirs."""
+    from datetime import UTC, datetime
+
+    from domain.events import EventEnvelope, ProgressNoted
+    from domain.model import Actor, Role
+
+    n = dev_needs
+    need_id = await n.submit_assigned(a_need("路灯坏了"))
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    version = (await n.snapshot(need_id)).version
+    colleague = Actor(id="staff-colleague", role=Role.STAFF, unit="grid-dongting-1")
+    theirs = EventEnvelope.wrap(ProgressNoted(note="their note"),
+                                event_id=EventEnvelope.id_for(need_id, version + 1),
+                                stream_id=need_id, version=version + 1, actor=colleague,
+                                occurred_at=datetime.now(UTC))
+    await n.store.append(need_id, version, [theirs])
+    result = await n.act(need_id, grid, NoteProgress(note="my note"))
+    assert result.events == ["ProgressNoted"]
+    stored = await n.stored(need_id)
+    assert [(e.version, e.actor.id) for e in stored[version:]] == [
+        (version + 1, "staff-colleague"), (version + 2, grid.id)]
+    assert (await n.snapshot(need_id)).state.progress_count == 2
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "caught_up_with_a_colleagues_note")
