@@ -18,7 +18,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from domain.commands import AnyCommand, Submission, demand_id
 from domain.model import Actor
 from workflows.demand import DemandWorkflow
-from workflows.messages import Action, ActionResult, DemandStart, LinkedReport, Snapshot
+from workflows.messages import (
+    START_GENERATION,
+    Action,
+    ActionResult,
+    DemandStart,
+    LinkedReport,
+    Snapshot,
+)
 
 
 async def submit_need(client: Client, submission: Submission, actor: Actor, *, task_queue: str) -> str:
@@ -31,7 +38,7 @@ async def submit_need(client: Client, submission: Submission, actor: Actor, *, t
     try:
         await client.start_workflow(
             DemandWorkflow.run,
-            DemandStart(submission=submission, actor=actor),
+            DemandStart(submission=submission, actor=actor, started_by=START_GENERATION),
             id=need_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

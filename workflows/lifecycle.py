@@ -81,7 +81,7 @@ class NeedLifecycle:
 
     async def run(self, start: DemandStart) -> Snapshot:
         if start.carried is None:
-            await self._intake(start.submission, start.actor)
+            await self._intake(start)
         while self._state.stage != Stage.CLOSED:
             # Well before Temporal's history limits; a need rarely gets near this.
             if workflow.info().get_current_history_length() > start.continue_after_events:
@@ -119,9 +119,13 @@ class NeedLifecycle:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    async def _intake(self, submission: cmd.Submission, actor: Actor) -> None:
+    async def _intake(self, start: DemandStart) -> None:
+        submission, actor = start.submission, start.actor
         async with self._lock:
-            if workflow.patched(INTAKE_PATCH):
+            # A patch costs every new run a marker, a TemporalChangeVersion upsert and, as it
+            # comes before the first local activity, a workflow task of its own: runs started
+            # by today's client skip it (their start input says so, and replays read it).
+            if start.started_by >= 1 or workflow.patched(INTAKE_PATCH):
                 primary = await self._prepare_intake(submission)
             else:  # runs started before the patch: the policy, then the duplicate query
                 self._policy = await self._load_policy()

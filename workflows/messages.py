@@ -36,6 +36,16 @@ class DemandStart(Frozen):
     continue_after_events: int = Field(
         default=2_000, ge=50, description="history length that triggers continue-as-new"
     )
+    started_by: int = Field(
+        default=0, ge=0,
+        description="the client generation that started the run (START_GENERATION): runs "
+                    "started by today's client take today's paths without a patch marker",
+    )
+
+
+# Bump when a workflow change may apply to new runs only; older runs keep their path, decided
+# by `workflow.patched` (see NeedLifecycle._intake). 1: intake in one local activity.
+START_GENERATION = 1
 
 
 class Action(Frozen):

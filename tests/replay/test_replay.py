@@ -17,8 +17,9 @@ from temporalio.worker import Replayer
 
 from workflows.demand import DemandWorkflow
 
-# Top level: recorded with the current code. Subfolders: recorded before a `workflow.patched`
-# change, kept so that runs started under the older code are proven to still replay.
+# Top level: recorded with the current code. Subfolders: recorded by older code (before a
+# `workflow.patched` change, or started by an older client generation: see
+# workflows/messages.py START_GENERATION), kept so those runs are proven to still replay.
 HISTORIES = sorted((Path(__file__).parent / "histories").rglob("*.json"))
 
 
