@@ -102,11 +102,12 @@ def event_columns(events: Sequence[EventEnvelope]) -> list[list[Any]]:
 
 
 def credit_rows(credits: fold.Credits) -> list[tuple]:
-    return [(unit, month, 0, *(counts[c] for c in STAT_COUNTERS))
-            for (unit, month), counts in credits.items()]
+    """In (unit, month) order: concurrent appends then lock counter rows in the same order."""
+    return [(unit, month, 0, *(credits[unit, month][c] for c in STAT_COUNTERS))
+            for unit, month in sorted(credits)]
 
 
-async def _prior(
+async def prior_row(
     conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int,
     cache: SummaryCache | None,
 ) -> tuple[fold.Row | None, bool]:
@@ -130,6 +131,10 @@ async def _refold(
     stored events up to `expected`. If the head is elsewhere the append answers before the
     row is used."""
     history = [e for e in await read_stream(conn, stream_id) if e.version <= expected]
+    if len(history) < expected:
+        # The stream is behind `expected`: this writer did not wait for its previous append.
+        # Were that append to land meanwhile, this row would miss its events: refuse now.
+        raise VersionConflict(stream_id, expected, len(history), "version")
     return fold.fold(None, stream_id, history)[0]
 
 
@@ -141,7 +146,7 @@ async def _send(
     if refold:
         prior, refolded = await _refold(conn, stream_id, expected), True
     else:
-        prior, refolded = await _prior(conn, stream_id, expected, cache)
+        prior, refolded = await prior_row(conn, stream_id, expected, cache)
     row, credits = fold.fold(prior, stream_id, events)
     try:
         status, actual, reason = await conn.fetchrow(
