@@ -107,7 +107,7 @@ def credit_rows(credits: fold.Credits) -> list[tuple]:
             for unit, month in sorted(credits)]
 
 
-async def prior_row(
+async def _prior(
     conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int,
     cache: SummaryCache | None,
 ) -> tuple[fold.Row | None, bool]:
@@ -146,7 +146,7 @@ async def _send(
     if refold:
         prior, refolded = await _refold(conn, stream_id, expected), True
     else:
-        prior, refolded = await prior_row(conn, stream_id, expected, cache)
+        prior, refolded = await _prior(conn, stream_id, expected, cache)
     row, credits = fold.fold(prior, stream_id, events)
     try:
         status, actual, reason = await conn.fetchrow(

@@ -1,7 +1,6 @@
 """`EventStore`: the one object the workflow activities, CLI and HTTP layer hold.
 
-It wraps an asyncpg pool connected as the app role; each method is one short transaction
-(appends waiting at the same moment share theirs).
+It wraps an asyncpg pool connected as the app role; each method is one short transaction.
 """
 
 from __future__ import annotations
@@ -13,9 +12,8 @@ import asyncpg
 
 from domain.events import EventEnvelope
 from store import projections, read
-from store.append import AppendResult, SummaryCache
+from store.append import AppendResult, SummaryCache, append
 from store.db import DEFAULT_APP_ROLE, create_pool
-from store.group import GroupCommit
 from store.read import Cursor, RecordedEvent
 from store.verify import VerifyReport, verify
 
@@ -26,8 +24,6 @@ class EventStore:
         # The summary rows this store wrote last: the next append of those needs folds onto
         # them instead of reading its row back (see store.append).
         self.summaries = SummaryCache(cache_size)
-        # Appends waiting at the same time share one call and one commit (store.group).
-        self.appends = GroupCommit(pool, self.summaries)
 
     @classmethod
     async def open(cls, url: str, role: str = DEFAULT_APP_ROLE, **pool_kw: Any) -> EventStore:
@@ -39,9 +35,8 @@ class EventStore:
     async def append(
         self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
     ) -> AppendResult:
-        """See store.append: all or nothing, idempotent retries, conflicts raise; sent with
-        whatever other appends of this store are waiting (store.group)."""
-        return await self.appends.append(stream_id, expected_version, events)
+        """See store.append: all or nothing, idempotent retries, conflicts raise."""
+        return await append(self.pool, stream_id, expected_version, events, self.summaries)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await read.read_stream(self.pool, stream_id, from_version)

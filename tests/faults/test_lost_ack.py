@@ -33,7 +33,7 @@ from tests.faults.checks import audit_problems
 from workers.worker import build_worker
 
 READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
-MARKER = b"df_append"  # df_append( and df_append_group(
+MARKER = b"df_append("
 
 
 class DropReplyProxy:

@@ -4,10 +4,13 @@ the fold of the stream's events; a stale cached row is never written."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
 from store import fold, samples
+from store.append import append
 from store.errors import VersionConflict
 from store.eventstore import EventStore
 
@@ -75,3 +78,31 @@ async def test_a_conflict_forgets_the_cached_row(store: EventStore):
     assert store.summaries.get(sid, 2) is None
     await store.append(sid, 3, batch[3:4])
     await row_is_the_fold(store, sid)
+
+
+async def test_a_writer_ahead_of_the_stored_stream_is_refused_not_folded_short(
+    store: EventStore, pool: asyncpg.Pool, owner_conn: asyncpg.Connection
+):
+    """Writer A's append of version 2 is uncommitted; writer B (another process, no cached
+    row) appends version 3 without waiting. B must be refused: folding its row from the one
+    event it can see, then writing it once A commits, would lose A's event from the row."""
+    sid = samples.new_stream_id()
+    batch = samples.envelopes(sid, samples.happy_path())
+    await store.append(sid, 0, batch[:1])
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await append(conn, sid, 1, batch[1:2])
+        b = asyncio.create_task(EventStore(pool).append(sid, 2, batch[2:3]))
+        while not b.done() and not await _someone_waits_on_a_lock(owner_conn):
+            await asyncio.sleep(0.01)
+        await tx.commit()
+    with pytest.raises(VersionConflict) as refused:
+        await b
+    assert refused.value.actual == 1
+    await row_is_the_fold(store, sid)
+
+
+async def _someone_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval(
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
