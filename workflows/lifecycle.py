@@ -122,9 +122,9 @@ class NeedLifecycle:
     async def _intake(self, start: DemandStart) -> None:
         submission, actor = start.submission, start.actor
         async with self._lock:
-            # A patch costs every new run a marker, a TemporalChangeVersion upsert and, as it
-            # comes before the first local activity, a workflow task of its own: runs started
-            # by today's client skip it (their start input says so, and replays read it).
+            # A patch costs every run that asks a marker and a TemporalChangeVersion upsert:
+            # runs started by today's client skip it (their start input says so, and replays
+            # read the same input).
             if start.started_by >= 1 or workflow.patched(INTAKE_PATCH):
                 primary = await self._prepare_intake(submission)
             else:  # runs started before the patch: the policy, then the duplicate query
