@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from temporalio.client import Client
 
 from domain.commands import Accept, Complete, NoteProgress, demand_id
-from domain.model import ServiceMode, Stage
+from domain.events import EventEnvelope, ProgressNoted
+from domain.model import Actor, Role, ServiceMode, Stage
 from tests.workflows.conftest import INTAKE, Needs, handle
 from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
 from workflows.demand import DemandWorkflow
@@ -74,15 +76,8 @@ async def _list_eventually(client: Client, query: str, attempts: int = 50) -> li
 async def test_events_stored_by_an_earlier_task_attempt_are_adopted(dev_needs: Needs) -> None:
     """A local activity runs again when its workflow task is retried (worker killed after
     the append committed): the stream is then ahead of the workflow, which must catch up."""
-    from datetime import UTC, datetime
-
-    from domain.events import EventEnvelope, ProgressNoted
-
     n = dev_needs
-    need_id = await n.submit_assigned(a_need("路灯坏了"))
-    grid = staff("grid-dongting-1")
-    await n.act(need_id, grid, Accept())
-    version = (await n.snapshot(need_id)).version
+    need_id, grid, version = await _accepted_by_the_grid(n)
     earlier = EventEnvelope.wrap(ProgressNoted(note="written by a task attempt that died"),
                                  event_id=f"{need_id}:earlier", stream_id=need_id,
                                  version=version + 1, actor=grid, occurred_at=datetime.now(UTC))
@@ -99,20 +94,9 @@ async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(dev_
     different command, whose first event the workflow names for the first occupied version.
     It must adopt both notes and store its own batch after them, under fresh ids (ids drawn
     from the workflow's random sequence were drawn again here: an event id used twice)."""
-    from datetime import UTC, datetime
-
-    from domain.events import EventEnvelope, ProgressNoted
-
     n = dev_needs
-    need_id = await n.submit_assigned(a_need("路灯坏了"))
-    grid = staff("grid-dongting-1")
-    await n.act(need_id, grid, Accept())
-    version = (await n.snapshot(need_id)).version
-    lost = [EventEnvelope.wrap(ProgressNoted(note=f"lost attempt {i}"),
-                               event_id=EventEnvelope.id_for(need_id, version + i),
-                               stream_id=need_id, version=version + i, actor=grid,
-                               occurred_at=datetime.now(UTC))
-            for i in (1, 2)]
+    need_id, grid, version = await _accepted_by_the_grid(n)
+    lost = _notes_of_a_lost_task(need_id, version, grid, ["lost attempt 1", "lost attempt 2"])
     await n.store.append(need_id, version, lost)
     result = await n.act(need_id, grid, Complete(result_summary="已修复",
                                                  service_mode=ServiceMode.ON_SITE))
@@ -129,22 +113,11 @@ async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(dev_
 async def test_a_stored_batch_of_someone_else_does_not_answer_an_action(dev_needs: Needs) -> None:
     """The stream holds a note that a colleague's lost task stored; this staff member's own
     note is of the same type but must still be decided and stored, not answered by theirs."""
-    from datetime import UTC, datetime
-
-    from domain.events import EventEnvelope, ProgressNoted
-    from domain.model import Actor, Role
-
     n = dev_needs
-    need_id = await n.submit_assigned(a_need("路灯坏了"))
-    grid = staff("grid-dongting-1")
-    await n.act(need_id, grid, Accept())
-    version = (await n.snapshot(need_id)).version
+    need_id, grid, version = await _accepted_by_the_grid(n)
     colleague = Actor(id="staff-colleague", role=Role.STAFF, unit="grid-dongting-1")
-    theirs = EventEnvelope.wrap(ProgressNoted(note="their note"),
-                                event_id=EventEnvelope.id_for(need_id, version + 1),
-                                stream_id=need_id, version=version + 1, actor=colleague,
-                                occurred_at=datetime.now(UTC))
-    await n.store.append(need_id, version, [theirs])
+    await n.store.append(need_id, version,
+                         _notes_of_a_lost_task(need_id, version, colleague, ["their note"]))
     result = await n.act(need_id, grid, NoteProgress(note="my note"))
     assert result.events == ["ProgressNoted"]
     stored = await n.stored(need_id)
@@ -153,3 +126,21 @@ async def test_a_stored_batch_of_someone_else_does_not_answer_an_action(dev_need
     assert (await n.snapshot(need_id)).state.progress_count == 2
     await assert_store_agrees(n, need_id)
     await n.record_history(need_id, "caught_up_with_a_colleagues_note")
+
+
+async def _accepted_by_the_grid(n: Needs) -> tuple[str, Actor, int]:
+    """A need accepted by its grid: (need id, the grid's staff actor, stream version)."""
+    need_id = await n.submit_assigned(a_need("路灯坏了"))
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    return need_id, grid, (await n.snapshot(need_id)).version
+
+
+def _notes_of_a_lost_task(need_id: str, version: int, actor: Actor,
+                          notes: list[str]) -> list[EventEnvelope]:
+    """Notes as a lost workflow task stored them: after `version`, ids named by version."""
+    return [EventEnvelope.wrap(ProgressNoted(note=note),
+                               event_id=EventEnvelope.id_for(need_id, version + i),
+                               stream_id=need_id, version=version + i, actor=actor,
+                               occurred_at=datetime.now(UTC))
+            for i, note in enumerate(notes, start=1)]
