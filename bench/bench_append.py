@@ -1,7 +1,7 @@
 """Events/second through the store's append (validation, hash chain and projections included)
 beside a plain asyncpg insert into a table of the same shape, in the same run.
 
-    .venv/bin/python -m bench.bench_append [--seconds 5] [--connections 8] [--url URL]
+    .venv/bin/python -m bench.bench_append [--seconds 5] [--connections 8] [--rounds 3] [--url URL]
 
 Without --url an embedded PostgreSQL is started in a temporary directory. Figures go to
 stdout and bench/results/append.json.
@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from store import samples
 from store.append import SummaryCache, append
@@ -118,11 +122,36 @@ async def run_floor(conn, work, deadline) -> int:
     return done
 
 
-async def measure(conns, works, seconds: float, runner, **kw) -> float:
+class Meter:
+    """CPU seconds of this process and of the PostgreSQL server's processes (when it runs on
+    this machine and they can be read): on two shared cores the append's cost is CPU."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.server = [p for p in psutil.process_iter(["name"])
+                       if (p.info["name"] or "").startswith("postgres")]
+
+    def read(self) -> tuple[float, float]:
+        own = self.me.cpu_times()
+        server = 0.0
+        for p in self.server:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                server += t.user + t.system
+        return own.user + own.system, server
+
+
+async def measure(conns, works, seconds: float, runner, **kw) -> tuple[float, float, float]:
+    """Events/s, and client and server CPU µs per event."""
+    meter = Meter()
+    cpu0, server0 = meter.read()
     start = time.perf_counter()
     deadline = start + seconds
     counts = await asyncio.gather(*(runner(c, w, deadline, **kw) for c, w in zip(conns, works)))
-    return sum(counts) / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    cpu1, server1 = meter.read()
+    events = max(sum(counts), 1)
+    return (events / elapsed, (cpu1 - cpu0) / events * 1e6, (server1 - server0) / events * 1e6)
 
 
 async def reset(owner) -> None:
@@ -131,7 +160,9 @@ async def reset(owner) -> None:
     await owner.execute("CHECKPOINT")
 
 
-async def bench(url: str, seconds: float, n_conn: int) -> dict:
+async def bench(url: str, seconds: float, n_conn: int, rounds: int = 3) -> dict:
+    """Medians over `rounds` rounds; each round measures every writer in turn, so a slow spell
+    of the machine (they happen here) falls on all of them rather than on one."""
     await upgrade_async(url)
     owner = await connect(url, role=None)
     await owner.execute("CREATE TABLE IF NOT EXISTS bench_plain_events "
@@ -139,48 +170,63 @@ async def bench(url: str, seconds: float, n_conn: int) -> dict:
     await owner.execute(FLOOR_FUNCTION)
     conns = [await connect(url, role=DEFAULT_APP_ROLE) for _ in range(n_conn)]
     plain = [await connect(url, role=None) for _ in range(n_conn)]
-    figures: dict[str, float] = {}
+    samples_: dict[str, list[tuple[float, float, float]]] = {}
     for size, rate in ((1, 4000), (100, 400)):
         n = int(seconds * rate)
         store_work = [batches(w, size, n) for w in range(n_conn)]
         plain_work = [[plain_rows(envs) for _, _, envs in work] for work in store_work]
-        await reset(owner)
-        figures[f"plain_tx_{size}"] = await measure(plain, plain_work, seconds, run_plain)
+        phases = [(f"plain_tx_{size}", plain, plain_work, run_plain, {}),
+                  (f"store_{size}", conns, store_work, run_store, {})]
         if size == 1:
-            await reset(owner)
-            figures["plain_autocommit_1"] = await measure(
-                plain, plain_work, seconds, run_plain, autocommit=True)
-            await reset(owner)
-            figures["floor_same_tx_1"] = await measure(plain, plain_work, seconds, run_floor)
-        await reset(owner)
-        figures[f"store_{size}"] = await measure(conns, store_work, seconds, run_store)
+            phases[1:1] = [("plain_autocommit_1", plain, plain_work, run_plain,
+                            {"autocommit": True}),
+                           ("floor_same_tx_1", plain, plain_work, run_floor, {})]
+        for _ in range(rounds):
+            for name, writers, work, runner, kw in phases:
+                await reset(owner)
+                samples_.setdefault(name, []).append(
+                    await measure(writers, work, seconds, runner, **kw))
     for c in conns + plain + [owner]:
         await c.close()
-    return figures
+    return summarise(samples_)
 
 
-def report(figures: dict, seconds: float, n_conn: int, url_kind: str) -> dict:
-    ratios = {
-        "single_vs_plain_tx": figures["store_1"] / figures["plain_tx_1"],
-        "single_vs_plain_autocommit": figures["store_1"] / figures["plain_autocommit_1"],
-        "batch100_vs_plain_tx": figures["store_100"] / figures["plain_tx_100"],
-        "floor_same_tx_vs_plain_tx": figures["floor_same_tx_1"] / figures["plain_tx_1"],
-        "single_vs_floor_same_tx": figures["store_1"] / figures["floor_same_tx_1"],
+def summarise(samples_: dict[str, list[tuple[float, float, float]]]) -> dict:
+    """Median events/s per writer with the ratios between them, each round's rate, and the
+    median CPU per event of this process (client) and of PostgreSQL (server)."""
+    rates = {name: statistics.median(r for r, _, _ in runs) for name, runs in samples_.items()}
+    return {
+        "events_per_second": {name: round(r) for name, r in rates.items()},
+        "ratios": {
+            "single_vs_plain_tx": round(rates["store_1"] / rates["plain_tx_1"], 3),
+            "single_vs_plain_autocommit":
+                round(rates["store_1"] / rates["plain_autocommit_1"], 3),
+            "batch100_vs_plain_tx": round(rates["store_100"] / rates["plain_tx_100"], 3),
+            "floor_same_tx_vs_plain_tx": round(rates["floor_same_tx_1"] / rates["plain_tx_1"], 3),
+            "single_vs_floor_same_tx": round(rates["store_1"] / rates["floor_same_tx_1"], 3),
+        },
+        "rounds": {name: [round(r) for r, _, _ in runs] for name, runs in samples_.items()},
+        "cpu_us_per_event": {
+            name: {"client": round(statistics.median(c for _, c, _ in runs), 1),
+                   "server": round(statistics.median(s for _, _, s in runs), 1)}
+            for name, runs in samples_.items()},
     }
-    for name, value in figures.items():
-        print(f"{name:>22}: {value:10.0f} events/s")
-    for name, value in ratios.items():
+
+
+def report(result: dict) -> None:
+    for name, value in result["events_per_second"].items():
+        cpu = result["cpu_us_per_event"][name]
+        print(f"{name:>22}: {value:8,} events/s   CPU per event: client {cpu['client']:6.1f} µs,"
+              f" server {cpu['server']:6.1f} µs   rounds {result['rounds'][name]}")
+    for name, value in result["ratios"].items():
         print(f"{name:>28}: {value:5.2f}x")
-    return {"events_per_second": {k: round(v) for k, v in figures.items()},
-            "ratios": {k: round(v, 3) for k, v in ratios.items()},
-            "seconds": seconds, "connections": n_conn, "server": url_kind,
-            "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--url", help="owner URL (postgresql+asyncpg://…); default: embedded")
     args = parser.parse_args()
     url = args.url
@@ -188,8 +234,11 @@ def main() -> None:
         from workers.embedded import start_postgres
 
         url = start_postgres(Path(tempfile.mkdtemp(prefix="bench-pg-")) / "data")
-    figures = asyncio.run(bench(url, args.seconds, args.connections))
-    result = report(figures, args.seconds, args.connections, "given" if args.url else "embedded")
+    result = asyncio.run(bench(url, args.seconds, args.connections, args.rounds))
+    report(result)
+    result |= {"seconds": args.seconds, "connections": args.connections,
+               "server": "given" if args.url else "embedded", "cpus": os.cpu_count(),
+               "python": platform.python_version()}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 

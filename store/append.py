@@ -6,6 +6,9 @@ Contract of `append(stream_id, expected_version, events)`:
   nothing and answers as the first time, with `duplicate=True`;
 - anything else at an occupied version raises VersionConflict: the writer must re-decide.
 
+A batch of one event goes to `df_append_one` as plain values, a longer one to `df_append` as
+arrays; both answer alike.
+
 The client does the work that needs no lock: each event's content digest (store.hashing) and
 the need's summary row and monthly credits after the batch (store.fold, applied to the row as
 of `expected_version`). That prior row comes from a `SummaryCache` when the same process wrote
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -33,8 +37,11 @@ from store.validation import check_batch
 
 APPEND_SQL = ("SELECT status, actual, reason FROM df_append($1, $2, $3, $4, $5, $6, $7, $8, $9, "
               "$10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)")
+APPEND_ONE_SQL = ("SELECT status, actual, reason FROM df_append_one($1, $2, $3, $4, $5, $6, $7, "
+                  "$8, $9, $10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)")
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 STALE_SUMMARY = "DF001"
+_summary_values = itemgetter(*fold.SUMMARY_COLUMNS)  # the row as need_summary's composite
 
 
 class AppendResult(BaseModel):
@@ -149,9 +156,13 @@ async def _send(
         prior, refolded = await _prior(conn, stream_id, expected, cache)
     row, credits = fold.fold(prior, stream_id, events)
     try:
+        if len(events) == 1:  # the common case: scalars, no arrays (migration 0005)
+            sql, values = APPEND_ONE_SQL, [c[0] for c in columns]
+        else:
+            sql, values = APPEND_SQL, columns
         status, actual, reason = await conn.fetchrow(
-            APPEND_SQL, stream_id, expected, *columns,
-            tuple(row[c] for c in fold.SUMMARY_COLUMNS), credit_rows(credits), refolded)
+            sql, stream_id, expected, *values,
+            _summary_values(row), credit_rows(credits), refolded)
     except asyncpg.UniqueViolationError as exc:
         # The head lock makes the version key unreachable here: an event id of the batch is
         # stored already (the detail names it; event ids carry no personal data).

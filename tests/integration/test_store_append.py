@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from domain import events as ev
 from domain.events import EventEnvelope
-from store import samples
+from store import fold, samples
 from store.errors import InvalidEvent, VersionConflict
 from store.eventstore import EventStore
 from store.migrate import current_revision, head_revision, upgrade_async
@@ -93,6 +94,75 @@ async def test_concurrent_creators_of_a_stream_one_wins_one_conflicts(store: Eve
     assert await count(store) == 2 and await count(store, "need_summary") == 1
 
 
+# One event goes through df_append_one (migration 0005), which moves the head with a
+# compare-and-set and hands anything unexpected to df_append: the same contract on that path.
+
+async def test_retry_of_a_single_stored_event_is_a_duplicate_not_a_second_row(store: EventStore):
+    sid = samples.new_stream_id()
+    batch = samples.envelopes(sid, samples.happy_path())
+    for i in range(3):
+        await store.append(sid, i, [batch[i]])
+    retry = await store.append(sid, 1, [batch[1]])
+    assert retry.duplicate and (retry.first_version, retry.last_version) == (2, 2)
+    with pytest.raises(VersionConflict, match="version"):
+        await store.append(sid, 2, [batch[2].model_copy(update={"event_id": "other"})])
+    assert await count(store) == 3 and (await store.verify()).ok
+
+
+async def test_concurrent_single_appends_at_one_version_one_wins_one_conflicts(
+    store: EventStore, pool: asyncpg.Pool
+):
+    sid = samples.new_stream_id()
+    batch = samples.envelopes(sid, samples.happy_path())
+    await store.append(sid, 0, batch[:3])
+    rival = batch[3].model_copy(update={"event_id": batch[3].event_id + "-b"})
+    other = EventStore(pool)  # another process: no cached row
+    results = await asyncio.gather(
+        store.append(sid, 3, [batch[3]]), other.append(sid, 3, [rival]), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["AppendResult", "VersionConflict"]
+    assert await count(store) == 4 and (await store.verify()).ok
+    summary = await store.need_summary(sid)
+    assert summary["last_version"] == 4
+
+
+async def test_racing_single_writers_leave_one_gapless_chain_and_the_folded_row(
+    store: EventStore, pool: asyncpg.Pool
+):
+    """Eight writers race to add the next event to one stream, each re-reading the head on
+    conflict: every version is taken once, the chain verifies, the row is the fold."""
+    sid = samples.new_stream_id()
+    template = samples.rough_path()
+    await store.append(sid, 0, samples.envelopes(sid, template[:1]))
+    target, taken = 60, []
+
+    async def writer(name: int) -> None:
+        mine = EventStore(pool)
+        while True:
+            head = await pool.fetchval(
+                "SELECT version FROM stream_heads WHERE stream_id = $1", sid)
+            if head >= target:
+                return
+            envelope = samples.envelopes(sid, [template[head % len(template)]], head + 1)[0]
+            envelope = envelope.model_copy(update={"event_id": f"{sid}:{head + 1}:w{name}"})
+            try:
+                await mine.append(sid, head, [envelope])
+            except VersionConflict:
+                continue
+            taken.append((head + 1, name))
+
+    await asyncio.gather(*(writer(n) for n in range(8)))
+    stored = await store.read_stream(sid)
+    assert [e.version for e in stored] == list(range(1, target + 1))
+    assert sorted(v for v, _ in taken) == list(range(2, target + 1))
+    assert len({name for _, name in taken}) > 1  # the writers really interleaved
+    assert (await store.verify()).ok
+    summary = await store.need_summary(sid)
+    folded = fold.fold(None, sid, stored)[0]
+    del summary["updated_at"], folded["updated_at"]
+    assert summary == folded
+
+
 async def test_event_id_used_in_another_stream_is_a_conflict(store: EventStore):
     a, b = samples.new_stream_id(), samples.new_stream_id()
     await store.append(a, 0, samples.envelopes(a, samples.happy_path()[:1]))
@@ -157,5 +227,5 @@ async def test_migration_is_idempotent(owner_url: str, store: EventStore):
     sid = samples.new_stream_id()
     await store.append(sid, 0, samples.envelopes(sid, samples.happy_path()[:2]))
     await upgrade_async(owner_url)
-    assert await current_revision(owner_url) == head_revision() == "0004"
+    assert await current_revision(owner_url) == head_revision() == "0005"
     assert await count(store) == 2
