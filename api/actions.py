@@ -2,6 +2,10 @@
 
 The principal must see the need (else 404) and hold a role allowed here (else 403); the
 workflow then decides, and a refusal maps to 409/404/403/422 (api.errors.refusal).
+
+Dispatching by hand (classify a need the rules could not, assign one nobody owns) is the
+supervisors' work here: a need waiting for a dispatcher has no assigned unit, so no staff
+member can see it, while a supervisor whose scope holds its place can (api.access).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from api.needs import Caller, NeedId, Svc, live_snapshot, perform
 from api.views import ActionOut
 from domain.commands import (
     Accept,
+    Assign,
+    Classify,
     Complete,
     DecideExtension,
     NoteProgress,
     Reassign,
+    Reclassify,
     Remind,
     RequestExtension,
     RequestInformation,
@@ -69,6 +76,37 @@ async def give_back(need_id: NeedId, body: Return, principal: Caller, services: 
 @router.post("/needs/{need_id}/complete", response_model=ActionOut)
 async def complete(need_id: NeedId, body: Complete, principal: Caller, services: Svc) -> ActionOut:
     return await staff_action(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/classify", response_model=ActionOut)
+async def classify(need_id: NeedId, body: Classify, principal: Caller, services: Svc) -> ActionOut:
+    """Classify by hand a need the rules left to a dispatcher (stage `classification`); the
+    routing rules then assign it, as after an automatic classification."""
+    require_role(principal, "supervisor")
+    await readable_need(services, principal, need_id)
+    return await perform(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/reclassify", response_model=ActionOut)
+async def reclassify(need_id: NeedId, body: Reclassify, principal: Caller,
+                     services: Svc) -> ActionOut:
+    """Correct the category, tier or urgency, with a reason: the assigned unit's staff or a
+    supervisor. Before acceptance the need follows the new route."""
+    require_role(principal, "staff", "supervisor")
+    await readable_need(services, principal, need_id)
+    return await perform(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/assign", response_model=ActionOut)
+async def assign(need_id: NeedId, body: Assign, principal: Caller, services: Svc) -> ActionOut:
+    """Give a classified need nobody owns to a unit within the supervisor's scope, or (no
+    `unit_id`) let the routing rules choose, skipping units that returned it."""
+    require_role(principal, "supervisor")
+    await readable_need(services, principal, need_id)
+    if body.unit_id is not None and not in_scope(
+            principal, {"assigned_unit": body.unit_id}, services.directory):
+        raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
+    return await perform(services, principal, need_id, body)
 
 
 @router.post("/needs/{need_id}/remind", response_model=ActionOut)

@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from domain.commands import Submission
+from domain.model import Category, Tier, Urgency
 from workers.errors import ConfigError
 
 ops = typer.Typer(add_completion=False)
@@ -91,6 +92,26 @@ def complete(need_id: str, summary: Annotated[str, typer.Option(help="what was d
     """Report a need handled; evaluation starts."""
     body = {"result_summary": summary, "service_mode": mode}
     answer = call(api_url, api_key, "POST", f"/needs/{need_id}/complete", json=body)
+    typer.echo(f"{need_id}: {answer['stage']}")
+
+
+@ops.command()
+def classify(need_id: str, category: Annotated[Category, typer.Option(help="the category")],
+             tier: Annotated[Tier, typer.Option(help="grid, community or street")],
+             urgency: Annotated[Urgency, typer.Option(help="the urgency")] = Urgency.NORMAL,
+             api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Classify by hand a need the rules left to a dispatcher (supervisors); routing follows."""
+    body = {"category": category.value, "tier": tier.value, "urgency": urgency.value}
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/classify", json=body)
+    typer.echo(f"{need_id}: {answer['stage']}")
+
+
+@ops.command()
+def assign(need_id: str,
+           unit: Annotated[str | None, typer.Option(help="a unit id; none: the routing rules")] = None,
+           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Give a need nobody owns (after a return) to a unit (supervisors, within their scope)."""
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/assign", json={"unit_id": unit})
     typer.echo(f"{need_id}: {answer['stage']}")
 
 

@@ -34,6 +34,14 @@ ENDPOINTS = {
                     INTEGRATORS_STAFF, 422),
     "remind": ("POST", "/needs/{id}/remind", {"note": "催办"}, SUPERVISORS, 200),
     "reassign_same": ("POST", "/needs/{id}/reassign", {"unit_id": "{unit}"}, SUPERVISORS, 422),
+    # A and B are classified and assigned: classify is the wrong stage, assign finds an owner,
+    # reclassify to the same classification changes nothing.
+    "classify": ("POST", "/needs/{id}/classify", {"category": "care", "tier": "grid"},
+                 SUPERVISORS, 409),
+    "assign_owned": ("POST", "/needs/{id}/assign", {"unit_id": "{unit}"}, SUPERVISORS, 422),
+    "reclassify_same": ("POST", "/needs/{id}/reclassify",
+                        {"category": "daily_life", "tier": "grid", "reason": "check"},
+                        STAFF | SUPERVISORS, 422),
     "extension_decision": ("POST", "/needs/{id}/extension-decision", {"approve": True},
                            STAFF | SUPERVISORS, 409),
 }

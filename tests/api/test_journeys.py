@@ -73,6 +73,49 @@ async def test_a_street_lamp_from_submission_to_statistics(as_) -> None:
     assert lamp["category"] == "daily_life" and lamp["resolved"] >= 1
 
 
+async def test_a_dispatcher_classifies_assigns_and_staff_reclassify(as_) -> None:
+    """No rule knows the text: the need waits for a dispatcher. Only a supervisor may
+    classify it (the routing rules then assign it); after the unit returns it, a supervisor
+    assigns it within the scope, and that unit's staff accept it and correct the urgency."""
+    integrator, grid_staff = as_("integrator"), as_("staff_dongting1")
+    community_staff, supervisor = as_("staff_comm_dongting"), as_("sup_dongting")
+    need_id = (await integrator.post("/needs", json=a_need("有个事情想问问"))).json()["id"]
+    waiting = await wait_for(supervisor, need_id, lambda b: b["stage"] == "classification")
+    assert waiting["assigned_unit"] is None and waiting["category"] is None
+    body = {"category": "daily_life", "tier": "grid"}
+    assert (await grid_staff.post(f"/needs/{need_id}/classify", json=body)).status_code == 403
+    assert (await integrator.post(f"/needs/{need_id}/classify", json=body)).status_code == 403
+    bad = await supervisor.post(f"/needs/{need_id}/classify", json={**body, "tier": "planet"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"].endswith("tier")
+
+    classified = await supervisor.post(f"/needs/{need_id}/classify", json=body)
+    assert classified.status_code == 200, classified.text
+    assert classified.json()["events"] == ["DemandClassified", "DemandAssigned"]
+    routed = await wait_for(grid_staff, need_id, lambda b: b["stage"] == "assignment")
+    assert routed["assigned_unit"] == "grid-dongting-1" and routed["category"] == "daily_life"
+
+    returned = await grid_staff.post(f"/needs/{need_id}/return", json={"reason": "不归网格管"})
+    assert returned.status_code == 200 and returned.json()["events"] == ["DemandReturned"]
+    outside = await supervisor.post(f"/needs/{need_id}/assign", json={"unit_id": "grid-xinhua-1"})
+    assert outside.status_code == 422 and outside.json()["error"]["field"] == "unit_id"
+    assigned = await supervisor.post(f"/needs/{need_id}/assign",
+                                     json={"unit_id": "community-dongting"})
+    assert assigned.status_code == 200 and assigned.json()["events"] == ["DemandAssigned"]
+
+    accepted = await community_staff.post(f"/needs/{need_id}/accept")
+    assert accepted.status_code == 200 and accepted.json()["stage"] == "handling"
+    fix = {**body, "urgency": "urgent", "reason": "老人独居"}  # after acceptance: no new route
+    assert (await grid_staff.post(f"/needs/{need_id}/reclassify", json=fix)).status_code == 404
+    fixed = await community_staff.post(f"/needs/{need_id}/reclassify", json=fix)
+    assert fixed.status_code == 200 and fixed.json()["events"] == ["DemandReclassified"]
+    final = await wait_for(supervisor, need_id, lambda b: b["urgency"] == "urgent")
+    assert final["assigned_unit"] == "community-dongting"
+    actors = {t["type"]: t["actor"] for t in final["timeline"]}
+    assert actors["DemandClassified"]["role"] == "supervisor"
+    assert actors["DemandReclassified"] == {"id": "staff-community-dongting", "role": "staff",
+                                            "unit": "community-dongting"}
+
+
 async def test_enterprise_information_request_answered_by_the_integrator(as_) -> None:
     integrator, health = as_("integrator"), as_("staff_health")
     body = a_need("员工健康证需要换证", kind="enterprise", channel="joint_meeting")

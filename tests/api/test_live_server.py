@@ -98,6 +98,35 @@ async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> N
     assert denied.exit_code == 1 and "error 404" in denied.output
 
 
+async def test_dispatching_from_the_command_line(live_api: str, tmp_path) -> None:
+    need = tmp_path / "need.json"
+    need.write_text(json.dumps(a_need("有个事情想问问")), encoding="utf-8")
+    need_id = (await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))).output.strip()
+    for _ in range(100):
+        listed = await asyncio.to_thread(run, live_api, "sup_dongting", "show", need_id)
+        if "ClassificationRequested" in listed.output:
+            break
+        await asyncio.sleep(0.1)
+    wrong = await asyncio.to_thread(run, live_api, "sup_dongting", "classify", need_id,
+                                    "--category", "nonsense", "--tier", "grid")
+    assert wrong.exit_code == 2 and "nonsense" in wrong.output  # typer names the bad choice
+    done = await asyncio.to_thread(run, live_api, "sup_dongting", "classify", need_id,
+                                   "--category", "daily_life", "--tier", "grid")
+    assert done.exit_code == 0 and done.output.strip() == f"{need_id}: assignment", done.output
+    owned = await asyncio.to_thread(run, live_api, "sup_dongting", "assign", need_id,
+                                    "--unit", "community-dongting")
+    assert owned.exit_code == 1 and "already assigned" in owned.output
+    async with httpx.AsyncClient(base_url=live_api) as http:  # the CLI has no `return`
+        back = await http.post(f"/needs/{need_id}/return", json={"reason": "不归网格管"},
+                               headers={"X-API-Key": KEYS["staff_dongting1"]})
+    assert back.status_code == 200, back.text
+    given = await asyncio.to_thread(run, live_api, "sup_dongting", "assign", need_id,
+                                    "--unit", "community-dongting")
+    assert given.exit_code == 0 and given.output.strip() == f"{need_id}: assignment"
+    shown = await asyncio.to_thread(run, live_api, "sup_dongting", "show", need_id)
+    assert "community-dongting" in shown.output
+
+
 async def test_import_csv_submits_valid_rows_and_reports_the_others(live_api: str, tmp_path) -> None:
     header = "external_id,channel,title,requester_id,requester_kind,street,community,grid,building\n"
     rows = [(f"imp-{time.time_ns()}-1,hotline,小区垃圾多,res-1,resident,street-hanzheng,"
