@@ -50,6 +50,9 @@ DEMO_SUBMISSIONS = [
     _need("demo-legal-1", Channel.DOOR_KNOCKING, RequesterKind.RESIDENT, "demo-res-3",
           "租房合同纠纷，想咨询律师", Location(street="street-hanzheng", community="community-qinghe",
                                           grid="grid-qinghe-1")),
+    # No rule knows this one: it waits in `classification` for a dispatcher (README tour).
+    _need("demo-unclear-1", Channel.WECHAT, RequesterKind.RESIDENT, "demo-res-4",
+          "有个事情想问问社区"),
 ]
 
 
