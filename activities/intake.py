@@ -23,5 +23,5 @@ class IntakeActivities:
                                               request.now)
         if query is None:
             return IntakeContext(policy=policy)
-        answer = await self.duplicates.find_open_duplicate(query)
+        answer = await self.duplicates.candidates(query, claimed_at=request.now)
         return IntakeContext(policy=policy, candidates=answer.candidates)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from store.db import DEFAULT_APP_ROLE
 from store.migrations.sql_0001_tables import role_split
+from store.migrations.sql_0006_claims import claims_grant
 from store.migrations.sqltext import statements
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -52,7 +53,7 @@ async def upgrade_async(
             await conn.run_sync(run)
             await conn.commit()
         async with engine.begin() as conn:
-            for statement in statements(role_split(app_role)):
+            for statement in statements(role_split(app_role) + claims_grant(app_role)):
                 await conn.exec_driver_sql(statement)
     finally:
         await engine.dispose()

@@ -112,6 +112,16 @@ unit_monthly_stat_slots = Table(
     PrimaryKeyConstraint("unit_id", "month", "slot"),
 )
 
+# What each intake claimed before its events were stored: repeated reports arriving at the
+# same moment see each other (activities/duplicates.py; not an event, not a projection).
+intake_claims = Table(
+    "intake_claims", metadata,
+    Column("stream_id", Text, primary_key=True),
+    Column("category", Text, nullable=False),
+    *[Column(c, Text) for c in ("street", "community", "grid", "building")],
+    _ts("submitted_at", nullable=False),
+)
+
 # Views, for building queries only (never created from this metadata).
 views = MetaData()
 unit_monthly_stats = Table(

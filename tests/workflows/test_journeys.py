@@ -6,6 +6,7 @@ query answer: the audit trail and the live workflow never disagree.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -150,3 +151,27 @@ async def test_hanzheng_sanitation_reported_by_three_people_is_handled_once(dev_
     await assert_store_agrees(n, first)
     await n.record_history(first, "hanzheng_sanitation_primary")
     await n.record_history(repeats[0], "hanzheng_sanitation_repeat")
+
+
+async def test_three_reports_of_one_need_at_the_same_moment_are_handled_once(
+    dev_needs: Needs,
+) -> None:
+    """None of them is in need_summary yet when the others look: their intake claims are."""
+    n = dev_needs
+    place = Location(street="street-hanzheng", community="community-xinhua",
+                     grid="grid-xinhua-1", building=f"857-{uuid.uuid4().hex[:6]}")
+    ids = await asyncio.gather(*(
+        n.submit(a_need("857号门口垃圾没人清扫", requester=f"pm-{i}",
+                        kind=RequesterKind.PARTY_MEMBER, location=place)) for i in range(3)))
+    finals = {}
+    for need_id in ids:
+        snap = await n.wait_for(need_id, lambda s: s.state.stage in (
+            Stage.ASSIGNMENT, Stage.CLOSED))
+        finals[need_id] = snap.state
+    open_ones = [i for i, s in finals.items() if s.stage == Stage.ASSIGNMENT]
+    assert len(open_ones) == 1, {i: s.stage for i, s in finals.items()}
+    primary = open_ones[0]
+    merged = [s for i, s in finals.items() if i != primary]
+    assert all(s.outcome == Outcome.MERGED and s.merged_into == primary for s in merged)
+    snap = await n.wait_for(primary, lambda s: len(s.state.linked_reports) == 2)
+    assert len(snap.state.linked_reports) == 2

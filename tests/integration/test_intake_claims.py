@@ -1,0 +1,97 @@
+"""Repeated reports arriving at the same moment see each other: the intake claims.
+
+A need reaches `need_summary` only with its first append; before that, only its claim
+(activities/duplicates.py) tells the next report of it that it exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from activities.duplicates import DuplicateActivities
+from domain.collection import matches
+from domain.commands import Submission
+from domain.model import Channel, Location, Requester, RequesterKind
+from store import samples
+from store.eventstore import EventStore
+from tests.unit.domain_kit import POLICY
+from workflows.messages import DuplicateQuery
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def lamp_report() -> Submission:
+    """A street lamp at a building of its own, so no other test's needs are candidates."""
+    place = Location(street="street-hanzheng", community="community-dongting",
+                     grid="grid-dongting-1", building=f"b-{uuid.uuid4().hex[:8]}")
+    return Submission(channel=Channel.APP, external_id=f"ext-{uuid.uuid4().hex}",
+                      title="路灯不亮", location=place,
+                      requester=Requester(requester_id="res-claims", kind=RequesterKind.RESIDENT))
+
+
+def query(stream_id: str, report: Submission, now: datetime) -> DuplicateQuery:
+    found = DuplicateQuery.for_submission(stream_id, report, POLICY, now)
+    assert found is not None  # the rules name a category for a street lamp
+    return found
+
+
+async def test_a_report_sees_a_need_whose_events_are_not_stored_yet(
+    store: EventStore, pool: asyncpg.Pool
+):
+    duplicates, report = DuplicateActivities(pool), lamp_report()
+    first, second = samples.new_stream_id(), samples.new_stream_id()
+    alone = await duplicates.candidates(query(first, report, NOW), claimed_at=NOW)
+    assert alone.candidates == []
+    later = NOW + timedelta(seconds=1)
+    seen = await duplicates.candidates(query(second, report, later), claimed_at=later)
+    assert [c.stream_id for c in seen.candidates] == [first]
+    assert matches(seen.candidates[0], report, POLICY, now=later)  # the workflow's rule agrees
+    again = await duplicates.candidates(query(first, report, NOW), claimed_at=NOW)
+    assert [c.stream_id for c in again.candidates] == [second]  # a retry claims nothing new
+    assert await pool.fetchval("SELECT count(*) FROM intake_claims") == 2
+
+
+async def test_intakes_at_the_same_moment_each_see_the_earlier_ones(
+    store: EventStore, pool: asyncpg.Pool
+):
+    duplicates, report = DuplicateActivities(pool), lamp_report()
+    ids = [samples.new_stream_id() for _ in range(6)]
+    held = [await pool.acquire() for _ in ids]  # warm connections: the intakes really overlap
+    for conn in held:
+        await pool.release(conn)
+    answers = await asyncio.gather(
+        *(duplicates.candidates(query(i, report, NOW), claimed_at=NOW) for i in ids))
+    # One after another under the lock: the n-th sees the n-1 before it. Without the lock
+    # several read before any claim is committed and see fewer.
+    assert sorted(len(a.candidates) for a in answers) == list(range(len(ids)))
+
+
+async def test_a_summarised_need_is_a_candidate_once_not_twice(
+    store: EventStore, pool: asyncpg.Pool
+):
+    duplicates, report = DuplicateActivities(pool), lamp_report()
+    first = samples.new_stream_id()
+    await duplicates.candidates(query(first, report, NOW), claimed_at=NOW)
+    submitted = samples.submitted().model_copy(update={"location": report.location})
+    events = [submitted, *samples.happy_path()[1:3]]  # submitted, classified, assigned
+    envelopes = [e.model_copy(update={"occurred_at": NOW})
+                 for e in samples.envelopes(first, events)]
+    await store.append(first, 0, envelopes)
+    later = NOW + timedelta(minutes=5)
+    seen = await duplicates.candidates(query(samples.new_stream_id(), report, later),
+                                       claimed_at=later)
+    assert [c.stream_id for c in seen.candidates] == [first]
+
+
+async def test_old_claims_are_dropped(store: EventStore, pool: asyncpg.Pool):
+    duplicates, report = DuplicateActivities(pool), lamp_report()
+    old = samples.new_stream_id()
+    await duplicates.candidates(query(old, report, NOW - timedelta(days=2)),
+                                claimed_at=NOW - timedelta(days=2))
+    await duplicates.candidates(query(samples.new_stream_id(), report, NOW), claimed_at=NOW)
+    stored = await pool.fetch("SELECT stream_id FROM intake_claims")
+    assert old not in {r["stream_id"] for r in stored} and len(stored) == 1
