@@ -39,7 +39,8 @@ LIMIT 20
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 _CLAIM = """
 INSERT INTO intake_claims (stream_id, category, street, community, grid, building, submitted_at)
-VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now())) ON CONFLICT (stream_id) DO NOTHING
+VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()))
+ON CONFLICT (stream_id) DO NOTHING
 """
 _FORGET = ("DELETE FROM intake_claims "
            "WHERE category = $1 AND submitted_at < coalesce($2::timestamptz, now()) - $3::interval")

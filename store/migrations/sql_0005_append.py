@@ -1,9 +1,9 @@
 """PL/pgSQL of revision 0005: a single event takes a scalar path.
 
-Most appends carry one event (one staff action, one timer firing). `df_append_one` takes that
-event as plain parameters instead of nine one-element arrays, and moves the stream head with
-one compare-and-set `UPDATE ... WHERE version = p_expected` instead of a locking read and an
-update. The row lock the UPDATE takes serialises writers of a stream as before; under READ
+Many appends carry one event (an acceptance, a progress note, a reminder, a timer's warning).
+`df_append_one` takes that event as plain parameters instead of nine one-element arrays, and
+moves the stream head with one compare-and-set `UPDATE ... WHERE version = p_expected`
+instead of a locking read and an update. The row lock the UPDATE takes serialises writers of a stream as before; under READ
 COMMITTED a writer that waited re-checks the condition against the committed head, so two
 writers can never both pass. When the head is not at `p_expected` (a new stream, a retry, a
 conflict) nothing has been written and the call is handed whole to `df_append`, which sorts
