@@ -4,10 +4,12 @@ The workflow decides with `domain.collection.matches` on what this returns; the 
 narrows the candidates (same category, same place, recent, still open).
 
 A need is in `need_summary` only once its first append committed. So that two reports of one
-need arriving within that moment still see each other, every intake also claims its
-(category, place) in `intake_claims`, and reads the claims of needs not yet summarised; a
-transaction-scoped advisory lock on the (category, place) makes the second intake wait until
-the first one's claim is committed. Claims older than a day are dropped on the way.
+need arriving within that moment still see each other, an intake that finds no candidate
+claims its (category, place) in `intake_claims`, and every intake reads the claims of needs
+not yet summarised; a transaction-scoped advisory lock on the (category, place) makes the
+second intake wait until the first one's claim is committed. Only would-be primaries claim,
+so the order in which intakes take the lock decides the primary, whatever their clocks say.
+Claims older than a day are dropped on the way (by then the need is long summarised).
 """
 
 from __future__ import annotations
@@ -67,8 +69,11 @@ class DuplicateActivities:
             await conn.execute(_LOCK, key)
             rows = await conn.fetch(_CANDIDATES, query.category.value, query.stream_id,
                                     query.since, *place)
-            # A retried intake finds its own claim there already: nothing changes.
-            await conn.execute(_CLAIM, query.stream_id, query.category.value, *place,
-                               claimed_at)
+            if not rows:
+                # Only a would-be primary claims: a later report then finds the need it
+                # repeats, never another repeat. (The workflow matches the candidates with
+                # the same criteria.) A retried intake finds its own claim: nothing changes.
+                await conn.execute(_CLAIM, query.stream_id, query.category.value, *place,
+                                   claimed_at)
             await conn.execute(_FORGET, query.category.value, claimed_at, CLAIMS_KEPT)
         return DuplicateAnswer(candidates=[OpenNeedSummary(**dict(row)) for row in rows])

@@ -172,6 +172,6 @@ async def test_three_reports_of_one_need_at_the_same_moment_are_handled_once(
     assert len(open_ones) == 1, {i: s.stage for i, s in finals.items()}
     primary = open_ones[0]
     merged = [s for i, s in finals.items() if i != primary]
-    assert all(s.outcome == Outcome.MERGED and s.merged_into == primary for s in merged)
+    assert [(s.outcome, s.merged_into) for s in merged] == [(Outcome.MERGED, primary)] * 2
     snap = await n.wait_for(primary, lambda s: len(s.state.linked_reports) == 2)
     assert len(snap.state.linked_reports) == 2
