@@ -123,13 +123,17 @@ async def run_floor(conn, work, deadline) -> int:
 
 
 class Meter:
-    """CPU seconds of this process and of the PostgreSQL server's processes (when it runs on
-    this machine and they can be read): on two shared cores the append's cost is CPU."""
+    """CPU seconds of this process and of the PostgreSQL server's processes (the postmaster of
+    `backend_pid` and its children, when the server runs on this machine; else 0): on two
+    shared cores the append's cost is CPU."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend_pid: int) -> None:
         self.me = psutil.Process()
-        self.server = [p for p in psutil.process_iter(["name"])
-                       if (p.info["name"] or "").startswith("postgres")]
+        try:
+            postmaster = psutil.Process(backend_pid).parent()
+            self.server = [postmaster, *postmaster.children()] if postmaster else []
+        except psutil.Error:  # a server elsewhere
+            self.server = []
 
     def read(self) -> tuple[float, float]:
         own = self.me.cpu_times()
@@ -143,7 +147,7 @@ class Meter:
 
 async def measure(conns, works, seconds: float, runner, **kw) -> tuple[float, float, float]:
     """Events/s, and client and server CPU µs per event."""
-    meter = Meter()
+    meter = Meter(conns[0].get_server_pid())
     cpu0, server0 = meter.read()
     start = time.perf_counter()
     deadline = start + seconds
