@@ -56,7 +56,7 @@ async def test_a_report_sees_a_need_whose_events_are_not_stored_yet(
     assert [r["stream_id"] for r in claims] == [first]
 
 
-async def test_intakes_at_the_same_moment_each_see_the_earlier_ones(
+async def test_intakes_at_the_same_moment_all_find_the_first(
     store: EventStore, pool: asyncpg.Pool
 ):
     duplicates, report = DuplicateActivities(pool), lamp_report()
