@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.errors import ConfigError
@@ -48,12 +48,42 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "deploy" / "api-keys.yaml",
         description="API key table (sha256 of each key, principal and role); default: demo keys",
     )
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description="payload encryption keys, `id=base64key` entries separated by commas; the "
+        "first encrypts, all decrypt (workers/codec.py)",
+    )
+    payload_keys_file: Path | None = Field(
+        default=None, description="a file of `id=base64key` lines (mode 0600), first encrypts",
+    )
+    payload_plaintext_readable: bool | None = Field(
+        default=None,
+        description="read payloads that carry no encryption marker (runs from before "
+        "encryption); unset: yes locally, no in production",
+    )
+    codec_cors_origins: str | None = Field(
+        default=None,
+        description="comma-separated origins of Temporal Web UIs the codec server answers; "
+        "unset: the embedded dev server's UI (127.0.0.1 and localhost, TEMPORAL_UI_PORT)",
+    )
 
     @property
     def json_logs(self) -> bool:
         if self.log_format == "auto":
             return self.environment == "production"
         return self.log_format == "json"
+
+    @property
+    def plaintext_readable(self) -> bool:
+        if self.payload_plaintext_readable is None:
+            return self.environment == "local"
+        return self.payload_plaintext_readable
+
+    @property
+    def codec_origins(self) -> list[str]:
+        if self.codec_cors_origins is not None:
+            return [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
+        return [f"http://{host}:{self.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
 
 
 @lru_cache(maxsize=1)
