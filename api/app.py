@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from api import actions, needs, open311, reports
+from api.codec import codec_app
 from api.deps import Services
 from api.errors import install_handlers
 
@@ -45,6 +46,7 @@ def create_app(services: Services) -> FastAPI:
     install_handlers(app)
     for module in (needs, actions, reports, open311):
         app.include_router(module.router)
+    app.mount("/codec", codec_app(services))  # Temporal's remote codec protocol (api/codec.py)
 
     @app.get("/health", response_model=Health, tags=["operations"])
     async def health(response: Response) -> Health:

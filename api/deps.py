@@ -1,8 +1,10 @@
 """What the HTTP handlers share: a Temporal client, a database pool, the policy's directory,
-the API-key table and the task queue new needs start on."""
+the API-key table, the task queue new needs start on, and the payload codec (the Temporal
+client's, and the codec server's under /codec)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
@@ -13,6 +15,7 @@ from temporalio.client import Client
 from api.auth import Directory, KeyTable
 from api.errors import ApiError
 from domain.policy import Policy, load_policy
+from workers.codec import EncryptionCodec, data_converter
 from workers.connections import connect_temporal
 
 log = structlog.get_logger("demandflow.api")
@@ -26,7 +29,8 @@ class Services:
         database_url: str | None = None, app_role: str | None = None,
         task_queue: str = "demandflow", policy_file: Path = DEPLOY / "policy.yaml",
         api_keys_file: Path = DEFAULT_KEYS_FILE, temporal: Client | None = None,
-        pool: asyncpg.Pool | None = None,
+        pool: asyncpg.Pool | None = None, codec: EncryptionCodec | None = None,
+        codec_origins: Sequence[str] = (),
     ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
@@ -38,6 +42,8 @@ class Services:
         self.keys = KeyTable.load(Path(api_keys_file), self.policy)
         self.temporal: Client | None = temporal
         self.pool: asyncpg.Pool | None = pool
+        self.codec = codec
+        self.codec_origins = list(codec_origins)
         self._owns_connections = temporal is None and pool is None
 
     async def start(self) -> None:
@@ -45,7 +51,8 @@ class Services:
         from store.db import create_pool
 
         if self.temporal is None and self.temporal_address:
-            self.temporal = await connect_temporal(self.temporal_address, self.namespace, attempts=20)
+            self.temporal = await connect_temporal(self.temporal_address, self.namespace,
+                                                   data_converter(self.codec), attempts=20)
         if self.pool is None and self.database_url:
             self.pool = await create_pool(self.database_url, role=self.app_role)
 

@@ -8,7 +8,7 @@ import socket
 from urllib.parse import urlsplit
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 from workers.errors import ConfigError
 
@@ -33,13 +33,15 @@ def ensure_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
             ) from None
 
 
-async def connect_temporal(address: str, namespace: str, *, attempts: int = 1) -> Client:
-    """Connect with the pydantic converter every process of ours shares."""
+async def connect_temporal(address: str, namespace: str, data_converter: DataConverter, *,
+                           attempts: int = 1) -> Client:
+    """Connect with the converter every process of ours shares: pydantic payloads, encrypted
+    (`workers.codec.converter_from_settings`)."""
     last: Exception | None = None
     for attempt in range(attempts):
         try:
             return await Client.connect(
-                address, namespace=namespace, data_converter=pydantic_data_converter
+                address, namespace=namespace, data_converter=data_converter
             )
         except RuntimeError as exc:  # the SDK raises RuntimeError for connection failures
             last = exc

@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from domain.commands import Submission
 from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role
+from workers.codec import converter_from_settings
 from workers.connections import connect_temporal
 from workers.settings import Settings
 from workflows.client import snapshot, submit_need
@@ -58,7 +59,8 @@ DEMO_SUBMISSIONS = [
 
 async def load_demo(settings: Settings, temporal_address: str) -> None:
     """Submit every demo need; needs that exist already are left as they are."""
-    client = await connect_temporal(temporal_address, settings.temporal_namespace, attempts=20)
+    client = await connect_temporal(temporal_address, settings.temporal_namespace,
+                                    converter_from_settings(settings), attempts=20)
     for submission in DEMO_SUBMISSIONS:
         need_id = await submit_need(
             client, submission, DEMO_INTAKE, task_queue=settings.temporal_task_queue

@@ -6,6 +6,7 @@ import uvicorn
 
 from api.app import create_app
 from api.deps import DEFAULT_KEYS_FILE, Services
+from workers.codec import EncryptionCodec, codec_from_settings
 from workers.errors import ConfigError
 from workers.settings import Settings
 
@@ -20,15 +21,16 @@ def run_api(settings: Settings) -> None:
         raise ConfigError(
             "the api refuses the demo API keys in production: set API_KEYS_FILE to your key table"
         )
+    codec = codec_from_settings(settings)  # before the policy: its errors are ConfigErrors
     try:
-        services = _services(settings)
+        services = _services(settings, codec)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the policy or the API key table: {exc}") from None
     # log_config=None: uvicorn's loggers go through our structlog handler.
     uvicorn.run(create_app(services), host=settings.api_host, port=settings.api_port, log_config=None)
 
 
-def _services(settings: Settings) -> Services:
+def _services(settings: Settings, codec: EncryptionCodec) -> Services:
     assert settings.temporal_address is not None and settings.database_url is not None
     return Services(
         temporal_address=settings.temporal_address,
@@ -38,4 +40,6 @@ def _services(settings: Settings) -> Services:
         task_queue=settings.temporal_task_queue,
         policy_file=settings.policy_file,
         api_keys_file=settings.api_keys_file,
+        codec=codec,
+        codec_origins=settings.codec_origins,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import structlog
 
+from workers.codec import converter_from_settings, keyring_from_settings
 from workers.connections import check_database, connect_temporal, ensure_port_free
 from workers.embedded import start_postgres, stop_postgres
 from workers.errors import ConfigError
@@ -62,6 +63,8 @@ class Stack:
             self._install_signal_handlers()
             cleanup.callback(self.stop_all)
             self._check_ports()
+            # payload keys before any child: the local key is generated here, once
+            keyring_from_settings(s)
             database_url, owner_url = self._start_database()
             temporal_address = self._start_temporal()
             env = os.environ | {
@@ -106,14 +109,23 @@ class Stack:
     def _start_temporal(self) -> str:
         s = self.settings
         if s.temporal_address is not None:
-            asyncio.run(connect_temporal(s.temporal_address, s.temporal_namespace))
+            asyncio.run(connect_temporal(s.temporal_address, s.temporal_namespace,
+                                         converter_from_settings(s)))
             return s.temporal_address
         address = f"127.0.0.1:{s.temporal_port}"
-        process = start_dev_server(s.data_dir, s.temporal_port, s.temporal_ui_port)
+        process = start_dev_server(s.data_dir, s.temporal_port, s.temporal_ui_port,
+                                   codec_endpoint=self.codec_endpoint)
         self.children.append(("temporal", process))
-        asyncio.run(connect_temporal(address, s.temporal_namespace, attempts=60))
+        asyncio.run(connect_temporal(address, s.temporal_namespace, converter_from_settings(s),
+                                     attempts=60))
         log.info("temporal ready", frontend=address)
         return address
+
+    @property
+    def codec_endpoint(self) -> str:
+        """The API's codec server, as the Web UI and the `temporal` CLI reach it."""
+        host = "127.0.0.1" if self.settings.api_host in ("0.0.0.0", "::") else self.settings.api_host
+        return f"http://{host}:{self.settings.api_port}/codec"
 
     def _spawn(self, command: str, env: dict[str, str]) -> None:
         # Own session, so the terminal's Ctrl-C reaches only this supervisor, which stops the
@@ -152,6 +164,8 @@ class Stack:
             "\ndemandflow is up\n"
             f"  API        {api}   (docs: {api}/docs, health: {api}/health)\n"
             f"  Temporal   {temporal_address}   UI: {ui}\n"
+            f"  codec      {self.codec_endpoint}   (decoded payloads: admins and district "
+            "supervisors; README)\n"
             f"  state      {s.data_dir}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,

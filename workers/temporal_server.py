@@ -26,8 +26,10 @@ def dev_server_args(port: int, ui_port: int) -> list[str]:
     return args + ["--log-level", "warn", "--ui-disable-news-fetch"]
 
 
-def start_dev_server(data_dir: Path, port: int, ui_port: int) -> subprocess.Popen[bytes]:
-    """Start `temporal server start-dev` on a persistent file; output goes to a log file."""
+def start_dev_server(data_dir: Path, port: int, ui_port: int, *,
+                     codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
+    """Start `temporal server start-dev` on a persistent file; output goes to a log file.
+    `codec_endpoint`: the codec server the Web UI sends payloads to for decoding."""
     binary = venv_binary("temporal")
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "temporal.log").open("ab")
@@ -36,6 +38,7 @@ def start_dev_server(data_dir: Path, port: int, ui_port: int) -> subprocess.Pope
         "--db-filename", str(data_dir / "temporal.sqlite"),
         *dev_server_args(port, ui_port),
         *dev_server_flags(),
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]
     # Its own session: Ctrl-C in the terminal reaches the supervisor only, which then stops
     # the children in order (worker and API first, the servers last).

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.duplicates import DuplicateActivities
@@ -15,6 +16,7 @@ from activities.intake import IntakeActivities
 from activities.policy import PolicyActivities
 from activities.store import StoreActivities
 from store.eventstore import EventStore
+from workers.codec import converter_from_settings
 from workers.connections import connect_temporal
 from workers.errors import ConfigError
 from workers.settings import Settings
@@ -61,13 +63,16 @@ def _store_activities(activities: StoreActivities) -> list[object]:
     return [activities.append_events, activities.read_stream]
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, converter: DataConverter | None = None) -> None:
+    """`converter`: the settings' encrypting converter unless given (the bench's codec-off
+    worker, bench/plain_worker.py, passes the plain one)."""
     if settings.temporal_address is None or settings.database_url is None:
         raise ConfigError(
             "the worker needs TEMPORAL_ADDRESS and DATABASE_URL "
             "(`demandflow up` sets both for its children)"
         )
-    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace, attempts=20)
+    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace,
+                                    converter or converter_from_settings(settings), attempts=20)
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
     stop = asyncio.Event()

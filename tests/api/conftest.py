@@ -19,9 +19,11 @@ from api.app import create_app
 from api.deps import Services
 from store.db import DEFAULT_APP_ROLE, create_pool
 from store.eventstore import EventStore
+from tests.fixtures.temporal import CODEC
 from workers.worker import build_worker
 
 POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy.yaml"
+UI_ORIGIN = "http://127.0.0.1:8233"  # the Temporal Web UI the codec server answers
 KEYS = {
     "integrator": "demo-integrator", "partner": "demo-integrator-2", "open311": "demo-open311",
     "staff_dongting1": "demo-staff-grid-dongting-1", "staff_xinhua1": "demo-staff-grid-xinhua-1",
@@ -57,7 +59,7 @@ async def api_worker(dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool,
 def app(dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool, api_task_queue: str,
         api_worker: None) -> FastAPI:
     services = Services(temporal=dev_env.client, pool=api_pool, task_queue=api_task_queue,
-                        policy_file=POLICY)
+                        policy_file=POLICY, codec=CODEC, codec_origins=[UI_ORIGIN])
     return create_app(services)
 
 

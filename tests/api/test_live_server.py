@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.api.conftest import KEYS, a_need
+from tests.fixtures.temporal import CODEC
 from workers.cli import app as cli
 
 pytestmark = pytest.mark.timeout(240)
@@ -40,6 +41,7 @@ def live_api(embedded_database, dev_env, api_task_queue, api_worker) -> Iterator
         "DATABASE_URL": embedded_database, "API_PORT": str(port), "API_HOST": "127.0.0.1",
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "TEMPORAL_TASK_QUEUE": api_task_queue, "LOG_LEVEL": "WARNING",
+        "PAYLOAD_KEYS": CODEC.keyring.as_setting(), "PAYLOAD_PLAINTEXT_READABLE": "false",
     }
     proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "api"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

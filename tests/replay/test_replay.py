@@ -3,6 +3,10 @@
 The histories are written by the workflow tests when RECORD_HISTORIES=1 (see
 tests/workflows/conftest.py); they are kept in the repository so a change that breaks
 determinism for running needs fails here, before it reaches a worker.
+
+They were recorded before payload encryption, in plaintext: they replay through the product's
+encrypting converter with plaintext reading on (PAYLOAD_PLAINTEXT_READABLE, docs/security.md),
+as a worker reads a run started before encryption.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workers.codec import EncryptionCodec, Keyring, data_converter
 from workflows.demand import DemandWorkflow
 
 # Top level: recorded with the current code. Subfolders: recorded by older code (before a
@@ -35,6 +39,7 @@ def _name(path: Path) -> str:
 async def test_recorded_history_replays_cleanly(path: Path) -> None:
     record = json.loads(path.read_text())
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
-    replayer = Replayer(workflows=[DemandWorkflow], data_converter=pydantic_data_converter)
+    codec = EncryptionCodec(Keyring.generate("replay"), plaintext_readable=True)
+    replayer = Replayer(workflows=[DemandWorkflow], data_converter=data_converter(codec))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

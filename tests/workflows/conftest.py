@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,6 +23,7 @@ from domain.model import Actor, Role, Stage
 from domain.state import DemandState, fold
 from store.db import DEFAULT_APP_ROLE
 from store.eventstore import EventStore
+from tests.fixtures.temporal import CONVERTER
 from workers.worker import build_worker
 from workflows import client as needs
 from workflows.demand import DemandWorkflow
@@ -118,7 +118,7 @@ async def skipping_needs(
     # A plain client: env.client wraps calls in time-skipping locks, and after an update the
     # test server was seen not to skip time any more (real seconds passed on env.sleep).
     plain = await Client.connect(skipping_env.client.service_client.config.target_host,
-                                 data_converter=pydantic_data_converter)
+                                 data_converter=CONVERTER)
     async for n in _running(plain, task_queue, wf_store):
         yield n
 
