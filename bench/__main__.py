@@ -7,7 +7,8 @@ SQLite file with the stack's pragmas, embedded PostgreSQL, the product worker as
   append     events/s through the store vs plain inserts (bench/bench_append.py)
   intake     needs accepted/s via submit_need vs bare workflow starts/s
   lifecycle  submit→classify→assign→accept→complete→evaluate→closed vs a bare workflow
-             receiving the same three updates
+             receiving the same three updates; and the same needs with the payload codec
+             off (a second product worker), in the same rounds: the codec's cost
   latency    staff action → event visible in need_summary, p50/p95/p99, at 1 new need/s
   memory     RSS of worker and server with N open needs on timers vs N bare timer workflows
   queries    supervisor list and statistics queries on many projected needs
@@ -114,6 +115,15 @@ def print_summary(r: dict) -> None:
         c = r["lifecycle"]
         _line(f"lifecycle: needs closed/s (n={c['needs']})", f"{c['needs_closed_per_s']}",
               f"{c['bare_per_s']}", f"{c['ratio']:.2f}x", "≥0.7x", c["ratio"] >= 0.7)
+        if "codec_on_vs_off" in c:
+            _line("lifecycle: needs closed/s, codec on vs off", f"{c['needs_closed_per_s']}",
+                  f"{c['codec_off_needs_closed_per_s']}", f"{c['codec_on_vs_off']:.2f}x",
+                  "≥0.9x", c["codec_on_vs_off"] >= 0.9)
+            off = c["cpu_ms_per_need_codec_off"]
+            for proc in ("product_worker", "bench_client"):
+                if proc in off:
+                    _line(f"  CPU ms per need: {proc}, codec on vs off",
+                          f"{c['cpu_ms_per_need'][proc]}", f"{off[proc]}")
         for proc, ms in c.get("cpu_ms_per_need", {}).items():
             if proc != "bare_worker":
                 floor = c["cpu_ms_per_bare"]["bare_worker" if proc == "product_worker" else proc]

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +25,7 @@ from bench.activity_kind_workflow import AppendLoopWorkflow
 from store.db import DEFAULT_APP_ROLE
 from store.eventstore import EventStore
 from store.migrate import upgrade_async
+from workers.codec import EncryptionCodec, Keyring, data_converter
 from workers.embedded import start_postgres, venv_binary
 from workers.temporal_server import SQLITE_PRAGMAS
 
@@ -56,7 +56,9 @@ async def main(count: int, concurrency: int) -> dict[str, float]:
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(venv_binary("temporal")), data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(venv_binary("temporal")),
+        data_converter=data_converter(EncryptionCodec(Keyring.generate(),
+                                                      plaintext_readable=False)),
         dev_server_database_filename=str(tmp / "temporal.sqlite"), dev_server_extra_args=args,
     )
     try:

@@ -1,6 +1,11 @@
 """Benchmarks 1–4 on the real local stack: intake, full lifecycle, staff-action latency under a
 background load, memory of open needs. Each beside its floor measured in the same run on the
 same servers: bare workflows (bench/bare.py) served by their own worker process.
+
+The product runs encrypted (workers/codec.py), as it does everywhere; the bare floor does not
+(it is what Temporal itself must do). The lifecycle also runs needs through a second product
+worker with the codec off (bench/plain_worker.py, its own task queue and a plain client) in
+the same rounds: the codec's cost.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from store.db import asyncpg_dsn
 from workflows import client as needs
 
 NEED_QUEUE = "bench-needs"
+PLAIN_QUEUE = "bench-needs-plain"  # the product worker with the codec off
 BARE_QUEUE = "bench-bare"
 
 
@@ -55,7 +61,8 @@ async def _bare_start(client: Client, wf_id: str, updates: int) -> None:
 
 # --- 1. intake ------------------------------------------------------------------------------
 
-async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: int) -> dict:
+async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: int,
+                       bare_client: Client) -> dict:
     tag = uuid.uuid4().hex[:6]
     subs = [lamp_need(f"in-{tag}", i) for i in range(n)]
     start = time.perf_counter()
@@ -68,10 +75,11 @@ async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: 
     bare_ids = [f"bare-in-{tag}-{i}" for i in range(n)]
     start = time.perf_counter()
     with progress("intake floor: bare signal-with-start", n) as advance:
-        await bounded(bare_ids, concurrency, lambda i: _bare_start(client, i, 0), advance)
+        await bounded(bare_ids, concurrency, lambda i: _bare_start(bare_client, i, 0), advance)
     started = time.perf_counter() - start
     with progress("intake floor: bare completions", n) as advance:
-        await bounded(bare_ids, 500, lambda i: client.get_workflow_handle(i).result(), advance)
+        await bounded(bare_ids, 500, lambda i: bare_client.get_workflow_handle(i).result(),
+                      advance)
     completed = time.perf_counter() - start
     return {
         "needs": n, "concurrency": concurrency,
@@ -102,13 +110,18 @@ def _add_cpu(total: dict[str, float], before: dict[str, float], after: dict[str,
 
 
 async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrency: int,
-                          rounds: int = 2, pids: dict[str, int | None] | None = None) -> dict:
-    """Needs and bare workflows in alternating rounds (needs, bare, needs, bare …): on a
-    shared 2-core machine the speed drifts, and alternating spreads the drift over both.
-    With `pids` (name → process), also the CPU each process spent per need and per bare
-    workflow: where the difference is, not only how large it is."""
+                          rounds: int = 2, pids: dict[str, int | None] | None = None, *,
+                          bare_client: Client, plain_client: Client | None = None) -> dict:
+    """Needs and bare workflows in alternating rounds (needs, needs with the codec off, bare,
+    needs, …): on a shared 2-core machine the speed drifts, and alternating spreads the drift
+    over all. With `pids` (name → process), also the CPU each process spent per need and per
+    bare workflow: where the difference is, not only how large it is. `plain_client` (plain
+    converter, PLAIN_QUEUE served by bench.plain_worker, `pids["plain_worker"]`): the same
+    needs with the codec off."""
     pids = {**(pids or {}), "bench_client": os.getpid()}
+    plain_pid = pids.pop("plain_worker", None)
     cpu_needs: dict[str, float] = {}
+    cpu_plain: dict[str, float] = {}
     cpu_bare: dict[str, float] = {}
     tag = uuid.uuid4().hex[:6]
 
@@ -117,30 +130,42 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
         need_id = await submit(client, sub, NEED_QUEUE)
         await happy_lifecycle(client, pool, need_id, sub.requester.requester_id)
 
+    async def one_plain_need(i: int) -> None:
+        assert plain_client is not None
+        sub = lamp_need(f"lp-{tag}", i)
+        need_id = await submit(plain_client, sub, PLAIN_QUEUE)
+        await happy_lifecycle(plain_client, pool, need_id, sub.requester.requester_id)
+
     async def one_bare(i: int) -> None:
         wf_id = f"bare-lc-{tag}-{i}"
-        await _bare_start(client, wf_id, 3)
-        handle = client.get_workflow_handle(wf_id)
+        await _bare_start(bare_client, wf_id, 3)
+        handle = bare_client.get_workflow_handle(wf_id)
         for _ in range(3):
             await handle.execute_update(BareWorkflow.act, "x")
 
-    async def phase(label: str, ids: range, one, cpu_total: dict[str, float]) -> float:
+    async def phase(label: str, ids: range, one, cpu_total: dict[str, float],
+                    watched: dict[str, int | None]) -> float:
         """Run `one` for every id; seconds taken, CPU added to `cpu_total`."""
-        start, cpu = time.perf_counter(), _cpu_seconds(pids)
+        start, cpu = time.perf_counter(), _cpu_seconds(watched)
         with progress(label, len(ids)) as advance:
             await bounded(ids, concurrency, one, advance)
         seconds = time.perf_counter() - start
-        _add_cpu(cpu_total, cpu, _cpu_seconds(pids))
+        _add_cpu(cpu_total, cpu, _cpu_seconds(watched))
         return seconds
 
+    # the codec-off needs: their worker counts as the product worker
+    plain_pids = {**pids, "product_worker": plain_pid} if plain_pid else pids
     per_round = max(n // rounds, 1)
-    needs_s = bare_s = 0.0
+    needs_s = plain_s = bare_s = 0.0
     for r in range(rounds):
         ids = range(r * per_round, (r + 1) * per_round)
         needs_s += await phase(f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
-                               ids, one_need, cpu_needs)
+                               ids, one_need, cpu_needs, pids)
+        if plain_client is not None:
+            plain_s += await phase(f"lifecycle {r + 1}/{rounds}, codec off", ids,
+                                   one_plain_need, cpu_plain, plain_pids)
         bare_s += await phase(f"lifecycle floor {r + 1}/{rounds}: bare start + 3 updates",
-                              ids, one_bare, cpu_bare)
+                              ids, one_bare, cpu_bare, pids)
     total = per_round * rounds
     closed = await pool.fetchval(
         "SELECT count(*) FROM need_summary WHERE stream_id LIKE 'need-app-%' AND stage = 'closed' "
@@ -153,7 +178,11 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
         "ratio": round(bare_s / needs_s, 3), "target_ratio": 0.7,
         "cpu_ms_per_need": {k: round(v * 1000 / total, 1) for k, v in cpu_needs.items()},
         "cpu_ms_per_bare": {k: round(v * 1000 / total, 1) for k, v in cpu_bare.items()},
-    }
+    } | ({
+        "codec_off_needs_closed_per_s": round(total / plain_s, 2),
+        "codec_on_vs_off": round(plain_s / needs_s, 3), "target_codec_on_vs_off": 0.9,
+        "cpu_ms_per_need_codec_off": {k: round(v * 1000 / total, 1) for k, v in cpu_plain.items()},
+    } if plain_client is not None else {})
 
 
 # --- 3. staff-action latency under background load --------------------------------------------
@@ -274,7 +303,8 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
     # bare workflows waiting on one timer
     stack = Stack(root / "mem-bare", policy=REAL_POLICY, task_queue=BARE_QUEUE)
     try:
-        client = await stack.start(worker=False)
+        await stack.start(worker=False)
+        client = await stack.temporal.connect(encrypted=False)  # the bare worker has no codec
         worker = stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
         await asyncio.sleep(3)
         idle_worker, idle_server = _rss_mb(worker.pid()), _rss_mb(stack.temporal.pid())
@@ -317,23 +347,30 @@ async def run_flow(root: Path, sizes: dict, only: set[str],
         try:
             client = await stack.start(worker=True)
             bare = stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
+            plain = stack.start_worker(module="bench.plain_worker", task_queue=PLAIN_QUEUE)
+            plain_client = await stack.temporal.connect(encrypted=False)
             pids = {"product_worker": stack.workers[0].pid(), "bare_worker": bare.pid(),
-                    "temporal": stack.temporal.pid(), "postgres": stack.pg.pid()}
+                    "temporal": stack.temporal.pid(), "postgres": stack.pg.pid(),
+                    "plain_worker": plain.pid()}
             pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=2, max_size=12)
             try:
                 # warm up both workers (imports, sandbox, first connections)
                 warm = [lamp_need("warm", i) for i in range(5)]
                 await bounded(warm, 5, lambda s: submit(client, s, NEED_QUEUE))
-                await bounded(range(5), 5, lambda i: _bare_start(client, f"bare-warm-{i}", 0))
+                await bounded(range(5), 5,
+                              lambda i: _bare_start(plain_client, f"bare-warm-{i}", 0))
+                await bounded([lamp_need("warm-plain", i) for i in range(5)], 5,
+                              lambda s: submit(plain_client, s, PLAIN_QUEUE))
                 await asyncio.sleep(3)
                 if "intake" in only:
                     console.print("[bold]1. intake[/bold]")
                     results["intake"] = await bench_intake(
-                        client, pool, sizes["intake"], sizes["concurrency"])
+                        client, pool, sizes["intake"], sizes["concurrency"], plain_client)
                 if "lifecycle" in only:
                     console.print("[bold]2. full lifecycle[/bold]")
                     results["lifecycle"] = await bench_lifecycle(
-                        client, pool, sizes["lifecycle"], sizes["concurrency"] // 2, pids=pids)
+                        client, pool, sizes["lifecycle"], sizes["concurrency"] // 2, pids=pids,
+                        bare_client=plain_client, plain_client=plain_client)
                 if "latency" in only:
                     console.print("[bold]3. staff-action latency[/bold]")
                     results["latency"], latencies = await bench_latency(

