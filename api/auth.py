@@ -61,7 +61,15 @@ class KeyTable:
         return cls(entries)
 
     def lookup(self, key: str) -> Principal | None:
-        return self._by_hash.get(hashlib.sha256(key.encode("utf-8")).hexdigest())
+        return self._by_hash.get(key_hash(key))
+
+    def lookup_hash(self, sha256: str) -> Principal | None:
+        """By the key's sha256 (a codec sign-in cookie carries it, never the key)."""
+        return self._by_hash.get(sha256)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _check_entry(entry: KeyEntry, policy: Policy) -> None:

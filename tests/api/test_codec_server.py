@@ -142,3 +142,37 @@ async def test_a_refusal_carries_cors_headers_so_the_web_ui_can_show_it(as_) -> 
 async def test_the_rest_of_the_api_answers_no_cross_origin_requests(as_) -> None:
     response = await as_("admin").get("/stats/units", headers={"Origin": UI_ORIGIN})
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_the_web_ui_signs_in_once_and_decodes_with_the_cookie(as_, sealed) -> None:
+    body, name = sealed
+    browser = as_("nobody")
+    assert "password" in (await browser.get("/codec/login")).text
+    signed = await browser.post("/codec/login", data={"key": KEYS["sup_district"]})
+    assert signed.status_code == 200
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/codec" in cookie
+    assert KEYS["sup_district"] not in cookie
+    decoded = await browser.post("/codec/decode", json=body, headers={"Origin": UI_ORIGIN})
+    assert decoded.status_code == 200 and any(name in t for t in _texts(decoded.json()))
+    assert decoded.headers["access-control-allow-credentials"] == "true"
+    await browser.post("/codec/logout")
+    assert (await browser.post("/codec/decode", json=body)).status_code == 401
+
+
+async def test_a_sign_in_cookie_is_refused_when_forged_or_for_a_role_that_may_not_decode(
+    as_, sealed,
+) -> None:
+    body, _ = sealed
+    staff_browser = as_("nobody")
+    refused = await staff_browser.post("/codec/login", data={"key": KEYS["staff_dongting1"]})
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    admin_browser = as_("nobody")
+    await admin_browser.post("/codec/login", data={"key": KEYS["admin"]})
+    real = admin_browser.cookies["demandflow_codec"]
+    digest, expires, mac = real.split(".")
+    for forged in (f"{digest}.{int(expires) + 3600}.{mac}", f"{'0' * 64}.{expires}.{mac}",
+                   f"{digest}.{expires}.{'0' * 64}"):
+        forger = as_("nobody")
+        forger.cookies.set("demandflow_codec", forged)
+        assert (await forger.post("/codec/decode", json=body)).status_code == 401
