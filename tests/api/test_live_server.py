@@ -9,12 +9,14 @@ Sync clients run in threads so this process's event loop keeps serving the worke
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -24,6 +26,7 @@ from typer.testing import CliRunner
 from tests.api.conftest import KEYS, a_need
 from tests.fixtures.temporal import CODEC
 from workers.cli import app as cli
+from workers.embedded import venv_binary
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -127,6 +130,45 @@ async def test_dispatching_from_the_command_line(live_api: str, tmp_path) -> Non
     assert given.exit_code == 0 and given.output.strip() == f"{need_id}: assignment"
     shown = await asyncio.to_thread(run, live_api, "sup_dongting", "show", need_id)
     assert "community-dongting" in shown.output
+
+
+def _payload_texts(node: object) -> list[str]:
+    """The data of every payload in `temporal … --output json` (protobuf JSON: base64)."""
+    if isinstance(node, dict):
+        if "metadata" in node and "data" in node:
+            return [base64.b64decode(node["data"]).decode("utf-8", "replace")]
+        return [t for v in node.values() for t in _payload_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _payload_texts(v)]
+    return []
+
+
+async def test_the_stock_temporal_cli_shows_a_need_decoded_through_the_codec_server(
+    live_api: str, dev_env, tmp_path,
+) -> None:
+    """The README's `temporal workflow show --codec-endpoint … --codec-auth …` line."""
+    need = tmp_path / "need.json"
+    body = a_need("路灯不亮了")
+    body["requester"]["name"] = name = f"Cli-{uuid.uuid4().hex[:8]}"
+    need.write_text(json.dumps(body), encoding="utf-8")
+    need_id = (await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))).output.strip()
+
+    def show(*auth: str) -> tuple[int, str]:
+        done = subprocess.run(
+            [str(venv_binary("temporal")), "workflow", "show", "--workflow-id", need_id,
+             "--address", dev_env.client.service_client.config.target_host,
+             "--output", "json", "--codec-endpoint", f"{live_api}/codec", *auth],
+            check=False, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:  # a refusing codec server: the CLI gives up, shows nothing
+            return done.returncode, done.stdout + done.stderr
+        return 0, " ".join(_payload_texts(json.loads(done.stdout)))
+
+    status, decoded = await asyncio.to_thread(
+        show, "--codec-auth", f"Bearer {KEYS['sup_district']}")
+    assert status == 0 and name in decoded, decoded[-500:]
+    for refused in (("--codec-auth", f"Bearer {KEYS['sup_dongting']}"), ()):
+        status, text = await asyncio.to_thread(show, *refused)
+        assert status != 0 and name not in text
 
 
 async def test_import_csv_submits_valid_rows_and_reports_the_others(live_api: str, tmp_path) -> None:
