@@ -126,6 +126,12 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert stack.descendants, "the stack should run its servers as child processes"
     first = await wait_for_demo(stack.data_dir)
     assert len(first) == len(DEMO_SUBMISSIONS)
+    keys = stack.data_dir / "payload-keys"  # generated once, owner-only, kept for the next run
+    assert keys.stat().st_mode & 0o777 == 0o600
+    key_text = keys.read_text()
+    servers = [" ".join(p.cmdline()) for p in stack.descendants if p.is_running()]
+    assert any(f"--ui-codec-endpoint http://127.0.0.1:{stack.api_port}/codec" in c
+               for c in servers), servers
 
     assert stack.interrupt() == 0, stack.output()
     await asyncio.sleep(1)
@@ -137,6 +143,7 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     await asyncio.sleep(3)  # give a wrongly repeated demo load time to show up
     second = await demo_counts(stack.data_dir)
     assert second == first
+    assert keys.read_text() == key_text
     assert set(second.values()) == {1}
     assert stack.interrupt() == 0
     await asyncio.sleep(1)
