@@ -2,8 +2,12 @@
 
 A Python integrator can use this directly with a Temporal client:
 
-    client = await Client.connect("127.0.0.1:7233", data_converter=pydantic_data_converter)
+    codec = EncryptionCodec(Keyring.parse(keys), plaintext_readable=False)  # workers.codec
+    client = await Client.connect("127.0.0.1:7233", data_converter=data_converter(codec))
     need_id = await submit_need(client, submission, actor, task_queue="demandflow")
+
+(payloads are encrypted with the deployment's keys, docs/security.md; a client without them
+writes payloads the workers cannot trust.)
 
 Intake is signal-with-start on an id made from the channel and the integrator's own id: a
 resent submission reaches the same workflow (which recognises it), never a second need.
