@@ -1,6 +1,13 @@
-"""What a new need starts from, in one local activity: the policy in force and the open
-needs its submission may repeat. Asking for both at once saves every new need one
-local-activity marker in its history and one workflow activation in the worker."""
+"""What a new need starts from, in one local activity: the policy in force and the repeat
+rules' verdict on its submission.
+
+The verdict is reached here, under the intake lock (store/intake.py), and not in the
+workflow: the claim this intake leaves for later reports depends on it (a merged report
+claims nothing, so a later report is never judged a repeat of a repeat). The judgement
+itself is the pure `domain.repeats.best_verdict`; the workflow records what it answered.
+Policies without `repeats` keep the older rule: candidates by category and place, matched
+in the workflow.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from temporalio import activity
 
 from activities.duplicates import DuplicateActivities
 from activities.policy import PolicyActivities
+from domain.repeats import best_verdict, fingerprint
+from store import intake
 from workflows.messages import DuplicateQuery, IntakeContext, IntakeRequest, PolicyRequest
 
 
@@ -18,7 +27,19 @@ class IntakeActivities:
     @activity.defn(name="prepare_intake")
     async def prepare_intake(self, request: IntakeRequest) -> IntakeContext:
         policy = (await self.policies.load_policy(PolicyRequest())).policy
-        # the same narrowing as before the patch; the workflow then matches with the rules
+        if policy.collection.repeats is None:
+            return await self._category_and_place(request, policy)
+        new = fingerprint(request.stream_id, request.submission, policy, request.now)
+        since = request.now - policy.collection.duplicate_window
+        async with self.duplicates.pool.acquire() as conn, conn.transaction():
+            await intake.lock_place(conn, new)
+            verdict = best_verdict(new, await intake.open_candidates(conn, new, since), policy)
+            if verdict.kind != "merge":
+                await intake.claim(conn, new)
+            await intake.forget_before(conn, new.street, since)
+        return IntakeContext(policy=policy, verdict=verdict)
+
+    async def _category_and_place(self, request: IntakeRequest, policy) -> IntakeContext:
         query = DuplicateQuery.for_submission(request.stream_id, request.submission, policy,
                                               request.now)
         if query is None:

@@ -13,9 +13,11 @@ from temporalio.client import Client
 from api.access import Where, readable_need, sees_personal_data, visibility
 from api.auth import Principal, current_principal, require_role
 from api.deps import Services, get_services
-from api.errors import ERROR_RESPONSES, not_found, reject_nul
+from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
 from api.views import Accepted, ActionOut, NeedDetail, NeedItem, NeedPage, need_links
+from domain.admission import admit
 from domain.commands import Evaluate, ProvideInformation, Submission
+from domain.errors import InvalidCommand
 from domain.model import Category, Channel, Stage, Tier
 from store.read import read_stream
 from workflows import client as needs
@@ -66,10 +68,19 @@ async def submit(submission: Submission, principal: Caller, services: Svc,
     """Submit a need. Idempotent: the same channel and external id give the same need id."""
     require_role(principal, "integrator", "staff")
     reject_nul(submission)
+    submission = admitted(submission, services)
     need_id = await needs.submit_need(services.client, submission, principal.actor(),
                                       task_queue=services.task_queue)
     response.headers["Location"] = f"/needs/{need_id}"
     return Accepted(id=need_id, links=need_links(need_id))
+
+
+def admitted(submission: Submission, services: Services) -> Submission:
+    """Trimmed and checked against the directory (domain/admission.py), or a 422."""
+    try:
+        return admit(submission, services.policy)
+    except InvalidCommand as exc:
+        raise ApiError(422, "invalid_input", exc.message, field=exc.field) from None
 
 
 @router.get("/needs", response_model=NeedPage)

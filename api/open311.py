@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from api.access import Where, can_read, find_need, visibility
 from api.auth import API_KEY_HEADER, Principal, authenticate
 from api.errors import ApiError, field_path, reject_nul
-from api.needs import Svc
+from api.needs import Svc, admitted
 from api.open311_format import (
     Fmt,
     Open311Post,
@@ -97,7 +97,7 @@ async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
             return error(fmt, 403, "this api_key may not submit requests")
         reject_nul(form)
         post = _parse_form(form)
-        submission = post.submission(services_.policy)
+        submission = admitted(post.submission(services_.policy), services_)
     except ApiError as exc:
         return error(fmt, exc.status, exc.detail.message)
     except ValidationError as exc:

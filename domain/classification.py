@@ -1,12 +1,17 @@
-"""Tiered classification (分级分类): category, tier and urgency from keyword rules.
+"""Tiered classification (分级分类): which service item a report is about, hence its category,
+tier and urgency.
 
-A rule matches when one of its keywords (Chinese or English, case-insensitive) occurs in the
-title, description or details, and its requester-kind and channel filters hold. The most
-confident match wins (a `category_hint` from the channel adds `hint_bonus`); below the
-policy's threshold, or with no match, the community's dispatcher classifies by hand.
+Each rule of the policy is an item with the words that name it. The `words` matcher reads the
+report as jieba segments it: a term counts where a word starts, the longest of overlapping
+terms wins, words in the title weigh more, and the item with the best score wins against the
+runner-up. (Older policies use the `substring` matcher: any keyword anywhere.) A
+`category_hint` from the channel adds `hint_bonus`; below the policy's threshold, or with no
+match, the community's dispatcher classifies by hand. The words that matched are recorded.
 """
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from domain import events as ev
 from domain.commands import Classify, Reclassify
@@ -17,6 +22,7 @@ from domain.model import Category, Channel, Frozen, RequesterKind, Role, Stage, 
 from domain.policy import ClassificationRule, Policy
 from domain.routing import reroute_if_target_changed
 from domain.state import DemandState, evolve
+from domain.text import normalise, words
 
 
 class Classification(Frozen):
@@ -25,6 +31,7 @@ class Classification(Frozen):
     tier: Tier
     urgency: Urgency
     confidence: float
+    matched_terms: list[str] = Field(default_factory=list)
 
 
 def rule_matches(
@@ -34,14 +41,29 @@ def rule_matches(
     lowered = text.casefold()
     if rule.keywords and not any(k.casefold() in lowered for k in rule.keywords):
         return False
-    if rule.requester_kinds and kind not in rule.requester_kinds:
-        return False
-    if rule.channels and channel not in rule.channels:
-        return False
-    return bool(rule.keywords or rule.requester_kinds or rule.channels)
+    return _filters_hold(rule, kind, channel) and bool(
+        rule.keywords or rule.requester_kinds or rule.channels)
+
+
+def _filters_hold(rule: ClassificationRule, kind: RequesterKind | None,
+                  channel: Channel | None) -> bool:
+    return (not rule.requester_kinds or kind in rule.requester_kinds) and (
+        not rule.channels or channel in rule.channels)
 
 
 def classify(
+    text: str, kind: RequesterKind | None, channel: Channel | None, hint: Category | None,
+    policy: Policy, *, title: str = "",
+) -> Classification | None:
+    """The item the report is about, or None. `text` is the whole report; `title`, when
+    given, is its first part (the word matcher weighs words there more)."""
+    if policy.classification.matcher == "words":
+        return classify_words(title, text[len(title):] if title else text, kind, channel,
+                              hint, policy)
+    return _classify_substring(text, kind, channel, hint, policy)
+
+
+def _classify_substring(
     text: str, kind: RequesterKind | None, channel: Channel | None, hint: Category | None,
     policy: Policy,
 ) -> Classification | None:
@@ -62,9 +84,107 @@ def classify(
     return best
 
 
+def classify_words(
+    title: str, body: str, kind: RequesterKind | None, channel: Channel | None,
+    hint: Category | None, policy: Policy,
+) -> Classification | None:
+    """Score every item by the words of the report that name it; the best item wins.
+
+    A keyword scores 1, a hint `hint_weight`, each counted once, times `title_weight` when
+    it stands in the title. Confidence is the rule's own confidence, scaled by how strong
+    the best score is (up to `full_score`) and by its share against the runner-up of
+    another category, so a lift report that mentions old people stays a lift report; the
+    channel's category hint adds `hint_bonus`.
+    """
+    settings = policy.classification
+    found = terms_found(title, body, policy)
+    scored: list[tuple[float, int, ClassificationRule, list[str]]] = []
+    for order, rule in enumerate(settings.rules):
+        if not _filters_hold(rule, kind, channel):
+            continue
+        score, matched = _score(rule, found, settings.hint_weight)
+        if not rule.keywords and not rule.hints and (rule.requester_kinds or rule.channels):
+            score = settings.full_score * 0.5  # a filter-only rule: a fallback, never sure
+        if score > 0:
+            scored.append((score, -order, rule, matched))
+    if not scored:
+        return None
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    score, _, rule, matched = scored[0]
+    rival = next((s for s, _, r, _ in scored[1:] if r.category != rule.category), 0.0)
+    strength = min(1.0, score / settings.full_score)
+    share = score / (score + rival)
+    bonus = settings.hint_bonus if hint == rule.category else 0.0
+    confidence = round(min(1.0, rule.confidence * strength * (0.5 + 0.5 * share) + bonus), 4)
+    urgent = any(term in found for term in map(normalise, settings.urgent_keywords))
+    return Classification(
+        rule_id=rule.id, category=rule.category, tier=rule.tier, confidence=confidence,
+        urgency=Urgency.URGENT if urgent else rule.urgency, matched_terms=matched,
+    )
+
+
+def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:
+    """Every policy term the report contains where a word starts, with its weight (the
+    title's weight if it stands there). Where terms overlap the longest wins, so a short
+    term inside a longer one (施工 inside 施工许可证) counts only as the longer."""
+    settings = policy.classification
+    vocabulary = _vocabulary(policy)
+    found: dict[str, float] = {}
+    for part, weight in ((title, settings.title_weight), (body, 1.0)):
+        text = normalise(part)
+        starts = {start for start, _ in words(part)}
+        taken = [False] * len(text)
+        for term in vocabulary:
+            position = text.find(term)
+            while position >= 0:
+                span = range(position, position + len(term))
+                if position in starts and not any(taken[i] for i in span):
+                    for i in span:
+                        taken[i] = True
+                    found[term] = max(found.get(term, 0.0), weight)
+                position = text.find(term, position + 1)
+    return found
+
+
+def _vocabulary(policy: Policy) -> list[str]:
+    """All terms of the policy, longest first (the order `terms_found` claims text in)."""
+    terms = {normalise(t) for r in policy.classification.rules for t in (*r.keywords, *r.hints)}
+    terms |= {normalise(t) for t in policy.classification.urgent_keywords}
+    return sorted((t for t in terms if t), key=lambda t: (-len(t), t))
+
+
+def term_items(policy: Policy) -> dict[str, str]:
+    """Each policy term -> '#' + the first rule that lists it (what the term means)."""
+    cached = _TERM_ITEMS.get(policy.version) if policy.version else None
+    if cached is not None:
+        return cached
+    meaning: dict[str, str] = {}
+    for rule in policy.classification.rules:
+        for term in (*rule.keywords, *rule.hints):
+            meaning.setdefault(normalise(term), "#" + rule.id)
+    if policy.version:
+        _TERM_ITEMS[policy.version] = meaning
+    return meaning
+
+
+_TERM_ITEMS: dict[str, dict[str, str]] = {}
+
+
+def _score(rule: ClassificationRule, found: dict[str, float],
+           hint_weight: float) -> tuple[float, list[str]]:
+    score, matched = 0.0, []
+    for terms, weight in ((rule.keywords, 1.0), (rule.hints, hint_weight)):
+        for term in dict.fromkeys(map(normalise, terms)):
+            if term in found and term not in matched:
+                score += weight * found[term]
+                matched.append(term)
+    return score, matched
+
+
 def classify_state(state: DemandState, policy: Policy) -> Classification | None:
     kind = state.requesters[0].kind if state.requesters else None
-    return classify(state.text, kind, state.channel, state.category_hint, policy)
+    return classify(state.text, kind, state.channel, state.category_hint, policy,
+                    title=state.title)
 
 
 def dispatcher_for(state: DemandState, policy: Policy) -> str:
@@ -85,6 +205,8 @@ def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.Dom
         dispatcher_unit=dispatcher_for(state, ctx.policy),
         reason="low_confidence" if found else "no_rule",
         confidence=found.confidence if found else 0.0,
+        best_guess=found.rule_id if found else None,
+        matched_terms=found.matched_terms if found else [],
     )]
 
 

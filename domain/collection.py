@@ -23,10 +23,12 @@ from domain.commands import (
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, WrongStage
 from domain.guards import OPEN_STAGES, require_assignee, require_stage, timer_is_current
-from domain.model import Category, Frozen, Outcome, Role, Stage
+from domain.model import Category, Frozen, Outcome, Role, Stage, UnitKind
 from domain.policy import Policy
+from domain.repeats import repeat_events
 from domain.sla import resumed
 from domain.state import DemandState, evolve
+from domain.text import places_in
 
 Events = list[ev.DomainEvent]
 
@@ -58,7 +60,7 @@ def likely_category(submission: Submission, policy: Policy) -> Category | None:
     reports are compared by, before the report is classified for real."""
     text = " ".join([submission.title, submission.description, *submission.details.values()])
     found = classify(text, submission.requester.kind, submission.channel,
-                     submission.category_hint, policy)
+                     submission.category_hint, policy, title=submission.title)
     return found.category if found else submission.category_hint
 
 
@@ -72,10 +74,38 @@ def missing_fields(state: DemandState, policy: Policy) -> list[str]:
     return [f for f in required if f not in state.known_fields]
 
 
+PLACE_FIELDS = ("community", "grid", "building", "address")
+"""Answers that give a need its place (an information request for `location` asks for one)."""
+
+
+def needs_a_place(state: DemandState, policy: Policy) -> bool:
+    """A problem at a place (a confidently named `at_place` item) reported with nothing a unit
+    can go to: no community, grid, building, address, coordinates or place in its text.
+    Only policies with a `location_request_limit` ask."""
+    if policy.collection.location_request_limit is None or "location" in state.known_fields:
+        return False
+    found = classify_state(state, policy)
+    rule = policy.rule(found.rule_id) if found else None
+    if not (found and rule and rule.at_place
+            and found.confidence >= policy.classification.confidence_threshold):
+        return False
+    loc = state.location
+    placed = loc is not None and (loc.community or loc.grid or loc.building)
+    return not (placed or state.address_given or places_in(state.text)
+                or {"lat", "long"} <= state.known_fields)
+
+
 def collection_step(state: DemandState, ctx: DecisionContext) -> Events:
     """Ask for what is missing, once; otherwise collection is complete."""
     if state.stage != Stage.COLLECTION or state.pending_information:
         return []
+    if not state.handed_to_grid and needs_a_place(state, ctx.policy):
+        limit = ctx.policy.collection.location_request_limit
+        assert limit is not None
+        return [ev.InformationRequested(
+            rule_id="collection.location", policy_version=ctx.version,
+            missing_fields=["location"], ask="requester", due_at=ctx.now + limit,
+        )]
     missing = [] if state.handed_to_grid else missing_fields(state, ctx.policy)
     if not missing:
         return []
@@ -96,6 +126,8 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
         location=s.location, title=s.title, description=s.description, details=s.details,
         policy_version=ctx.version, category_hint=s.category_hint,
     )
+    if command.repeat is not None:
+        return repeat_events(state, submitted, command.repeat, ctx)
     if command.duplicate_of is None:
         return [submitted]
     merged = ev.DemandMerged(rule_id="collection.duplicate_window", policy_version=ctx.version,
@@ -110,11 +142,29 @@ def provide_information(state: DemandState, command: ProvideInformation, ctx: De
     require_stage(state, "ProvideInformation", *OPEN_STAGES)
     if state.pending_information is None:
         raise InvalidCommand("fields", "no information request is pending")
-    provided = ev.InformationProvided(fields=command.fields)
+    provided = ev.InformationProvided(fields=_place_answer(command.fields, state, ctx.policy))
     after = evolve(state, provided)
     if after.pending_information is None and state.pending_information.paused_at:
         return [provided, resumed(state, ctx)]
     return [provided]
+
+
+def _place_answer(fields: dict[str, str], state: DemandState, policy: Policy) -> dict[str, str]:
+    """The answer, checked: a grid or community given must be one of the need's street (a
+    grid brings its community along)."""
+    street = state.location.street if state.location else None
+    community = fields.get("community")
+    if "grid" in fields:
+        grid = policy.unit(fields["grid"])
+        if grid is None or grid.kind != UnitKind.GRID or (community and grid.parent != community):
+            raise InvalidCommand("fields.grid", "is not a grid of this district or of that community")
+        community = grid.parent
+    if community is not None:
+        unit = policy.unit(community)
+        if unit is None or unit.kind != UnitKind.COMMUNITY or unit.parent != street:
+            raise InvalidCommand("fields.community", "is not a community of the need's street")
+        return fields | {"community": community}
+    return fields
 
 
 def request_information(state: DemandState, command: RequestInformation, ctx: DecisionContext) -> Events:

@@ -46,6 +46,15 @@ class Submission(Frozen):
     category_hint: Category | None = None
 
 
+class RepeatVerdict(Frozen):
+    """The intake's judgement of whether a submission repeats an open need (domain/repeats.py)."""
+
+    kind: Literal["merge", "possible", "none"] = "none"
+    of_stream_id: str | None = None
+    score: float = 0.0
+    rule_id: str = "collection.repeats"
+
+
 class Command(Frozen):
     type: str
 
@@ -57,6 +66,8 @@ class Submit(Command):
     type: Literal["Submit"] = "Submit"
     submission: Submission
     duplicate_of: str | None = None
+    repeat: RepeatVerdict | None = Field(
+        default=None, description="the repeat rules' verdict (policies with `repeats`)")
 
 
 class ProvideInformation(Command):
@@ -83,6 +94,13 @@ class LinkReport(Command):
     linked_stream_id: str = Field(min_length=1)
     channel: Channel
     requester: Requester
+
+
+class ResolvePossibleRepeat(Command):
+    """A dispatcher links a possible repeat to the need it may repeat, or dismisses it."""
+
+    type: Literal["ResolvePossibleRepeat"] = "ResolvePossibleRepeat"
+    decision: Literal["link", "dismiss"]
 
 
 # --- classification ------------------------------------------------------------------------
@@ -200,6 +218,7 @@ TimerCommand = (
 
 AnyCommand = Annotated[
     Submit | ProvideInformation | RequestInformation | ExpireInformationRequest | LinkReport
+    | ResolvePossibleRepeat
     | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
     | DecideExtension | Complete | Evaluate | CloseEvaluationWindow,

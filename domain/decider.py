@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain import collection, evaluation, handling, routing
+from domain import collection, evaluation, handling, repeats, routing
 from domain import commands as cmd
 from domain.classification import classification_step, classify_by_hand, reclassify
 from domain.context import DecisionContext
@@ -35,6 +35,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.RequestInformation: collection.request_information,
     cmd.ExpireInformationRequest: collection.expire_information,
     cmd.LinkReport: collection.link_report,
+    cmd.ResolvePossibleRepeat: repeats.resolve_possible_repeat,
     cmd.Classify: classify_by_hand,
     cmd.Reclassify: reclassify,
     cmd.Assign: routing.assign,

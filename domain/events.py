@@ -105,10 +105,31 @@ class ReportLinked(DomainEvent):
 
 
 class DemandMerged(RuleApplied):
-    """This report repeats an open need and is handled there; this stream ends."""
+    """This report repeats an open need and is handled there; this stream ends. `score` is
+    the repeat rule's score (domain/repeats.py); a dispatcher's link has rule_id 'manual'."""
 
     type: Literal["DemandMerged"] = "DemandMerged"
     into_stream_id: str
+    score: float | None = None
+
+
+class PossibleRepeatFlagged(RuleApplied):
+    """The report may repeat an open need, but not surely: it goes on as its own need and a
+    dispatcher of `dispatcher_unit` links it to `of_stream_id` or dismisses the doubt."""
+
+    type: Literal["PossibleRepeatFlagged"] = "PossibleRepeatFlagged"
+    of_stream_id: str
+    score: float
+    dispatcher_unit: str
+
+
+class PossibleRepeatResolved(DomainEvent):
+    """A dispatcher settled a possible repeat: linked (the need merges into the other) or
+    dismissed (they are different needs)."""
+
+    type: Literal["PossibleRepeatResolved"] = "PossibleRepeatResolved"
+    of_stream_id: str
+    decision: Literal["linked", "dismissed"]
 
 
 # --- 2. tiered classification --------------------------------------------------------------
@@ -121,6 +142,8 @@ class ClassificationRequested(DomainEvent):
     dispatcher_unit: str
     reason: Literal["no_rule", "low_confidence"]
     confidence: float = 0.0
+    best_guess: str | None = Field(default=None, description="the weakly matched rule")
+    matched_terms: list[str] = Field(default_factory=list)
 
 
 class DemandClassified(RuleApplied):
@@ -132,6 +155,8 @@ class DemandClassified(RuleApplied):
     urgency: Urgency
     confidence: float
     manual: bool = False
+    matched_terms: list[str] = Field(
+        default_factory=list, description="the report's words that named the item")
 
 
 class DemandReclassified(DomainEvent):
@@ -312,6 +337,8 @@ AnyEvent = Annotated[
     | InformationRequestExpired
     | ReportLinked
     | DemandMerged
+    | PossibleRepeatFlagged
+    | PossibleRepeatResolved
     | ClassificationRequested
     | DemandClassified
     | DemandReclassified

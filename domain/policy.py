@@ -48,11 +48,18 @@ class Unit(Frozen):
 
 
 class ClassificationRule(Frozen):
-    """Matches when any keyword occurs (case-insensitive) and the requester kind / channel
-    filters, if given, hold. A rule without keywords matches on its filters alone."""
+    """A service item: the words that name it, the filters it needs, where it goes.
+
+    With the `substring` matcher it matches when any keyword occurs; with the `words` matcher
+    (domain/classification.py) its keywords and weaker `hints` are scored where they start a
+    word. A rule without keywords matches on its requester-kind / channel filters alone.
+    `at_place` marks a problem at a place (a lamp, a lift): only such items can be repeats of
+    another requester's report, and a report of one needs a place a unit can act on."""
 
     id: str
     keywords: list[str] = Field(default_factory=list)
+    hints: list[str] = Field(default_factory=list, description="words that suggest the item")
+    at_place: bool = False
     requester_kinds: list[RequesterKind] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     category: Category
@@ -67,6 +74,23 @@ class ClassificationPolicy(Frozen):
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
     hint_bonus: float = Field(default=0.1, ge=0, le=1)
     urgent_keywords: list[str] = Field(default_factory=list)
+    # Policies written before the word matcher keep their substring reading (running needs
+    # hold their policy for life, so their decisions replay unchanged).
+    matcher: Literal["substring", "words"] = "substring"
+    title_weight: float = Field(default=1.5, ge=1, description="a word in the title counts more")
+    hint_weight: float = Field(default=0.4, ge=0, le=1, description="a hint against a keyword")
+    full_score: float = Field(default=1.0, gt=0, description="the score of full confidence")
+
+
+class RepeatPolicy(Frozen):
+    """When a new report repeats an open need (domain/repeats.py). score = place_weight x
+    place (1 same place, 0.5 same grid with no place named) + text_weight x similarity."""
+
+    merge_score: float = Field(default=0.7, ge=0, le=1)
+    possible_score: float = Field(default=0.5, ge=0, le=1)
+    place_weight: float = Field(default=0.5, ge=0, le=1)
+    text_weight: float = Field(default=0.5, ge=0, le=1)
+    distance_m: float = Field(default=30, ge=0, description="coordinates this close: one place")
 
 
 class CollectionPolicy(Frozen):
@@ -74,6 +98,10 @@ class CollectionPolicy(Frozen):
     information_request_limit: Duration = timedelta(hours=16)
     on_information_expiry: Literal["close", "hand_to_grid"] = "hand_to_grid"
     duplicate_window: Duration = timedelta(days=7)
+    repeats: RepeatPolicy | None = Field(
+        default=None, description="unset: the category-and-place rule of older policies")
+    location_request_limit: Duration | None = Field(
+        default=None, description="set: a place-bound report with no place is asked for one")
 
 
 class RoutingPolicy(Frozen):

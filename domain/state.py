@@ -54,6 +54,8 @@ class DemandState(Frozen):
     linked_reports: tuple[str, ...] = ()
     location: Location | None = None
     text: str = ""
+    title: str = ""
+    address_given: bool = False
     known_fields: frozenset[str] = frozenset()
     category_hint: Category | None = None
     category: Category | None = None
@@ -84,6 +86,7 @@ class DemandState(Frozen):
     ratings: dict[str, Rating] = Field(default_factory=dict)
     no_response: tuple[str, ...] = ()
     merged_into: str | None = None
+    possible_repeat_of: str | None = None
     outcome: Outcome | None = None
     satisfied: bool | None = None
 

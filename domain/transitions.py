@@ -62,6 +62,7 @@ def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
     return {
         "stage": Stage.COLLECTION, "policy_version": e.policy_version, "channel": e.channel,
         "location": e.location.model_copy(update={"address": None}), "text": text,
+        "title": e.title, "address_given": bool(e.location.address),
         "known_fields": frozenset(k for k, v in e.details.items() if v.strip()),
         "category_hint": e.category_hint,
     } | _add_requester(state, e.requester.requester_id, e.requester.kind)
@@ -79,6 +80,12 @@ def _info_provided(state: DemandState, e: ev.InformationProvided) -> Update:
     given = {k for k, v in e.fields.items() if v.strip()}
     update: Update = {"known_fields": state.known_fields | given,
                       "text": " ".join([state.text, *e.fields.values()])}
+    place = {k: e.fields[k].strip() for k in ("community", "grid", "building") if k in given}
+    if given & {"community", "grid", "building", "address"}:
+        given.add("location")  # any of these answers a request for the need's place
+        update["known_fields"] = update["known_fields"] | {"location"}
+    if place and state.location is not None:
+        update["location"] = state.location.model_copy(update=place)
     pending = state.pending_information
     if pending:
         left = tuple(f for f in pending.missing_fields if f not in given)
@@ -110,6 +117,16 @@ def _linked(state: DemandState, e: ev.ReportLinked) -> Update:
 @_on(ev.DemandMerged)
 def _merged(state: DemandState, e: ev.DemandMerged) -> Update:
     return {"merged_into": e.into_stream_id}
+
+
+@_on(ev.PossibleRepeatFlagged)
+def _possible_repeat(state: DemandState, e: ev.PossibleRepeatFlagged) -> Update:
+    return {"possible_repeat_of": e.of_stream_id}
+
+
+@_on(ev.PossibleRepeatResolved)
+def _repeat_resolved(state: DemandState, e: ev.PossibleRepeatResolved) -> Update:
+    return {"possible_repeat_of": None}
 
 
 @_on(ev.ClassificationRequested)

@@ -7,11 +7,13 @@ database so the two cannot drift unnoticed.
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
+    Double,
     Identity,
     Integer,
     LargeBinary,
@@ -112,14 +114,22 @@ unit_monthly_stat_slots = Table(
     PrimaryKeyConstraint("unit_id", "month", "slot"),
 )
 
-# What each intake claimed before its events were stored: repeated reports arriving at the
-# same moment see each other (activities/duplicates.py; not an event, not a projection).
+# What each intake that did not merge claimed: its fingerprint, compared by later reports
+# within the duplicate window (store/intake.py, domain/repeats.py; not an event, not a
+# projection).
 intake_claims = Table(
     "intake_claims", metadata,
     Column("stream_id", Text, primary_key=True),
     Column("category", Text, nullable=False),
     *[Column(c, Text) for c in ("street", "community", "grid", "building")],
     _ts("submitted_at", nullable=False),
+    Column("item", Text),
+    Column("at_place", Boolean, nullable=False),
+    Column("places", ARRAY(Text), nullable=False),
+    Column("latitude", Double),
+    Column("longitude", Double),
+    Column("requester_id", Text),
+    Column("text", Text, nullable=False),
 )
 
 # Views, for building queries only (never created from this metadata).

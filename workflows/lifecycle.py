@@ -71,6 +71,7 @@ class NeedLifecycle:
 
     def __init__(self, start: DemandStart) -> None:
         self._id = workflow.info().workflow_id
+        self._submission = start.submission
         self._lock = asyncio.Lock()  # one decide→append→evolve at a time
         self._reports: list[LinkedReport] = []
         carried = start.carried
@@ -102,6 +103,9 @@ class NeedLifecycle:
         """A staff, supervisor or reviewer action; the answer says what it recorded."""
         async with self._lock:
             stored = await self._apply(action.command, action.actor)
+        merged = next((e for e in stored if e.type == "DemandMerged"), None)
+        if merged is not None:  # a dispatcher linked this need to the one it repeats
+            await self._tell_primary(merged.event().into_stream_id, action.actor)
         return ActionResult(version=self._state.version, stage=self._stage_name(),
                             events=[e.type for e in stored])
 
@@ -125,29 +129,43 @@ class NeedLifecycle:
             # A patch costs every run that asks a marker and a TemporalChangeVersion upsert:
             # runs started by today's client skip it (their start input says so, and replays
             # read the same input).
+            verdict = None
             if start.started_by >= 1 or workflow.patched(INTAKE_PATCH):
-                primary = await self._prepare_intake(submission)
+                primary, verdict = await self._prepare_intake(submission)
             else:  # runs started before the patch: the policy, then the duplicate query
                 self._policy = await self._load_policy()
                 primary = await self._open_need_repeated_by(submission)
-            await self._apply(cmd.Submit(submission=submission, duplicate_of=primary), actor)
+            await self._apply(cmd.Submit(submission=submission, duplicate_of=primary,
+                                         repeat=verdict), actor)
         if primary is not None:
-            # The open need records the link and will ask this requester to evaluate too.
+            await self._tell_primary(primary, actor)
+
+    async def _tell_primary(self, primary: str, actor: Actor) -> None:
+        """The open need records the link and will ask this requester to evaluate too."""
+        try:
             await workflow.get_external_workflow_handle(primary).signal(
                 "report",
-                LinkedReport(stream_id=self._id, submission=submission, actor=actor),
+                LinkedReport(stream_id=self._id, submission=self._submission, actor=actor),
             )
+        except ApplicationError as exc:  # the primary has closed meanwhile: nothing to link
+            workflow.logger.warning("the repeated need could not be told: %s", exc.message)
 
-    async def _prepare_intake(self, submission: cmd.Submission) -> str | None:
-        """The policy in force and the open need this submission repeats, if any: one local
-        activity reads the policy and narrows the candidates, the pure rules match here."""
+    async def _prepare_intake(
+        self, submission: cmd.Submission
+    ) -> tuple[str | None, cmd.RepeatVerdict | None]:
+        """The policy in force and the open need this submission repeats, if any, in one
+        local activity: the repeat rules' verdict (reached under the intake lock), or, for
+        older policies, the candidates that the pure rules match here."""
         context = await workflow.execute_local_activity(
             "prepare_intake", IntakeRequest(stream_id=self._id, submission=submission,
                                             now=workflow.now()),
             result_type=IntakeContext, start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._policy = shared(context.policy)
-        return _first_match(context.candidates, submission, self._policy, workflow.now())
+        verdict = context.verdict
+        if verdict is not None:
+            return (verdict.of_stream_id if verdict.kind == "merge" else None), verdict
+        return _first_match(context.candidates, submission, self._policy, workflow.now()), None
 
     async def _open_need_repeated_by(self, submission: cmd.Submission) -> str | None:
         """Same category (as the rules classify it), same place, within the window."""

@@ -12,7 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.collection import OpenNeedSummary, likely_category
-    from domain.commands import AnyCommand, Submission
+    from domain.commands import AnyCommand, RepeatVerdict, Submission
     from domain.model import Actor, Category, Frozen, Location
     from domain.policy import Policy
     from domain.state import DemandState
@@ -129,10 +129,12 @@ class IntakeRequest(Frozen):
 
 
 class IntakeContext(Frozen):
-    """The policy in force, and the open needs the submission may repeat (to be matched)."""
+    """The policy in force and the repeat rules' verdict (policies with `repeats`), or the
+    open needs the submission may repeat, to be matched in the workflow (older policies)."""
 
     policy: Policy
     candidates: list[OpenNeedSummary] = Field(default_factory=list)
+    verdict: RepeatVerdict | None = None
 
 
 # Complete the models whose annotations name classes defined later in this module: an

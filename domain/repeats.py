@@ -1,0 +1,221 @@
+"""Repeated reports (重复诉求): when a new report is the same need as an open one.
+
+A report repeats an open need only when it is about the same item (the rule that classifies
+it), at the same place, and says much the same thing. The place is the building or house
+number, from the location's fields or named in the text (6栋, 2号楼, 汉正街857号), or
+coordinates within the policy's distance; two reports that name different places, or lie in
+different grids, are different needs. A report that names no place (only a grid) is at most a
+*possible* repeat, for a dispatcher to link or dismiss, never merged by itself. A question or
+request of one person (an item not `at_place`) is never the same need as someone else's, and
+is never merged by itself: the same person's second question of one kind is a possible repeat.
+
+    score = place_weight x place + text_weight x similarity
+    place = 1 at the same place, 0.5 when one side names no place (same grid or community)
+
+A sure repeat (same item, same place, score >= merge_score) merges; one above possible_score
+goes on as its own need and is flagged as a possible repeat.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+from rapidfuzz import fuzz
+
+from domain import events as ev
+from domain.classification import classify, dispatcher_for, term_items
+from domain.commands import RepeatVerdict, ResolvePossibleRepeat, Submission
+from domain.context import DecisionContext
+from domain.errors import InvalidCommand
+from domain.guards import OPEN_STAGES, require_stage
+from domain.model import Category, Frozen, Outcome, Role
+from domain.policy import Policy, RepeatPolicy
+from domain.state import DemandState, evolve
+from domain.text import building_key, content_words, digest, normalise, places_in
+
+Place = Literal["same", "unknown", "different"]
+DEFAULT_REPEATS = RepeatPolicy()
+
+
+class Fingerprint(Frozen):
+    """What repeat detection compares of a report. Places are digests, never addresses."""
+
+    stream_id: str
+    item: str | None = Field(description="the rule its words name confidently, if any")
+    category: Category | None
+    at_place: bool = True
+    street: str
+    community: str | None = None
+    grid: str | None = None
+    places: list[str] = Field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
+    requester_id: str | None = None
+    text: str = ""
+    submitted_at: datetime
+
+
+def fingerprint(stream_id: str, submission: Submission, policy: Policy,
+                now: datetime) -> Fingerprint:
+    """The report as repeat detection sees it (pure: the same report gives the same print)."""
+    s, loc = submission, submission.location
+    text = " ".join([s.title, s.description, *s.details.values()])
+    found = classify(text, s.requester.kind, s.channel, s.category_hint, policy, title=s.title)
+    sure = found and found.confidence >= policy.classification.confidence_threshold
+    rule = policy.rule(found.rule_id) if sure and found else None
+    places = place_digests(loc.community or loc.grid or loc.street, text, loc.building,
+                           loc.address)
+    lat, lon = _coordinates(s.details)
+    return Fingerprint(
+        stream_id=stream_id, item=rule.id if rule else None,
+        category=found.category if found else s.category_hint,
+        at_place=rule.at_place if rule else True, street=loc.street, community=loc.community,
+        grid=loc.grid, places=sorted(places), latitude=lat, longitude=lon,
+        requester_id=s.requester.requester_id, text=text[:500], submitted_at=now,
+    )
+
+
+def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
+    """Whether `new` repeats the open need `old` (see the module's rule)."""
+    rules = policy.collection.repeats or DEFAULT_REPEATS
+    none = RepeatVerdict(of_stream_id=old.stream_id)
+    if new.stream_id == old.stream_id or new.category is None or new.category != old.category:
+        return none
+    same_item = new.item is not None and new.item == old.item
+    if new.item is not None and old.item is not None and not same_item:
+        return none  # two known items: two problems, even at one place
+    mergeable = new.at_place and old.at_place
+    if not mergeable:
+        # A person's own question: only that person's earlier report can be the same need,
+        # and even then a dispatcher decides (one person may ask two things of one kind).
+        if new.requester_id != old.requester_id or not same_item:
+            return none
+        place: Place = "same"
+    else:
+        place = compare_places(new, old, rules.distance_m)
+    if place == "different":
+        return none
+    text = similarity(new.text, old.text, policy)
+    score = round(rules.place_weight * (1.0 if place == "same" else 0.5)
+                  + rules.text_weight * text, 4)
+    if mergeable and same_item and place == "same" and score >= rules.merge_score:
+        return RepeatVerdict(kind="merge", of_stream_id=old.stream_id, score=score,
+                             rule_id=f"collection.repeats.{new.item}")
+    if score >= rules.possible_score:
+        return RepeatVerdict(kind="possible", of_stream_id=old.stream_id, score=score,
+                             rule_id=f"collection.repeats.{new.item or new.category.value}")
+    return none.model_copy(update={"score": score})
+
+
+def best_verdict(new: Fingerprint, candidates: list[Fingerprint],
+                 policy: Policy) -> RepeatVerdict:
+    """A sure repeat before a possible one, the higher score first, the older need on ties."""
+    verdicts = [judge(new, old, policy) for old in candidates]
+    rank = {"merge": 2, "possible": 1, "none": 0}
+    best = max(verdicts, key=lambda v: (rank[v.kind], v.score), default=RepeatVerdict())
+    return best if best.kind != "none" else RepeatVerdict()
+
+
+def place_digests(scope: str, text: str, building: str | None,
+                  address: str | None) -> list[str]:
+    """Digests of the buildings ('b:') and house numbers or addresses ('a:') a report names,
+    in its fields or its text, scoped by its community (or grid, or street)."""
+    named = places_in(text)
+    if building:
+        named.add(building_key(building))
+    if address:
+        named |= places_in(address) or {"a:" + normalise(address).strip()}
+    return sorted(f"{key[:2]}{digest(scope, key)}" for key in named)
+
+
+def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Place:
+    """Coordinates decide when both have them; else buildings when both name one (a street
+    address may hold many buildings); else house numbers and addresses."""
+    if new.street != old.street:
+        return "different"
+    for mine, theirs in ((new.community, old.community), (new.grid, old.grid)):
+        if mine and theirs and mine != theirs:
+            return "different"
+    if None not in (new.latitude, new.longitude, old.latitude, old.longitude):
+        near = _metres(new, old) <= distance_m
+        return "same" if near else "different"
+    for kind in ("b:", "a:"):
+        mine = {p for p in new.places if p.startswith(kind)}
+        theirs = {p for p in old.places if p.startswith(kind)}
+        if mine and theirs:
+            return "same" if mine & theirs else "different"
+    return "unknown"
+
+
+def similarity(a: str, b: str, policy: Policy) -> float:
+    """How much two reports say the same, 0..1: rapidfuzz's token-set ratio over their
+    content words (jieba's segmentation, filler words and places left out), where every
+    word the policy lists for an item stands for that item (卫生 and 垃圾 both say
+    sanitation)."""
+    left, right = _meaning(a, policy), _meaning(b, policy)
+    if not left or not right:
+        return 0.0
+    return fuzz.token_set_ratio(" ".join(left), " ".join(right)) / 100
+
+
+def _meaning(text: str, policy: Policy) -> list[str]:
+    items = term_items(policy)
+    return [items.get(word, word) for word in content_words(text)]
+
+
+def _coordinates(details: dict[str, str]) -> tuple[float | None, float | None]:
+    try:
+        lat, lon = float(details["lat"]), float(details["long"])
+    except (KeyError, ValueError):
+        return None, None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None, None
+    return lat, lon
+
+
+def _metres(a: Fingerprint, b: Fingerprint) -> float:
+    """Equirectangular distance: exact enough at the scale of a street."""
+    assert a.latitude is not None and a.longitude is not None
+    assert b.latitude is not None and b.longitude is not None
+    mid = math.radians((a.latitude + b.latitude) / 2)
+    dx = math.radians(b.longitude - a.longitude) * math.cos(mid)
+    dy = math.radians(b.latitude - a.latitude)
+    return 6_371_000 * math.hypot(dx, dy)
+
+
+def repeat_events(state: DemandState, submitted: ev.DemandSubmitted, verdict: RepeatVerdict,
+                  ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """What the verdict adds to a new need's submission: a merge that ends it, or the flag
+    that puts it before a dispatcher."""
+    if verdict.kind == "none" or verdict.of_stream_id is None:
+        return [submitted]
+    if verdict.kind == "merge":
+        return [submitted, ev.DemandMerged(
+            rule_id=verdict.rule_id, policy_version=ctx.version,
+            into_stream_id=verdict.of_stream_id, score=verdict.score,
+        ), ev.DemandClosed(outcome=Outcome.MERGED)]
+    return [submitted, ev.PossibleRepeatFlagged(
+        rule_id=verdict.rule_id, policy_version=ctx.version, of_stream_id=verdict.of_stream_id,
+        score=verdict.score, dispatcher_unit=dispatcher_for(evolve(state, submitted), ctx.policy),
+    )]
+
+
+def resolve_possible_repeat(state: DemandState, command: ResolvePossibleRepeat,
+                            ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """A dispatcher links the need to the one it may repeat (it merges there and closes) or
+    dismisses the doubt (it goes on as its own need)."""
+    ctx.require_role("ResolvePossibleRepeat", Role.DISPATCHER, Role.SUPERVISOR)
+    require_stage(state, "ResolvePossibleRepeat", *OPEN_STAGES)
+    other = state.possible_repeat_of
+    if other is None:
+        raise InvalidCommand("decision", "no possible repeat is pending on this need")
+    if command.decision == "dismiss":
+        return [ev.PossibleRepeatResolved(of_stream_id=other, decision="dismissed")]
+    return [
+        ev.PossibleRepeatResolved(of_stream_id=other, decision="linked"),
+        ev.DemandMerged(rule_id="manual", policy_version=ctx.version, into_stream_id=other),
+        ev.DemandClosed(outcome=Outcome.MERGED),
+    ]
