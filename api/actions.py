@@ -30,6 +30,7 @@ from domain.commands import (
     Remind,
     RequestExtension,
     RequestInformation,
+    ResolvePossibleRepeat,
     Return,
 )
 
@@ -106,6 +107,17 @@ async def assign(need_id: NeedId, body: Assign, principal: Caller, services: Svc
     if body.unit_id is not None and not in_scope(
             principal, {"assigned_unit": body.unit_id}, services.directory):
         raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
+    return await perform(services, principal, need_id, body)
+
+
+@router.post("/needs/{need_id}/repeat-decision", response_model=ActionOut)
+async def repeat_decision(need_id: NeedId, body: ResolvePossibleRepeat, principal: Caller,
+                          services: Svc) -> ActionOut:
+    """A need flagged as a possible repeat (`GET /needs?possible_repeat=true`): `link` merges
+    it into the need it may repeat (its requester is then asked to evaluate that one),
+    `dismiss` keeps it as a need of its own."""
+    require_role(principal, "supervisor")
+    await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, body)
 
 

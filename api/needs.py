@@ -10,16 +10,25 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from api.access import Where, readable_need, sees_personal_data, visibility
+from api.access import Where, find_need, readable_need, sees_personal_data, visibility
 from api.auth import Principal, current_principal, require_role
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
-from api.views import Accepted, ActionOut, NeedDetail, NeedItem, NeedPage, need_links
-from domain.admission import admit
-from domain.commands import Evaluate, ProvideInformation, Submission
+from api.views import (
+    Accepted,
+    ActionOut,
+    JoinedNeed,
+    NeedDetail,
+    NeedItem,
+    NeedPage,
+    need_links,
+)
+from domain.admission import admit, same_submission
+from domain.commands import Evaluate, ProvideInformation, Submission, demand_id
 from domain.errors import InvalidCommand
+from domain.events import DemandSubmitted
 from domain.model import Category, Channel, Stage, Tier
-from store.read import read_stream
+from store.read import first_events, read_stream
 from workflows import client as needs
 from workflows.demand import DemandWorkflow
 from workflows.messages import Snapshot
@@ -40,6 +49,9 @@ class NeedFilters(BaseModel):
     submitted_from: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
     submitted_to: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
     mine: bool = Field(default=False, description="integrators always see only their own")
+    possible_repeat: bool | None = Field(
+        default=None, description="true: open needs flagged as a possible repeat that no "
+                                  "dispatcher has linked or dismissed yet")
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
@@ -56,6 +68,12 @@ def filter_clauses(f: NeedFilters, where: Where) -> None:
         where.add(f"s.assigned_unit = {where.arg(f.unit)}")
     if f.overdue is not None:
         where.add(f"s.overdue = {where.arg(f.overdue)}")
+    if f.possible_repeat is not None:
+        pending = ("(s.stage <> 'closed' AND EXISTS (SELECT FROM events f WHERE f.stream_id = "
+                   "s.stream_id AND f.type = 'PossibleRepeatFlagged') AND NOT EXISTS (SELECT "
+                   "FROM events r WHERE r.stream_id = s.stream_id AND r.type = "
+                   "'PossibleRepeatResolved'))")
+        where.add(pending if f.possible_repeat else f"NOT {pending}")
     if f.submitted_from is not None:
         where.add(f"{LOCAL_DAY} >= {where.arg(f.submitted_from)}")
     if f.submitted_to is not None:
@@ -65,14 +83,36 @@ def filter_clauses(f: NeedFilters, where: Where) -> None:
 @router.post("/needs", status_code=202, response_model=Accepted)
 async def submit(submission: Submission, principal: Caller, services: Svc,
                  response: Response) -> Accepted:
-    """Submit a need. Idempotent: the same channel and external id give the same need id."""
+    """Submit a need. Idempotent per submitter: the same channel and external id with the same
+    content give the same need id; with other content, a 409 naming the need."""
     require_role(principal, "integrator", "staff")
     reject_nul(submission)
     submission = admitted(submission, services)
-    need_id = await needs.submit_need(services.client, submission, principal.actor(),
-                                      task_queue=services.task_queue)
+    need_id = await start_or_find(services, submission, principal)
     response.headers["Location"] = f"/needs/{need_id}"
     return Accepted(id=need_id, links=need_links(need_id))
+
+
+async def start_or_find(services: Services, submission: Submission, principal: Principal) -> str:
+    """The need this submission names: its submitter's earlier need under the same channel
+    and external id if it says the same (a resend: nothing is sent again), else a new one.
+    The same id with other content is a 409 naming the need."""
+    actor = principal.actor()
+    own = demand_id(submission.channel, submission.external_id, actor.id)
+    legacy = demand_id(submission.channel, submission.external_id)  # named before 2026-12
+    stored = await first_events(services.db, [own, legacy])
+    if legacy in stored and stored[legacy].actor.id != actor.id:
+        del stored[legacy]  # another submitter's need: never this one's
+    existing = own if own in stored else next(iter(stored), None)
+    if existing is None:
+        return await needs.submit_need(services.client, submission, actor,
+                                       task_queue=services.task_queue, need_id=own)
+    first = stored[existing].event()
+    if not isinstance(first, DemandSubmitted) or not same_submission(submission, first):
+        raise ApiError(409, "conflict", f"external_id already names need {existing}, with "
+                       "other content: send the change to that need or use a new external_id",
+                       field="external_id")
+    return existing
 
 
 def admitted(submission: Submission, services: Services) -> Submission:
@@ -118,7 +158,19 @@ async def get_need(need_id: NeedId, principal: Caller, services: Svc) -> NeedDet
     row = await readable_need(services, principal, need_id)
     events = await read_stream(services.db, need_id)
     snap = await live_snapshot(services.client, need_id)
-    return NeedDetail.build(row, events, snap, sees_personal_data(principal, row))
+    return NeedDetail.build(row, events, snap, sees_personal_data(principal, row),
+                            joined=await joined_need(services, events))
+
+
+async def joined_need(services: Services, events: list) -> JoinedNeed | None:
+    """For a merged report: the need it joined and that need's status (its id and stage
+    only, whoever submitted it: the requester's need is handled there)."""
+    merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
+    if merged is None:
+        return None
+    row = await find_need(services, merged.into_stream_id)
+    return JoinedNeed(id=merged.into_stream_id, stage=row["stage"] if row else "collection",
+                      outcome=row.get("outcome") if row else None)
 
 
 @router.post("/needs/{need_id}/information", response_model=ActionOut)

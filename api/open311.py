@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from api.access import Where, can_read, find_need, visibility
 from api.auth import API_KEY_HEADER, Principal, authenticate
 from api.errors import ApiError, field_path, reject_nul
-from api.needs import Svc, admitted
+from api.needs import Svc, admitted, start_or_find
 from api.open311_format import (
     Fmt,
     Open311Post,
@@ -27,7 +27,6 @@ from api.open311_format import (
     services,
 )
 from domain.model import Category, RequesterKind
-from workflows import client as needs
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 TEXT = {"type": "string", "maxLength": 64}
@@ -105,8 +104,10 @@ async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
         return error(fmt, 400, f"{field_path(tuple(first['loc']))}: {first['msg']}")
     except ValueError as exc:
         return error(fmt, 400, str(exc).splitlines()[0])
-    need_id = await needs.submit_need(services_.client, submission, principal.actor(),
-                                      task_queue=services_.task_queue)
+    try:
+        need_id = await start_or_find(services_, submission, principal)
+    except ApiError as exc:
+        return error(fmt, exc.status, exc.detail.message)
     return render(fmt, "service_requests", [{
         "service_request_id": need_id, "service_notice": "received; routing follows",
         "account_id": post.account_id}])

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from domain import events as ev
 from domain.events import EventEnvelope
 from domain.model import Actor, Location, Requester
 from workflows.messages import Snapshot
@@ -53,6 +54,41 @@ class TimelineItem(BaseModel):
     type: str
     occurred_at: datetime
     actor: Actor
+    detail: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope) -> TimelineItem:
+        return cls(version=envelope.version, type=envelope.type,
+                   occurred_at=envelope.occurred_at, actor=envelope.actor,
+                   detail=timeline_detail(envelope.event()))
+
+
+# What the timeline shows of each event beyond its type: the rule's reasons, never personal
+# data (no requester, location, text or answers).
+_DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
+    ev.DemandClassified: ("rule_id", "confidence", "matched_terms", "manual"),
+    ev.ClassificationRequested: ("reason", "confidence", "best_guess", "matched_terms",
+                                 "dispatcher_unit"),
+    ev.DemandMerged: ("into_stream_id", "rule_id", "score"),
+    ev.PossibleRepeatFlagged: ("of_stream_id", "rule_id", "score", "dispatcher_unit"),
+    ev.PossibleRepeatResolved: ("of_stream_id", "decision"),
+    ev.ReportLinked: ("linked_stream_id",),
+    ev.InformationRequested: ("rule_id", "missing_fields", "due_at"),
+    ev.DemandAssigned: ("rule_id", "unit_id", "reason"),
+}
+
+
+def timeline_detail(event: ev.DomainEvent) -> dict[str, Any] | None:
+    fields = _DETAIL_FIELDS.get(type(event))
+    return event.model_dump(mode="json", include=set(fields)) if fields else None
+
+
+class JoinedNeed(BaseModel):
+    """The open need a merged report joined: where its requester's need is handled."""
+
+    id: str
+    stage: str
+    outcome: str | None = None
 
 
 class PendingInformationView(BaseModel):
@@ -96,12 +132,14 @@ class NeedDetail(NeedItem):
     requester: Requester | None = None
     location: Location | None = None
     live: LiveView | None = None
+    joined: JoinedNeed | None = None
+    possible_repeat_of: str | None = None
     timeline: list[TimelineItem] = []
     links: dict[str, str] = {}
 
     @classmethod
     def build(cls, row: dict[str, Any], events: list[EventEnvelope], snap: Snapshot | None,
-              unmasked: bool) -> NeedDetail:
+              unmasked: bool, joined: JoinedNeed | None = None) -> NeedDetail:
         item = NeedItem.from_row(row).model_dump()
         first = events[0].payload if events and events[0].type == "DemandSubmitted" else {}
         requester = Requester.model_validate(first["requester"]) if first else None
@@ -112,8 +150,8 @@ class NeedDetail(NeedItem):
         return cls(
             **item, personal_data="unmasked" if unmasked else "masked", requester=requester,
             location=location, live=LiveView.from_snapshot(snap) if snap else None,
-            timeline=[TimelineItem(version=e.version, type=e.type, occurred_at=e.occurred_at,
-                                   actor=e.actor) for e in events],
+            joined=joined, possible_repeat_of=snap.state.possible_repeat_of if snap else None,
+            timeline=[TimelineItem.of(e) for e in events],
             links=need_links(row["stream_id"]),
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from domain.commands import Submission
 from domain.errors import InvalidCommand
+from domain.events import DemandSubmitted
 from domain.model import UnitKind
 from domain.policy import Policy
 from domain.text import has_visible_text
@@ -49,3 +50,11 @@ def _checked_place(submission: Submission, policy: Policy):
         if unit.parent != street.id:
             raise InvalidCommand("location.community", "is not a community of that street")
     return loc.model_copy(update={"community": community})
+
+
+def same_submission(submission: Submission, stored: DemandSubmitted) -> bool:
+    """Whether an admitted submission says what the stored one said (a resend, not a new
+    need under a used external id)."""
+    fields = ("channel", "external_id", "requester", "location", "title", "description",
+              "details", "category_hint")
+    return all(getattr(submission, f) == getattr(stored, f) for f in fields)

@@ -116,7 +116,7 @@ def classify_words(
     share = score / (score + rival)
     bonus = settings.hint_bonus if hint == rule.category else 0.0
     confidence = round(min(1.0, rule.confidence * strength * (0.5 + 0.5 * share) + bonus), 4)
-    urgent = any(term in found for term in map(normalise, settings.urgent_keywords))
+    urgent = _mentions(title + " " + body, settings.urgent_keywords)
     return Classification(
         rule_id=rule.id, category=rule.category, tier=rule.tier, confidence=confidence,
         urgency=Urgency.URGENT if urgent else rule.urgency, matched_terms=matched,
@@ -144,6 +144,19 @@ def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:
                     found[term] = max(found.get(term, 0.0), weight)
                 position = text.find(term, position + 1)
     return found
+
+
+def _mentions(text: str, terms: list[str]) -> bool:
+    """Whether any of `terms` occurs where a word starts (whatever longer term holds it)."""
+    plain = normalise(text)
+    starts = {start for start, _ in words(text)}
+    for term in map(normalise, terms):
+        position = plain.find(term)
+        while position >= 0:
+            if position in starts:
+                return True
+            position = plain.find(term, position + 1)
+    return False
 
 
 def _vocabulary(policy: Policy) -> list[str]:

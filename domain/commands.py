@@ -27,9 +27,12 @@ from domain.model import (
 )
 
 
-def demand_id(channel: Channel | str, external_id: str) -> str:
-    """Stream id of a need: channel plus a hash of the external id, never personal data."""
-    digest = hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:16]
+def demand_id(channel: Channel | str, external_id: str, submitter: str | None = None) -> str:
+    """Stream id of a need: the channel plus a hash of who submitted it and their external
+    id, never personal data. Two integrators' equal external ids are two needs. (Needs
+    submitted before the submitter counted were named without it: `submitter=None`.)"""
+    key = external_id if submitter is None else f"{submitter}\x1f{external_id}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     return f"need-{Channel(channel).value}-{digest}"
 
 

@@ -1,7 +1,8 @@
 """Repeated reports (重复诉求): when a new report is the same need as an open one.
 
 A report repeats an open need only when it is about the same item (the rule that classifies
-it), at the same place, and says much the same thing. The place is the building or house
+it), at the same place, and says much the same thing; a report no rule names surely is
+compared by place and wording alone, and is at most a possible repeat. The place is the building or house
 number, from the location's fields or named in the text (6栋, 2号楼, 汉正街857号), or
 coordinates within the policy's distance; two reports that name different places, or lie in
 different grids, are different needs. A report that names no place (only a grid) is at most a
@@ -26,7 +27,7 @@ from pydantic import Field
 from rapidfuzz import fuzz
 
 from domain import events as ev
-from domain.classification import classify, dispatcher_for, term_items
+from domain.classification import classify, dispatcher_for, term_items, terms_found
 from domain.commands import RepeatVerdict, ResolvePossibleRepeat, Submission
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
@@ -34,7 +35,14 @@ from domain.guards import OPEN_STAGES, require_stage
 from domain.model import Category, Frozen, Outcome, Role
 from domain.policy import Policy, RepeatPolicy
 from domain.state import DemandState, evolve
-from domain.text import building_key, content_words, digest, normalise, places_in
+from domain.text import (
+    building_key,
+    content_words,
+    digest,
+    normalise,
+    places_in,
+    without_places,
+)
 
 Place = Literal["same", "unknown", "different"]
 DEFAULT_REPEATS = RepeatPolicy()
@@ -82,7 +90,9 @@ def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
     """Whether `new` repeats the open need `old` (see the module's rule)."""
     rules = policy.collection.repeats or DEFAULT_REPEATS
     none = RepeatVerdict(of_stream_id=old.stream_id)
-    if new.stream_id == old.stream_id or new.category is None or new.category != old.category:
+    if new.stream_id == old.stream_id:
+        return none
+    if None not in (new.category, old.category) and new.category != old.category:
         return none
     same_item = new.item is not None and new.item == old.item
     if new.item is not None and old.item is not None and not same_item:
@@ -105,8 +115,9 @@ def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
         return RepeatVerdict(kind="merge", of_stream_id=old.stream_id, score=score,
                              rule_id=f"collection.repeats.{new.item}")
     if score >= rules.possible_score:
+        named = new.item or (new.category.value if new.category else "unclassified")
         return RepeatVerdict(kind="possible", of_stream_id=old.stream_id, score=score,
-                             rule_id=f"collection.repeats.{new.item or new.category.value}")
+                             rule_id=f"collection.repeats.{named}")
     return none.model_copy(update={"score": score})
 
 
@@ -162,8 +173,11 @@ def similarity(a: str, b: str, policy: Policy) -> float:
 
 
 def _meaning(text: str, policy: Policy) -> list[str]:
+    """The report's content words, those inside a policy term replaced by the term's item."""
     items = term_items(policy)
-    return [items.get(word, word) for word in content_words(text)]
+    terms = list(terms_found("", without_places(text), policy))
+    kept = [w for w in content_words(text) if not any(w in term for term in terms)]
+    return kept + sorted({items[term] for term in terms if term in items})
 
 
 def _coordinates(details: dict[str, str]) -> tuple[float | None, float | None]:

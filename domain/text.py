@@ -59,10 +59,21 @@ def words(text: str) -> list[tuple[int, str]]:
     return [(start, word) for word, start, _ in _segmenter().tokenize(normalise(text))]
 
 
+_PLACE_WORDS = re.compile(_NUM + r"\s*(?:单元|室|楼|层|号)")
+
+
+def without_places(text: str) -> str:
+    """`text` with the buildings, house numbers, units and floors it names blanked out."""
+    plain = normalise(text)
+    for pattern in (_HOUSE, _LETTER_BUILDING, _BUILDING, _PLACE_WORDS):
+        plain = pattern.sub(" ", plain)
+    return plain
+
+
 def content_words(text: str) -> list[str]:
     """Words that carry meaning: no punctuation, numbers, places or filler words."""
     kept = []
-    for _, word in words(text):
+    for _, word in words(without_places(text)):
         word = word.strip()
         if len(word) == 0 or word in STOPWORDS or not has_visible_text(word):
             continue

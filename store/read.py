@@ -25,6 +25,7 @@ COLUMNS = (
     "schema_version, payload::text AS payload, actor_id, actor_role, actor_unit, occurred_at, "
     "recorded_at, hash"
 )
+FIRST_SQL = f"SELECT {COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) AND version = 1"
 STREAM_SQL = (
     f"SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version"
 )
@@ -93,6 +94,14 @@ async def read_stream(
     """The stream's events from `from_version` on, in version order (empty if unknown)."""
     rows = await conn.fetch(STREAM_SQL, stream_id, from_version)
     return [to_envelope(r) for r in rows]
+
+
+async def first_events(
+    conn: asyncpg.Connection | asyncpg.Pool, stream_ids: list[str]
+) -> dict[str, EventEnvelope]:
+    """The first event (the submission) of each of `stream_ids` that exists."""
+    rows = await conn.fetch(FIRST_SQL, stream_ids)
+    return {r["stream_id"]: to_envelope(r) for r in rows}
 
 
 async def read_all(

@@ -120,7 +120,7 @@ unit_monthly_stat_slots = Table(
 intake_claims = Table(
     "intake_claims", metadata,
     Column("stream_id", Text, primary_key=True),
-    Column("category", Text, nullable=False),
+    Column("category", Text),
     *[Column(c, Text) for c in ("street", "community", "grid", "building")],
     _ts("submitted_at", nullable=False),
     Column("item", Text),

@@ -9,8 +9,9 @@ A Python integrator can use this directly with a Temporal client:
 (payloads are encrypted with the deployment's keys, docs/security.md; a client without them
 writes payloads the workers cannot trust.)
 
-Intake is signal-with-start on an id made from the channel and the integrator's own id: a
-resent submission reaches the same workflow (which recognises it), never a second need.
+Intake is signal-with-start on an id made from the channel, the submitter and its own
+external id: a resent submission reaches the same workflow (which recognises it), never a
+second need, and two integrators' equal external ids never meet.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from workflows.messages import (
 )
 
 
-async def submit_need(client: Client, submission: Submission, actor: Actor, *, task_queue: str) -> str:
-    """Start the need's workflow, or reach the running one; returns the need's id.
+async def submit_need(client: Client, submission: Submission, actor: Actor, *, task_queue: str,
+                      need_id: str | None = None) -> str:
+    """Start the need's workflow, or reach the running one; returns the need's id (by
+    default named after the channel, the submitting actor and the external id).
 
     A closed need is never started again under the same id (REJECT_DUPLICATE): resending a
     submission after its need closed answers with the same id and changes nothing.
     """
-    need_id = demand_id(submission.channel, submission.external_id)
+    need_id = need_id or demand_id(submission.channel, submission.external_id, actor.id)
     try:
         await client.start_workflow(
             DemandWorkflow.run,

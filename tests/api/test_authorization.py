@@ -33,6 +33,9 @@ ENDPOINTS = {
     "information": ("POST", "/needs/{id}/information", {"fields": {"a": "b"}},
                     INTEGRATORS_STAFF, 422),
     "remind": ("POST", "/needs/{id}/remind", {"note": "催办"}, SUPERVISORS, 200),
+    # neither need is a possible repeat: a dispatcher's decision has nothing to settle
+    "repeat_decision": ("POST", "/needs/{id}/repeat-decision", {"decision": "dismiss"},
+                        SUPERVISORS, 422),
     "reassign_same": ("POST", "/needs/{id}/reassign", {"unit_id": "{unit}"}, SUPERVISORS, 422),
     # A and B are classified and assigned: classify is the wrong stage, assign finds an owner,
     # reclassify to the same classification changes nothing.

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from domain.commands import demand_id
-from workers.demo import DEMO_SUBMISSIONS
+from workers.demo import DEMO_INTAKE, DEMO_SUBMISSIONS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -98,7 +98,7 @@ async def demo_counts(data_dir: Path) -> dict[str, int]:
     socket_dir = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
     conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
     try:
-        ids = [demand_id(s.channel, s.external_id) for s in DEMO_SUBMISSIONS]
+        ids = [demand_id(s.channel, s.external_id, DEMO_INTAKE.id) for s in DEMO_SUBMISSIONS]
         rows = await conn.fetch(
             "SELECT stream_id, count(*) AS n FROM events WHERE type = 'DemandSubmitted' "
             "AND stream_id = ANY($1::text[]) GROUP BY stream_id", ids,

@@ -72,6 +72,10 @@ class Story:
         self.now = self.now + timedelta(**delta)
         return self
 
+    def run_submit(self, report: Submission) -> DomainEvent:
+        """Submit `report` and return its DemandSubmitted event."""
+        return self.run(Submit(submission=report))[0]
+
     def run(self, command: Command, actor: Actor = SYSTEM) -> list[DomainEvent]:
         events = decide(self.state, command, ctx(actor, self.now, self.policy))
         self.history += events

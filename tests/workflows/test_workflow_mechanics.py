@@ -54,7 +54,7 @@ async def test_the_same_submission_sent_many_times_makes_one_need(dev_needs: Nee
     n = dev_needs
     submission = a_need("路灯坏了")
     ids = await asyncio.gather(*(n.submit(submission) for _ in range(10)))
-    assert set(ids) == {demand_id(submission.channel, submission.external_id)}
+    assert set(ids) == {demand_id(submission.channel, submission.external_id, INTAKE.id)}
     await n.wait_for(ids[0], lambda s: s.state.stage == Stage.ASSIGNMENT)
     await asyncio.sleep(0.5)  # let every repeated signal be processed
     stored = await n.stored(ids[0])

@@ -3,9 +3,10 @@
 The intake claims become what repeat detection compares (domain/repeats.py): the item the
 report's words name, whether it is a problem at a place, the places it names (digests, never
 addresses), coordinates, the requester's id and its text. They are kept for the policy's
-duplicate window (every intake that did not merge claims, not only would-be primaries), and
+duplicate window (every intake that did not merge claims, not only would-be primaries, and
+one no rule names claims too, with no category), and
 open needs summarised before this revision are copied in (with no item: at most possible
-repeats). A partial index lets dispatchers list the possible repeats from the events.
+repeats). A partial index lets dispatchers list the pending possible repeats from the events.
 
 Revision ID: 0007
 Revises: 0006
@@ -29,6 +30,7 @@ ALTER TABLE intake_claims
     ADD COLUMN IF NOT EXISTS longitude double precision,
     ADD COLUMN IF NOT EXISTS requester_id text,
     ADD COLUMN IF NOT EXISTS text text NOT NULL DEFAULT '';
+ALTER TABLE intake_claims ALTER COLUMN category DROP NOT NULL;
 CREATE INDEX IF NOT EXISTS intake_claims_street_submitted_idx
     ON intake_claims (street, submitted_at);
 INSERT INTO intake_claims (stream_id, category, street, community, grid, building,
@@ -40,7 +42,7 @@ WHERE stage <> 'closed' AND category IS NOT NULL AND street IS NOT NULL
   AND submitted_at IS NOT NULL
 ON CONFLICT (stream_id) DO NOTHING;
 CREATE INDEX IF NOT EXISTS events_possible_repeat_idx
-    ON events (recorded_at) WHERE type = 'PossibleRepeatFlagged';
+    ON events (stream_id) WHERE type IN ('PossibleRepeatFlagged', 'PossibleRepeatResolved');
 """
 
 

@@ -1,0 +1,158 @@
+"""Repeats are judged on item, place and wording (domain/repeats.py), and a doubt goes to a
+dispatcher instead of merging."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.commands import RepeatVerdict, ResolvePossibleRepeat, Submit
+from domain.errors import InvalidCommand, NotPermitted
+from domain.model import Location, Outcome, Stage
+from domain.repeats import best_verdict, fingerprint, judge
+from tests.unit.domain_kit import (
+    DISPATCHER,
+    MONDAY_10AM,
+    POLICY,
+    SUPERVISOR,
+    Story,
+    staff,
+    submission,
+    types,
+)
+
+GRID_ONLY = Location(street="street-hanzheng", community="community-dongting",
+                     grid="grid-dongting-1")
+
+
+def at(building: str | None = None, address: str | None = None, **coords: float) -> Location:
+    return GRID_ONLY.model_copy(update={"building": building, "address": address})
+
+
+def printed(stream_id: str, title: str, location: Location = GRID_ONLY, *,
+            requester_id: str = "res-1", details: dict[str, str] | None = None,
+            minutes: int = 0):
+    report = submission(title, requester_id=requester_id, location=location, details=details)
+    return fingerprint(stream_id, report, POLICY, MONDAY_10AM + timedelta(minutes=minutes))
+
+
+def test_the_same_lamp_in_the_same_building_told_in_other_words_merges():
+    first = printed("a", "6栋楼道灯坏了，晚上很黑", at("6栋"))
+    again = printed("b", "六号楼的楼道灯不亮，好几天了", at("6号楼"))
+    verdict = judge(again, first, POLICY)
+    assert verdict.kind == "merge" and verdict.of_stream_id == "a"
+    assert verdict.rule_id == "collection.repeats.street-lamp" and verdict.score >= 0.7
+
+
+def test_a_building_named_in_the_text_counts_as_the_place():
+    first = printed("a", "3号楼电梯坏了，困人了")
+    same = printed("b", "3号楼电梯停运两天了")
+    other = printed("c", "5号楼电梯停运两天了")
+    assert judge(same, first, POLICY).kind == "merge"
+    assert judge(other, first, POLICY).kind == "none"
+
+
+def test_two_buildings_at_one_street_address_are_two_places():
+    first = printed("a", "楼道灯坏了", at("6栋", "洞庭街7号"))
+    other = printed("b", "楼道灯坏了", at("8栋", "洞庭街7号"))
+    assert judge(other, first, POLICY).kind == "none"
+
+
+def test_another_problem_at_the_same_place_is_another_need():
+    lamp = printed("a", "6栋楼道灯坏了", at("6栋"))
+    lift = printed("b", "6栋电梯坏了", at("6栋"))
+    assert judge(lift, lamp, POLICY).kind == "none"
+
+
+def test_a_grid_only_report_is_at_most_a_possible_repeat():
+    first = printed("a", "小区门口路灯坏了，晚上很黑")
+    again = printed("b", "小区门口的路灯不亮，晚上很黑")
+    verdict = judge(again, first, POLICY)
+    assert verdict.kind == "possible" and verdict.of_stream_id == "a"
+
+
+def test_reports_in_different_grids_are_never_repeats():
+    first = printed("a", "6栋楼道灯坏了", at("6栋"))
+    elsewhere = printed("b", "6栋楼道灯坏了", GRID_ONLY.model_copy(
+        update={"grid": "grid-dongting-2", "building": "6栋"}))
+    assert judge(elsewhere, first, POLICY).kind == "none"
+
+
+def test_coordinates_a_few_metres_apart_are_one_place_and_far_apart_are_two():
+    near = {"lat": "30.571200", "long": "114.273100"}
+    close = {"lat": "30.571250", "long": "114.273120"}  # about 6 m
+    far = {"lat": "30.572200", "long": "114.273100"}  # about 110 m
+    first = printed("a", "井盖没了，很危险", details=near)
+    assert judge(printed("b", "井盖丢了还没补", details=close), first, POLICY).kind == "merge"
+    assert judge(printed("c", "井盖丢了还没补", details=far), first, POLICY).kind == "none"
+
+
+def test_the_same_question_from_two_people_is_two_needs():
+    first = printed("a", "高龄津贴怎么申请", requester_id="res-1")
+    other = printed("b", "高龄津贴怎么申请", requester_id="res-2")
+    assert judge(other, first, POLICY).kind == "none"
+
+
+def test_the_same_person_asking_again_is_only_a_possible_repeat():
+    first = printed("a", "高龄津贴怎么申请？我父亲满八十了", requester_id="res-1")
+    again = printed("b", "再问一下高龄津贴怎么申请", requester_id="res-1")
+    assert judge(again, first, POLICY).kind == "possible"
+
+
+def test_a_sure_repeat_wins_over_a_possible_one_and_the_older_wins_ties():
+    possible = printed("a", "小区门口路灯坏了")
+    sure_old = printed("b", "6栋楼道灯坏了", at("6栋"))
+    sure_new = printed("c", "6栋楼道灯坏了", at("6栋"))
+    new = printed("d", "6栋的楼道灯坏了", at("6栋"))
+    verdict = best_verdict(new, [possible, sure_old, sure_new], POLICY)
+    assert (verdict.kind, verdict.of_stream_id) == ("merge", "b")
+    assert best_verdict(new, [], POLICY) == RepeatVerdict()
+
+
+def test_a_fingerprint_keeps_places_as_digests_only():
+    fp = printed("a", "路灯坏了", at("6栋", "洞庭街7号"))
+    assert fp.places and all(len(p) == 18 for p in fp.places)
+    assert "洞庭街" not in " ".join(fp.places)
+
+
+def test_a_merge_verdict_ends_the_submission_with_its_score():
+    story = Story()
+    verdict = RepeatVerdict(kind="merge", of_stream_id="need-x", score=0.9,
+                            rule_id="collection.repeats.street-lamp")
+    events = story.run(Submit(submission=submission("6栋楼道灯坏了"), repeat=verdict))
+    assert types(events) == ["DemandSubmitted", "DemandMerged", "DemandClosed"]
+    assert (events[1].into_stream_id, events[1].score) == ("need-x", 0.9)
+    assert story.state.outcome == Outcome.MERGED
+
+
+def flagged_story() -> Story:
+    story = Story()
+    verdict = RepeatVerdict(kind="possible", of_stream_id="need-x", score=0.6)
+    events = story.run(Submit(submission=submission("小区门口路灯坏了"), repeat=verdict))
+    assert types(events)[:2] == ["DemandSubmitted", "PossibleRepeatFlagged"]
+    assert events[1].dispatcher_unit == "community-dongting"
+    assert story.state.stage == Stage.ASSIGNMENT  # it goes on as its own need meanwhile
+    return story
+
+
+def test_a_dispatcher_links_a_possible_repeat_and_it_merges():
+    story = flagged_story()
+    events = story.run(ResolvePossibleRepeat(decision="link"), DISPATCHER)
+    assert types(events) == ["PossibleRepeatResolved", "DemandMerged", "DemandClosed"]
+    assert events[1].rule_id == "manual" and story.state.merged_into == "need-x"
+
+
+def test_a_dismissed_doubt_leaves_the_need_as_it_was():
+    story = flagged_story()
+    events = story.run(ResolvePossibleRepeat(decision="dismiss"), SUPERVISOR)
+    assert types(events) == ["PossibleRepeatResolved"]
+    assert story.state.possible_repeat_of is None and story.state.stage == Stage.ASSIGNMENT
+    with pytest.raises(InvalidCommand):
+        story.run(ResolvePossibleRepeat(decision="dismiss"), SUPERVISOR)
+
+
+def test_staff_cannot_settle_a_possible_repeat():
+    story = flagged_story()
+    with pytest.raises(NotPermitted):
+        story.run(ResolvePossibleRepeat(decision="link"), staff("grid-dongting-1"))
