@@ -12,6 +12,8 @@ SQLite file with the stack's pragmas, embedded PostgreSQL, the product worker as
   latency    staff action → event visible in need_summary, p50/p95/p99, at 1 new need/s
   memory     RSS of worker and server with N open needs on timers vs N bare timer workflows
   queries    supervisor list and statistics queries on many projected needs
+  quality    intake on the labelled set (tests/data): category, tier and unit accuracy,
+             sent to a dispatcher, false merges, missed repeats (pure code, no servers)
 Writes bench/results/bench.json and bench/results/staff_action_latency.png.
 """
 
@@ -31,7 +33,7 @@ from pathlib import Path
 from bench.util import console
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ["append", "intake", "lifecycle", "latency", "memory", "queries"]
+PARTS = ["quality", "append", "intake", "lifecycle", "latency", "memory", "queries"]
 
 FULL = {"intake": 1000, "lifecycle": 300, "concurrency": 32, "latency_needs": 60,
         "open_needs": 2000, "rows": 1_000_000, "query_runs": 200, "append_seconds": 5.0}
@@ -48,6 +50,14 @@ async def run(args: argparse.Namespace, sizes: dict, root: Path) -> tuple[dict, 
     only = set(args.only.split(",")) if args.only else set(PARTS)
     results: dict = PARTIAL
     latencies: list[float] = []
+    if "quality" in only:
+        from bench.intake_quality import ROOT
+        from bench.intake_quality import run as judge_labelled
+        from domain.policy import load_policy
+
+        console.print("[bold]intake quality on the labelled set[/bold]")
+        results["quality"] = judge_labelled(load_policy(
+            (ROOT / "deploy" / "policy.yaml").read_bytes()))
     if only & {"append", "queries"}:
         from bench.stack import Postgres
         from store.db import asyncpg_dsn
@@ -93,6 +103,11 @@ def _line(name: str, value: str, floor: str = "", ratio: str = "", target: str =
 
 def print_summary(r: dict) -> None:
     console.print("\n[bold]demandflow benchmarks[/bold]")
+    if "quality" in r:
+        from bench.intake_quality import print_report
+
+        console.print("intake quality (labelled set; the held-out part is never tuned on)")
+        print_report(r["quality"], out=lambda line: console.print(line, highlight=False))
     _line("figure", "measured", "floor", "ratio", "target")
     if "append" in r:
         a, q = r["append"]["events_per_second"], r["append"]["ratios"]
@@ -111,6 +126,14 @@ def print_summary(r: dict) -> None:
         _line("intake: classified+assigned/s vs bare completed/s",
               f"{i['needs_classified_and_assigned_per_s']}",
               f"{i['bare_started_and_completed_per_s']}", f"{i['ratio_processed']:.2f}x")
+        if "vs_legacy_accepted" in i:
+            _line("intake: accepted/s vs the substring rules", f"{i['needs_accepted_per_s']}",
+                  f"{i['legacy_needs_accepted_per_s']}", f"{i['vs_legacy_accepted']:.2f}x",
+                  "≥0.9x", i["vs_legacy_accepted"] >= 0.9)
+            _line("intake: assigned/s vs the substring rules",
+                  f"{i['needs_classified_and_assigned_per_s']}",
+                  f"{i['legacy_needs_classified_and_assigned_per_s']}",
+                  f"{i['vs_legacy_processed']:.2f}x", "≥0.9x", i["vs_legacy_processed"] >= 0.9)
     if "lifecycle" in r:
         c = r["lifecycle"]
         _line(f"lifecycle: needs closed/s (n={c['needs']})", f"{c['needs_closed_per_s']}",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 import psutil
+import yaml
 from temporalio.client import Client
 
 from bench.bare import BareTimerWorkflow, BareWorkflow
@@ -31,6 +32,7 @@ from workflows import client as needs
 
 NEED_QUEUE = "bench-needs"
 PLAIN_QUEUE = "bench-needs-plain"  # the product worker with the codec off
+LEGACY_QUEUE = "bench-needs-legacy"  # the product worker reading intake as before (policy)
 BARE_QUEUE = "bench-bare"
 
 
@@ -61,16 +63,36 @@ async def _bare_start(client: Client, wf_id: str, updates: int) -> None:
 
 # --- 1. intake ------------------------------------------------------------------------------
 
+def legacy_intake_policy(root: Path) -> Path:
+    """The real policy read as intake read it before the word matcher and the repeat rules
+    (substring keywords; repeats by category and place): today's figure of the same run."""
+    policy = yaml.safe_load(REAL_POLICY.read_text(encoding="utf-8"))
+    policy["classification"]["matcher"] = "substring"
+    for key in ("repeats", "location_request_limit"):
+        policy["collection"].pop(key, None)
+    path = root / "policy-legacy-intake.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def _intake_round(client: Client, pool: asyncpg.Pool, queue: str, label: str, n: int,
+                        concurrency: int) -> tuple[float, float]:
+    tag = uuid.uuid4().hex[:6]
+    subs = [lamp_need(f"{label}-{tag}", i) for i in range(n)]
+    start = time.perf_counter()
+    with progress(f"intake ({label}): submit_need", n) as advance:
+        ids = await bounded(subs, concurrency, lambda s: submit(client, s, queue), advance)
+    accepted = time.perf_counter() - start
+    await _wait_all_at(pool, list(ids), "assignment")
+    return accepted, time.perf_counter() - start
+
+
 async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: int,
                        bare_client: Client) -> dict:
     tag = uuid.uuid4().hex[:6]
-    subs = [lamp_need(f"in-{tag}", i) for i in range(n)]
-    start = time.perf_counter()
-    with progress("intake: submit_need", n) as advance:
-        ids = await bounded(subs, concurrency, lambda s: submit(client, s, NEED_QUEUE), advance)
-    accepted = time.perf_counter() - start
-    await _wait_all_at(pool, list(ids), "assignment")
-    processed = time.perf_counter() - start
+    accepted, processed = await _intake_round(client, pool, NEED_QUEUE, "in", n, concurrency)
+    legacy_accepted, legacy_processed = await _intake_round(
+        client, pool, LEGACY_QUEUE, "legacy", n, concurrency)
 
     bare_ids = [f"bare-in-{tag}-{i}" for i in range(n)]
     start = time.perf_counter()
@@ -89,6 +111,10 @@ async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: 
         "bare_started_and_completed_per_s": round(n / completed, 1),
         "ratio_accepted": round((n / accepted) / (n / started), 3),
         "ratio_processed": round((n / processed) / (n / completed), 3),
+        "legacy_needs_accepted_per_s": round(n / legacy_accepted, 1),
+        "legacy_needs_classified_and_assigned_per_s": round(n / legacy_processed, 1),
+        "vs_legacy_accepted": round(legacy_accepted / accepted, 3),
+        "vs_legacy_processed": round(legacy_processed / processed, 3),
     }
 
 
@@ -348,6 +374,8 @@ async def run_flow(root: Path, sizes: dict, only: set[str],
             client = await stack.start(worker=True)
             bare = stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
             plain = stack.start_worker(module="bench.plain_worker", task_queue=PLAIN_QUEUE)
+            if "intake" in only:
+                stack.start_worker(task_queue=LEGACY_QUEUE, policy=legacy_intake_policy(root))
             plain_client = await stack.temporal.connect(encrypted=False)
             pids = {"product_worker": stack.workers[0].pid(), "bare_worker": bare.pid(),
                     "temporal": stack.temporal.pid(), "postgres": stack.pg.pid(),

@@ -230,9 +230,10 @@ class Stack:
             self.start_worker()
         return self.client
 
-    def start_worker(self, module: str = "workers.cli", task_queue: str | None = None) -> WorkerProcess:
+    def start_worker(self, module: str = "workers.cli", task_queue: str | None = None,
+                     policy: Path | None = None) -> WorkerProcess:
         env = worker_env(self.pg.url, self.temporal.address, task_queue or self.task_queue,
-                         self.policy, self.worker_log_level, self.temporal.keys_file)
+                         policy or self.policy, self.worker_log_level, self.temporal.keys_file)
         w = WorkerProcess(self.root, f"worker-{len(self.workers)}", module=module, env=env)
         w.start()
         self._remember(w.pid())

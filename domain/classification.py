@@ -11,6 +11,8 @@ match, the community's dispatcher classifies by hand. The words that matched are
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field
 
 from domain import events as ev
@@ -128,21 +130,19 @@ def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:
     title's weight if it stands there). Where terms overlap the longest wins, so a short
     term inside a longer one (施工 inside 施工许可证) counts only as the longer."""
     settings = policy.classification
-    vocabulary = _vocabulary(policy)
+    by_first = _vocabulary(policy)
     found: dict[str, float] = {}
     for part, weight in ((title, settings.title_weight), (body, 1.0)):
         text = normalise(part)
-        starts = {start for start, _ in words(part)}
+        hits = [(start, term) for start, _ in words(part)
+                for term in by_first.get(text[start:start + 1], ()) if text.startswith(term, start)]
         taken = [False] * len(text)
-        for term in vocabulary:
-            position = text.find(term)
-            while position >= 0:
-                span = range(position, position + len(term))
-                if position in starts and not any(taken[i] for i in span):
-                    for i in span:
-                        taken[i] = True
-                    found[term] = max(found.get(term, 0.0), weight)
-                position = text.find(term, position + 1)
+        for start, term in sorted(hits, key=lambda hit: (-len(hit[1]), hit[0])):
+            span = range(start, start + len(term))
+            if not any(taken[i] for i in span):
+                for i in span:
+                    taken[i] = True
+                found[term] = max(found.get(term, 0.0), weight)
     return found
 
 
@@ -159,11 +159,22 @@ def _mentions(text: str, terms: list[str]) -> bool:
     return False
 
 
-def _vocabulary(policy: Policy) -> list[str]:
-    """All terms of the policy, longest first (the order `terms_found` claims text in)."""
+def _vocabulary(policy: Policy) -> dict[str, tuple[str, ...]]:
+    """All terms of the policy by their first character (one table per policy version)."""
+    cached = _VOCABULARIES.get(policy.version) if policy.version else None
+    if cached is not None:
+        return cached
     terms = {normalise(t) for r in policy.classification.rules for t in (*r.keywords, *r.hints)}
-    terms |= {normalise(t) for t in policy.classification.urgent_keywords}
-    return sorted((t for t in terms if t), key=lambda t: (-len(t), t))
+    table: dict[str, list[str]] = {}
+    for term in sorted(t for t in terms if t):
+        table.setdefault(term[0], []).append(term)
+    vocabulary = {first: tuple(group) for first, group in table.items()}
+    if policy.version:
+        _VOCABULARIES[policy.version] = vocabulary
+    return vocabulary
+
+
+_VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def term_items(policy: Policy) -> dict[str, str]:
@@ -183,11 +194,16 @@ def term_items(policy: Policy) -> dict[str, str]:
 _TERM_ITEMS: dict[str, dict[str, str]] = {}
 
 
+@lru_cache(maxsize=4096)
+def _normalised(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(map(normalise, terms)))
+
+
 def _score(rule: ClassificationRule, found: dict[str, float],
            hint_weight: float) -> tuple[float, list[str]]:
     score, matched = 0.0, []
     for terms, weight in ((rule.keywords, 1.0), (rule.hints, hint_weight)):
-        for term in dict.fromkeys(map(normalise, terms)):
+        for term in _normalised(tuple(terms)):
             if term in found and term not in matched:
                 score += weight * found[term]
                 matched.append(term)

@@ -54,9 +54,11 @@ def has_visible_text(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in normalise(text))
 
 
-def words(text: str) -> list[tuple[int, str]]:
-    """The words of `text` (normalised) with their start offsets."""
-    return [(start, word) for word, start, _ in _segmenter().tokenize(normalise(text))]
+@lru_cache(maxsize=4096)
+def words(text: str) -> tuple[tuple[int, str], ...]:
+    """The words of `text` (normalised) with their start offsets. Cached: one need's text
+    is read by several rules while it is decided."""
+    return tuple((start, word) for word, start, _ in _segmenter().tokenize(normalise(text)))
 
 
 _PLACE_WORDS = re.compile(_NUM + r"\s*(?:单元|室|楼|层|号)")

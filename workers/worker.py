@@ -15,6 +15,7 @@ from activities.duplicates import DuplicateActivities
 from activities.intake import IntakeActivities
 from activities.policy import PolicyActivities
 from activities.store import StoreActivities
+from domain.text import words
 from store.eventstore import EventStore
 from workers.codec import converter_from_settings
 from workers.connections import connect_temporal
@@ -75,6 +76,7 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
                                     converter or converter_from_settings(settings), attempts=20)
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
+    words("预热")  # load jieba's dictionary now, not inside the first workflow task
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -4,9 +4,10 @@ The histories are written by the workflow tests when RECORD_HISTORIES=1 (see
 tests/workflows/conftest.py); they are kept in the repository so a change that breaks
 determinism for running needs fails here, before it reaches a worker.
 
-They were recorded before payload encryption, in plaintext: they replay through the product's
-encrypting converter with plaintext reading on (PAYLOAD_PLAINTEXT_READABLE, docs/security.md),
-as a worker reads a run started before encryption.
+Histories recorded before payload encryption hold plaintext: they replay through the
+product's encrypting converter with plaintext reading on (PAYLOAD_PLAINTEXT_READABLE,
+docs/security.md), as a worker reads a run started before encryption. Later ones are
+encrypted with the test key in recording-key.txt (tests/fixtures/temporal.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from workflows.demand import DemandWorkflow
 # `workflow.patched` change, or started by an older client generation: see
 # workflows/messages.py START_GENERATION), kept so those runs are proven to still replay.
 HISTORIES = sorted((Path(__file__).parent / "histories").rglob("*.json"))
+RECORDED_WITH = Keyring.parse((Path(__file__).parent / "recording-key.txt").read_text())
 
 
 def test_there_are_recorded_histories_to_replay() -> None:
@@ -39,7 +41,7 @@ def _name(path: Path) -> str:
 async def test_recorded_history_replays_cleanly(path: Path) -> None:
     record = json.loads(path.read_text())
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
-    codec = EncryptionCodec(Keyring.generate("replay"), plaintext_readable=True)
+    codec = EncryptionCodec(RECORDED_WITH, plaintext_readable=True)
     replayer = Replayer(workflows=[DemandWorkflow], data_converter=data_converter(codec))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
