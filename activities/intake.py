@@ -33,7 +33,9 @@ class IntakeActivities:
         since = request.now - policy.collection.duplicate_window
         async with self.duplicates.pool.acquire() as conn, conn.transaction():
             await intake.lock_place(conn, new)
-            verdict = best_verdict(new, await intake.open_candidates(conn, new, since), policy)
+            rules = policy.collection.repeats
+            candidates = await intake.open_candidates(conn, new, since, rules.distance_m)
+            verdict = best_verdict(new, candidates, policy)
             if verdict.kind != "merge":
                 await intake.claim(conn, new)
             await intake.forget_before(conn, new.street, since)

@@ -94,8 +94,10 @@ def judge_all(cases: list[dict[str, Any]], policy: Policy) -> list[Judged]:
 
 def _candidate(claim: Fingerprint, new: Fingerprint, since: datetime,
                judged: dict[str, Judged]) -> bool:
-    """What store.intake.open_candidates selects (every simulated need is still open)."""
+    """What store.intake.open_candidates selects (every simulated need is still open; no
+    community of the set holds more reports than its limit of recent ones)."""
     return ((None in (claim.category, new.category) or claim.category == new.category)
+            and (None in (claim.item, new.item) or claim.item == new.item)
             and claim.street == new.street
             and claim.submitted_at >= since
             and (new.community is None or claim.community is None

@@ -33,6 +33,7 @@ ALTER TABLE intake_claims
 ALTER TABLE intake_claims ALTER COLUMN category DROP NOT NULL;
 CREATE INDEX IF NOT EXISTS intake_claims_street_submitted_idx
     ON intake_claims (street, submitted_at);
+CREATE INDEX IF NOT EXISTS intake_claims_places_idx ON intake_claims USING gin (places);
 INSERT INTO intake_claims (stream_id, category, street, community, grid, building,
                            submitted_at, requester_id, text)
 SELECT stream_id, category, street, community, grid, building, submitted_at, requester_id,
