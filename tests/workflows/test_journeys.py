@@ -12,7 +12,15 @@ import uuid
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain.commands import Accept, Complete, Evaluate, NoteProgress, ProvideInformation, Submission
+from domain.commands import (
+    Accept,
+    Complete,
+    Evaluate,
+    NoteProgress,
+    ProvideInformation,
+    ResolvePossibleRepeat,
+    Submission,
+)
 from domain.model import (
     Actor,
     Channel,
@@ -175,3 +183,42 @@ async def test_three_reports_of_one_need_at_the_same_moment_are_handled_once(
     assert [(s.outcome, s.merged_into) for s in merged] == [(Outcome.MERGED, primary)] * 2
     snap = await n.wait_for(primary, lambda s: len(s.state.linked_reports) == 2)
     assert len(snap.state.linked_reports) == 2
+
+
+async def test_a_possible_repeat_linked_by_a_dispatcher_joins_the_need(dev_needs: Needs) -> None:
+    """Two grid-only reports of one problem: the second is flagged, not merged; the
+    community's dispatcher links it, and the first need records the link."""
+    n = dev_needs
+    grid = Location(street="street-hanzheng", community="community-qinghe", grid="grid-qinghe-1")
+    tag = uuid.uuid4().hex[:6]
+    first = await n.submit(a_need(f"菜场{tag}门口路灯坏了，晚上很黑", requester="res-a",
+                                  location=grid))
+    await n.wait_for(first, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    second = await n.submit(a_need(f"菜场{tag}门口的路灯不亮，晚上很黑", requester="res-b",
+                                   location=grid))
+    flagged = await n.wait_for(second, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    assert flagged.state.possible_repeat_of == first and flagged.state.merged_into is None
+    dispatcher = Actor(id="disp-qinghe", role=Role.DISPATCHER, unit="community-qinghe")
+    await n.act(second, dispatcher, ResolvePossibleRepeat(decision="link"))
+    merged = await handle(second, n).result()
+    assert merged.state.outcome == Outcome.MERGED and merged.state.merged_into == first
+    linked = await n.wait_for(first, lambda s: second in s.state.linked_reports)
+    assert {r.requester_id for r in linked.state.requesters} == {"res-a", "res-b"}
+    await assert_store_agrees(n, first)
+    await n.record_history(first, "possible_repeat_primary")
+    await n.record_history(second, "possible_repeat_linked")
+
+
+async def test_a_lamp_reported_with_a_street_only_is_asked_where_then_routed(
+    dev_needs: Needs,
+) -> None:
+    n = dev_needs
+    need = await n.submit(a_need("路灯坏了，晚上很黑", location=Location(street="street-hanzheng")))
+    asked = await n.wait_for(need, lambda s: s.state.pending_information is not None)
+    assert asked.state.pending_information.missing_fields == ("location",)
+    await n.act(need, Actor(id="integrator-test", role=Role.INTEGRATOR),
+                ProvideInformation(fields={"grid": "grid-xinhua-2", "building": "3栋"}))
+    routed = await n.wait_for(need, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    assert routed.state.assigned_unit == "grid-xinhua-2"
+    assert routed.state.location.community == "community-xinhua"
+    await n.record_history(need, "location_asked_then_routed")
