@@ -19,6 +19,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.text import words
 from workers.codec import EncryptionCodec, Keyring, data_converter
 from workflows.demand import DemandWorkflow
 
@@ -35,6 +36,13 @@ def test_there_are_recorded_histories_to_replay() -> None:
 
 def _name(path: Path) -> str:
     return path.stem if path.parent.name == "histories" else f"{path.parent.name}/{path.stem}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def segmenter_loaded() -> None:
+    """As in the worker (workers/worker.py): jieba's dictionary is loaded before any workflow
+    runs, not by the first workflow task (inside the sandbox its file reads are refused)."""
+    words("预热")
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[_name(p) for p in HISTORIES])
