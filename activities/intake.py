@@ -34,7 +34,8 @@ class IntakeActivities:
         async with self.duplicates.pool.acquire() as conn, conn.transaction():
             await intake.lock_place(conn, new)
             rules = policy.collection.repeats
-            candidates = await intake.open_candidates(conn, new, since, rules.distance_m)
+            candidates = (await intake.open_candidates(conn, new, since, rules.distance_m)
+                          if request.judge else [])
             verdict = best_verdict(new, candidates, policy)
             if verdict.kind != "merge":
                 await intake.claim(conn, new)

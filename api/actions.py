@@ -10,9 +10,10 @@ member can see it, while a supervisor whose scope holds its place can (api.acces
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
-from api.access import in_scope, readable_need
+from api.access import find_need, in_scope, readable_need
 from api.auth import Principal, require_role
 from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError, not_found
@@ -32,7 +33,11 @@ from domain.commands import (
     RequestInformation,
     ResolvePossibleRepeat,
     Return,
+    UnlinkReport,
 )
+from domain.events import ShortText
+from domain.repeats import split_id
+from store.read import read_stream
 
 router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
 
@@ -119,6 +124,34 @@ async def repeat_decision(need_id: NeedId, body: ResolvePossibleRepeat, principa
     require_role(principal, "supervisor")
     await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, body)
+
+
+class UnmergeBody(BaseModel):
+    reason: ShortText
+
+
+@router.post("/needs/{need_id}/unmerge", response_model=ActionOut)
+async def unmerge(need_id: NeedId, body: UnmergeBody, principal: Caller, services: Svc,
+                  response: Response) -> ActionOut:
+    """Split a report merged into another need back out: it goes on as a need of its own
+    (`Location`: its new id), from intake, its acceptance deadline counted from
+    its own submission; its requester no longer evaluates the other need. The answer is the
+    other need's action result. A need that was not merged: 409."""
+    require_role(principal, "supervisor")
+    row = await readable_need(services, principal, need_id)
+    events = await read_stream(services.db, need_id)
+    merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
+    if row.get("outcome") != "merged" or merged is None:
+        raise ApiError(409, "not_merged", "this need was not merged into another",
+                       field="need_id")
+    if await find_need(services, split_id(need_id)) is not None:
+        raise ApiError(409, "already_split", f"this report is already {split_id(need_id)}",
+                       field="need_id")
+    await readable_need(services, principal, merged.into_stream_id)
+    result = await perform(services, principal, merged.into_stream_id,
+                           UnlinkReport(linked_stream_id=need_id, reason=body.reason))
+    response.headers["Location"] = f"/needs/{split_id(need_id)}"
+    return result
 
 
 @router.post("/needs/{need_id}/remind", response_model=ActionOut)

@@ -73,6 +73,8 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.PossibleRepeatFlagged: ("of_stream_id", "rule_id", "score", "dispatcher_unit"),
     ev.PossibleRepeatResolved: ("of_stream_id", "decision"),
     ev.ReportLinked: ("linked_stream_id",),
+    ev.ReportUnlinked: ("linked_stream_id", "split_stream_id"),
+    ev.DemandSplit: ("merged_stream_id", "primary_stream_id", "submitted_at"),
     ev.InformationRequested: ("rule_id", "missing_fields", "due_at"),
     ev.DemandAssigned: ("rule_id", "unit_id", "reason"),
 }

@@ -126,6 +126,11 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
         location=s.location, title=s.title, description=s.description, details=s.details,
         policy_version=ctx.version, category_hint=s.category_hint,
     )
+    if command.split is not None:
+        origin = command.split
+        return [submitted, ev.DemandSplit(
+            merged_stream_id=origin.merged_stream_id, primary_stream_id=origin.primary_stream_id,
+            submitted_at=origin.submitted_at)]
     if command.repeat is not None:
         return repeat_events(state, submitted, command.repeat, ctx)
     if command.duplicate_of is None:

@@ -58,6 +58,14 @@ class RepeatVerdict(Frozen):
     rule_id: str = "collection.repeats"
 
 
+class SplitOrigin(Frozen):
+    """Where a need split back out of a merge comes from (see UnlinkReport)."""
+
+    merged_stream_id: str
+    primary_stream_id: str
+    submitted_at: datetime = Field(description="when the report was first submitted")
+
+
 class Command(Frozen):
     type: str
 
@@ -71,6 +79,8 @@ class Submit(Command):
     duplicate_of: str | None = None
     repeat: RepeatVerdict | None = Field(
         default=None, description="the repeat rules' verdict (policies with `repeats`)")
+    split: SplitOrigin | None = Field(
+        default=None, description="set: a merged report split back out as its own need")
 
 
 class ProvideInformation(Command):
@@ -104,6 +114,15 @@ class ResolvePossibleRepeat(Command):
 
     type: Literal["ResolvePossibleRepeat"] = "ResolvePossibleRepeat"
     decision: Literal["link", "dismiss"]
+
+
+class UnlinkReport(Command):
+    """A supervisor splits a report merged into this need back out: it becomes a need of its
+    own (the workflow starts it), and its requester no longer evaluates this one."""
+
+    type: Literal["UnlinkReport"] = "UnlinkReport"
+    linked_stream_id: str = Field(min_length=1, max_length=100)
+    reason: ShortText
 
 
 # --- classification ------------------------------------------------------------------------
@@ -221,7 +240,7 @@ TimerCommand = (
 
 AnyCommand = Annotated[
     Submit | ProvideInformation | RequestInformation | ExpireInformationRequest | LinkReport
-    | ResolvePossibleRepeat
+    | ResolvePossibleRepeat | UnlinkReport
     | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
     | DecideExtension | Complete | Evaluate | CloseEvaluationWindow,

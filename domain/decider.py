@@ -36,6 +36,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.ExpireInformationRequest: collection.expire_information,
     cmd.LinkReport: collection.link_report,
     cmd.ResolvePossibleRepeat: repeats.resolve_possible_repeat,
+    cmd.UnlinkReport: repeats.unlink_report,
     cmd.Classify: classify_by_hand,
     cmd.Reclassify: reclassify,
     cmd.Assign: routing.assign,

@@ -113,6 +113,27 @@ class DemandMerged(RuleApplied):
     score: float | None = None
 
 
+class ReportUnlinked(DomainEvent):
+    """A supervisor split a merged report back out of this need (it goes on as its own need,
+    `split_stream_id`); its requester is no longer one of this need's reviewers."""
+
+    type: Literal["ReportUnlinked"] = "ReportUnlinked"
+    linked_stream_id: str
+    split_stream_id: str
+    reason: ShortText
+
+
+class DemandSplit(DomainEvent):
+    """This need is a report that had been merged into `primary_stream_id` (its stream
+    `merged_stream_id` stays closed as merged), split back out by a supervisor. Its
+    acceptance deadline counts from the report's own submission time."""
+
+    type: Literal["DemandSplit"] = "DemandSplit"
+    merged_stream_id: str
+    primary_stream_id: str
+    submitted_at: datetime
+
+
 class PossibleRepeatFlagged(RuleApplied):
     """The report may repeat an open need, but not surely: it goes on as its own need and a
     dispatcher of `dispatcher_unit` links it to `of_stream_id` or dismisses the doubt."""
@@ -339,6 +360,8 @@ AnyEvent = Annotated[
     | DemandMerged
     | PossibleRepeatFlagged
     | PossibleRepeatResolved
+    | ReportUnlinked
+    | DemandSplit
     | ClassificationRequested
     | DemandClassified
     | DemandReclassified

@@ -28,7 +28,13 @@ from rapidfuzz import fuzz
 
 from domain import events as ev
 from domain.classification import classify, dispatcher_for, term_items, terms_found
-from domain.commands import RepeatVerdict, ResolvePossibleRepeat, Submission
+from domain.commands import (
+    RepeatVerdict,
+    ResolvePossibleRepeat,
+    Submission,
+    UnlinkReport,
+    demand_id,
+)
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.guards import OPEN_STAGES, require_stage
@@ -233,3 +239,24 @@ def resolve_possible_repeat(state: DemandState, command: ResolvePossibleRepeat,
         ev.DemandMerged(rule_id="manual", policy_version=ctx.version, into_stream_id=other),
         ev.DemandClosed(outcome=Outcome.MERGED),
     ]
+
+
+def split_id(merged_stream_id: str) -> str:
+    """The id of the need a merged report becomes when it is split back out: a need id of the
+    report's channel, named after the merged stream (so a second split finds the first)."""
+    channel = merged_stream_id.split("-")[1]
+    return demand_id(channel, merged_stream_id, "split")
+
+
+def unlink_report(state: DemandState, command: UnlinkReport,
+                  ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """Unmerge: a report merged into this open need was not the same need after all. It
+    leaves this need (its requester no longer evaluates it) and goes on as its own, from
+    intake (the workflow starts it under `split_id`)."""
+    ctx.require_role("UnlinkReport", Role.DISPATCHER, Role.SUPERVISOR)
+    require_stage(state, "UnlinkReport", *OPEN_STAGES)
+    if command.linked_stream_id not in state.linked_reports:
+        raise InvalidCommand("linked_stream_id", "is not a report merged into this need")
+    return [ev.ReportUnlinked(linked_stream_id=command.linked_stream_id,
+                              split_stream_id=split_id(command.linked_stream_id),
+                              reason=command.reason)]

@@ -9,6 +9,7 @@ street office decides.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from domain import events as ev
@@ -65,9 +66,11 @@ def first_receiver(policy: Policy, rule_id: str, reason: Reason) -> RoutingDecis
     return RoutingDecision(unit=unit, rule_id=rule_id, reason=reason)
 
 
-def assigned(decision: RoutingDecision, ctx: DecisionContext) -> ev.DemandAssigned:
-    """The assignee must accept within the policy's acceptance limit (working time)."""
-    accept_due_at, _ = ctx.after_working(ctx.policy.sla.acceptance)
+def assigned(decision: RoutingDecision, ctx: DecisionContext,
+             start: datetime | None = None) -> ev.DemandAssigned:
+    """The assignee must accept within the policy's acceptance limit (working time), counted
+    from now or, for a need split out of a merge, from its own submission (`start`)."""
+    accept_due_at, _ = ctx.after_working(ctx.policy.sla.acceptance, start)
     return ev.DemandAssigned(
         rule_id=decision.rule_id, policy_version=ctx.version, unit_id=decision.unit.id,
         unit_kind=decision.unit.kind, accept_due_at=accept_due_at, reason=decision.reason,
@@ -78,7 +81,8 @@ def routing_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEven
     """A freshly classified need is routed at once."""
     if state.stage != Stage.CLASSIFICATION or state.category is None or state.assigned_unit:
         return []
-    return [assigned(route(state, ctx.policy), ctx)]
+    first = state.return_count == 0 and state.escalation_count == 0
+    return [assigned(route(state, ctx.policy), ctx, start=state.clock_from if first else None)]
 
 
 def reroute_if_target_changed(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:

@@ -52,6 +52,10 @@ class DemandState(Frozen):
     channel: Channel | None = None
     requesters: tuple[LinkedRequester, ...] = ()
     linked_reports: tuple[str, ...] = ()
+    linked_requesters: dict[str, str] = Field(
+        default_factory=dict, description="linked report -> its requester id")
+    clock_from: datetime | None = Field(
+        default=None, description="a split need: its first acceptance deadline counts from here")
     location: Location | None = None
     text: str = ""
     title: str = ""

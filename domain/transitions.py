@@ -109,9 +109,29 @@ def _clock_resumed(state: DemandState, e: ev.HandlingClockResumed) -> Update:
 
 @_on(ev.ReportLinked)
 def _linked(state: DemandState, e: ev.ReportLinked) -> Update:
-    return {"linked_reports": (*state.linked_reports, e.linked_stream_id)} | _add_requester(
-        state, e.requester.requester_id, e.requester.kind
-    )
+    return {"linked_reports": (*state.linked_reports, e.linked_stream_id),
+            "linked_requesters": state.linked_requesters | {
+                e.linked_stream_id: e.requester.requester_id},
+            } | _add_requester(state, e.requester.requester_id, e.requester.kind)
+
+
+@_on(ev.ReportUnlinked)
+def _unlinked(state: DemandState, e: ev.ReportUnlinked) -> Update:
+    """The report's requester leaves the reviewers unless they are also the need's own
+    requester or the requester of another linked report."""
+    links = {k: v for k, v in state.linked_requesters.items() if k != e.linked_stream_id}
+    leaving = state.linked_requesters.get(e.linked_stream_id)
+    own = state.requesters[0].requester_id if state.requesters else None
+    keep = leaving is None or leaving == own or leaving in links.values()
+    requesters = state.requesters if keep else tuple(
+        r for r in state.requesters if r.requester_id != leaving)
+    return {"linked_reports": tuple(r for r in state.linked_reports if r != e.linked_stream_id),
+            "linked_requesters": links, "requesters": requesters}
+
+
+@_on(ev.DemandSplit)
+def _split(state: DemandState, e: ev.DemandSplit) -> Update:
+    return {"clock_from": e.submitted_at}
 
 
 @_on(ev.DemandMerged)

@@ -21,7 +21,7 @@ Rules, per event type (anything not listed only moves `last_version`):
 - EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
   (`satisfied` counts satisfied and basically satisfied; no response is never satisfied);
 - Reopened -> handling, task `handle` without a due time until a new deadline event arrives;
-- Closed / Merged -> closed, no task.
+- Closed / Merged -> closed, no task; ReportUnlinked takes one from `linked_reports`.
 """
 
 from __future__ import annotations
@@ -128,6 +128,10 @@ def _linked(s: _Step) -> None:
     s.row["linked_reports"] += 1
 
 
+def _unlinked(s: _Step) -> None:
+    s.row["linked_reports"] = max(0, s.row["linked_reports"] - 1)
+
+
 def _merged(s: _Step) -> None:
     s.row.update(stage="closed", closed_at=s.at, outcome="merged", task=None)
 
@@ -218,6 +222,7 @@ _RULES: dict[str, Callable[[_Step], None]] = {
     "DemandSubmitted": _submitted,
     "InformationRequested": _stage("collection"),
     "ReportLinked": _linked,
+    "ReportUnlinked": _unlinked,
     "DemandMerged": _merged,
     "ClassificationRequested": _stage("classification"),
     "DemandClassified": _classified,

@@ -32,6 +32,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def call(url: str, key: str, method: str, path: str, **kw: Any) -> Any:
+    """One request's JSON answer (see `request`)."""
+    return request(url, key, method, path, **kw).json()
+
+
+def request(url: str, key: str, method: str, path: str, **kw: Any) -> httpx.Response:
     """One request; API errors print one line and exit 1, an unreachable API exits 2."""
     try:
         response = httpx.request(method, url.rstrip("/") + path, headers={"X-API-Key": key},
@@ -42,7 +47,7 @@ def call(url: str, key: str, method: str, path: str, **kw: Any) -> Any:
     if response.status_code >= 400:
         typer.echo(f"error {response.status_code}: {describe(response)}", err=True)
         raise typer.Exit(1)
-    return response.json()
+    return response
 
 
 def describe(response: httpx.Response) -> str:
@@ -116,23 +121,66 @@ def assign(need_id: str,
 
 
 @ops.command()
+def repeat(need_id: str,
+           decision: Annotated[str, typer.Argument(help="link (it merges) or dismiss")],
+           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Settle a possible repeat (supervisors): link it to the need it may repeat, or dismiss."""
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/repeat-decision",
+                  json={"decision": decision})
+    typer.echo(f"{need_id}: {answer['stage']} ({', '.join(answer['events'])})")
+
+
+@ops.command()
+def unmerge(need_id: str, reason: Annotated[str, typer.Option(help="why it is another need")],
+            api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Split a merged report back out as a need of its own (supervisors); prints its new id."""
+    response = request(api_url, api_key, "POST", f"/needs/{need_id}/unmerge",
+                       json={"reason": reason})
+    typer.echo(response.headers["location"].removeprefix("/needs/"))
+
+
+@ops.command()
 def show(need_id: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """A need's status and timeline."""
     need = call(api_url, api_key, "GET", f"/needs/{need_id}")
     fields = ["id", "stage", "title", "category", "tier", "assigned_unit", "due_at", "overdue",
-              "outcome"]
-    table([{"field": f, "value": need.get(f)} for f in fields], ["field", "value"], need_id)
-    timeline = [t | {"actor": f"{t['actor']['role']} {t['actor']['id']}"} for t in need["timeline"]]
-    table(timeline, ["version", "type", "occurred_at", "actor"], "timeline")
+              "outcome", "possible_repeat_of"]
+    rows = [{"field": f, "value": need.get(f)} for f in fields]
+    if need.get("joined"):
+        joined = need["joined"]
+        rows.append({"field": "joined", "value": f"{joined['id']} ({joined['stage']})"})
+    table(rows, ["field", "value"], need_id)
+    timeline = [t | {"actor": f"{t['actor']['role']} {t['actor']['id']}",
+                     "why": reasons(t.get("detail"))} for t in need["timeline"]]
+    table(timeline, ["version", "type", "occurred_at", "actor", "why"], "timeline")
+
+
+def reasons(detail: dict[str, Any] | None) -> str:
+    """A timeline entry's reasons in one short cell: rule, score or confidence, words."""
+    if not detail:
+        return ""
+    parts = [str(detail[k]) for k in ("rule_id", "best_guess", "decision", "unit_id")
+             if detail.get(k)]
+    parts += [f"→ {detail[k]}" for k in ("into_stream_id", "of_stream_id", "split_stream_id")
+              if detail.get(k)]
+    parts += [f"{detail[k]:.2f}" for k in ("confidence", "score") if detail.get(k) is not None]
+    if detail.get("matched_terms"):
+        parts.append("、".join(detail["matched_terms"]))
+    if detail.get("missing_fields"):
+        parts.append(",".join(detail["missing_fields"]))
+    return " ".join(parts)
 
 
 @ops.command("list")
 def list_needs(stage: str | None = None, unit: str | None = None, category: str | None = None,
-               overdue: bool | None = None, limit: int = 50,
-               api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+               overdue: bool | None = None,
+               possible_repeat: Annotated[bool | None, typer.Option(
+                   help="only needs that may repeat another, not yet settled")] = None,
+               limit: int = 50, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Needs you may see, newest first."""
     params = {k: v for k, v in {"stage": stage, "unit": unit, "category": category,
-                                "overdue": overdue, "limit": limit}.items() if v is not None}
+                                "overdue": overdue, "possible_repeat": possible_repeat,
+                                "limit": limit}.items() if v is not None}
     page = call(api_url, api_key, "GET", "/needs", params=params)
     table(page["items"], ["id", "stage", "title", "category", "assigned_unit", "due_at",
                           "overdue"], "needs")

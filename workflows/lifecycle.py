@@ -22,8 +22,9 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
 from domain import commands as cmd
@@ -37,6 +38,7 @@ from domain.policy import Policy, shared
 from domain.state import DemandState, evolve, next_deadline
 from workflows import search_attributes as sa
 from workflows.messages import (
+    START_GENERATION,
     Action,
     ActionResult,
     Carried,
@@ -106,6 +108,9 @@ class NeedLifecycle:
         merged = next((e for e in stored if e.type == "DemandMerged"), None)
         if merged is not None:  # a dispatcher linked this need to the one it repeats
             await self._tell_primary(merged.event().into_stream_id, action.actor)
+        unlinked = next((e for e in stored if e.type == "ReportUnlinked"), None)
+        if unlinked is not None:  # a supervisor split a merged report back out
+            await self._start_split(unlinked.event())
         return ActionResult(version=self._state.version, stage=self._stage_name(),
                             events=[e.type for e in stored])
 
@@ -130,15 +135,44 @@ class NeedLifecycle:
             # runs started by today's client skip it (their start input says so, and replays
             # read the same input).
             verdict = None
-            if start.started_by >= 1 or workflow.patched(INTAKE_PATCH):
+            if start.split_from is not None:  # a merged report split back out: no repeat
+                primary, verdict = await self._prepare_intake(submission, judge=False)
+            elif start.started_by >= 1 or workflow.patched(INTAKE_PATCH):
                 primary, verdict = await self._prepare_intake(submission)
             else:  # runs started before the patch: the policy, then the duplicate query
                 self._policy = await self._load_policy()
                 primary = await self._open_need_repeated_by(submission)
             await self._apply(cmd.Submit(submission=submission, duplicate_of=primary,
-                                         repeat=verdict), actor)
+                                         repeat=verdict, split=start.split_from), actor)
         if primary is not None:
             await self._tell_primary(primary, actor)
+
+    async def _start_split(self, unlinked: ev.ReportUnlinked) -> None:
+        """Start the split report as a need of its own, from its stored submission, as its
+        original submitter (a child that outlives this need). Once only: its id is fixed."""
+        read = await workflow.execute_local_activity(
+            "read_stream", ReadStreamRequest(stream_id=unlinked.linked_stream_id, from_version=1),
+            result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        first = read.events[0] if read.events else None
+        submitted = first.event() if first else None
+        if first is None or not isinstance(submitted, ev.DemandSubmitted):
+            workflow.logger.warning("the split report's submission was not found")
+            return
+        origin = cmd.SplitOrigin(merged_stream_id=unlinked.linked_stream_id,
+                                 primary_stream_id=self._id, submitted_at=first.occurred_at)
+        submission = cmd.Submission(**submitted.model_dump(include=set(cmd.Submission.model_fields)))
+        try:
+            await workflow.start_child_workflow(
+                "DemandWorkflow",
+                DemandStart(submission=submission, actor=first.actor, split_from=origin,
+                            started_by=START_GENERATION),
+                id=unlinked.split_stream_id, task_queue=workflow.info().task_queue,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("the split need exists already")
 
     async def _tell_primary(self, primary: str, actor: Actor) -> None:
         """The open need records the link and will ask this requester to evaluate too."""
@@ -151,14 +185,14 @@ class NeedLifecycle:
             workflow.logger.warning("the repeated need could not be told: %s", exc.message)
 
     async def _prepare_intake(
-        self, submission: cmd.Submission
+        self, submission: cmd.Submission, *, judge: bool = True
     ) -> tuple[str | None, cmd.RepeatVerdict | None]:
         """The policy in force and the open need this submission repeats, if any, in one
         local activity: the repeat rules' verdict (reached under the intake lock), or, for
         older policies, the candidates that the pure rules match here."""
         context = await workflow.execute_local_activity(
             "prepare_intake", IntakeRequest(stream_id=self._id, submission=submission,
-                                            now=workflow.now()),
+                                            now=workflow.now(), judge=judge),
             result_type=IntakeContext, start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._policy = shared(context.policy)

@@ -12,7 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.collection import OpenNeedSummary, likely_category
-    from domain.commands import AnyCommand, RepeatVerdict, Submission
+    from domain.commands import AnyCommand, RepeatVerdict, SplitOrigin, Submission
     from domain.model import Actor, Category, Frozen, Location
     from domain.policy import Policy
     from domain.state import DemandState
@@ -36,6 +36,8 @@ class DemandStart(Frozen):
     continue_after_events: int = Field(
         default=2_000, ge=50, description="history length that triggers continue-as-new"
     )
+    split_from: SplitOrigin | None = Field(
+        default=None, description="a merged report split back out (UnlinkReport)")
     started_by: int = Field(
         default=0, ge=0,
         description="the client generation that started the run (START_GENERATION): runs "
@@ -126,6 +128,7 @@ class IntakeRequest(Frozen):
     stream_id: str
     submission: Submission
     now: datetime
+    judge: bool = Field(default=True, description="false: claim only, no repeat verdict")
 
 
 class IntakeContext(Frozen):

@@ -36,6 +36,8 @@ ENDPOINTS = {
     # neither need is a possible repeat: a dispatcher's decision has nothing to settle
     "repeat_decision": ("POST", "/needs/{id}/repeat-decision", {"decision": "dismiss"},
                         SUPERVISORS, 422),
+    "unmerge_not_merged": ("POST", "/needs/{id}/unmerge", {"reason": "不是同一件事"},
+                           SUPERVISORS, 409),
     "reassign_same": ("POST", "/needs/{id}/reassign", {"unit_id": "{unit}"}, SUPERVISORS, 422),
     # A and B are classified and assigned: classify is the wrong stage, assign finds an owner,
     # reclassify to the same classification changes nothing.

@@ -135,3 +135,34 @@ async def test_a_lamp_reported_with_only_a_street_is_asked_where(as_) -> None:
     assert answered.status_code == 200, answered.text
     routed = await wait_for(integrator, need_id, lambda n: n["stage"] == "assignment")
     assert routed["assigned_unit"] == "grid-dongting-2"
+
+
+async def test_a_supervisor_splits_a_merged_report_back_into_a_need_of_its_own(as_) -> None:
+    first, second, supervisor = as_("integrator"), as_("partner"), as_("sup_district")
+    building = f"{uuid.uuid4().int % 900 + 100}栋"
+    primary = (await first.post("/needs", json=at_building("楼道灯坏了，晚上很黑", building))
+               ).json()["id"]
+    await wait_for(first, primary, lambda n: n["stage"] == "assignment")
+    body = at_building("楼道的灯不亮好几天了，很黑", building)
+    repeat = (await second.post("/needs", json=body)).json()["id"]
+    await wait_for(second, repeat, lambda n: n["stage"] == "closed")
+    await wait_for(supervisor, primary, lambda n: any(
+        t["type"] == "ReportLinked" for t in n["timeline"]))
+
+    assert (await as_("staff_dongting1").post(f"/needs/{repeat}/unmerge",
+                                               json={"reason": "另一盏灯"})).status_code == 403
+    split = await supervisor.post(f"/needs/{repeat}/unmerge", json={"reason": "是另一盏灯"})
+    assert split.status_code == 200, split.text
+    assert split.json()["events"] == ["ReportUnlinked"]
+    split_id = split.headers["location"].removeprefix("/needs/")
+    assert split_id.startswith("need-app-") and split_id not in (repeat, primary)
+    own = await wait_for(second, split_id, lambda n: n["stage"] == "assignment")
+    assert own["assigned_unit"] == "grid-dongting-1" and own["title"] == body["title"]
+    origin = next(t["detail"] for t in own["timeline"] if t["type"] == "DemandSplit")
+    assert origin["merged_stream_id"] == repeat and origin["primary_stream_id"] == primary
+    reviewers = (await supervisor.get(f"/needs/{primary}")).json()["live"]["reviewers"]
+    assert body["requester"]["requester_id"] not in reviewers
+    again = await supervisor.post(f"/needs/{repeat}/unmerge", json={"reason": "再拆一次"})
+    assert again.status_code == 409
+    never = await supervisor.post(f"/needs/{primary}/unmerge", json={"reason": "没合并过"})
+    assert never.status_code == 409 and never.json()["error"]["code"] == "not_merged"

@@ -214,3 +214,34 @@ def _fuzz(url: str) -> list[str]:
 async def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(live_api: str) -> None:
     problems = await asyncio.to_thread(_fuzz, live_api)
     assert not problems, "\n".join(problems)
+
+
+async def test_repeats_from_the_command_line(live_api: str, tmp_path) -> None:
+    """A repeat merges and `show` names the need it joined with the rule's score; a
+    supervisor unmerges it and gets the new need's id."""
+    building = f"{uuid.uuid4().int % 900 + 100}栋"
+    ids = []
+    for title in ("楼道灯坏了，晚上很黑", "楼道的灯不亮好几天了，很黑"):
+        body = a_need(title)
+        body["location"]["building"] = building
+        path = tmp_path / f"{len(ids)}.json"
+        path.write_text(json.dumps(body), encoding="utf-8")
+        ids.append((await asyncio.to_thread(run, live_api, "integrator", "submit",
+                                            str(path))).output.strip())
+        await asyncio.sleep(1.0)  # the first need is stored before the second arrives
+    primary, repeat = ids
+    for _ in range(100):
+        shown = await asyncio.to_thread(run, live_api, "sup_district", "show", repeat)
+        if "DemandMerged" in shown.output:
+            break
+        await asyncio.sleep(0.1)
+    assert f"→ {primary}" in shown.output and "joined" in shown.output
+    split = await asyncio.to_thread(run, live_api, "sup_district", "unmerge", repeat,
+                                    "--reason", "是另一盏灯")
+    assert split.exit_code == 0, split.output
+    assert split.output.strip().startswith("need-app-")
+    again = await asyncio.to_thread(run, live_api, "sup_district", "unmerge", repeat,
+                                    "--reason", "再拆一次")
+    assert again.exit_code == 1 and "error 409" in again.output
+    wrong = await asyncio.to_thread(run, live_api, "sup_district", "repeat", primary, "link")
+    assert wrong.exit_code == 1 and "error 422" in wrong.output

@@ -7,10 +7,17 @@ from datetime import timedelta
 
 import pytest
 
-from domain.commands import RepeatVerdict, ResolvePossibleRepeat, Submit
+from domain.commands import (
+    LinkReport,
+    RepeatVerdict,
+    ResolvePossibleRepeat,
+    SplitOrigin,
+    Submit,
+    UnlinkReport,
+)
 from domain.errors import InvalidCommand, NotPermitted
-from domain.model import Location, Outcome, Stage
-from domain.repeats import best_verdict, fingerprint, judge
+from domain.model import Location, Outcome, Requester, Stage
+from domain.repeats import best_verdict, fingerprint, judge, split_id
 from tests.unit.domain_kit import (
     DISPATCHER,
     MONDAY_10AM,
@@ -156,3 +163,43 @@ def test_staff_cannot_settle_a_possible_repeat():
     story = flagged_story()
     with pytest.raises(NotPermitted):
         story.run(ResolvePossibleRepeat(decision="link"), staff("grid-dongting-1"))
+
+
+def primary_with_a_linked_report() -> Story:
+    story = Story()
+    story.run(Submit(submission=submission("6栋楼道灯坏了", requester_id="res-1")))
+    story.run(LinkReport(linked_stream_id="need-app-0000000000000001", channel="app",
+                         requester=Requester(requester_id="res-2", kind="resident")))
+    assert {r.requester_id for r in story.state.requesters} == {"res-1", "res-2"}
+    return story
+
+
+def test_unmerge_takes_the_report_and_its_requester_out_of_the_need():
+    story = primary_with_a_linked_report()
+    events = story.run(UnlinkReport(linked_stream_id="need-app-0000000000000001",
+                                    reason="是另一盏灯"), SUPERVISOR)
+    assert types(events) == ["ReportUnlinked"]
+    assert events[0].split_stream_id == split_id("need-app-0000000000000001")
+    assert story.state.linked_reports == ()
+    assert [r.requester_id for r in story.state.requesters] == ["res-1"]
+
+
+def test_unmerge_of_a_report_that_was_never_merged_here_is_refused():
+    story = primary_with_a_linked_report()
+    with pytest.raises(InvalidCommand):
+        story.run(UnlinkReport(linked_stream_id="need-app-00000000000000ff", reason="x"),
+                  SUPERVISOR)
+    with pytest.raises(NotPermitted):
+        story.run(UnlinkReport(linked_stream_id="need-app-0000000000000001", reason="x"),
+                  staff("grid-dongting-1"))
+
+
+def test_a_split_need_counts_its_acceptance_deadline_from_its_own_submission():
+    submitted = MONDAY_10AM - timedelta(hours=1)
+    origin = SplitOrigin(merged_stream_id="need-app-0000000000000001",
+                         primary_stream_id="need-app-0000000000000002", submitted_at=submitted)
+    story = Story()
+    events = story.run(Submit(submission=submission("6栋楼道灯坏了"), split=origin))
+    assert types(events)[:2] == ["DemandSubmitted", "DemandSplit"]
+    assigned = next(e for e in events if e.type == "DemandAssigned")
+    assert assigned.accept_due_at == submitted + POLICY.sla.acceptance  # 09:00 + 2 h
