@@ -20,6 +20,7 @@ from domain.commands import (
     ProvideInformation,
     ResolvePossibleRepeat,
     Submission,
+    UnlinkReport,
 )
 from domain.model import (
     Actor,
@@ -33,6 +34,7 @@ from domain.model import (
     ServiceMode,
     Stage,
 )
+from domain.repeats import split_id
 from tests.workflows.conftest import Needs, handle
 
 DONGTING_1 = Location(street="street-hanzheng", community="community-dongting",
@@ -222,3 +224,23 @@ async def test_a_lamp_reported_with_a_street_only_is_asked_where_then_routed(
     assert routed.state.assigned_unit == "grid-xinhua-2"
     assert routed.state.location.community == "community-xinhua"
     await n.record_history(need, "location_asked_then_routed")
+
+
+async def test_an_unmerged_report_goes_on_as_a_need_of_its_own(dev_needs: Needs) -> None:
+    n = dev_needs
+    place = DONGTING_1.model_copy(update={"building": f"{uuid.uuid4().int % 900 + 100}栋"})
+    first = await n.submit(a_need("楼道灯坏了，晚上很黑", requester="res-a", location=place))
+    await n.wait_for(first, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    repeat = await n.submit(a_need("楼道的灯不亮好几天了", requester="res-b", location=place))
+    assert (await handle(repeat, n).result()).state.outcome == Outcome.MERGED
+    await n.wait_for(first, lambda s: repeat in s.state.linked_reports)
+    supervisor = Actor(id="sup-1", role=Role.SUPERVISOR, unit="supervision-district")
+    await n.act(first, supervisor, UnlinkReport(linked_stream_id=repeat, reason="是另一盏灯"))
+    primary = await n.snapshot(first)
+    assert [r.requester_id for r in primary.state.requesters] == ["res-a"]
+    split = await n.wait_for(split_id(repeat), lambda s: s.state.stage == Stage.ASSIGNMENT)
+    assert split.state.assigned_unit == "grid-dongting-1"
+    assert split.state.clock_from is not None
+    await assert_store_agrees(n, split_id(repeat))
+    await n.record_history(first, "unmerged_primary")
+    await n.record_history(split_id(repeat), "unmerged_split")
