@@ -84,7 +84,8 @@ class ClassificationPolicy(Frozen):
 
 class RepeatPolicy(Frozen):
     """When a new report repeats an open need (domain/repeats.py). score = place_weight x
-    place (1 same place, 0.5 same grid with no place named) + text_weight x similarity."""
+    place (1 same place, 0.5 same grid with no place named, 0.3 vaguer) + text_weight x
+    similarity."""
 
     merge_score: float = Field(default=0.7, ge=0, le=1)
     possible_score: float = Field(default=0.5, ge=0, le=1)

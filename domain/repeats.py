@@ -11,7 +11,8 @@ request of one person (an item not `at_place`) is never the same need as someone
 is never merged by itself: the same person's second question of one kind is a possible repeat.
 
     score = place_weight x place + text_weight x similarity
-    place = 1 at the same place, 0.5 when one side names no place (same grid or community)
+    place = 1 at the same place; 0.5 near (one side names no place, same grid, or same
+            community where one names no grid); 0.3 when one side names no community
 
 A sure repeat (same item, same place, score >= merge_score) merges; one above possible_score
 goes on as its own need and is flagged as a possible repeat.
@@ -50,7 +51,9 @@ from domain.text import (
     without_places,
 )
 
-Place = Literal["same", "unknown", "different"]
+Place = Literal["same", "near", "unknown", "different"]
+PLACE_VALUE = {"same": 1.0, "near": 0.5, "unknown": 0.3}
+"""How much each place relation counts in the score (times place_weight)."""
 DEFAULT_REPEATS = RepeatPolicy()
 
 
@@ -115,8 +118,7 @@ def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
     if place == "different":
         return none
     text = similarity(new.text, old.text, policy)
-    score = round(rules.place_weight * (1.0 if place == "same" else 0.5)
-                  + rules.text_weight * text, 4)
+    score = round(rules.place_weight * PLACE_VALUE[place] + rules.text_weight * text, 4)
     if mergeable and same_item and place == "same" and score >= rules.merge_score:
         return RepeatVerdict(kind="merge", of_stream_id=old.stream_id, score=score,
                              rule_id=f"collection.repeats.{new.item}")
@@ -164,7 +166,9 @@ def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Pla
         theirs = {p for p in old.places if p.startswith(kind)}
         if mine and theirs:
             return "same" if mine & theirs else "different"
-    return "unknown"
+    same_area = (new.grid and new.grid == old.grid) or (
+        new.community and new.community == old.community and not (new.grid and old.grid))
+    return "near" if same_area else "unknown"
 
 
 def similarity(a: str, b: str, policy: Policy) -> float:

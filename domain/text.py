@@ -1,13 +1,15 @@
 """Reading what people write: Chinese segmentation, visible text, places named in the text.
 
-Segmentation is jieba's dictionary segmenter with its packaged dictionary and nothing added,
-so the same text always gives the same words for a pinned jieba: workflow code may use it.
-The dictionary is loaded once per process on first use (about half a second, ~80 MB).
+Segmentation is jieba's dictionary segmenter with its packaged dictionary (its common words,
+see DICTIONARY_MIN_FREQ) and nothing added, so the same text always gives the same words for a
+pinned jieba: workflow code may use it. The dictionary is read once per process, on first use
+(the worker does it at start: about 0.3 s, ~8 MB).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 import unicodedata
@@ -37,10 +39,20 @@ STOPWORDS = frozenset(_FILLER.split())
 """Filler words left out when reports are compared (jieba's words, normalised)."""
 
 
+DICTIONARY_MIN_FREQ = 20
+"""jieba's packaged dictionary, its words of frequency 20 and more: 80 of its 349 thousand
+entries, the everyday vocabulary, in about 8 MB instead of 84 (rare words are still cut by
+jieba's HMM). A pure function of the pinned package: the same words on every worker."""
+
+
 @lru_cache(maxsize=1)
 def _segmenter() -> jieba.Tokenizer:
     tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
+    with tokenizer.get_dict_file() as packaged:
+        kept = b"".join(line for line in packaged
+                        if line.strip() and int(line.split()[1]) >= DICTIONARY_MIN_FREQ)
+    tokenizer.FREQ, tokenizer.total = tokenizer.gen_pfdict(io.BytesIO(kept))
+    tokenizer.initialized = True
     return tokenizer
 
 
