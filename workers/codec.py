@@ -7,6 +7,7 @@ An encrypted payload:
   metadata  encoding = b"binary/encrypted", encryption-key-id = b"<key id>"
   data      12-byte random nonce || AES-GCM(key, nonce, the original Payload's protobuf bytes,
             associated data = b"demandflow-payload-v1:" + key id)
+            (from 1 KB on, the bytes are deflated first: metadata compression = b"zlib")
 
 A keyring holds several keys (all decrypt) and names one that encrypts (rotation). Keys come
 from settings: PAYLOAD_KEYS or PAYLOAD_KEYS_FILE, or for the local stack a key generated once
@@ -25,6 +26,7 @@ import os
 import re
 import secrets
 import stat
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,11 @@ if TYPE_CHECKING:
     from workers.settings import Settings
 
 ENCODING = b"binary/encrypted"
+# Payloads of 1 KB and more are deflated before they are sealed (marked `compression: zlib`):
+# a need's intake result carries the whole policy (~25 KB of JSON, its vocabulary mostly),
+# held in every cached run's history by the SDK and stored per need by the server.
+COMPRESSION_FIELD = "compression"
+COMPRESS_FROM = 1024
 KEY_ID_FIELD = "encryption-key-id"
 AAD_PREFIX = b"demandflow-payload-v1:"
 NONCE_BYTES = 12
@@ -156,9 +163,14 @@ class EncryptionCodec(PayloadCodec):
         cipher = self.keyring.cipher(key_id)
         assert cipher is not None
         nonce = os.urandom(NONCE_BYTES)
-        sealed = cipher.encrypt(nonce, payload.SerializeToString(), AAD_PREFIX + key_id.encode())
-        return Payload(metadata={"encoding": ENCODING, KEY_ID_FIELD: key_id.encode()},
-                       data=nonce + sealed)
+        raw = payload.SerializeToString()
+        metadata = {"encoding": ENCODING, KEY_ID_FIELD: key_id.encode()}
+        if len(raw) >= COMPRESS_FROM:
+            packed = zlib.compress(raw, 6)
+            if len(packed) < len(raw):
+                raw, metadata[COMPRESSION_FIELD] = packed, b"zlib"
+        sealed = cipher.encrypt(nonce, raw, _associated(key_id, metadata))
+        return Payload(metadata=metadata, data=nonce + sealed)
 
     def decrypt(self, payload: Payload, *, index: int = 0,
                 plaintext_readable: bool | None = None) -> Payload:
@@ -182,14 +194,26 @@ class EncryptionCodec(PayloadCodec):
             raise PayloadDecodeError(f"payload {index} (key {key_id}) is too short to be sealed")
         try:
             plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:],
-                                   AAD_PREFIX + key_id.encode())
+                                   _associated(key_id, payload.metadata))
         except InvalidTag:
             raise PayloadDecodeError(
                 f"payload {index} (key {key_id}) failed authentication: altered or corrupted"
             ) from None
+        if payload.metadata.get(COMPRESSION_FIELD) == b"zlib":
+            try:
+                plain = zlib.decompress(plain)
+            except zlib.error:
+                raise PayloadDecodeError(f"payload {index} (key {key_id}) does not inflate") from None
         inner = Payload()
         inner.ParseFromString(plain)
         return inner
+
+
+def _associated(key_id: str, metadata: Mapping[str, bytes]) -> bytes:
+    """What the seal authenticates besides the data: the key id, and the compression marker
+    when there is one (so a stripped or added marker fails authentication)."""
+    marker = metadata.get(COMPRESSION_FIELD)
+    return AAD_PREFIX + key_id.encode() + (b"|" + marker if marker else b"")
 
 
 def data_converter(codec: PayloadCodec | None) -> DataConverter:

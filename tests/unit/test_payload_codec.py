@@ -174,3 +174,23 @@ def test_keys_in_the_environment_do_not_show_in_the_settings(monkeypatch) -> Non
     assert ring.as_setting().split("=", 1)[1] not in repr(settings)
     with pytest.raises(ConfigError, match="only one"):
         keyring_from_settings(Settings(payload_keys_file="/x", _env_file=None))
+
+
+async def test_a_large_payload_is_deflated_before_it_is_sealed_and_reads_back_whole():
+    codec = EncryptionCodec(Keyring.generate("k1"), plaintext_readable=False)
+    big = Payload(metadata={"encoding": b"json/plain"}, data=("路灯坏了，晚上很黑" * 400).encode())
+    small = Payload(metadata={"encoding": b"json/plain"}, data=b'"short"')
+    sealed_big, sealed_small = await codec.encode([big, small])
+    assert sealed_big.metadata["compression"] == b"zlib"
+    assert len(sealed_big.data) < len(big.data) // 4
+    assert "compression" not in sealed_small.metadata
+    assert await codec.decode([sealed_big, sealed_small]) == [big, small]
+
+
+async def test_a_stripped_compression_marker_fails_authentication():
+    codec = EncryptionCodec(Keyring.generate("k1"), plaintext_readable=False)
+    (sealed,) = await codec.encode([Payload(data=b"x" * 5000)])
+    stripped = Payload(metadata={k: v for k, v in sealed.metadata.items() if k != "compression"},
+                       data=sealed.data)
+    with pytest.raises(PayloadDecodeError):
+        await codec.decode([stripped])
