@@ -243,5 +243,5 @@ async def test_repeats_from_the_command_line(live_api: str, tmp_path) -> None:
     again = await asyncio.to_thread(run, live_api, "sup_district", "unmerge", repeat,
                                     "--reason", "再拆一次")
     assert again.exit_code == 1 and "error 409" in again.output
-    wrong = await asyncio.to_thread(run, live_api, "sup_district", "repeat", primary, "link")
-    assert wrong.exit_code == 1 and "error 422" in wrong.output
+    closed = await asyncio.to_thread(run, live_api, "sup_district", "repeat", repeat, "link")
+    assert closed.exit_code == 1 and "error 409" in closed.output  # merged: nothing to settle
