@@ -108,7 +108,8 @@ async def start_or_find(services: Services, submission: Submission, principal: P
         return await needs.submit_need(services.client, submission, actor,
                                        task_queue=services.task_queue, need_id=own)
     first = stored[existing].event()
-    if not isinstance(first, DemandSubmitted) or not same_submission(submission, first):
+    if not isinstance(first, DemandSubmitted) or not same_submission(submission, first,
+                                                                      services.policy):
         raise ApiError(409, "conflict", f"external_id already names need {existing}, with "
                        "other content: send the change to that need or use a new external_id",
                        field="external_id")

@@ -10,14 +10,15 @@ from domain.errors import InvalidCommand
 from domain.events import DemandSubmitted
 from domain.model import UnitKind
 from domain.policy import Policy
-from domain.text import has_visible_text
+from domain.text import has_visible_text, is_placeholder
 
 _REQUIRED_TEXT = ("title",)
 _OPTIONAL_TEXT = ("description",)
 
 
 def admit(submission: Submission, policy: Policy) -> Submission:
-    """The submission with its text trimmed and its community filled in from its grid;
+    """The submission with its text trimmed, an empty or placeholder building or address
+    ('无', '不详') dropped and its community filled in from its grid;
     raises InvalidCommand naming the field when the text is empty or invisible, or the
     place is not in the directory (a grid of another community, a department as a grid)."""
     text = {name: getattr(submission, name).strip() for name in (*_REQUIRED_TEXT, *_OPTIONAL_TEXT)}
@@ -27,6 +28,10 @@ def admit(submission: Submission, policy: Policy) -> Submission:
     if text["description"] and not has_visible_text(text["description"]):
         raise InvalidCommand("description", "must be empty or contain visible text")
     location = _checked_place(submission, policy)
+    fields = {name: getattr(location, name) for name in ("building", "address")}
+    location = location.model_copy(update={
+        name: None if is_placeholder(value) else value.strip()
+        for name, value in fields.items()})
     return submission.model_copy(update=text | {"location": location})
 
 
@@ -52,9 +57,14 @@ def _checked_place(submission: Submission, policy: Policy):
     return loc.model_copy(update={"community": community})
 
 
-def same_submission(submission: Submission, stored: DemandSubmitted) -> bool:
+def same_submission(submission: Submission, stored: DemandSubmitted, policy: Policy) -> bool:
     """Whether an admitted submission says what the stored one said (a resend, not a new
-    need under a used external id)."""
-    fields = ("channel", "external_id", "requester", "location", "title", "description",
-              "details", "category_hint")
-    return all(getattr(submission, f) == getattr(stored, f) for f in fields)
+    need under a used external id). The stored one is admitted the same way first: it may
+    have been stored before the door trimmed and completed submissions."""
+    fields = set(Submission.model_fields)
+    earlier = Submission.model_validate(stored.model_dump(include=fields))
+    try:
+        earlier = admit(earlier, policy)
+    except InvalidCommand:
+        pass  # stored before today's checks: compared as it was stored
+    return all(getattr(submission, f) == getattr(earlier, f) for f in fields)

@@ -92,7 +92,7 @@ def needs_a_place(state: DemandState, policy: Policy) -> bool:
     loc = state.location
     placed = loc is not None and (loc.community or loc.grid or loc.building)
     return not (placed or state.address_given or places_in(state.text)
-                or {"lat", "long"} <= state.known_fields)
+                or state.has_coordinates)
 
 
 def collection_step(state: DemandState, ctx: DecisionContext) -> Events:

@@ -45,7 +45,9 @@ from domain.state import DemandState, evolve
 from domain.text import (
     building_key,
     content_words,
+    coordinates,
     digest,
+    is_placeholder,
     normalise,
     places_in,
     without_places,
@@ -85,10 +87,10 @@ def fingerprint(stream_id: str, submission: Submission, policy: Policy,
     rule = policy.rule(found.rule_id) if sure and found else None
     places = place_digests(loc.community or loc.grid or loc.street, text, loc.building,
                            loc.address)
-    lat, lon = _coordinates(s.details)
+    lat, lon = coordinates(s.details)
     return Fingerprint(
         stream_id=stream_id, item=rule.id if rule else None,
-        category=found.category if found else s.category_hint,
+        category=rule.category if rule else s.category_hint,
         at_place=rule.at_place if rule else True, street=loc.street, community=loc.community,
         grid=loc.grid, places=sorted(places), latitude=lat, longitude=lon,
         requester_id=s.requester.requester_id, text=text[:500], submitted_at=now,
@@ -140,35 +142,63 @@ def best_verdict(new: Fingerprint, candidates: list[Fingerprint],
 
 def place_digests(scope: str, text: str, building: str | None,
                   address: str | None) -> list[str]:
-    """Digests of the buildings ('b:') and house numbers or addresses ('a:') a report names,
-    in its fields or its text, scoped by its community (or grid, or street)."""
+    """Digests of the places a report names, in its fields or its text, scoped by its
+    community (or grid, or street): buildings 'b:', units of a building 'u:', courtyards 'y:',
+    house numbers or addresses 'a:'. A placeholder ('无', '不详') names nothing, nor does an
+    address without a number (a street alone is no place)."""
     named = places_in(text)
-    if building:
+    if building and not is_placeholder(building):
         named.add(building_key(building))
-    if address:
-        named |= places_in(address) or {"a:" + normalise(address).strip()}
+        named |= {key for key in places_in(building) if key[:2] in ("u:", "y:")}
+    if address and not is_placeholder(address):
+        in_address = places_in(address)
+        if in_address:
+            named |= in_address
+        elif any(ch.isdigit() for ch in address):
+            named.add("a:" + normalise(address).strip())
     return sorted(f"{key[:2]}{digest(scope, key)}" for key in named)
 
 
 def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Place:
-    """Coordinates decide when both have them; else buildings when both name one (a street
-    address may hold many buildings); else house numbers and addresses."""
+    """Buildings first (and their units); coordinates confirm or refute, and decide when no
+    building is named on both sides; then courtyards and house numbers. Digests are compared
+    only when both reports name a community (they are scoped by it)."""
     if new.street != old.street:
         return "different"
     for mine, theirs in ((new.community, old.community), (new.grid, old.grid)):
         if mine and theirs and mine != theirs:
             return "different"
-    if None not in (new.latitude, new.longitude, old.latitude, old.longitude):
-        near = _metres(new, old) <= distance_m
+    comparable = new.community is not None and old.community is not None
+    near = _near(new, old, distance_m)
+    if comparable:
+        buildings = _shared(new, old, "b:")
+        if buildings is False or (buildings and _shared(new, old, "u:") is False):
+            return "different"
+        if buildings:
+            return "different" if near is False else "same"
+    if near is not None:
         return "same" if near else "different"
-    for kind in ("b:", "a:"):
-        mine = {p for p in new.places if p.startswith(kind)}
-        theirs = {p for p in old.places if p.startswith(kind)}
-        if mine and theirs:
-            return "same" if mine & theirs else "different"
+    if comparable:
+        for kind in ("y:", "a:"):
+            shared = _shared(new, old, kind)
+            if shared is not None:
+                return "same" if shared else "different"
     same_area = (new.grid and new.grid == old.grid) or (
         new.community and new.community == old.community and not (new.grid and old.grid))
     return "near" if same_area else "unknown"
+
+
+def _shared(new: Fingerprint, old: Fingerprint, kind: str) -> bool | None:
+    """Whether the two share a place of `kind`; None when one of them names none."""
+    mine = {p for p in new.places if p.startswith(kind)}
+    theirs = {p for p in old.places if p.startswith(kind)}
+    return bool(mine & theirs) if mine and theirs else None
+
+
+def _near(new: Fingerprint, old: Fingerprint, distance_m: float) -> bool | None:
+    if None in (new.latitude, new.longitude, old.latitude, old.longitude):
+        return None
+    return _metres(new, old) <= distance_m
 
 
 def similarity(a: str, b: str, policy: Policy) -> float:
@@ -188,16 +218,6 @@ def _meaning(text: str, policy: Policy) -> list[str]:
     terms = list(terms_found("", without_places(text), policy))
     kept = [w for w in content_words(text) if not any(w in term for term in terms)]
     return kept + sorted({items[term] for term in terms if term in items})
-
-
-def _coordinates(details: dict[str, str]) -> tuple[float | None, float | None]:
-    try:
-        lat, lon = float(details["lat"]), float(details["long"])
-    except (KeyError, ValueError):
-        return None, None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None, None
-    return lat, lon
 
 
 def _metres(a: Fingerprint, b: Fingerprint) -> float:

@@ -60,6 +60,7 @@ class DemandState(Frozen):
     text: str = ""
     title: str = ""
     address_given: bool = False
+    has_coordinates: bool = False
     known_fields: frozenset[str] = frozenset()
     category_hint: Category | None = None
     category: Category | None = None

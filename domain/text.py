@@ -28,11 +28,19 @@ jieba.setLogLevel(logging.WARNING)
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _NUM = r"(\d+|[零一二两三四五六七八九十百]+)"
-_BUILDING = re.compile(r"(?<![A-Za-z\d])" + _NUM + r"\s*(?:栋|幢|号楼|号院|座|号门栋)")
+# 6栋, 六号楼 (not 一栋楼 / 两栋楼, a count of buildings); 3号院 is a courtyard of its own.
+_BUILDING = re.compile(r"(?<![A-Za-z\d])" + _NUM + r"\s*(?:栋|幢|号楼|座|号门栋)(?!楼)"
+                       r"|(?<![A-Za-z\d])(\d+|[三四五六七八九十百]+)\s*栋(?=楼)")
+_COURTYARD = re.compile(r"(?<![A-Za-z\d])" + _NUM + r"\s*号院")
+_UNIT = re.compile(_NUM + r"\s*(?:栋|幢|号楼|座)\s*" + _NUM + r"\s*单元")
 _LETTER_BUILDING = re.compile(r"(?<![A-Za-z])([A-Za-z])\s*(\d+)\s*(?:栋|幢|号楼|座)")
 # A building field as residents fill it in: '6', '6栋', '六号楼', 'B6', 'b7栋'.
 _BUILDING_FIELD = re.compile(r"^\s*(?:([A-Za-z])\s*)?" + _NUM + r"\s*(?:栋|幢|号楼|号|座)?\s*$")
 _HOUSE = re.compile(r"([\u4e00-\u9fff]{1,8}?(?:大街|街|路|道|巷|里|弄))\s*" + _NUM + r"\s*号")
+# Words that come before a street name in speech (我家在汉正街857号): cut off the name.
+_BEFORE_STREET = re.compile("^.*[在的家住是到了我你他她和与对旁边近]")
+_PLACEHOLDERS = frozenset({"无", "没有", "不知道", "不详", "未知", "暂无", "不清楚", "-", "--",
+                           "/", "n/a", "na", "none", "null", "0"})
 # Characters that render as nothing (zero-width, BOM, word joiner) and variation selectors.
 _INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\ufe00-\ufe0f]")
 _FILLER = (
@@ -123,21 +131,36 @@ def _number(raw: str) -> int | None:
 
 
 def places_in(text: str) -> set[str]:
-    """Buildings ('b:6' for 6栋, 六号楼; 'b:b6' for B6栋) and house numbers ('a:汉正街857')
-    named in `text`."""
+    """Buildings ('b:6' for 6栋, 六号楼; 'b:b6' for B6栋), courtyards ('y:3' for 3号院),
+    units of a building ('u:6/2' for 6栋2单元) and house numbers ('a:汉正街857') named in
+    `text`."""
     found: set[str] = set()
     plain = normalise(text)
     for match in _BUILDING.finditer(plain):
-        number = _number(match[1])
+        number = _number(match[1] or match[2])
         if number is not None:
             found.add(f"b:{number}")
     for match in _LETTER_BUILDING.finditer(plain):
         found.add(f"b:{match[1]}{int(match[2])}")
+    for match in _COURTYARD.finditer(plain):
+        number = _number(match[1])
+        if number is not None:
+            found.add(f"y:{number}")
+    for match in _UNIT.finditer(plain):
+        building, unit = _number(match[1]), _number(match[2])
+        if building is not None and unit is not None:
+            found.add(f"u:{building}/{unit}")
     for match in _HOUSE.finditer(plain):
         number = _number(match[2])
-        if number is not None:
-            found.add(f"a:{match[1]}{number}")
+        street = _BEFORE_STREET.sub("", match[1])
+        if number is not None and len(street) >= 2:
+            found.add(f"a:{street}{number}")
     return found
+
+
+def is_placeholder(value: str | None) -> bool:
+    """An empty field, or one filled with 'none' / '无' / '不详' for want of a value."""
+    return value is None or not has_visible_text(value) or normalise(value).strip() in _PLACEHOLDERS
 
 
 def building_key(building: str) -> str:
@@ -154,3 +177,14 @@ def building_key(building: str) -> str:
 def digest(*parts: str) -> str:
     """A short stable digest: place keys are compared and stored as digests, never as text."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def coordinates(details: dict[str, str]) -> tuple[float | None, float | None]:
+    """The report's coordinates (details `lat` and `long`, as Open311 sends them), if valid."""
+    try:
+        lat, lon = float(details["lat"]), float(details["long"])
+    except (KeyError, ValueError):
+        return None, None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat, lon) == (0.0, 0.0):
+        return None, None  # out of range, or an app's default
+    return lat, lon

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from domain import events as ev
 from domain.model import Frozen, RequesterKind, Stage
+from domain.text import coordinates, is_placeholder
 
 if TYPE_CHECKING:
     from domain.state import DemandState
@@ -62,7 +63,8 @@ def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
     return {
         "stage": Stage.COLLECTION, "policy_version": e.policy_version, "channel": e.channel,
         "location": e.location.model_copy(update={"address": None}), "text": text,
-        "title": e.title, "address_given": bool(e.location.address),
+        "title": e.title, "address_given": not is_placeholder(e.location.address),
+        "has_coordinates": coordinates(e.details) != (None, None),
         "known_fields": frozenset(k for k, v in e.details.items() if v.strip()),
         "category_hint": e.category_hint,
     } | _add_requester(state, e.requester.requester_id, e.requester.kind)

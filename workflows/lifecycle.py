@@ -23,7 +23,12 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
@@ -104,10 +109,8 @@ class NeedLifecycle:
     async def act(self, action: Action) -> ActionResult:
         """A staff, supervisor or reviewer action; the answer says what it recorded."""
         async with self._lock:
+            await self._tell_before_linking(action)
             stored = await self._apply(action.command, action.actor)
-        merged = next((e for e in stored if e.type == "DemandMerged"), None)
-        if merged is not None:  # a dispatcher linked this need to the one it repeats
-            await self._tell_primary(merged.event().into_stream_id, action.actor)
         unlinked = next((e for e in stored if e.type == "ReportUnlinked"), None)
         if unlinked is not None:  # a supervisor split a merged report back out
             await self._start_split(unlinked.event())
@@ -142,10 +145,29 @@ class NeedLifecycle:
             else:  # runs started before the patch: the policy, then the duplicate query
                 self._policy = await self._load_policy()
                 primary = await self._open_need_repeated_by(submission)
+            if verdict is not None and primary is not None:
+                # A sure repeat tells its need first: if that need closed meanwhile, the
+                # report goes on as a need of its own instead of closing into nothing.
+                if not await self._tell_primary(primary, actor):
+                    primary, verdict = None, cmd.RepeatVerdict()
+                await self._apply(cmd.Submit(submission=submission, repeat=verdict), actor)
+                return
             await self._apply(cmd.Submit(submission=submission, duplicate_of=primary,
                                          repeat=verdict, split=start.split_from), actor)
-        if primary is not None:
+        if primary is not None:  # the older rule: merged first, then the need is told
             await self._tell_primary(primary, actor)
+
+    async def _tell_before_linking(self, action: Action) -> None:
+        """A dispatcher's link merges this need into the other: that need is told first, and
+        if it has closed meanwhile the link is refused (nothing written)."""
+        command, other = action.command, self._state.possible_repeat_of
+        if not isinstance(command, cmd.ResolvePossibleRepeat) or command.decision != "link":
+            return
+        if other is not None and not await self._tell_primary(other, action.actor):
+            raise ApplicationError(
+                "the need it may repeat has closed: dismiss the doubt instead",
+                {"code": "wrong_stage", "field": "decision"}, type="WrongStage",
+                non_retryable=True)
 
     async def _start_split(self, unlinked: ev.ReportUnlinked) -> None:
         """Start the split report as a need of its own, from its stored submission, as its
@@ -174,15 +196,18 @@ class NeedLifecycle:
         except WorkflowAlreadyStartedError:
             workflow.logger.info("the split need exists already")
 
-    async def _tell_primary(self, primary: str, actor: Actor) -> None:
-        """The open need records the link and will ask this requester to evaluate too."""
+    async def _tell_primary(self, primary: str, actor: Actor) -> bool:
+        """The open need records the link and will ask this requester to evaluate too.
+        False when it cannot be told (it has closed)."""
         try:
             await workflow.get_external_workflow_handle(primary).signal(
                 "report",
                 LinkedReport(stream_id=self._id, submission=self._submission, actor=actor),
             )
-        except ApplicationError as exc:  # the primary has closed meanwhile: nothing to link
+        except FailureError as exc:
             workflow.logger.warning("the repeated need could not be told: %s", exc.message)
+            return False
+        return True
 
     async def _prepare_intake(
         self, submission: cmd.Submission, *, judge: bool = True

@@ -47,8 +47,14 @@ def test_a_resend_is_the_same_submission_and_a_changed_text_is_not():
     story = Story()
     sent = admit(submission("6栋楼道灯坏了"), POLICY)
     stored = story.run_submit(sent)
-    assert same_submission(sent, stored)
-    assert not same_submission(sent.model_copy(update={"title": "6栋电梯坏了"}), stored)
+    assert same_submission(sent, stored, POLICY)
+    assert not same_submission(sent.model_copy(update={"title": "6栋电梯坏了"}), stored, POLICY)
+
+
+def test_a_resend_of_a_need_stored_before_the_door_trimmed_is_still_the_same():
+    raw = submission("  6栋楼道灯坏了 ", location=Location(street=STREET, grid="grid-dongting-1"))
+    stored = Story().run_submit(raw)  # as stored before admission existed
+    assert same_submission(admit(raw, POLICY), stored, POLICY)
 
 
 def test_two_submitters_with_one_external_id_name_two_needs():
@@ -59,6 +65,14 @@ def test_two_submitters_with_one_external_id_name_two_needs():
 
 def test_visible_text_and_places_in_text():
     assert has_visible_text("a") and has_visible_text("路") and not has_visible_text("。\u200b")
-    assert places_in("3号楼4单元、B6栋，汉正街857号，十二栋") == {
-        "b:3", "b:b6", "a:汉正街857", "b:12"}
+    assert places_in("3号楼4单元、B6栋，我家在汉正街857号，十二栋，3号院") == {
+        "b:3", "u:3/4", "b:b6", "a:汉正街857", "b:12", "y:3"}
+    assert places_in("有一栋楼，两栋楼之间") == set()
     assert places_in("A4纸不够了，买了2个") == set()
+
+
+def test_empty_or_placeholder_building_and_address_are_dropped():
+    place = Location(street=STREET, community="community-dongting", grid="grid-dongting-1",
+                     building=" 无 ", address="  ")
+    admitted = admit(submission("路灯坏了", location=place), POLICY)
+    assert admitted.location.building is None and admitted.location.address is None

@@ -203,3 +203,50 @@ def test_a_split_need_counts_its_acceptance_deadline_from_its_own_submission():
     assert types(events)[:2] == ["DemandSubmitted", "DemandSplit"]
     assigned = next(e for e in events if e.type == "DemandAssigned")
     assert assigned.accept_due_at == submitted + POLICY.sla.acceptance  # 09:00 + 2 h
+
+
+
+def test_two_units_of_one_building_are_two_lifts():
+    first = printed("a", "6栋1单元电梯坏了")
+    other = printed("b", "6栋2单元电梯坏了")
+    assert judge(other, first, POLICY).kind == "none"
+
+
+def test_a_street_without_a_number_or_a_placeholder_is_no_place():
+    street = at(address="汉正街")
+    assert judge(printed("b", "路灯坏了", street), printed("a", "路灯不亮", street),
+                 POLICY).kind != "merge"
+    nothing = at("无")
+    assert judge(printed("b", "路灯坏了", nothing), printed("a", "路灯不亮", nothing),
+                 POLICY).kind != "merge"
+
+
+def test_courtyards_and_buildings_are_not_confused():
+    first = printed("a", "3号院5栋电梯坏了")
+    other = printed("b", "5号院3栋电梯坏了")
+    assert judge(other, first, POLICY).kind == "none"
+
+
+def test_different_buildings_stay_different_even_a_few_metres_apart():
+    here = {"lat": "30.571200", "long": "114.273100"}
+    close = {"lat": "30.571250", "long": "114.273120"}
+    first = printed("a", "6栋电梯坏了", details=here)
+    other = printed("b", "7栋电梯坏了", details=close)
+    assert judge(other, first, POLICY).kind == "none"
+    origin = {"lat": "0", "long": "0"}
+    assert judge(printed("d", "井盖没了", details=origin), printed("c", "井盖丢了",
+                                                                   details=origin),
+                 POLICY).kind != "merge"
+
+
+def test_a_report_without_a_community_is_compared_but_never_merged():
+    street_only = Location(street="street-hanzheng")
+    first = printed("a", "6栋电梯坏了，困人了", at("6栋"))
+    vague = printed("b", "6栋电梯坏了，困人了", street_only)
+    assert judge(vague, first, POLICY).kind == "possible"
+
+
+def test_words_before_a_street_name_do_not_change_the_house_number():
+    first = printed("a", "路灯坏了", at(address="汉正街857号"))
+    again = printed("b", "我家在汉正街857号门口路灯坏了，很黑")
+    assert judge(again, first, POLICY).kind == "merge"
