@@ -96,7 +96,10 @@ def _month(text: str | None) -> date:
     if text is None:
         return datetime.now(SHANGHAI).date().replace(day=1)
     year, month = text.split("-")
-    return date(int(year), int(month), 1)
+    try:
+        return date(int(year), int(month), 1)
+    except ValueError:  # year 0000: no such date
+        raise ApiError(422, "invalid_input", "month: no such month", field="month") from None
 
 
 def _rank(stats: list[UnitStats], min_needs: int) -> list[UnitStats]:

@@ -195,3 +195,10 @@ def _json_with_lone_surrogate() -> bytes:
 
     body = a_need("路灯坏了") | {"description": "PLACEHOLDER"}
     return json.dumps(body).replace("PLACEHOLDER", "\\ud800").encode()
+
+
+async def test_a_month_that_does_not_exist_is_a_422_and_the_next_request_still_works(as_):
+    supervisor = as_("sup_district")
+    response = await supervisor.get("/stats/units", params={"month": "0000-01"})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "month"
+    assert (await supervisor.get("/stats/units", params={"month": "2026-12"})).status_code == 200
