@@ -11,7 +11,9 @@ match, the community's dispatcher classifies by hand. The words that matched are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -25,6 +27,8 @@ from domain.policy import ClassificationRule, Policy
 from domain.routing import reroute_if_target_changed
 from domain.state import DemandState, evolve
 from domain.text import normalise, words
+
+T = TypeVar("T")
 
 
 class Classification(Frozen):
@@ -161,37 +165,39 @@ def _mentions(text: str, terms: list[str]) -> bool:
 
 def _vocabulary(policy: Policy) -> dict[str, tuple[str, ...]]:
     """All terms of the policy by their first character (one table per policy version)."""
-    cached = _VOCABULARIES.get(policy.version) if policy.version else None
-    if cached is not None:
-        return cached
-    terms = {normalise(t) for r in policy.classification.rules for t in (*r.keywords, *r.hints)}
-    table: dict[str, list[str]] = {}
-    for term in sorted(t for t in terms if t):
-        table.setdefault(term[0], []).append(term)
-    vocabulary = {first: tuple(group) for first, group in table.items()}
-    if policy.version:
-        _VOCABULARIES[policy.version] = vocabulary
-    return vocabulary
-
-
-_VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {}
+    def build() -> dict[str, tuple[str, ...]]:
+        rules = policy.classification.rules
+        terms = {normalise(t) for r in rules for t in (*r.keywords, *r.hints)}
+        table: dict[str, list[str]] = {}
+        for term in sorted(t for t in terms if t):
+            table.setdefault(term[0], []).append(term)
+        return {first: tuple(group) for first, group in table.items()}
+    return _per_version(policy, "vocabulary", build)
 
 
 def term_items(policy: Policy) -> dict[str, str]:
     """Each policy term -> '#' + the first rule that lists it (what the term means)."""
-    cached = _TERM_ITEMS.get(policy.version) if policy.version else None
-    if cached is not None:
-        return cached
-    meaning: dict[str, str] = {}
-    for rule in policy.classification.rules:
-        for term in (*rule.keywords, *rule.hints):
-            meaning.setdefault(normalise(term), "#" + rule.id)
-    if policy.version:
-        _TERM_ITEMS[policy.version] = meaning
-    return meaning
+    def build() -> dict[str, str]:
+        meaning: dict[str, str] = {}
+        for rule in policy.classification.rules:
+            for term in (*rule.keywords, *rule.hints):
+                meaning.setdefault(normalise(term), "#" + rule.id)
+        return meaning
+    return _per_version(policy, "term_items", build)
 
 
-_TERM_ITEMS: dict[str, dict[str, str]] = {}
+_PER_VERSION: dict[tuple[str, str], Any] = {}
+
+
+def _per_version(policy: Policy, name: str, build: Callable[[], T]) -> T:
+    """`build()` once per policy version (a version is the hash of its file, so equal
+    versions read alike); hand-built policies without a version are built every time."""
+    if not policy.version:
+        return build()
+    key = (policy.version, name)
+    if key not in _PER_VERSION:
+        _PER_VERSION[key] = build()
+    return _PER_VERSION[key]
 
 
 @lru_cache(maxsize=4096)
