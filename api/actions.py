@@ -1,128 +1,88 @@
-"""Staff and supervisor actions: each one `act` update of the need's workflow.
+"""Staff, dispatcher and supervisor actions: each one `act` update of the need's workflow.
 
-The principal must see the need (else 404) and hold a role allowed here (else 403); the
-workflow then decides, and a refusal maps to 409/404/403/422 (api.errors.refusal).
+The routes come from the one table of actions (domain/actions.py): its roles are admitted
+(else 403, before the body is read), the need must be visible to the caller (else 404), then
+the workflow decides, and a refusal maps to 409/404/403/422 (api.errors.refusal). Four rows
+need more than "visible": assign and reassign name a target unit that must lie in the
+caller's scope, unmerge acts on the need the report joined, and an extension decision
+belongs to the approver unit.
 
 Dispatching by hand (classify a need the rules could not, assign one nobody owns) is the
 supervisors' work here: a need waiting for a dispatcher has no assigned unit, so no staff
 member can see it, while a supervisor whose scope holds its place can (api.access).
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: the routes built in a loop annotate their body
+# with the row's command class, which must be a real class when FastAPI reads it
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.access import find_need, in_scope, readable_need
-from api.auth import Principal, require_role
+from api.auth import Principal, caller_for
 from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError, not_found
-from api.needs import Caller, NeedId, Svc, live_snapshot, perform
+from api.needs import NeedId, Svc, live_snapshot, perform
 from api.views import ActionOut
-from domain.commands import (
-    Accept,
-    Assign,
-    Classify,
-    Complete,
-    DecideExtension,
-    NoteProgress,
-    Reassign,
-    Reclassify,
-    Remind,
-    RequestExtension,
-    RequestInformation,
-    ResolvePossibleRepeat,
-    Return,
-    UnlinkReport,
-)
+from domain.actions import ACTIONS, Action
+from domain.commands import Assign, Command, DecideExtension, Reassign, UnlinkReport
 from domain.events import ShortText
 from domain.repeats import split_id
 from store.read import read_stream
 
 router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
+SPECIAL = {"assign", "reassign", "unmerge", "extension-decision", "information", "evaluation"}
 
 
-async def staff_action(services: Services, principal: Principal, need_id: str,
-                       command) -> ActionOut:
-    require_role(principal, "staff")
+async def act(services: Services, principal: Principal, need_id: str,
+              command: Command) -> ActionOut:
+    """The common path: the need must be visible to the caller, then the workflow decides."""
     await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, command)
 
 
-@router.post("/needs/{need_id}/accept", response_model=ActionOut)
-async def accept(need_id: NeedId, principal: Caller, services: Svc) -> ActionOut:
-    """The assigned unit takes the need on; the handling deadline starts."""
-    return await staff_action(services, principal, need_id, Accept())
+def _add_route(action: Action) -> None:
+    command_class = action.command
+    caller = caller_for(action.name)
+    if any(name != "type" for name in command_class.model_fields):
+        async def endpoint(need_id: NeedId, body: command_class, principal: caller,
+                           services: Svc) -> ActionOut:
+            return await act(services, principal, need_id, body)
+    else:  # nothing to say (accept): no body
+        async def endpoint(need_id: NeedId, principal: caller, services: Svc) -> ActionOut:
+            return await act(services, principal, need_id, command_class())
+    endpoint.__name__ = action.name.replace("-", "_")
+    router.add_api_route(f"/needs/{{need_id}}/{action.name}", endpoint, methods=["POST"],
+                         response_model=ActionOut, description=action.summary)
 
 
-@router.post("/needs/{need_id}/progress", response_model=ActionOut)
-async def progress(need_id: NeedId, body: NoteProgress, principal: Caller, services: Svc) -> ActionOut:
-    return await staff_action(services, principal, need_id, body)
+for _action in ACTIONS:
+    if _action.name not in SPECIAL:
+        _add_route(_action)
 
 
-@router.post("/needs/{need_id}/information-request", response_model=ActionOut)
-async def information_request(need_id: NeedId, body: RequestInformation, principal: Caller,
-                              services: Svc) -> ActionOut:
-    """Ask the requester for more; the handling clock stops until it arrives."""
-    return await staff_action(services, principal, need_id, body)
-
-
-@router.post("/needs/{need_id}/extension", response_model=ActionOut)
-async def extension(need_id: NeedId, body: RequestExtension, principal: Caller,
-                    services: Svc) -> ActionOut:
-    return await staff_action(services, principal, need_id, body)
-
-
-@router.post("/needs/{need_id}/return", response_model=ActionOut)
-async def give_back(need_id: NeedId, body: Return, principal: Caller, services: Svc) -> ActionOut:
-    """退单: send the need back to dispatch, with a reason."""
-    return await staff_action(services, principal, need_id, body)
-
-
-@router.post("/needs/{need_id}/complete", response_model=ActionOut)
-async def complete(need_id: NeedId, body: Complete, principal: Caller, services: Svc) -> ActionOut:
-    return await staff_action(services, principal, need_id, body)
-
-
-@router.post("/needs/{need_id}/classify", response_model=ActionOut)
-async def classify(need_id: NeedId, body: Classify, principal: Caller, services: Svc) -> ActionOut:
-    """Classify by hand a need the rules left to a dispatcher (stage `classification`); the
-    routing rules then assign it, as after an automatic classification."""
-    require_role(principal, "supervisor")
-    await readable_need(services, principal, need_id)
-    return await perform(services, principal, need_id, body)
-
-
-@router.post("/needs/{need_id}/reclassify", response_model=ActionOut)
-async def reclassify(need_id: NeedId, body: Reclassify, principal: Caller,
-                     services: Svc) -> ActionOut:
-    """Correct the category, tier or urgency, with a reason: the assigned unit's staff or a
-    supervisor. Before acceptance the need follows the new route."""
-    require_role(principal, "staff", "supervisor")
-    await readable_need(services, principal, need_id)
-    return await perform(services, principal, need_id, body)
+def _target_in_scope(principal: Principal, unit_id: str | None, services: Services) -> None:
+    if unit_id is not None and not in_scope(principal, {"assigned_unit": unit_id},
+                                            services.directory):
+        raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
 
 
 @router.post("/needs/{need_id}/assign", response_model=ActionOut)
-async def assign(need_id: NeedId, body: Assign, principal: Caller, services: Svc) -> ActionOut:
+async def assign(need_id: NeedId, body: Assign, principal: caller_for("assign"),
+                 services: Svc) -> ActionOut:
     """Give a classified need nobody owns to a unit within the supervisor's scope, or (no
     `unit_id`) let the routing rules choose, skipping units that returned it."""
-    require_role(principal, "supervisor")
     await readable_need(services, principal, need_id)
-    if body.unit_id is not None and not in_scope(
-            principal, {"assigned_unit": body.unit_id}, services.directory):
-        raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
+    _target_in_scope(principal, body.unit_id, services)
     return await perform(services, principal, need_id, body)
 
 
-@router.post("/needs/{need_id}/repeat-decision", response_model=ActionOut)
-async def repeat_decision(need_id: NeedId, body: ResolvePossibleRepeat, principal: Caller,
-                          services: Svc) -> ActionOut:
-    """A need flagged as a possible repeat (`GET /needs?possible_repeat=true`): `link` merges
-    it into the need it may repeat (its requester is then asked to evaluate that one),
-    `dismiss` keeps it as a need of its own."""
-    require_role(principal, "supervisor")
+@router.post("/needs/{need_id}/reassign", response_model=ActionOut)
+async def reassign(need_id: NeedId, body: Reassign, principal: caller_for("reassign"),
+                   services: Svc) -> ActionOut:
+    """Move the need to another unit (within the supervisor's scope), which must accept it."""
     await readable_need(services, principal, need_id)
+    _target_in_scope(principal, body.unit_id, services)
     return await perform(services, principal, need_id, body)
 
 
@@ -131,13 +91,12 @@ class UnmergeBody(BaseModel):
 
 
 @router.post("/needs/{need_id}/unmerge", response_model=ActionOut)
-async def unmerge(need_id: NeedId, body: UnmergeBody, principal: Caller, services: Svc,
+async def unmerge(need_id: NeedId, body: UnmergeBody, principal: caller_for("unmerge"), services: Svc,
                   response: Response) -> ActionOut:
     """Split a report merged into another need back out: it goes on as a need of its own
     (`Location`: its new id), from intake, its acceptance deadline counted from
     its own submission; its requester no longer evaluates the other need. The answer is the
     other need's action result. A need that was not merged: 409."""
-    require_role(principal, "supervisor")
     row = await readable_need(services, principal, need_id)
     events = await read_stream(services.db, need_id)
     merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
@@ -154,33 +113,12 @@ async def unmerge(need_id: NeedId, body: UnmergeBody, principal: Caller, service
     return result
 
 
-@router.post("/needs/{need_id}/remind", response_model=ActionOut)
-async def remind(need_id: NeedId, body: Remind, principal: Caller, services: Svc) -> ActionOut:
-    """催办: urge the assignee on."""
-    require_role(principal, "supervisor")
-    await readable_need(services, principal, need_id)
-    return await perform(services, principal, need_id, body)
-
-
-@router.post("/needs/{need_id}/reassign", response_model=ActionOut)
-async def reassign(need_id: NeedId, body: Reassign, principal: Caller, services: Svc) -> ActionOut:
-    """Move the need to another unit (within the supervisor's scope), which must accept it."""
-    require_role(principal, "supervisor")
-    await readable_need(services, principal, need_id)
-    if not in_scope(principal, {"assigned_unit": body.unit_id}, services.directory):
-        raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
-    return await perform(services, principal, need_id, body)
-
-
 @router.post("/needs/{need_id}/extension-decision", response_model=ActionOut)
-async def extension_decision(need_id: NeedId, body: DecideExtension, principal: Caller,
-                             services: Svc) -> ActionOut:
+async def extension_decision(need_id: NeedId, body: DecideExtension,
+                             principal: caller_for("extension-decision"), services: Svc) -> ActionOut:
     """The approver (the rung above the assignee) grants or refuses an extension. Staff of the
     approver unit decide; a supervisor decides for an approver within the scope."""
-    require_role(principal, "staff", "supervisor")
-    snap = await live_snapshot(services.client, need_id)
-    approver = snap.state.pending_extension.approver_unit if snap and \
-        snap.state.pending_extension else None
+    approver = await pending_approver(services, need_id)
     if principal.role == "staff" and approver == principal.unit:
         return await perform(services, principal, need_id, body)
     await readable_need(services, principal, need_id)
@@ -189,3 +127,10 @@ async def extension_decision(need_id: NeedId, body: DecideExtension, principal: 
             raise not_found()
         return await perform(services, principal, need_id, body, unit=approver)
     return await perform(services, principal, need_id, body)
+
+
+async def pending_approver(services: Services, need_id: str) -> str | None:
+    """The unit a pending extension request asks, from the workflow's live state."""
+    snap = await live_snapshot(services.client, need_id)
+    pending = snap.state.pending_extension if snap else None
+    return pending.approver_unit if pending else None

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from fastapi import Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import ApiError
+from domain.actions import BY_NAME, Action
 from domain.model import Actor, Role
 from domain.policy import Policy
 
@@ -120,3 +121,31 @@ def require_role(principal: Principal, *roles: PrincipalRole) -> None:
     if principal.role not in (*roles, "admin"):
         raise ApiError(403, "not_permitted", f"role {principal.role} may not do this",
                        field="X-API-Key")
+
+
+def may(principal: Principal, action: Action) -> bool:
+    """Whether the principal's role may take this action (domain/actions.py, the one table)."""
+    return action.allows(ACTOR_ROLES[principal.role])
+
+
+def require_action(principal: Principal, action: Action) -> None:
+    if not may(principal, action):
+        raise ApiError(403, "not_permitted", f"role {principal.role} may not {action.name}",
+                       field="X-API-Key")
+
+
+def permitted(action: Action):
+    """A dependency: the caller, once its role may take `action`. As a dependency it answers
+    before the body is validated: a caller without the role gets 403, never a 422 about a
+    body it may not send."""
+    async def dependency(request: Request,
+                         key: str | None = Security(API_KEY_HEADER)) -> Principal:
+        principal = authenticate(key, request)
+        require_action(principal, action)
+        return principal
+    return dependency
+
+
+def caller_for(name: str):
+    """`principal: caller_for("accept")`: the caller, admitted for that row of the table."""
+    return Annotated[Principal, Depends(permitted(BY_NAME[name]))]

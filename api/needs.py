@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api.access import Where, find_need, readable_need, sees_personal_data, visibility
-from api.auth import Principal, current_principal, require_role
+from api.auth import Principal, caller_for, current_principal, require_role
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
 from api.views import (
@@ -175,19 +175,19 @@ async def joined_need(services: Services, events: list) -> JoinedNeed | None:
 
 
 @router.post("/needs/{need_id}/information", response_model=ActionOut)
-async def provide_information(need_id: NeedId, body: ProvideInformation, principal: Caller,
+async def provide_information(need_id: NeedId, body: ProvideInformation,
+                              principal: caller_for("information"),
                               services: Svc) -> ActionOut:
     """The requester's missing information, relayed by its integrator (or the assignee)."""
-    require_role(principal, "integrator", "staff")
     await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, body)
 
 
 @router.post("/needs/{need_id}/evaluation", response_model=ActionOut)
-async def evaluate(need_id: NeedId, body: Evaluate, principal: Caller, services: Svc) -> ActionOut:
+async def evaluate(need_id: NeedId, body: Evaluate, principal: caller_for("evaluation"),
+                   services: Svc) -> ActionOut:
     """An evaluation: integrators relay their requesters' ratings (the actor's unit names the
     reviewer spoken for); staff rate for their unit when the policy made it a reviewer."""
-    require_role(principal, "integrator", "staff")
     snap = await live_snapshot(services.client, need_id)
     reviewers = {r.reviewer_id for r in snap.state.reviewers} if snap else set()
     if principal.role == "integrator":

@@ -22,7 +22,7 @@ from domain.commands import Classify, Reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.guards import require_stage
-from domain.model import Category, Channel, Frozen, RequesterKind, Role, Stage, Tier, Urgency
+from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
 from domain.policy import ClassificationRule, Policy
 from domain.routing import reroute_if_target_changed
 from domain.state import DemandState, evolve
@@ -249,7 +249,6 @@ def classify_by_hand(
     state: DemandState, command: Classify, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """A dispatcher sets category, tier and urgency (rule_id 'manual', confidence 1)."""
-    ctx.require_role("Classify", Role.DISPATCHER, Role.SUPERVISOR)
     require_stage(state, "Classify", Stage.CLASSIFICATION)
     if state.category is not None:
         raise InvalidCommand("category", "already classified; use Reclassify")
@@ -263,7 +262,6 @@ def reclassify(
     state: DemandState, command: Reclassify, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """Staff correct the classification; before acceptance the need follows the new route."""
-    ctx.require_role("Reclassify", Role.DISPATCHER, Role.SUPERVISOR, Role.STAFF)
     require_stage(state, "Reclassify", Stage.CLASSIFICATION, Stage.ASSIGNMENT, Stage.HANDLING)
     if state.category is None or state.tier is None:
         raise InvalidCommand("category", "not classified yet; use Classify")

@@ -23,7 +23,7 @@ from domain.commands import (
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, WrongStage
 from domain.guards import OPEN_STAGES, require_assignee, require_stage, timer_is_current
-from domain.model import Category, Frozen, Outcome, Role, Stage, UnitKind
+from domain.model import Category, Frozen, Outcome, Stage, UnitKind
 from domain.policy import Policy
 from domain.repeats import repeat_events
 from domain.sla import resumed
@@ -142,8 +142,6 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
 
 def provide_information(state: DemandState, command: ProvideInformation, ctx: DecisionContext) -> Events:
     """Answers fill the record; when a paused handling clock has all it asked for, it resumes."""
-    ctx.require_role("ProvideInformation", Role.REQUESTER, Role.STAFF, Role.INTEGRATOR,
-                     Role.SYSTEM)
     require_stage(state, "ProvideInformation", *OPEN_STAGES)
     if state.pending_information is None:
         raise InvalidCommand("fields", "no information request is pending")

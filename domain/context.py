@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime
 
 from domain.calendar import WorkingCalendar, add_working_time, checkpoints
-from domain.errors import NotPermitted
-from domain.model import Actor, Frozen, Role
+from domain.model import Actor, Frozen
 from domain.policy import Policy
 
 
@@ -43,8 +42,3 @@ class DecisionContext(Frozen):
         """When each warning percentage of a handling budget falls due."""
         return checkpoints(start or self.now, duration, self.policy.sla.warning_percents,
                            self.working_calendar)
-
-    def require_role(self, command: str, *roles: Role) -> None:
-        """Only the listed roles (and admins) may issue `command`."""
-        if self.actor.role not in (*roles, Role.ADMIN):
-            raise NotPermitted(command, str(self.actor.role))

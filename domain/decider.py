@@ -13,6 +13,7 @@ from typing import Any
 
 from domain import collection, evaluation, handling, repeats, routing
 from domain import commands as cmd
+from domain.actions import permit
 from domain.classification import classification_step, classify_by_hand, reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, WrongStage
@@ -75,6 +76,7 @@ def decide_split(
     handler = HANDLERS.get(type(command))
     if handler is None:
         raise InvalidCommand("type", f"unknown command {type(command).__name__}")
+    permit(command, ctx.actor)  # the one table of who may do what (domain/actions.py)
     if state.stage == Stage.CLOSED:
         if isinstance(command, TIMER_COMMANDS):
             return [], []

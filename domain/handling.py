@@ -76,8 +76,7 @@ def deadline_breached(state: DemandState, command: DeadlineBreached, ctx: Decisi
 
 
 def remind(state: DemandState, command: Remind, ctx: DecisionContext) -> Events:
-    """催办: supervisors, dispatchers or the requester urge the assignee on."""
-    ctx.require_role("Remind", Role.SUPERVISOR, Role.DISPATCHER, Role.REQUESTER, Role.STAFF)
+    """催办: a supervisor, a dispatcher or the requester urges the assignee on."""
     require_stage(state, "Remind", Stage.ASSIGNMENT, Stage.HANDLING)
     return [ev.ReminderSent(note=command.note)]
 

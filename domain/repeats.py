@@ -39,7 +39,7 @@ from domain.commands import (
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.guards import OPEN_STAGES, require_stage
-from domain.model import Category, Frozen, Outcome, Role
+from domain.model import Category, Frozen, Outcome
 from domain.policy import Policy, RepeatPolicy
 from domain.state import DemandState, evolve
 from domain.text import (
@@ -251,7 +251,6 @@ def resolve_possible_repeat(state: DemandState, command: ResolvePossibleRepeat,
                             ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A dispatcher links the need to the one it may repeat (it merges there and closes) or
     dismisses the doubt (it goes on as its own need)."""
-    ctx.require_role("ResolvePossibleRepeat", Role.DISPATCHER, Role.SUPERVISOR)
     require_stage(state, "ResolvePossibleRepeat", *OPEN_STAGES)
     other = state.possible_repeat_of
     if other is None:
@@ -277,7 +276,6 @@ def unlink_report(state: DemandState, command: UnlinkReport,
     """Unmerge: a report merged into this open need was not the same need after all. It
     leaves this need (its requester no longer evaluates it) and goes on as its own, from
     intake (the workflow starts it under `split_id`)."""
-    ctx.require_role("UnlinkReport", Role.DISPATCHER, Role.SUPERVISOR)
     require_stage(state, "UnlinkReport", *OPEN_STAGES)
     if command.linked_stream_id not in state.linked_reports:
         raise InvalidCommand("linked_stream_id", "is not a report merged into this need")

@@ -17,7 +17,7 @@ from domain.commands import Assign, Reassign, Return
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.guards import require_assignee, require_stage
-from domain.model import Frozen, Role, Stage, Tier
+from domain.model import Frozen, Stage, Tier
 from domain.policy import Policy, Unit
 from domain.state import DemandState
 
@@ -100,7 +100,6 @@ def _known_unit(policy: Policy, unit_id: str) -> Unit:
 def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A dispatcher hands an unowned need to a unit, or re-runs the routing rules
     (skipping units that returned it) when no unit is named."""
-    ctx.require_role("Assign", Role.DISPATCHER, Role.SUPERVISOR, Role.SYSTEM)
     require_stage(state, "Assign", Stage.CLASSIFICATION, Stage.ASSIGNMENT)
     if state.category is None:
         raise InvalidCommand("category", "classify the need before assigning it")
@@ -131,7 +130,6 @@ def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> li
 
 def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A supervisor moves the need to another unit, which must accept it afresh."""
-    ctx.require_role("Reassign", Role.SUPERVISOR)
     require_stage(state, "Reassign", Stage.ASSIGNMENT, Stage.HANDLING)
     unit = _known_unit(ctx.policy, command.unit_id)
     if unit.id == state.assigned_unit:

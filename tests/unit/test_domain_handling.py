@@ -222,10 +222,21 @@ def test_the_timer_commands_are_ignored_on_a_closed_need_but_others_are_refused(
 def test_requesters_may_not_accept():
     story = Story()
     story.submit(submission("楼下路灯不亮"))
-    with pytest.raises(NotYourUnit):
+    with pytest.raises(NotPermitted):  # the role is refused before the unit is looked at
         story.run(Accept(), RESIDENT)
     with pytest.raises(NotPermitted):
         story.run(Remind(), Actor(id="rev-1", role=Role.REVIEWER))
+
+
+def test_the_assigned_units_staff_are_reminded_never_reminding():
+    story = Story()
+    story.submit(submission("楼下路灯不亮"))
+    unit = story.state.assigned_unit
+    with pytest.raises(NotPermitted):
+        story.run(Remind(note="快点"), Actor(id="staff-1", role=Role.STAFF, unit=unit))
+    for role in (Role.SUPERVISOR, Role.DISPATCHER, Role.REQUESTER, Role.INTEGRATOR):
+        events = story.run(Remind(note="快点"), Actor(id="x", role=role))
+        assert [e.type for e in events] == ["ReminderSent"]
 
 
 def test_policy_version_is_recorded_on_every_rule_decision():
