@@ -1,4 +1,5 @@
-"""Object-level access: who may see which need, as a Python check and as a SQL clause.
+"""Object-level access: who may see which need, as a Python check and as the read side's
+`Reach` (store.queries turns it into SQL).
 
 A need nobody may see answers 404 exactly like a need that does not exist.
 - admin: every need; supervisor: needs whose assigned unit or place (street, community,
@@ -15,13 +16,8 @@ from typing import Any
 from api.auth import Directory, Principal
 from api.deps import Services
 from api.errors import not_found
-
-PLACE_COLUMNS = ("assigned_unit", "street", "community", "grid")
-NEED_SQL = """
-SELECT s.*, (SELECT e.actor_id FROM events e WHERE e.stream_id = s.stream_id AND e.version = 1)
-       AS submitted_by
-FROM need_summary s WHERE s.stream_id = $1
-"""
+from store import queries
+from store.queries import PLACE_COLUMNS, Reach
 
 
 def in_scope(principal: Principal, row: dict[str, Any], directory: Directory) -> bool:
@@ -46,8 +42,7 @@ def sees_personal_data(principal: Principal, row: dict[str, Any]) -> bool:
 
 
 async def find_need(services: Services, need_id: str) -> dict[str, Any] | None:
-    row = await services.db.fetchrow(NEED_SQL, need_id)
-    return dict(row) if row else None
+    return await queries.need_row(services.db, need_id)
 
 
 async def readable_need(services: Services, principal: Principal, need_id: str) -> dict[str, Any]:
@@ -58,34 +53,12 @@ async def readable_need(services: Services, principal: Principal, need_id: str) 
     return row
 
 
-class Where:
-    """A tiny builder of `WHERE` clauses with asyncpg's numbered parameters."""
-
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.args: list[Any] = []
-
-    def arg(self, value: Any) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def add(self, clause: str) -> None:
-        self.clauses.append(clause)
-
-    def sql(self) -> str:
-        return ("WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
-
-
-def visibility(principal: Principal, directory: Directory, where: Where, alias: str = "s") -> None:
-    """Restrict a query over need_summary (aliased `alias`) to what the principal may see."""
+def reach(principal: Principal, directory: Directory) -> Reach:
+    """The needs this principal may see, as the read side's description (store.queries)."""
     if principal.role == "admin" or (principal.role == "supervisor" and principal.scope is None):
-        return
+        return Reach(everything=True)
     if principal.role == "supervisor":
-        units = where.arg(directory.subtree(principal.scope or ""))
-        where.add("(" + " OR ".join(f"{alias}.{c} = ANY({units}::text[])"
-                                    for c in PLACE_COLUMNS) + ")")
-    elif principal.role == "staff":
-        where.add(f"{alias}.assigned_unit = {where.arg(principal.unit)}")
-    else:
-        where.add(f"{alias}.stream_id IN (SELECT e.stream_id FROM events e WHERE e.version = 1 "
-                  f"AND e.actor_id = {where.arg(principal.id)})")
+        return Reach(units=tuple(directory.subtree(principal.scope or "")))
+    if principal.role == "staff":
+        return Reach(assigned_unit=principal.unit)
+    return Reach(submitter=principal.id)

@@ -3,14 +3,13 @@ information and relay evaluations."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from api.access import Where, find_need, readable_need, sees_personal_data, visibility
+from api.access import find_need, reach, readable_need, sees_personal_data
 from api.auth import Principal, caller_for, current_principal, require_role
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
@@ -27,7 +26,8 @@ from domain.admission import admit, same_submission
 from domain.commands import Evaluate, ProvideInformation, Submission, demand_id
 from domain.errors import InvalidCommand
 from domain.events import DemandSubmitted
-from domain.model import Category, Channel, Stage, Tier
+from store import queries
+from store.queries import NeedFilters
 from store.read import first_events, read_stream
 from workflows import client as needs
 from workflows.demand import DemandWorkflow
@@ -37,47 +37,6 @@ router = APIRouter(tags=["needs"], responses=ERROR_RESPONSES)
 Caller = Annotated[Principal, Depends(current_principal)]
 Svc = Annotated[Services, Depends(get_services)]
 NeedId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-
-
-class NeedFilters(BaseModel):
-    stage: Stage | None = None
-    unit: str | None = Field(default=None, max_length=64, description="assigned unit")
-    category: Category | None = None
-    tier: Tier | None = None
-    channel: Channel | None = None
-    overdue: bool | None = None
-    submitted_from: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
-    submitted_to: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
-    mine: bool = Field(default=False, description="integrators always see only their own")
-    possible_repeat: bool | None = Field(
-        default=None, description="true: open needs flagged as a possible repeat that no "
-                                  "dispatcher has linked or dismissed yet")
-    limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
-
-
-LOCAL_DAY = "(s.submitted_at AT TIME ZONE 'Asia/Shanghai')::date"
-
-
-def filter_clauses(f: NeedFilters, where: Where) -> None:
-    for column in ("stage", "category", "tier", "channel"):
-        value = getattr(f, column)
-        if value is not None:
-            where.add(f"s.{column} = {where.arg(value.value)}")
-    if f.unit is not None:
-        where.add(f"s.assigned_unit = {where.arg(f.unit)}")
-    if f.overdue is not None:
-        where.add(f"s.overdue = {where.arg(f.overdue)}")
-    if f.possible_repeat is not None:
-        pending = ("(s.stage <> 'closed' AND EXISTS (SELECT FROM events f WHERE f.stream_id = "
-                   "s.stream_id AND f.type = 'PossibleRepeatFlagged') AND NOT EXISTS (SELECT "
-                   "FROM events r WHERE r.stream_id = s.stream_id AND r.type = "
-                   "'PossibleRepeatResolved'))")
-        where.add(pending if f.possible_repeat else f"NOT {pending}")
-    if f.submitted_from is not None:
-        where.add(f"{LOCAL_DAY} >= {where.arg(f.submitted_from)}")
-    if f.submitted_to is not None:
-        where.add(f"{LOCAL_DAY} <= {where.arg(f.submitted_to)}")
 
 
 @router.post("/needs", status_code=202, response_model=Accepted)
@@ -128,17 +87,11 @@ def admitted(submission: Submission, services: Services) -> Submission:
 async def list_needs(filters: Annotated[NeedFilters, Query()], principal: Caller,
                      services: Svc) -> NeedPage:
     """Needs visible to the caller, newest first, with filters and limit/offset pages."""
-    where = Where()
-    visibility(principal, services.directory, where)
     if filters.mine and principal.role == "staff":
-        where.add(f"s.assigned_unit = {where.arg(principal.unit)}")
-    filter_clauses(filters, where)
-    limit, offset = where.arg(filters.limit + 1), where.arg(filters.offset)
-    rows = await services.db.fetch(
-        f"SELECT s.* FROM need_summary s {where.sql()} "
-        f"ORDER BY s.submitted_at DESC NULLS LAST, s.stream_id LIMIT {limit} OFFSET {offset}",
-        *where.args)
-    items = [NeedItem.from_row(dict(r)) for r in rows[: filters.limit]]
+        filters = filters.model_copy(update={"unit": principal.unit})
+    rows = await queries.list_needs(services.db, reach(principal, services.directory), filters,
+                                    extra_limit=1)
+    items = [NeedItem.from_row(r) for r in rows[: filters.limit]]
     more = len(rows) > filters.limit
     return NeedPage(items=items, limit=filters.limit, offset=filters.offset,
                     next=f"offset={filters.offset + filters.limit}" if more else None)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ValidationError
 
-from api.access import Where, can_read, find_need, visibility
+from api.access import can_read, find_need, reach
 from api.auth import API_KEY_HEADER, Principal, authenticate
 from api.errors import ApiError, field_path, reject_nul
 from api.needs import Svc, admitted, start_or_find
@@ -27,6 +27,7 @@ from api.open311_format import (
     services,
 )
 from domain.model import Category, RequesterKind
+from store import queries
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 TEXT = {"type": "string", "maxLength": 64}
@@ -129,23 +130,13 @@ async def get_requests(
         principal = _principal(request, api_key)
     except ApiError as exc:
         return error(fmt, exc.status, exc.detail.message)
-    where = Where()
-    visibility(principal, services_.directory, where)
-    if ids := _csv(service_request_id):
-        where.add(f"s.stream_id = ANY({where.arg(ids)}::text[])")
-    else:
-        end = _aware(end_date) or datetime.now(UTC)
-        start = _aware(start_date) or end - timedelta(days=90)
-        where.add(f"s.submitted_at BETWEEN {where.arg(start)} AND {where.arg(end)}")
-    if codes := _csv(service_code):
-        where.add(f"s.category = ANY({where.arg(codes)}::text[])")
+    end = _aware(end_date) or datetime.now(UTC)
     states = set(_csv(status))
-    if len(states) == 1:
-        where.add("s.stage = 'closed'" if "closed" in states else "s.stage <> 'closed'")
-    rows = await services_.db.fetch(
-        f"SELECT s.* FROM need_summary s {where.sql()} ORDER BY s.submitted_at DESC LIMIT 1000",
-        *where.args)
-    return render(fmt, "service_requests", [request_view(dict(r), services_.directory)
+    rows = await queries.service_requests(
+        services_.db, reach(principal, services_.directory), ids=_csv(service_request_id),
+        start=_aware(start_date) or end - timedelta(days=90), end=end,
+        categories=_csv(service_code), state=states.pop() if len(states) == 1 else None)
+    return render(fmt, "service_requests", [request_view(r, services_.directory)
                                             for r in rows])
 
 

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.access import Where, visibility
+from api.access import reach
 from api.auth import require_role
 from api.errors import ERROR_RESPONSES, ApiError
 from api.needs import Caller, Svc
 from api.tabular import CSV_RESPONSE, Format, csv_response, wants_csv
+from store import queries
 from store.schema import STAT_COUNTERS
 from store.verify import verify
 
@@ -23,15 +24,6 @@ TABLE = {200: CSV_RESPONSE}
 SHANGHAI = timezone(timedelta(hours=8))
 RATES = ["response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
          "return_rate", "reopen_rate", "overdue_rate"]
-INBOX_SQL = """
-SELECT i.*, (SELECT max((e.payload->>'threshold_percent')::int) FROM events e
-             WHERE e.stream_id = i.stream_id AND e.type = 'DeadlineWarningIssued'
-               AND (e.payload->>'due_at')::timestamptz = i.due_at) AS warning_percent
-FROM unit_inbox i WHERE i.unit_id = $1
-ORDER BY i.due_at NULLS LAST, i.stream_id LIMIT $2
-"""
-
-
 class InboxItem(BaseModel):
     id: str
     task: str
@@ -58,7 +50,7 @@ async def inbox(request: Request, unit: Annotated[str, Path(max_length=64)], pri
         or unit in services.directory.subtree(principal.scope))
     if not visible or services.policy.unit(unit) is None:
         raise ApiError(404, "not_found", "no such unit", field="unit")
-    rows = [dict(r) for r in await services.db.fetch(INBOX_SQL, unit, limit)]
+    rows = await queries.inbox(services.db, unit, limit)
     items = [InboxItem(id=r["stream_id"], **{k: r[k] for k in InboxItem.model_fields if k in r
                                              and k not in ("id", "near_deadline")},
                        near_deadline=bool(r["warning_percent"]) and not r["overdue"])
@@ -127,13 +119,9 @@ async def unit_stats(
     """Counters and rates per unit for one month; units with fewer than `min_needs` assigned
     needs are listed but not ranked. Supervisors see their scope, staff their own unit."""
     require_role(principal, "staff", "supervisor")
-    where = Where()
-    where.add(f"month = {where.arg(_month(month))}")
-    if principal.role == "staff":
-        where.add(f"unit_id = {where.arg(principal.unit)}")
-    elif principal.scope is not None:
-        where.add(f"unit_id = ANY({where.arg(services.directory.subtree(principal.scope))}::text[])")
-    rows = await services.db.fetch(f"SELECT * FROM unit_monthly_rates {where.sql()}", *where.args)
+    units = [principal.unit] if principal.role == "staff" else (
+        services.directory.subtree(principal.scope) if principal.scope is not None else None)
+    rows = await queries.unit_rates(services.db, _month(month), units)
     stats = [UnitStats(unit_name=services.directory.name(r["unit_id"]),
                        **{k: _number(r[k]) for k in ["unit_id", "month", *STAT_COUNTERS, *RATES]})
              for r in rows]
@@ -153,23 +141,6 @@ class DemandListRow(BaseModel):
     overdue: int
 
 
-LIST_SQL = """
-SELECT COALESCE(s.category, 'unclassified') AS category, COALESCE(r.rule_id, 'unclassified') AS item,
-       count(*) AS needs, count(*) FILTER (WHERE s.stage <> 'closed') AS open,
-       count(*) FILTER (WHERE s.stage = 'closed') AS closed,
-       count(*) FILTER (WHERE s.outcome = 'resolved') AS resolved,
-       count(*) FILTER (WHERE s.satisfied) AS satisfied, count(*) FILTER (WHERE s.overdue) AS overdue
-FROM need_summary s
-LEFT JOIN LATERAL (SELECT CASE WHEN e.type = 'DemandReclassified' THEN 'manual'
-                               ELSE e.payload->>'rule_id' END AS rule_id
-                   FROM events e WHERE e.stream_id = s.stream_id
-                     AND e.type IN ('DemandClassified', 'DemandReclassified')
-                   ORDER BY e.version DESC LIMIT 1) r ON true
-{where}
-GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
-"""
-
-
 @router.get("/lists/demand", response_model=list[DemandListRow], responses=TABLE)
 async def demand_list(
     request: Request, principal: Caller, services: Svc,
@@ -178,16 +149,9 @@ async def demand_list(
 ):
     """需求清单: the needs within the caller's reach consolidated by category and rule."""
     require_role(principal, "supervisor")
-    where = Where()
-    visibility(principal, services.directory, where)
-    day = "(s.submitted_at AT TIME ZONE 'Asia/Shanghai')::date"
-    if submitted_from:
-        where.add(f"{day} >= {where.arg(submitted_from)}")
-    if submitted_to:
-        where.add(f"{day} <= {where.arg(submitted_to)}")
-    if not include_merged:
-        where.add("s.outcome IS DISTINCT FROM 'merged'")
-    rows = await services.db.fetch(LIST_SQL.format(where=where.sql()), *where.args)
+    rows = await queries.demand_list(services.db, reach(principal, services.directory),
+                                     submitted_from=submitted_from, submitted_to=submitted_to,
+                                     include_merged=include_merged)
     items = [DemandListRow(**dict(r)) for r in rows]
     return csv_response(items, DemandListRow, "demand-list") if wants_csv(request, format) else items
 
