@@ -21,7 +21,6 @@ from domain import events as ev
 from domain.commands import Classify, Reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
-from domain.guards import require_stage
 from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
 from domain.policy import ClassificationRule, Policy
 from domain.routing import reroute_if_target_changed
@@ -249,7 +248,6 @@ def classify_by_hand(
     state: DemandState, command: Classify, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """A dispatcher sets category, tier and urgency (rule_id 'manual', confidence 1)."""
-    require_stage(state, "Classify", Stage.CLASSIFICATION)
     if state.category is not None:
         raise InvalidCommand("category", "already classified; use Reclassify")
     return [ev.DemandClassified(
@@ -262,7 +260,6 @@ def reclassify(
     state: DemandState, command: Reclassify, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """Staff correct the classification; before acceptance the need follows the new route."""
-    require_stage(state, "Reclassify", Stage.CLASSIFICATION, Stage.ASSIGNMENT, Stage.HANDLING)
     if state.category is None or state.tier is None:
         raise InvalidCommand("category", "not classified yet; use Classify")
     if (command.category, command.tier, command.urgency) == (

@@ -142,7 +142,6 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
 
 def provide_information(state: DemandState, command: ProvideInformation, ctx: DecisionContext) -> Events:
     """Answers fill the record; when a paused handling clock has all it asked for, it resumes."""
-    require_stage(state, "ProvideInformation", *OPEN_STAGES)
     if state.pending_information is None:
         raise InvalidCommand("fields", "no information request is pending")
     provided = ev.InformationProvided(fields=_place_answer(command.fields, state, ctx.policy))
@@ -172,7 +171,6 @@ def _place_answer(fields: dict[str, str], state: DemandState, policy: Policy) ->
 
 def request_information(state: DemandState, command: RequestInformation, ctx: DecisionContext) -> Events:
     """The assignee needs more from the requester: the handling clock stops until answered."""
-    require_stage(state, "RequestInformation", Stage.HANDLING)
     require_assignee(state, "RequestInformation", ctx)
     if state.pending_information:
         raise InvalidCommand("missing_fields", "an information request is already pending")

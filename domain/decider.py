@@ -13,7 +13,7 @@ from typing import Any
 
 from domain import collection, evaluation, handling, repeats, routing
 from domain import commands as cmd
-from domain.actions import permit
+from domain.actions import permit, require_stage
 from domain.classification import classification_step, classify_by_hand, reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, WrongStage
@@ -81,6 +81,7 @@ def decide_split(
         if isinstance(command, TIMER_COMMANDS):
             return [], []
         raise WrongStage(type(command).__name__, Stage.CLOSED.value, OPEN)
+    require_stage(command, state.stage)  # where it applies: the same table
     events = handler(state, command, ctx)
     return (events, advance(fold(events, state), ctx)) if events else ([], [])
 

@@ -14,7 +14,7 @@ from domain import events as ev
 from domain.commands import CloseEvaluationWindow, Evaluate
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, NotYourUnit
-from domain.guards import require_stage, timer_is_current
+from domain.guards import timer_is_current
 from domain.model import Outcome, Rating, Role, Stage
 from domain.policy import Policy
 from domain.sla import Clock, escalated, handling_budget
@@ -60,7 +60,6 @@ def _may_rate_for(reviewer_id: str, ctx: DecisionContext) -> bool:
 
 def evaluate(state: DemandState, command: Evaluate, ctx: DecisionContext) -> Events:
     """A reviewer rates once; the last answer concludes the evaluation."""
-    require_stage(state, "Evaluate", Stage.EVALUATION)
     if all(r.reviewer_id != command.reviewer_id for r in state.reviewers):
         raise InvalidCommand("reviewer_id", "this reviewer was not asked to evaluate the need")
     if command.reviewer_id in state.ratings:

@@ -24,7 +24,7 @@ from domain.commands import (
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, NotYourUnit
 from domain.evaluation import evaluation_requested
-from domain.guards import require_assignee, require_stage, timer_is_current
+from domain.guards import require_assignee, timer_is_current
 from domain.model import Role, Stage
 from domain.sla import Clock, escalate_or_record, handling_budget, next_rung
 from domain.state import DemandState
@@ -34,7 +34,6 @@ Events = list[ev.DomainEvent]
 
 def accept(state: DemandState, command: Accept, ctx: DecisionContext) -> Events:
     """The assignee takes the need; the handling deadline starts now, in working time."""
-    require_stage(state, "Accept", Stage.ASSIGNMENT)
     if state.assigned_unit is None:
         raise InvalidCommand("unit_id", "the need is waiting for dispatch")
     require_assignee(state, "Accept", ctx)
@@ -77,12 +76,10 @@ def deadline_breached(state: DemandState, command: DeadlineBreached, ctx: Decisi
 
 def remind(state: DemandState, command: Remind, ctx: DecisionContext) -> Events:
     """催办: a supervisor, a dispatcher or the requester urges the assignee on."""
-    require_stage(state, "Remind", Stage.ASSIGNMENT, Stage.HANDLING)
     return [ev.ReminderSent(note=command.note)]
 
 
 def note_progress(state: DemandState, command: NoteProgress, ctx: DecisionContext) -> Events:
-    require_stage(state, "NoteProgress", Stage.HANDLING)
     require_assignee(state, "NoteProgress", ctx)
     return [ev.ProgressNoted(note=command.note)]
 
@@ -90,7 +87,6 @@ def note_progress(state: DemandState, command: NoteProgress, ctx: DecisionContex
 def request_extension(state: DemandState, command: RequestExtension, ctx: DecisionContext) -> Events:
     """The assignee asks for more working hours; the unit above decides (the top decides
     for itself). One request at a time, at most `max_extensions` granted."""
-    require_stage(state, "RequestExtension", Stage.HANDLING)
     require_assignee(state, "RequestExtension", ctx)
     if state.pending_extension:
         raise InvalidCommand("extra_hours", "an extension request is already pending")
@@ -106,7 +102,6 @@ def request_extension(state: DemandState, command: RequestExtension, ctx: Decisi
 def decide_extension(state: DemandState, command: DecideExtension, ctx: DecisionContext) -> Events:
     """The approver grants extra working hours on top of the current deadline (or of now, if
     it already passed), or refuses. Warnings restart over the time now left."""
-    require_stage(state, "DecideExtension", Stage.HANDLING)
     pending = state.pending_extension
     if pending is None or state.due_at is None:
         raise InvalidCommand("approve", "no extension request is pending")
@@ -123,7 +118,6 @@ def decide_extension(state: DemandState, command: DecideExtension, ctx: Decision
 
 def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Events:
     """The assignee reports what was done; evaluation starts at once."""
-    require_stage(state, "Complete", Stage.HANDLING)
     require_assignee(state, "Complete", ctx)
     if state.pending_information:
         raise InvalidCommand("result_summary", "information is still awaited")

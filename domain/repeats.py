@@ -38,7 +38,6 @@ from domain.commands import (
 )
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
-from domain.guards import OPEN_STAGES, require_stage
 from domain.model import Category, Frozen, Outcome
 from domain.policy import Policy, RepeatPolicy
 from domain.state import DemandState, evolve
@@ -251,7 +250,6 @@ def resolve_possible_repeat(state: DemandState, command: ResolvePossibleRepeat,
                             ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A dispatcher links the need to the one it may repeat (it merges there and closes) or
     dismisses the doubt (it goes on as its own need)."""
-    require_stage(state, "ResolvePossibleRepeat", *OPEN_STAGES)
     other = state.possible_repeat_of
     if other is None:
         raise InvalidCommand("decision", "no possible repeat is pending on this need")
@@ -276,7 +274,6 @@ def unlink_report(state: DemandState, command: UnlinkReport,
     """Unmerge: a report merged into this open need was not the same need after all. It
     leaves this need (its requester no longer evaluates it) and goes on as its own, from
     intake (the workflow starts it under `split_id`)."""
-    require_stage(state, "UnlinkReport", *OPEN_STAGES)
     if command.linked_stream_id not in state.linked_reports:
         raise InvalidCommand("linked_stream_id", "is not a report merged into this need")
     return [ev.ReportUnlinked(linked_stream_id=command.linked_stream_id,

@@ -16,7 +16,7 @@ from domain import events as ev
 from domain.commands import Assign, Reassign, Return
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
-from domain.guards import require_assignee, require_stage
+from domain.guards import require_assignee
 from domain.model import Frozen, Stage, Tier
 from domain.policy import Policy, Unit
 from domain.state import DemandState
@@ -100,7 +100,6 @@ def _known_unit(policy: Policy, unit_id: str) -> Unit:
 def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A dispatcher hands an unowned need to a unit, or re-runs the routing rules
     (skipping units that returned it) when no unit is named."""
-    require_stage(state, "Assign", Stage.CLASSIFICATION, Stage.ASSIGNMENT)
     if state.category is None:
         raise InvalidCommand("category", "classify the need before assigning it")
     if state.assigned_unit:
@@ -113,7 +112,6 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
 
 def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """退单: the assignee sends the need back; at the return limit the street office decides."""
-    require_stage(state, "Return", Stage.ASSIGNMENT, Stage.HANDLING)
     require_assignee(state, "Return", ctx)
     limit = ctx.policy.routing.max_returns
     if state.assigned_unit == ctx.policy.first_receiver and state.return_count >= limit:
@@ -130,7 +128,6 @@ def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> li
 
 def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A supervisor moves the need to another unit, which must accept it afresh."""
-    require_stage(state, "Reassign", Stage.ASSIGNMENT, Stage.HANDLING)
     unit = _known_unit(ctx.policy, command.unit_id)
     if unit.id == state.assigned_unit:
         raise InvalidCommand("unit_id", f"already assigned to {unit.id}")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from store.db import DEFAULT_APP_ROLE
 from store.migrations.sql_0001_tables import role_split
 from store.migrations.sql_0006_claims import claims_grant
+from store.migrations.sql_0008_console import console_grant
 from store.migrations.sqltext import statements
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -53,7 +54,8 @@ async def upgrade_async(
             await conn.run_sync(run)
             await conn.commit()
         async with engine.begin() as conn:
-            for statement in statements(role_split(app_role) + claims_grant(app_role)):
+            for statement in statements(role_split(app_role) + claims_grant(app_role)
+                                        + console_grant(app_role)):
                 await conn.exec_driver_sql(statement)
     finally:
         await engine.dispose()

@@ -19,9 +19,10 @@ from store.hashing import DIGEST_OF_ROW, GENESIS, chain
 # The digest is recomputed from the stored columns by the same SQL function append uses.
 ROWS_SQL = f"""
 SELECT stream_id, version, hash, {DIGEST_OF_ROW} AS digest
-FROM events ORDER BY stream_id, version
+FROM events {{where}} ORDER BY stream_id, version
 """
-HEADS_SQL = "SELECT stream_id, version, hash FROM stream_heads"
+HEADS_SQL = "SELECT stream_id, version, hash FROM stream_heads {where}"
+ONE_STREAM = "WHERE stream_id = $1"
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,18 @@ def check_head(walk: _Walk, heads: dict[str, tuple[int, bytes]]) -> BrokenLink |
     return None
 
 
-async def verify(conn: asyncpg.Connection, batch: int = 1000) -> VerifyReport:
-    """Walk all streams (one consistent snapshot, streamed by a cursor) and report breaks."""
+async def verify(conn: asyncpg.Connection, batch: int = 1000,
+                 stream_id: str | None = None) -> VerifyReport:
+    """Walk all streams, or only `stream_id` (one consistent snapshot, streamed by a cursor),
+    and report breaks."""
     report = VerifyReport()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        heads = {r["stream_id"]: (r["version"], r["hash"]) for r in await conn.fetch(HEADS_SQL)}
+        where, args = (ONE_STREAM, [stream_id]) if stream_id is not None else ("", [])
+        heads = {r["stream_id"]: (r["version"], r["hash"])
+                 for r in await conn.fetch(HEADS_SQL.format(where=where), *args)}
         walk: _Walk | None = None
-        async for row in conn.cursor(ROWS_SQL, prefetch=batch):
+        async for row in conn.cursor(ROWS_SQL.format(where=where), *args,
+                                         prefetch=batch):
             if walk is None or row["stream_id"] != walk.stream_id:
                 _finish(walk, heads, report)
                 walk = _Walk(row["stream_id"])
@@ -95,9 +101,9 @@ async def verify(conn: asyncpg.Connection, batch: int = 1000) -> VerifyReport:
             else:
                 walk.version, walk.hash = row["version"], bytes(row["hash"])
         _finish(walk, heads, report)
-    for stream_id, (version, _) in sorted(heads.items()):
+    for orphan, (version, _) in sorted(heads.items()):
         if version > 0:
-            report.broken.append(BrokenLink(stream_id, 1, f"head says version {version}, no events"))
+            report.broken.append(BrokenLink(orphan, 1, f"head says version {version}, no events"))
     return report
 
 
