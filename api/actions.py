@@ -19,13 +19,21 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.access import find_need, in_scope, readable_need
-from api.auth import Principal, caller_for
+from api.auth import Principal, caller_for, require_action
 from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError, not_found
-from api.needs import NeedId, Svc, live_snapshot, perform
+from api.needs import NeedId, Svc, live_snapshot, perform, rate
 from api.views import ActionOut
-from domain.actions import ACTIONS, Action
-from domain.commands import Assign, Command, DecideExtension, Reassign, UnlinkReport
+from domain.actions import ACTIONS, BY_NAME, Action
+from domain.commands import (
+    Assign,
+    Command,
+    DecideExtension,
+    Evaluate,
+    ProvideInformation,
+    Reassign,
+    UnlinkReport,
+)
 from domain.events import ShortText
 from domain.repeats import split_id
 from store.read import read_stream
@@ -67,23 +75,26 @@ def _target_in_scope(principal: Principal, unit_id: str | None, services: Servic
         raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
 
 
+async def to_unit(services: Services, principal: Principal, need_id: str,
+                  command: Assign | Reassign) -> ActionOut:
+    await readable_need(services, principal, need_id)
+    _target_in_scope(principal, command.unit_id, services)
+    return await perform(services, principal, need_id, command)
+
+
 @router.post("/needs/{need_id}/assign", response_model=ActionOut)
 async def assign(need_id: NeedId, body: Assign, principal: caller_for("assign"),
                  services: Svc) -> ActionOut:
     """Give a classified need nobody owns to a unit within the supervisor's scope, or (no
     `unit_id`) let the routing rules choose, skipping units that returned it."""
-    await readable_need(services, principal, need_id)
-    _target_in_scope(principal, body.unit_id, services)
-    return await perform(services, principal, need_id, body)
+    return await to_unit(services, principal, need_id, body)
 
 
 @router.post("/needs/{need_id}/reassign", response_model=ActionOut)
 async def reassign(need_id: NeedId, body: Reassign, principal: caller_for("reassign"),
                    services: Svc) -> ActionOut:
     """Move the need to another unit (within the supervisor's scope), which must accept it."""
-    await readable_need(services, principal, need_id)
-    _target_in_scope(principal, body.unit_id, services)
-    return await perform(services, principal, need_id, body)
+    return await to_unit(services, principal, need_id, body)
 
 
 class UnmergeBody(BaseModel):
@@ -118,6 +129,11 @@ async def extension_decision(need_id: NeedId, body: DecideExtension,
                              principal: caller_for("extension-decision"), services: Svc) -> ActionOut:
     """The approver (the rung above the assignee) grants or refuses an extension. Staff of the
     approver unit decide; a supervisor decides for an approver within the scope."""
+    return await decide_extension(services, principal, need_id, body)
+
+
+async def decide_extension(services: Services, principal: Principal, need_id: str,
+                           body: DecideExtension) -> ActionOut:
     approver = await pending_approver(services, need_id)
     if principal.role == "staff" and approver == principal.unit:
         return await perform(services, principal, need_id, body)
@@ -134,3 +150,19 @@ async def pending_approver(services: Services, need_id: str) -> str | None:
     snap = await live_snapshot(services.client, need_id)
     pending = snap.state.pending_extension if snap else None
     return pending.approver_unit if pending else None
+
+
+async def take(services: Services, principal: Principal, name: str, need_id: str,
+               command: Command) -> ActionOut:
+    """Any row of the table by name, with the same checks as its HTTP route (the console's
+    door): the role, then the row's scope rule, then the workflow."""
+    require_action(principal, BY_NAME[name])
+    if isinstance(command, Assign | Reassign):
+        return await to_unit(services, principal, need_id, command)
+    if isinstance(command, DecideExtension):
+        return await decide_extension(services, principal, need_id, command)
+    if isinstance(command, Evaluate):
+        return await rate(services, principal, need_id, command)
+    if isinstance(command, UnlinkReport | ProvideInformation):
+        raise ApiError(422, "invalid_command", "not offered here", field="action")
+    return await act(services, principal, need_id, command)

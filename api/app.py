@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Literal
 
 import asyncpg
 from fastapi import FastAPI, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from temporalio.client import Client
 
 from api import actions, needs, open311, reports
 from api.codec import codec_app
+from api.console.app import console_app
 from api.deps import Services
 from api.errors import install_handlers
 
@@ -21,6 +26,9 @@ DESCRIPTION = """Demand routing: submit needs, act on them, supervise them.
 
 Every call but `/health` carries an API key in `X-API-Key` (Open311: the `api_key` parameter).
 Errors answer `{"error": {"code", "message", "field"}}`. See docs/api.md."""
+
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 class Health(BaseModel):
@@ -41,12 +49,35 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from the vendored assets: no CDN
+        redoc_url=None,
     )
     app.state.services = services
     install_handlers(app)
     for module in (needs, actions, reports, open311):
         app.include_router(module.router)
     app.mount("/codec", codec_app(services))  # Temporal's remote codec protocol (api/codec.py)
+    app.mount("/console", console_app(services))  # the web console for people (api/console)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        """A person who opens the service's address lands on the console."""
+        return RedirectResponse("/console/", status_code=307)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="demandflow API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="demandflow API",
+                              redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+                              with_google_fonts=False)
 
     @app.get("/health", response_model=Health, tags=["operations"])
     async def health(response: Response) -> Health:

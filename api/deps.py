@@ -1,6 +1,6 @@
 """What the HTTP handlers share: a Temporal client, a database pool, the policy's directory,
-the API-key table, the task queue new needs start on, and the payload codec (the Temporal
-client's, and the codec server's under /codec)."""
+the API-key table, the console's users, the task queue new needs start on, and the payload
+codec (the Temporal client's, and the codec server's under /codec)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi import Request
 from temporalio.client import Client
 
 from api.auth import Directory, KeyTable
+from api.console.users import UserTable
 from api.errors import ApiError
 from domain.policy import Policy, load_policy
 from workers.codec import EncryptionCodec, data_converter
@@ -21,6 +22,8 @@ from workers.connections import connect_temporal
 log = structlog.get_logger("demandflow.api")
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 DEFAULT_KEYS_FILE = DEPLOY / "api-keys.yaml"
+DEFAULT_USERS_FILE = DEPLOY / "console-users.yaml"
+DEFAULT_REPLIES_FILE = DEPLOY / "response-templates.yaml"
 
 
 class Services:
@@ -31,6 +34,8 @@ class Services:
         api_keys_file: Path = DEFAULT_KEYS_FILE, temporal: Client | None = None,
         pool: asyncpg.Pool | None = None, codec: EncryptionCodec | None = None,
         codec_origins: Sequence[str] = (),
+        console_users_file: Path = DEFAULT_USERS_FILE, temporal_ui_url: str | None = None,
+        secure_cookies: bool = False, response_templates_file: Path = DEFAULT_REPLIES_FILE,
     ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
@@ -40,6 +45,10 @@ class Services:
         self.policy: Policy = load_policy(Path(policy_file).read_bytes())
         self.directory = Directory(self.policy)
         self.keys = KeyTable.load(Path(api_keys_file), self.policy)
+        self.console_users = UserTable.load(Path(console_users_file), self.policy)
+        self.temporal_ui_url = temporal_ui_url.rstrip("/") if temporal_ui_url else None
+        self.secure_cookies = secure_cookies
+        self.response_templates_file = Path(response_templates_file)
         self.temporal: Client | None = temporal
         self.pool: asyncpg.Pool | None = pool
         self.codec = codec

@@ -109,6 +109,11 @@ async def live_snapshot(client: Client, need_id: str) -> Snapshot | None:
 @router.get("/needs/{need_id}", response_model=NeedDetail)
 async def get_need(need_id: NeedId, principal: Caller, services: Svc) -> NeedDetail:
     """Status, live state (workflow query) and the timeline from the event store."""
+    return await need_detail(services, principal, need_id)
+
+
+async def need_detail(services: Services, principal: Principal, need_id: str) -> NeedDetail:
+    """One need as its reader may see it (404 if they may not): the API's and the console's."""
     row = await readable_need(services, principal, need_id)
     events = await read_stream(services.db, need_id)
     snap = await live_snapshot(services.client, need_id)
@@ -141,6 +146,11 @@ async def evaluate(need_id: NeedId, body: Evaluate, principal: caller_for("evalu
                    services: Svc) -> ActionOut:
     """An evaluation: integrators relay their requesters' ratings (the actor's unit names the
     reviewer spoken for); staff rate for their unit when the policy made it a reviewer."""
+    return await rate(services, principal, need_id, body)
+
+
+async def rate(services: Services, principal: Principal, need_id: str,
+               body: Evaluate) -> ActionOut:
     snap = await live_snapshot(services.client, need_id)
     reviewers = {r.reviewer_id for r in snap.state.reviewers} if snap else set()
     if principal.role == "integrator":

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.access import reach
-from api.auth import require_role
+from api.auth import Principal, require_role
+from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError
 from api.needs import Caller, Svc
 from api.tabular import CSV_RESPONSE, Format, csv_response, wants_csv
@@ -119,14 +120,20 @@ async def unit_stats(
     """Counters and rates per unit for one month; units with fewer than `min_needs` assigned
     needs are listed but not ranked. Supervisors see their scope, staff their own unit."""
     require_role(principal, "staff", "supervisor")
+    stats = await unit_statistics(services, principal, _month(month), min_needs)
+    return csv_response(stats, UnitStats, "unit-stats") if wants_csv(request, format) else stats
+
+
+async def unit_statistics(services: Services, principal: Principal, month: date,
+                          min_needs: int) -> list[UnitStats]:
+    """The month's counters and rates of the units the principal reaches, ranked."""
     units = [principal.unit] if principal.role == "staff" else (
         services.directory.subtree(principal.scope) if principal.scope is not None else None)
-    rows = await queries.unit_rates(services.db, _month(month), units)
+    rows = await queries.unit_rates(services.db, month, units)
     stats = [UnitStats(unit_name=services.directory.name(r["unit_id"]),
                        **{k: _number(r[k]) for k in ["unit_id", "month", *STAT_COUNTERS, *RATES]})
              for r in rows]
-    stats = _rank(stats, min_needs)
-    return csv_response(stats, UnitStats, "unit-stats") if wants_csv(request, format) else stats
+    return _rank(stats, min_needs)
 
 
 class DemandListRow(BaseModel):

@@ -22,8 +22,13 @@ def wants_csv(request: Request, fmt: Format | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
-def csv_response(rows: Sequence[BaseModel], model: type[BaseModel], filename: str) -> Response:
+def csv_response(rows: Sequence[BaseModel], model: type[BaseModel], filename: str, *,
+                 excel: bool = False) -> Response:
+    """The rows as CSV. `excel`: with a UTF-8 byte order mark, which Excel on Chinese Windows
+    needs to read UTF-8 (without it, it guesses GBK and shows mojibake)."""
     out = io.StringIO()
+    if excel:
+        out.write("\ufeff")
     writer = csv.DictWriter(out, fieldnames=list(model.model_fields), extrasaction="ignore")
     writer.writeheader()
     for row in rows:

@@ -63,8 +63,9 @@ class TimelineItem(BaseModel):
                    detail=timeline_detail(envelope.event()))
 
 
-# What the timeline shows of each event beyond its type: the rule's reasons, never personal
-# data (no requester, location, text or answers).
+# What the timeline shows of each event beyond its type: the rule's reasons and what the
+# people acting wrote for the record (reasons, notes, the result), never the requester's
+# personal data (no requester, location, report text, answers or evaluation comments).
 _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandClassified: ("rule_id", "confidence", "matched_terms", "manual"),
     ev.ClassificationRequested: ("reason", "confidence", "best_guess", "matched_terms",
@@ -77,6 +78,22 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandSplit: ("merged_stream_id", "primary_stream_id", "submitted_at"),
     ev.InformationRequested: ("rule_id", "missing_fields", "due_at"),
     ev.DemandAssigned: ("rule_id", "unit_id", "reason"),
+    ev.DemandReclassified: ("category", "tier", "urgency", "previous_category", "previous_tier",
+                            "reason"),
+    ev.DemandReturned: ("unit_id", "reason", "return_count"),
+    ev.DemandAccepted: ("unit_id", "due_at"),
+    ev.DeadlineWarningIssued: ("threshold_percent", "due_at"),
+    ev.HandlingEscalated: ("from_unit", "to_unit", "cause", "due_at"),
+    ev.ReminderSent: ("note",),
+    ev.ProgressNoted: ("note",),
+    ev.ExtensionRequested: ("extra_hours", "reason", "approver_unit"),
+    ev.ExtensionApproved: ("due_at",),
+    ev.ExtensionRefused: ("reason",),
+    ev.HandlingCompleted: ("unit_id", "result_summary", "service_mode", "in_time"),
+    ev.EvaluationRequested: ("due_at",),
+    ev.EvaluationSubmitted: ("rating",),
+    ev.DemandReopened: ("reason", "reopen_count", "due_at"),
+    ev.DemandClosed: ("outcome", "satisfied"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from api.deps import DEFAULT_KEYS_FILE, Services
+from api.deps import DEFAULT_KEYS_FILE, DEFAULT_USERS_FILE, Services
 from workers.codec import EncryptionCodec, codec_from_settings
 from workers.errors import ConfigError
 from workers.settings import Settings
@@ -21,11 +21,17 @@ def run_api(settings: Settings) -> None:
         raise ConfigError(
             "the api refuses the demo API keys in production: set API_KEYS_FILE to your key table"
         )
+    if settings.environment == "production" and settings.console_users_file == DEFAULT_USERS_FILE:
+        raise ConfigError(
+            "the api refuses the demo console users in production: set CONSOLE_USERS_FILE to "
+            "your users table (`demandflow hash-password` makes a hash)"
+        )
     codec = codec_from_settings(settings)  # before the policy: its errors are ConfigErrors
     try:
         services = _services(settings, codec)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load the policy or the API key table: {exc}") from None
+        raise ConfigError(f"cannot load the policy, the API key table or the console users: "
+                          f"{exc}") from None
     # log_config=None: uvicorn's loggers go through our structlog handler.
     uvicorn.run(create_app(services), host=settings.api_host, port=settings.api_port, log_config=None)
 
@@ -42,4 +48,8 @@ def _services(settings: Settings, codec: EncryptionCodec) -> Services:
         api_keys_file=settings.api_keys_file,
         codec=codec,
         codec_origins=settings.codec_origins,
+        console_users_file=settings.console_users_file,
+        response_templates_file=settings.response_templates_file,
+        temporal_ui_url=settings.temporal_ui_url,
+        secure_cookies=settings.secure_cookies,
     )

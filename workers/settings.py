@@ -48,6 +48,21 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "deploy" / "api-keys.yaml",
         description="API key table (sha256 of each key, principal and role); default: demo keys",
     )
+    console_users_file: Path = Field(
+        default=REPO_ROOT / "deploy" / "console-users.yaml",
+        description="people who sign in to the web console (argon2 hashes); default: demo users",
+    )
+    response_templates_file: Path = Field(
+        default=REPO_ROOT / "deploy" / "response-templates.yaml",
+        description="the console's reply templates per category (policy data)",
+    )
+    temporal_ui_url: str | None = Field(
+        default=None, description="base URL of the Temporal Web UI the console links needs to; "
+        "`demandflow up` sets it to the embedded dev server's UI; unset: no link",
+    )
+    console_secure_cookies: bool | None = Field(
+        default=None, description="mark console cookies Secure (HTTPS only); unset: in production",
+    )
     payload_keys: SecretStr | None = Field(
         default=None,
         description="payload encryption keys, `id=base64key` entries separated by commas; the "
@@ -78,6 +93,12 @@ class Settings(BaseSettings):
         if self.payload_plaintext_readable is None:
             return self.environment == "local"
         return self.payload_plaintext_readable
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.console_secure_cookies is None:
+            return self.environment == "production"
+        return self.console_secure_cookies
 
     @property
     def codec_origins(self) -> list[str]:

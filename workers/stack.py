@@ -72,6 +72,8 @@ class Stack:
                 "MIGRATION_DATABASE_URL": owner_url,
                 "TEMPORAL_ADDRESS": temporal_address,
             }
+            if s.temporal_address is None and not s.temporal_ui_url:  # the console links here
+                env["TEMPORAL_UI_URL"] = f"http://127.0.0.1:{s.temporal_ui_port}"
             self._spawn("worker", env)
             self._spawn("api", env)
             asyncio.run(self._load_demo(temporal_address))
@@ -162,6 +164,7 @@ class Stack:
         api = f"http://{s.api_host}:{s.api_port}"
         print(
             "\ndemandflow is up\n"
+            f"  console    {api}/console/   (demo users: README, password demo1234)\n"
             f"  API        {api}   (docs: {api}/docs, health: {api}/health)\n"
             f"  Temporal   {temporal_address}   UI: {ui}\n"
             f"  codec      {self.codec_endpoint}   (decoded payloads: admins and district "
