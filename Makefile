@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install browser run test lint bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+## Debian's Chromium and a CJK font for the console's browser tests (installed when missing)
+browser:
+	@command -v chromium >/dev/null && dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium chromium-driver fonts-noto-cjk >/dev/null; }
+
 ## Command 1: the whole local stack with demo data (Ctrl-C stops it; state stays in var/)
 run: install
 	$(BIN)/demandflow up
 
 ## Command 2: the whole test suite on real servers
-test: install
+test: install browser
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: install

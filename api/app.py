@@ -29,6 +29,17 @@ Errors answer `{"error": {"code", "message", "field"}}`. See docs/api.md."""
 
 
 STATIC = Path(__file__).resolve().parent / "static"
+FAVICON = "/static/vendor/swagger-ui/favicon-32x32.png"
+# The reference pages may load nothing from elsewhere (ReDoc's footer logo would come from its
+# CDN): on an intranet they work as they do here.
+OFFLINE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+               "'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; "
+               "connect-src 'self'")
+
+
+def _offline(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = OFFLINE_CSP
+    return page
 
 
 class Health(BaseModel):
@@ -67,17 +78,18 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        return _offline(get_swagger_ui_html(
             openapi_url="/openapi.json", title="demandflow API",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png")
+            swagger_favicon_url=FAVICON))
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title="demandflow API",
-                              redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
-                              with_google_fonts=False)
+        return _offline(get_redoc_html(
+            openapi_url="/openapi.json", title="demandflow API",
+            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url=FAVICON, with_google_fonts=False))
 
     @app.get("/health", response_model=Health, tags=["operations"])
     async def health(response: Response) -> Health:

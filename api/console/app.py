@@ -222,7 +222,9 @@ def console_app(services: Services) -> FastAPI:
         approver_in_scope = view.approver is not None and in_scope(
             principal, {"assigned_unit": view.approver}, services.directory)
         units = _units_in_reach(services, session)
-        forms = [form_for(BY_NAME[name], principal, units)
+        current = {"category": detail.category, "tier": detail.tier, "urgency": detail.urgency,
+                   "unit_id": detail.assigned_unit}
+        forms = [form_for(BY_NAME[name], principal, units, current)
                  for name in offered(principal, view, approver_in_scope)]
         async with services.db.acquire() as conn:
             audit = await verify(conn, stream_id=need_id)

@@ -92,12 +92,18 @@ def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> li
     return names
 
 
-def form_for(action: Action, principal: Principal, units: list[str]) -> Form:
+def form_for(action: Action, principal: Principal, units: list[str],
+             current: dict[str, str | None] | None = None) -> Form:
+    """The row's form; `current` preselects choices (a reclassification starts from the
+    need's present category, tier and urgency)."""
     controls = []
     for name, info in action.command.model_fields.items():
         if name == "type":
             continue
-        controls.append(_control(name, info.annotation, info, principal, units))
+        control = _control(name, info.annotation, info, principal, units)
+        if current and current.get(name) and control.kind == "select":
+            control.value = str(current[name])
+        controls.append(control)
     return Form(action, controls)
 
 
