@@ -15,12 +15,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 log = structlog.get_logger("demandflow.api")
 
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
+              415: "unsupported_media_type"}
 REFUSALS = {"WrongStage": 409, "NotYourUnit": 404, "NotPermitted": 403, "InvalidCommand": 422}
 
 
@@ -90,9 +93,26 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":  # loc is (body, offset): name the body
+            return error_response(422, ErrorDetail(
+                code="invalid_body", message="body: not valid JSON", field="body"))
         field = field_path(tuple(first.get("loc", ())))
         detail = ErrorDetail(code="invalid_input", message=f"{field}: {first['msg']}", field=field)
         return error_response(422, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own answers (no route, wrong method, an unparsable body) in the one
+        error format."""
+        if exc.status_code == 400:  # the body could not be parsed (bad UTF-8, nesting)
+            return error_response(422, ErrorDetail(
+                code="invalid_body", message="body: not valid UTF-8 JSON", field="body"))
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        response = error_response(exc.status_code, ErrorDetail(
+            code=code, message=code.replace("_", " "), field=None))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(WorkflowUpdateFailedError)
     async def refused(request: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:

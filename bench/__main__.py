@@ -33,12 +33,14 @@ from pathlib import Path
 from bench.util import console
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ["quality", "append", "intake", "lifecycle", "latency", "memory", "queries"]
+PARTS = ["quality", "append", "intake", "lifecycle", "latency", "memory", "queries", "console"]
 
 FULL = {"intake": 1000, "lifecycle": 300, "concurrency": 32, "latency_needs": 60,
-        "open_needs": 2000, "rows": 1_000_000, "query_runs": 200, "append_seconds": 5.0}
+        "open_needs": 2000, "rows": 1_000_000, "query_runs": 200, "append_seconds": 5.0,
+        "console_rows": 100_000, "console_runs": 40}
 QUICK = {"intake": 150, "lifecycle": 60, "concurrency": 32, "latency_needs": 12,
-         "open_needs": 300, "rows": 100_000, "query_runs": 40, "append_seconds": 1.5}
+         "open_needs": 300, "rows": 100_000, "query_runs": 40, "append_seconds": 1.5,
+         "console_rows": 20_000, "console_runs": 10}
 
 
 PARTIAL: dict = {}  # figures of the parts done so far, written even if a later part fails
@@ -76,6 +78,12 @@ async def run(args: argparse.Namespace, sizes: dict, root: Path) -> tuple[dict, 
                     asyncpg_dsn(url), sizes["rows"], sizes["query_runs"])
         finally:
             pg.stop()
+    if "console" in only:
+        from bench.bench_console import bench_console
+
+        console.print("[bold]6. web console pages[/bold]")
+        results["console"] = await bench_console(root, sizes["console_rows"],
+                                                 sizes["console_runs"])
     _, latencies = await run_flow(root, sizes, only, results)
     return results, latencies
 
@@ -170,6 +178,11 @@ def print_summary(r: dict) -> None:
             target = 200 if name.startswith("stats") else 50
             _line(f"{name} p99 ms ({q['rows']:,} rows)", f"{after['p99_ms']}",
                   f"no 0003: {before['p99_ms']}", "", f"<{target} ms", after["p99_ms"] < target)
+    if "console" in r:
+        c = r["console"]
+        for name, page in c["pages"].items():
+            _line(f"console {name} p95 ms ({c['needs_in_store']:,} needs)", f"{page['p95_ms']}",
+                  f"p50 {page['p50_ms']}", "", f"<{page['floor_p95_ms']} ms", page["meets"])
 
 
 def chart(latencies: list[float], figures: dict, path: Path) -> None:

@@ -66,6 +66,18 @@ def _database_url(settings: Settings) -> str:
     return settings.database_url
 
 
+@app.command("hash-password")
+def hash_password() -> None:
+    """Print the argon2 hash of a console password (asked twice, never echoed) for a line
+    of the console users table (CONSOLE_USERS_FILE)."""
+    from api.console.users import hash_password as argon2_hash
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise ConfigError("a console password needs at least 10 characters")
+    typer.echo(argon2_hash(password))
+
+
 @app.command("rebuild-projections")
 def rebuild_projections() -> None:
     """Rebuild every projection from the events alone."""

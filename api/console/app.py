@@ -23,10 +23,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.access import in_scope, reach, readable_need
+from api.access import in_scope, reach
 from api.actions import take
 from api.console import sessions
 from api.console.forms import FormProblem, NeedView, command_from, form_for, offered
@@ -125,6 +126,14 @@ def console_app(services: Services) -> FastAPI:
             return page(request, "not_found.html", session, status=404)
         return page(request, "problem.html", session, status=exc.status,
                     message=t("error", exc.detail.code))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_page(request: Request, exc: StarletteHTTPException) -> Response:
+        session = await sessions.current_session(services, request)
+        if exc.status_code == 404:
+            return page(request, "not_found.html", session, status=404)
+        return page(request, "problem.html", session, status=exc.status_code,
+                    message=t("error", "invalid_input"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -244,8 +253,7 @@ def console_app(services: Services) -> FastAPI:
         action = BY_NAME.get(name)
         if action is None:
             raise ApiError(404, "not_found", "no such action", field="name")
-        await readable_need(services, session.principal, need_id)  # a hidden need: 404 page
-        try:
+        try:  # take() runs the row's own checks: a need hidden from this person is a 404 page
             command = command_from(action, posted)
             await take(services, session.principal, name, need_id, command)
         except FormProblem as problem:

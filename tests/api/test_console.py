@@ -225,3 +225,35 @@ async def test_lists_export_csv_that_excel_reads_and_docs_need_no_network(browse
         assert "cdn.jsdelivr.net" not in html and "fonts.googleapis" not in html
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs
     assert (await client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js")).status_code == 200
+
+
+async def test_the_approver_units_staff_decide_an_extension_they_cannot_otherwise_open(
+        browser_like, as_) -> None:
+    sent = await as_("integrator").post("/needs", json=a_need("楼道灯坏了，要换整条线路"))
+    need_id = sent.json()["id"]
+    await wait_for(as_("integrator"), need_id, lambda b: b["stage"] == "assignment")
+    grid = as_("staff_dongting1")
+    assert (await grid.post(f"/needs/{need_id}/accept")).status_code == 200
+    asked = await grid.post(f"/needs/{need_id}/extension",
+                            json={"extra_hours": 4, "reason": "等电工排班"})
+    assert asked.status_code == 200, asked.text
+    community = browser_like()  # the rung above grid-dongting-1 approves
+    await sign_in(community, "staff-community-dongting")
+    listing = await community.get("/console/extensions")
+    assert need_id in listing.text and "等电工排班" in listing.text
+    assert (await community.get(f"/console/needs/{need_id}")).status_code == 404
+    refused = await community.post(f"/console/needs/{need_id}/act/extension-decision", data={
+        "csrf": csrf_of(listing.text), "approve": "false", "reason": "请先调配现有人员",
+        "back": "/console/extensions"})
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "/console/extensions?done=extension-decision"
+    body = await wait_for(grid, need_id, lambda b: any(i["type"] == "ExtensionRefused"
+                                                       for i in b["timeline"]))
+    decision = next(i for i in body["timeline"] if i["type"] == "ExtensionRefused")
+    assert decision["actor"]["id"] == "staff-community-dongting"
+    assert decision["detail"]["reason"] == "请先调配现有人员"
+    after = await community.get("/console/extensions")
+    assert need_id not in after.text  # decided: no longer pending
+    other = browser_like()  # a unit that is not the approver sees nothing of it
+    await sign_in(other, "staff-community-xinhua")
+    assert need_id not in (await other.get("/console/extensions")).text
