@@ -36,6 +36,7 @@ class Services:
         codec_origins: Sequence[str] = (),
         console_users_file: Path = DEFAULT_USERS_FILE, temporal_ui_url: str | None = None,
         secure_cookies: bool = False, response_templates_file: Path = DEFAULT_REPLIES_FILE,
+        allow_private_webhooks: bool = True,
     ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
@@ -49,6 +50,7 @@ class Services:
         self.temporal_ui_url = temporal_ui_url.rstrip("/") if temporal_ui_url else None
         self.secure_cookies = secure_cookies
         self.response_templates_file = Path(response_templates_file)
+        self.allow_private_webhooks = allow_private_webhooks
         self.temporal: Client | None = temporal
         self.pool: asyncpg.Pool | None = pool
         self.codec = codec

@@ -20,6 +20,7 @@ from store.db import DEFAULT_APP_ROLE
 from store.migrations.sql_0001_tables import role_split
 from store.migrations.sql_0006_claims import claims_grant
 from store.migrations.sql_0008_console import console_grant
+from store.migrations.sql_0009_webhooks import webhooks_grant
 from store.migrations.sqltext import statements
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -55,7 +56,7 @@ async def upgrade_async(
             await conn.commit()
         async with engine.begin() as conn:
             for statement in statements(role_split(app_role) + claims_grant(app_role)
-                                        + console_grant(app_role)):
+                                        + console_grant(app_role) + webhooks_grant(app_role)):
                 await conn.exec_driver_sql(statement)
     finally:
         await engine.dispose()

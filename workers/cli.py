@@ -48,6 +48,14 @@ def api() -> None:
 
 
 @app.command()
+def deliver() -> None:
+    """Run the webhook delivery process (outbox → signed POSTs to integrators)."""
+    from workers.delivery import run_delivery
+
+    asyncio.run(run_delivery(_settings()))
+
+
+@app.command()
 def migrate() -> None:
     """Apply the database migrations (idempotent)."""
     settings = _settings()

@@ -52,4 +52,5 @@ def _services(settings: Settings, codec: EncryptionCodec) -> Services:
         response_templates_file=settings.response_templates_file,
         temporal_ui_url=settings.temporal_ui_url,
         secure_cookies=settings.secure_cookies,
+        allow_private_webhooks=settings.webhooks_allow_private_targets,
     )

@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     console_secure_cookies: bool | None = Field(
         default=None, description="mark console cookies Secure (HTTPS only); unset: in production",
     )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the API's address as integrators reach it: the links in webhook messages",
+    )
+    webhook_retry_window_s: int = Field(
+        default=86_400, ge=1, description="how long a failing delivery is retried (seconds)")
+    webhook_first_delay_s: float = Field(
+        default=10.0, gt=0, description="the first retry's delay; it doubles, with jitter")
+    webhook_lease_s: float = Field(
+        default=60.0, gt=0, description="a claimed delivery is due again after this long "
+        "(a delivery process that died mid-POST)")
+    webhooks_allow_private: bool | None = Field(
+        default=None, description="deliver to private, loopback and link-local addresses; "
+        "unset: yes locally, no in production",
+    )
     payload_keys: SecretStr | None = Field(
         default=None,
         description="payload encryption keys, `id=base64key` entries separated by commas; the "
@@ -93,6 +108,12 @@ class Settings(BaseSettings):
         if self.payload_plaintext_readable is None:
             return self.environment == "local"
         return self.payload_plaintext_readable
+
+    @property
+    def webhooks_allow_private_targets(self) -> bool:
+        if self.webhooks_allow_private is None:
+            return self.environment == "local"
+        return self.webhooks_allow_private
 
     @property
     def secure_cookies(self) -> bool:

@@ -76,6 +76,7 @@ class Stack:
                 env["TEMPORAL_UI_URL"] = f"http://127.0.0.1:{s.temporal_ui_port}"
             self._spawn("worker", env)
             self._spawn("api", env)
+            self._spawn("deliver", env)  # webhooks: outbox → signed POSTs (workers/delivery.py)
             asyncio.run(self._load_demo(temporal_address))
             self._wait_for_api()
             self._announce(temporal_address)
