@@ -76,8 +76,7 @@ def _database_url(settings: Settings) -> str:
 
 @app.command("hash-password")
 def hash_password() -> None:
-    """Print the argon2 hash of a console password (asked twice, never echoed) for a line
-    of the console users table (CONSOLE_USERS_FILE)."""
+    """Print the argon2 hash of a console password for the users table."""
     from api.console.users import hash_password as argon2_hash
 
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)

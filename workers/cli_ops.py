@@ -253,3 +253,37 @@ def _import_row(http: httpx.Client, url: str, key: str,
                 if response.headers.get("content-type", "").startswith("application/json")
                 else "request"), describe(response)
     return None
+
+
+@ops.command()
+def webhooks(api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Your webhook subscriptions (admins: everyone's)."""
+    rows = call(api_url, api_key, "GET", "/webhooks")
+    table(rows, ["id", "url", "types", "created_at"], "webhook subscriptions")
+
+
+@ops.command()
+def deliveries(status: Annotated[str | None, typer.Option(
+                   help="pending | delivered | dead (the dead letter) | cancelled")] = None,
+               subscription: str | None = None, limit: int = 50,
+               api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Webhook deliveries, newest first: yours, or (admins) everyone's."""
+    params = {k: v for k, v in {"status": status, "subscription_id": subscription,
+                                "limit": limit}.items() if v is not None}
+    rows = call(api_url, api_key, "GET", "/webhooks/deliveries", params=params)
+    table(rows, ["id", "need_id", "event_type", "status", "attempts", "last_status",
+                 "last_error"], "webhook deliveries")
+
+
+@ops.command()
+def redeliver(delivery: Annotated[int | None, typer.Argument(
+                  help="a dead delivery's id; none: every dead letter")] = None,
+              subscription: str | None = None,
+              api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Admins: put dead letters back in the queue with a fresh retry window."""
+    if delivery is not None:
+        answer = call(api_url, api_key, "POST", f"/webhooks/deliveries/{delivery}/redeliver")
+    else:
+        params = {"subscription_id": subscription} if subscription else {}
+        answer = call(api_url, api_key, "POST", "/webhooks/dead-letter/redeliver", params=params)
+    typer.echo(f"redelivered {answer['redelivered']}")

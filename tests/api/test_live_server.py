@@ -245,3 +245,20 @@ async def test_repeats_from_the_command_line(live_api: str, tmp_path) -> None:
     assert again.exit_code == 1 and "error 409" in again.output
     closed = await asyncio.to_thread(run, live_api, "sup_district", "repeat", repeat, "link")
     assert closed.exit_code == 1 and "error 409" in closed.output  # merged: nothing to settle
+
+
+async def test_webhook_commands_over_real_http(live_api: str, as_) -> None:
+    made = await as_("partner").post("/webhooks", json={"url": "https://hooks.example.org/x"})
+    sub_id = made.json()["id"]
+    mine = await asyncio.to_thread(run, live_api, "partner", "webhooks")
+    assert mine.exit_code == 0 and sub_id in mine.output
+    other = await asyncio.to_thread(run, live_api, "integrator", "webhooks")
+    assert sub_id not in other.output
+    listed = await asyncio.to_thread(run, live_api, "admin", "deliveries", "--status", "dead")
+    assert listed.exit_code == 0 and "webhook deliveries" in listed.output
+    refused = await asyncio.to_thread(run, live_api, "partner", "redeliver")
+    assert refused.exit_code == 1 and "error 403" in refused.output
+    emptied = await asyncio.to_thread(run, live_api, "admin", "redeliver",
+                                      "--subscription", sub_id)
+    assert emptied.exit_code == 0 and emptied.output.strip() == "redelivered 0"
+    await as_("partner").delete(f"/webhooks/{sub_id}")
