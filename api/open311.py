@@ -1,12 +1,18 @@
 """Open311 GeoReport v2 under /open311/v2/: services from the policy, requests as needs.
 
-Every call carries an `api_key` (form field or query parameter, or the X-API-Key header)
-mapped to a principal; requests are visible under the same rules as /needs. Errors use the
-spec's shape: `[{"code", "description"}]` / `<errors><error>…`.
+Posting carries an `api_key` (form field or query parameter, or the X-API-Key header) mapped
+to a principal. Reading needs none, as GeoReport v2 allows: without a key (or with one that may
+not see a request) a request shows only what carries no personal data (id, status, status
+notes, service, agency, dates); its description and address need a key that may see it under
+the rules of /needs. A request is readable by the id its POST answered at once: the POST
+waits for the need's projection row (a few milliseconds) and answers a `token` instead if it
+did not appear in time (`GET /tokens/{token}` then gives the id). Errors use the spec's
+shape: `[{"code", "description"}]` / `<errors><error>…`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -28,8 +34,11 @@ from api.open311_format import (
 )
 from domain.model import Category, RequesterKind
 from store import queries
+from store.queries import Reach
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
+PROJECTION_WAIT_S = 5.0  # measured: the row appears within ~10-50 ms of the POST (docs/api.md)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TEXT = {"type": "string", "maxLength": 64}
 FORM_PROPERTIES: dict[str, Any] = {
     "api_key": {"type": "string", "minLength": 1}, "description": {
@@ -60,6 +69,35 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _principal(request: Request, key: str | None) -> Principal:
     return authenticate(key or request.headers.get(API_KEY_HEADER.model.name), request)
+
+
+def _reader(request: Request, key: str | None) -> Principal | None:
+    """The caller of a read: None without a key (anonymous); an unknown key is a 401."""
+    if not (key or request.headers.get(API_KEY_HEADER.model.name)):
+        return None
+    return _principal(request, key)
+
+
+async def _visible(services_, principal: Principal | None, ids: list[str]) -> set[str]:
+    """Which of these needs the principal may see in full."""
+    if principal is None or not ids:
+        return set()
+    rows = await queries.service_requests(
+        services_.db, reach(principal, services_.directory), ids=ids, start=EPOCH,
+        end=EPOCH, categories=None, state=None)
+    return {r["stream_id"] for r in rows}
+
+
+async def _projected(services_, need_id: str, wait: float = PROJECTION_WAIT_S) -> bool:
+    """Wait until the need's summary row exists (read your own write), up to `wait` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        if await find_need(services_, need_id) is not None:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
 
 
 @router.get("/services.{fmt}", responses=RESPONSES, response_class=Response)
@@ -109,9 +147,22 @@ async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
         need_id = await start_or_find(services_, submission, principal)
     except ApiError as exc:
         return error(fmt, exc.status, exc.detail.message)
+    if not await _projected(services_, need_id):  # accepted, not yet readable: a token
+        return render(fmt, "service_requests", [{
+            "token": need_id, "service_notice": "received; the id follows (GET tokens)",
+            "account_id": post.account_id}])
     return render(fmt, "service_requests", [{
         "service_request_id": need_id, "service_notice": "received; routing follows",
         "account_id": post.account_id}])
+
+
+@router.get("/tokens/{token}.{fmt}", responses=RESPONSES, response_class=Response)
+async def get_token(token: Annotated[str, Path(max_length=100)], fmt: Fmt,
+                    services_: Svc) -> Response:
+    """The service request id of an accepted request, once it is readable."""
+    if await find_need(services_, token) is None:
+        return error(fmt, 404, "no service request for this token yet")
+    return render(fmt, "service_requests", [{"service_request_id": token, "token": token}])
 
 
 def _csv(value: str | None) -> list[str]:
@@ -125,19 +176,21 @@ async def get_requests(
     start_date: datetime | None = None, end_date: datetime | None = None,
     status: Annotated[str | None, Query(pattern=r"^(open|closed)(,(open|closed))*$")] = None,
 ) -> Response:
-    """Requests visible to the key, newest first (default window: the last 90 days)."""
+    """Requests, newest first (default window: the last 90 days); description and address
+    only of those the key may see."""
     try:
-        principal = _principal(request, api_key)
+        principal = _reader(request, api_key)
     except ApiError as exc:
         return error(fmt, exc.status, exc.detail.message)
     end = _aware(end_date) or datetime.now(UTC)
     states = set(_csv(status))
     rows = await queries.service_requests(
-        services_.db, reach(principal, services_.directory), ids=_csv(service_request_id),
+        services_.db, Reach(everything=True), ids=_csv(service_request_id),
         start=_aware(start_date) or end - timedelta(days=90), end=end,
         categories=_csv(service_code), state=states.pop() if len(states) == 1 else None)
-    return render(fmt, "service_requests", [request_view(r, services_.directory)
-                                            for r in rows])
+    full = await _visible(services_, principal, [r["stream_id"] for r in rows])
+    return render(fmt, "service_requests", [
+        request_view(r, services_.directory, public=r["stream_id"] not in full) for r in rows])
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -153,10 +206,12 @@ async def get_request(
 ) -> Response:
     """One request (a list of one, per the spec)."""
     try:
-        principal = _principal(request, api_key)
+        principal = _reader(request, api_key)
     except ApiError as exc:
         return error(fmt, exc.status, exc.detail.message)
     row = await find_need(services_, service_request_id)
-    if row is None or not can_read(principal, row, services_.directory):
+    if row is None:
         return error(fmt, 404, "no such service request")
-    return render(fmt, "service_requests", [request_view(row, services_.directory)])
+    public = principal is None or not can_read(principal, row, services_.directory)
+    return render(fmt, "service_requests", [request_view(row, services_.directory,
+                                                         public=public)])

@@ -139,17 +139,22 @@ class Open311Post(BaseModel):
         return "o311-" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
 
 
-def request_view(row: dict[str, Any], directory: Directory) -> dict[str, Any]:
+def request_view(row: dict[str, Any], directory: Directory, *,
+                 public: bool = False) -> dict[str, Any]:
+    """A request as GeoReport shows it; `public`: without its description and address (for
+    anonymous readers and keys that may not see the need)."""
     closed = row["stage"] == "closed"
     notes = f"stage {row['stage']}" + (f", outcome {row['outcome']}" if row.get("outcome") else "")
     return {
         "service_request_id": row["stream_id"], "status": "closed" if closed else "open",
         "status_notes": notes, "service_name": (row.get("category") or "").replace("_", " ") or None,
-        "service_code": row.get("category"), "description": row.get("title"),
+        "service_code": row.get("category"),
+        "description": None if public else row.get("title"),
         "agency_responsible": directory.name(row.get("assigned_unit")),
         "service_notice": None, "requested_datetime": _iso(row.get("submitted_at")),
         "updated_datetime": _iso(row.get("updated_at")),
-        "expected_datetime": _iso(row.get("due_at")), "address": row.get("address"),
+        "expected_datetime": _iso(row.get("due_at")),
+        "address": None if public else row.get("address"),
         "address_id": None, "zipcode": None, "lat": None, "long": None, "media_url": None,
     }
 

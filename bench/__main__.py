@@ -183,6 +183,10 @@ def print_summary(r: dict) -> None:
         for name, page in c["pages"].items():
             _line(f"console {name} p95 ms ({c['needs_in_store']:,} needs)", f"{page['p95_ms']}",
                   f"p50 {page['p50_ms']}", "", f"<{page['floor_p95_ms']} ms", page["meets"])
+        o = c["open311_post_readable"]
+        _line("open311 POST until readable p95 ms", f"{o['p95_ms']}", f"p50 {o['p50_ms']}")
+        _line("open311 requests readable at once", f"{o['readable_at_once']}/{o['posts']}",
+              "", "", "all", o["readable_at_once"] == o["posts"])
 
 
 def chart(latencies: list[float], figures: dict, path: Path) -> None:

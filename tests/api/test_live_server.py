@@ -262,3 +262,28 @@ async def test_webhook_commands_over_real_http(live_api: str, as_) -> None:
                                       "--subscription", sub_id)
     assert emptied.exit_code == 0 and emptied.output.strip() == "redelivered 0"
     await as_("partner").delete(f"/webhooks/{sub_id}")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_the_stock_open311_client_reads_everything(live_api: str, fmt: str) -> None:
+    """`georeport` from PyPI, unchanged: it sends no key on reads, as GeoReport v2 allows."""
+    from georeport import GeoReport
+
+    from tests.api.test_open311 import form
+
+    posted = await asyncio.to_thread(httpx.post, f"{live_api}/open311/v2/requests.json",
+                                     data=form(), timeout=30)
+    request_id = posted.json()[0]["service_request_id"]
+    client = GeoReport(f"{live_api}/open311/v2", output_format=fmt)
+    services = await asyncio.to_thread(client.get_service_list)
+    codes = {s["service_code"] for s in services}
+    assert "daily_life" in codes
+    definition = await asyncio.to_thread(client.get_service_definition, "daily_life")
+    assert definition["service_code"] == "daily_life"
+    one = await asyncio.to_thread(client.get_service_request, request_id)
+    one = one[0] if isinstance(one, list) else one
+    assert one["service_request_id"] == request_id and one["status"] == "open"
+    assert not one.get("description")  # anonymous: no description, no address
+    many = await asyncio.to_thread(client.get_service_requests, service_request_id=request_id)
+    many = many if isinstance(many, list) else [many]
+    assert [r["service_request_id"] for r in many] == [request_id]

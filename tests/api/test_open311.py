@@ -73,7 +73,42 @@ async def test_post_then_follow_a_request(as_, fmt: str) -> None:
     assert request_id not in [r["service_request_id"] for r in closed]
     other = await client.get(f"{BASE}/requests/{request_id}.json",
                              params={"api_key": KEYS["partner"]})
-    assert other.status_code == 404
+    assert other.status_code == 200  # a key that may not see it: the public fields only
+    assert other.json()[0]["description"] is None and other.json()[0]["address"] is None
+    assert request["description"] is not None  # the submitter's key sees it in full
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_a_request_is_readable_by_its_id_the_moment_the_post_answers(as_, fmt) -> None:
+    client = as_("nobody")
+    for _ in range(5):
+        posted = await client.post(f"{BASE}/requests.{fmt}", data=form())
+        if fmt == "json":
+            request_id = posted.json()[0]["service_request_id"]
+        else:
+            request_id = ET.fromstring(posted.text).findtext("request/service_request_id")
+        assert request_id, posted.text
+        anonymous = await client.get(f"{BASE}/requests/{request_id}.{fmt}")
+        assert anonymous.status_code == 200, anonymous.text  # no wait, no key
+        token = await client.get(f"{BASE}/tokens/{request_id}.json")
+        assert token.json()[0]["service_request_id"] == request_id
+
+
+async def test_anonymous_reads_carry_no_personal_data(as_) -> None:
+    client = as_("nobody")
+    posted = await client.post(f"{BASE}/requests.json", data=form())
+    request_id = posted.json()[0]["service_request_id"]
+    one = (await client.get(f"{BASE}/requests/{request_id}.json")).json()[0]
+    listed = (await client.get(f"{BASE}/requests.json",
+                               params={"service_request_id": request_id})).json()
+    for view in (one, listed[0]):
+        assert view["service_request_id"] == request_id and view["status"] == "open"
+        assert view["description"] is None and view["address"] is None
+        assert "王" not in str(view) and "1381" not in str(view)
+    wrong = await client.get(f"{BASE}/requests/{request_id}.json", params={"api_key": "nope"})
+    assert wrong.status_code == 401  # a wrong key is an error, not anonymity
+    missing = await client.get(f"{BASE}/requests/need-open311-0000000000000000.json")
+    assert missing.status_code == 404
 
 
 async def test_open311_errors_follow_the_spec(as_) -> None:
