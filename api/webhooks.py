@@ -206,7 +206,7 @@ class Redelivered(BaseModel):
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver", response_model=Redelivered)
-async def redeliver(delivery_id: Annotated[int, Path(ge=1)], principal: Caller,
+async def redeliver(delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: Caller,
                     services: Svc) -> Redelivered:
     """Admins: a dead letter back to the queue, with a fresh retry window."""
     require_role(principal, "admin")

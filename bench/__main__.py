@@ -33,14 +33,15 @@ from pathlib import Path
 from bench.util import console
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ["quality", "append", "intake", "lifecycle", "latency", "memory", "queries", "console"]
+PARTS = ["quality", "append", "intake", "lifecycle", "latency", "memory", "queries", "console",
+         "webhooks"]
 
 FULL = {"intake": 1000, "lifecycle": 300, "concurrency": 32, "latency_needs": 60,
         "open_needs": 2000, "rows": 1_000_000, "query_runs": 200, "append_seconds": 5.0,
-        "console_rows": 100_000, "console_runs": 40}
+        "console_rows": 100_000, "console_runs": 40, "webhook_seconds": 30}
 QUICK = {"intake": 150, "lifecycle": 60, "concurrency": 32, "latency_needs": 12,
          "open_needs": 300, "rows": 100_000, "query_runs": 40, "append_seconds": 1.5,
-         "console_rows": 20_000, "console_runs": 10}
+         "console_rows": 20_000, "console_runs": 10, "webhook_seconds": 5}
 
 
 PARTIAL: dict = {}  # figures of the parts done so far, written even if a later part fails
@@ -84,6 +85,11 @@ async def run(args: argparse.Namespace, sizes: dict, root: Path) -> tuple[dict, 
         console.print("[bold]6. web console pages[/bold]")
         results["console"] = await bench_console(root, sizes["console_rows"],
                                                  sizes["console_runs"])
+    if "webhooks" in only:
+        from bench.bench_webhooks import bench_webhooks
+
+        console.print("[bold]7. event commit → webhook[/bold]")
+        results["webhooks"] = await bench_webhooks(root, 10.0, sizes["webhook_seconds"])
     _, latencies = await run_flow(root, sizes, only, results)
     return results, latencies
 
@@ -146,6 +152,9 @@ def print_summary(r: dict) -> None:
         c = r["lifecycle"]
         _line(f"lifecycle: needs closed/s (n={c['needs']})", f"{c['needs_closed_per_s']}",
               f"{c['bare_per_s']}", f"{c['ratio']:.2f}x", "≥0.7x", c["ratio"] >= 0.7)
+        if "outbox_on_vs_off" in c:
+            _line("lifecycle: needs closed/s, outbox on vs off", f"{c['needs_closed_per_s']}",
+                  f"{c['outbox_off_needs_closed_per_s']}", f"{c['outbox_on_vs_off']:.2f}x")
         if "codec_on_vs_off" in c:
             _line("lifecycle: needs closed/s, codec on vs off", f"{c['needs_closed_per_s']}",
                   f"{c['codec_off_needs_closed_per_s']}", f"{c['codec_on_vs_off']:.2f}x",
@@ -187,6 +196,13 @@ def print_summary(r: dict) -> None:
         _line("open311 POST until readable p95 ms", f"{o['p95_ms']}", f"p50 {o['p50_ms']}")
         _line("open311 requests readable at once", f"{o['readable_at_once']}/{o['posts']}",
               "", "", "all", o["readable_at_once"] == o["posts"])
+    if "webhooks" in r:
+        w = r["webhooks"]
+        lat = w["commit_to_webhook_ms"]
+        _line(f"event → webhook p50 ms ({w['rate_per_s']:.0f} needs/s)", f"{lat['p50_ms']}")
+        _line(f"event → webhook p99 ms ({w['messages']}/{w['expected_messages']} msgs)",
+              f"{lat['p99_ms']}", "", "", f"<{w['target_p99_ms']} ms",
+              lat["p99_ms"] < w["target_p99_ms"] and w["messages"] >= w["expected_messages"])
 
 
 def chart(latencies: list[float], figures: dict, path: Path) -> None:

@@ -154,10 +154,16 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
     cpu_needs: dict[str, float] = {}
     cpu_plain: dict[str, float] = {}
     cpu_bare: dict[str, float] = {}
+    cpu_no_outbox: dict[str, float] = {}
     tag = uuid.uuid4().hex[:6]
 
     async def one_need(i: int) -> None:
         sub = lamp_need(f"lc-{tag}", i)
+        need_id = await submit(client, sub, NEED_QUEUE)
+        await happy_lifecycle(client, pool, need_id, sub.requester.requester_id)
+
+    async def one_need_no_outbox(i: int) -> None:
+        sub = lamp_need(f"lo-{tag}", i)
         need_id = await submit(client, sub, NEED_QUEUE)
         await happy_lifecycle(client, pool, need_id, sub.requester.requester_id)
 
@@ -187,11 +193,18 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
     # the codec-off needs: their worker counts as the product worker
     plain_pids = {**pids, "product_worker": plain_pid} if plain_pid else pids
     per_round = max(n // rounds, 1)
-    needs_s = plain_s = bare_s = 0.0
+    needs_s = plain_s = bare_s = no_outbox_s = 0.0
     for r in range(rounds):
         ids = range(r * per_round, (r + 1) * per_round)
         needs_s += await phase(f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
                                ids, one_need, cpu_needs, pids)
+        # the same needs with the outbox trigger off (migration 0009): what it costs
+        await pool.execute("ALTER TABLE events DISABLE TRIGGER events_outbox")
+        try:
+            no_outbox_s += await phase(f"lifecycle {r + 1}/{rounds}, outbox off", ids,
+                                       one_need_no_outbox, cpu_no_outbox, pids)
+        finally:
+            await pool.execute("ALTER TABLE events ENABLE TRIGGER events_outbox")
         if plain_client is not None:
             plain_s += await phase(f"lifecycle {r + 1}/{rounds}, codec off", ids,
                                    one_plain_need, cpu_plain, plain_pids)
@@ -209,6 +222,8 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
         "ratio": round(bare_s / needs_s, 3), "target_ratio": 0.7,
         "cpu_ms_per_need": {k: round(v * 1000 / total, 1) for k, v in cpu_needs.items()},
         "cpu_ms_per_bare": {k: round(v * 1000 / total, 1) for k, v in cpu_bare.items()},
+        "outbox_off_needs_closed_per_s": round(total / no_outbox_s, 2),
+        "outbox_on_vs_off": round(no_outbox_s / needs_s, 3),
     } | ({
         "codec_off_needs_closed_per_s": round(total / plain_s, 2),
         "codec_on_vs_off": round(plain_s / needs_s, 3), "target_codec_on_vs_off": 0.9,
