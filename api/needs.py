@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from temporalio.client import Client
 
-from api.access import find_need, reach, readable_need, sees_personal_data
+from api.access import can_read, find_need, reach, readable_need, sees_personal_data
 from api.auth import Principal, caller_for, current_principal, require_role
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
@@ -154,14 +154,30 @@ async def rate(services: Services, principal: Principal, need_id: str,
     snap = await live_snapshot(services.client, need_id)
     reviewers = {r.reviewer_id for r in snap.state.reviewers} if snap else set()
     if principal.role == "integrator":
-        await readable_need(services, principal, need_id)
-        requesters = {r.requester_id for r in snap.state.requesters} if snap else set()
-        if body.reviewer_id not in requesters:
+        if not await relays_for(services, principal, need_id, snap, body.reviewer_id):
             raise not_found()
         return await perform(services, principal, need_id, body, unit=body.reviewer_id)
     if principal.role == "staff" and principal.unit not in reviewers:
         await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, body)
+
+
+async def relays_for(services: Services, principal: Principal, need_id: str,
+                     snap: Snapshot | None, reviewer_id: str) -> bool:
+    """Whether this integrator speaks for the requester `reviewer_id` of the need: it
+    submitted the need and that requester is one of its requesters, or it submitted a report
+    merged into the need whose requester that is (the invitation reached it, docs/webhooks.md)."""
+    if snap is None:
+        return False
+    row = await find_need(services, need_id)
+    requesters = {r.requester_id for r in snap.state.requesters}
+    if row is not None and can_read(principal, row, services.directory) \
+            and reviewer_id in requesters:
+        return True
+    reports = [stream for stream, requester in snap.state.linked_requesters.items()
+               if requester == reviewer_id]
+    firsts = await first_events(services.db, reports) if reports else {}
+    return any(e.actor.id == principal.id for e in firsts.values())
 
 
 async def perform(services: Services, principal: Principal, need_id: str, command,

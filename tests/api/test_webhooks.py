@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -246,3 +247,34 @@ async def test_killing_the_delivery_process_loses_nothing(as_, receiver,
         types = [m["type"] for m in got if m["need_id"] == need_id]
         assert types.index("received") < types.index("assigned")
     await as_("integrator").delete(f"/webhooks/{sub['id']}")
+
+
+async def test_a_merged_reports_channel_hears_the_need_and_is_invited_to_evaluate(
+        as_, receiver, delivering) -> None:
+    from tests.api.test_intake import at_building
+
+    target, url = receiver
+    partner = await subscribe(as_("partner"), url, types=["merged", "evaluation_requested"])
+    building = f"{uuid.uuid4().int % 900 + 100}栋"
+    first, second = as_("integrator"), as_("partner")
+    primary = (await first.post("/needs", json=at_building("楼道灯坏了，晚上很黑", building))
+               ).json()["id"]
+    await wait_for(first, primary, lambda n: n["stage"] == "assignment")
+    body = at_building("楼道的灯不亮好几天了，很黑", building)
+    repeat = (await second.post("/needs", json=body)).json()["id"]
+    await wait_for(second, repeat, lambda n: n["outcome"] == "merged")
+    staff = as_("staff_dongting1")
+    assert (await staff.post(f"/needs/{primary}/accept")).status_code == 200
+    assert (await staff.post(f"/needs/{primary}/complete", json={
+        "result_summary": "换了灯", "service_mode": "on_site"})).status_code == 200
+    await until(lambda: any(m["type"] == "evaluation_requested"
+                            for m in target.messages({primary})))
+    merged = next(m for m in target.messages({repeat}) if m["type"] == "merged")
+    assert merged["merged_into"] == primary
+    invite = next(m for m in target.messages({primary}) if m["type"] == "evaluation_requested")
+    assert invite["report_id"] == repeat  # heard through its own report, merged here
+    assert invite["evaluation"]["reviewer_ids"] == [body["requester"]["requester_id"]]
+    rated = await second.post(f"/needs/{primary}/evaluation", json={
+        "reviewer_id": body["requester"]["requester_id"], "rating": "satisfied"})
+    assert rated.status_code == 200, rated.text  # the rating comes back through the old door
+    await as_("partner").delete(f"/webhooks/{partner['id']}")
