@@ -1,19 +1,20 @@
-"""Connections: the owner URL migrates, everything else runs as the app role.
+"""Connections: the owner URL migrates, everything else logs in as the app role.
 
-App connections take the role through the startup parameter `role`, so every statement they
-run — including `df_append` — is checked against the app role's grants: UPDATE and DELETE
-on events fail with "permission denied". (A superuser login could still RESET ROLE; the split
-guards against mistakes, not against someone holding the owner password.)
+The app role is a login role of its own (no superuser, no CREATEROLE or CREATEDB, no
+membership in the owner role; migration 0001's role split, re-applied after every upgrade),
+so every statement an app connection runs — `df_append` included — is checked against its
+grants: UPDATE, DELETE and TRUNCATE on events are refused, and `SET ROLE` to the owner fails.
+`create_pool(url, role)` logs in as `role` on the server `url` names: the URL's user is
+replaced (its password kept only when it is that role's own). In production DATABASE_URL is
+the app role's own URL (with its password) and MIGRATION_DATABASE_URL the owner's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import quote, unquote
 
 import asyncpg
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_APP_ROLE = "demandflow_app"
 
@@ -30,13 +31,24 @@ def asyncpg_dsn(url: str) -> str:
     return f"postgresql://{rest}"
 
 
-def role_settings(role: str | None) -> dict[str, str]:
-    return {"role": role} if role else {}
+def login_dsn(url: str, role: str | None) -> str:
+    """The asyncpg DSN that logs in as `role` on the server and database `url` names
+    (role None: as the URL's own user). A password is kept only if it is `role`'s own."""
+    dsn = asyncpg_dsn(url)
+    if not role:
+        return dsn
+    scheme, _, rest = dsn.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at:
+        userinfo, hostpart = "", rest
+    user, colon, password = userinfo.partition(":")
+    keep = f":{password}" if colon and unquote(user) == role else ""
+    return f"{scheme}://{quote(role, safe='')}{keep}@{hostpart}"
 
 
 async def connect(url: str, role: str | None = DEFAULT_APP_ROLE, **kw: Any) -> asyncpg.Connection:
     """One connection; role=None connects as the login user (the owner, for tests and admin)."""
-    return await asyncpg.connect(asyncpg_dsn(url), server_settings=role_settings(role), **kw)
+    return await asyncpg.connect(login_dsn(url, role), **kw)
 
 
 async def create_pool(
@@ -44,15 +56,5 @@ async def create_pool(
     **kw: Any,
 ) -> asyncpg.Pool:
     """The pool the append and read paths use (raw asyncpg: one round trip per append)."""
-    return await asyncpg.create_pool(
-        asyncpg_dsn(url), server_settings=role_settings(role), min_size=min_size,
-        max_size=max_size, **kw,
-    )
-
-
-def create_engine(url: str, role: str | None = DEFAULT_APP_ROLE, **kw: Any) -> AsyncEngine:
-    """SQLAlchemy engine for queries built with store.schema (HTTP listings, reports)."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    connect_args = {"server_settings": role_settings(role)} if role else {}
-    return create_async_engine(url, connect_args=connect_args, **kw)
+    return await asyncpg.create_pool(login_dsn(url, role), min_size=min_size,
+                                     max_size=max_size, **kw)

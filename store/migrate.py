@@ -26,6 +26,29 @@ from store.migrations.sqltext import statements
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 
 
+def login_role(role: str) -> str:
+    """The app role logs in by itself and holds nothing beyond its grants: no superuser, no
+    CREATEROLE or CREATEDB, no replication, no membership in any role (so `SET ROLE` to the
+    owner fails). An owner without the right to alter roles leaves that to the operator
+    (docs/security.md), with a notice."""
+    r = '"' + role.replace('"', '""') + '"'
+    lit = "'" + role.replace("'", "''") + "'"
+    return f"""
+DO $$
+DECLARE granted record;
+BEGIN
+    ALTER ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    FOR granted IN SELECT g.rolname FROM pg_auth_members m
+                   JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+                   WHERE u.rolname = {lit} LOOP
+        EXECUTE format('REVOKE %I FROM %I', granted.rolname, {lit});
+    END LOOP;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'cannot alter role %: make it a plain login role yourself', {lit};
+END $$;
+"""
+
+
 def alembic_config(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
@@ -55,8 +78,9 @@ async def upgrade_async(
             await conn.run_sync(run)
             await conn.commit()
         async with engine.begin() as conn:
-            for statement in statements(role_split(app_role) + claims_grant(app_role)
-                                        + console_grant(app_role) + webhooks_grant(app_role)):
+            grants = (role_split(app_role) + login_role(app_role) + claims_grant(app_role)
+                      + console_grant(app_role) + webhooks_grant(app_role))
+            for statement in statements(grants):
                 await conn.exec_driver_sql(statement)
     finally:
         await engine.dispose()
