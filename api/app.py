@@ -20,6 +20,7 @@ from api import actions, needs, open311, reports, webhooks
 from api.codec import codec_app
 from api.console.app import console_app
 from api.deps import Services
+from api.edge import SizeLimit
 from api.errors import install_handlers
 
 DESCRIPTION = """Demand routing: submit needs, act on them, supervise them.
@@ -65,6 +66,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_handlers(app)
+    app.add_middleware(SizeLimit, limit=services.max_request_bytes)
     for module in (needs, actions, reports, open311, webhooks):
         app.include_router(module.router)
     app.mount("/codec", codec_app(services))  # Temporal's remote codec protocol (api/codec.py)

@@ -36,7 +36,7 @@ class Services:
         codec_origins: Sequence[str] = (),
         console_users_file: Path = DEFAULT_USERS_FILE, temporal_ui_url: str | None = None,
         secure_cookies: bool = False, response_templates_file: Path = DEFAULT_REPLIES_FILE,
-        allow_private_webhooks: bool = True,
+        allow_private_webhooks: bool = True, max_request_bytes: int = 1_048_576,
     ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
@@ -51,6 +51,7 @@ class Services:
         self.secure_cookies = secure_cookies
         self.response_templates_file = Path(response_templates_file)
         self.allow_private_webhooks = allow_private_webhooks
+        self.max_request_bytes = max_request_bytes
         self.temporal: Client | None = temporal
         self.pool: asyncpg.Pool | None = pool
         self.codec = codec

@@ -124,6 +124,11 @@ def install_handlers(app: FastAPI) -> None:
         if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow finished: nothing more to do
             return error_response(409, ErrorDetail(code="closed", message="the need is closed",
                                                    field="stage"))
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT and "size" in str(exc).lower():
+            # Temporal's payload size limit: the need is too large to keep, not "unavailable"
+            return error_response(413, ErrorDetail(
+                code="too_large", message="the need's content is too large to keep",
+                field="body"))
         log.warning("temporal call failed", status=exc.status.name)
         return error_response(503, ErrorDetail(code="unavailable", message="Temporal is unavailable"))
 

@@ -53,4 +53,5 @@ def _services(settings: Settings, codec: EncryptionCodec) -> Services:
         temporal_ui_url=settings.temporal_ui_url,
         secure_cookies=settings.secure_cookies,
         allow_private_webhooks=settings.webhooks_allow_private_targets,
+        max_request_bytes=settings.max_request_bytes,
     )

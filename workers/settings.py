@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     console_secure_cookies: bool | None = Field(
         default=None, description="mark console cookies Secure (HTTPS only); unset: in production",
     )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="the largest request body the API reads (413 "
+        "beyond it; the codec server /codec allows 8 MiB)")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="the API's address as integrators reach it: the links in webhook messages",

@@ -35,3 +35,30 @@ async def test_a_caller_without_the_role_hears_403_before_the_missing_body(as_) 
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "not_permitted"
     staff = await as_("staff_dongting1").post("/needs/need-app-0000000000000000/complete")
     assert staff.status_code == 422 and staff.json()["error"]["field"] == "body"  # missing
+
+
+async def test_a_body_over_the_limit_is_a_413_in_the_error_format(as_) -> None:
+    from tests.api.conftest import a_need
+
+    huge = a_need("路灯不亮", details={"note": "很" * 1_200_000})  # ~3.6 MB of UTF-8
+    answer = await as_("integrator").post("/needs", json=huge)
+    assert answer.status_code == 413
+    assert answer.json()["error"] == {"code": "too_large", "field": "body",
+                                      "message": "the request body exceeds 1048576 bytes"}
+
+    async def chunks():  # no Content-Length: the limit still holds while the body streams
+        yield b'{"title": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    async def tiny():
+        yield b"{"
+        yield b"}"
+
+    streamed = await as_("integrator").post("/needs", content=chunks(),
+                                            headers={"content-type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "too_large"
+    small = await as_("integrator").post("/needs", content=tiny(),
+                                         headers={"content-type": "application/json"})
+    assert small.status_code == 422  # read and judged as usual: an empty need is invalid

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -287,3 +288,31 @@ async def test_the_stock_open311_client_reads_everything(live_api: str, fmt: str
     many = await asyncio.to_thread(client.get_service_requests, service_request_id=request_id)
     many = many if isinstance(many, list) else [many]
     assert [r["service_request_id"] for r in many] == [request_id]
+
+
+def _replay_seeds(url: str) -> list[str]:
+    import yaml
+
+    seeds = yaml.safe_load((Path(__file__).with_name("fuzz_seeds.yaml")).read_text(
+        encoding="utf-8"))["seeds"]
+    problems = []
+    for seed in seeds:
+        content = bytes.fromhex(seed["body_hex"]) if "body_hex" in seed else (
+            (seed["body"] * seed.get("repeat", 1)).encode() if "body" in seed else None)
+        headers = {"content-type": "application/json"} if content is not None else {}
+        if "key" in seed:
+            headers["X-API-Key"] = KEYS[seed["key"]]
+        answer = httpx.request(seed["method"], url + seed["path"], params=seed.get("query"),
+                               content=content, headers=headers, timeout=30)
+        shaped = answer.headers.get("content-type", "").startswith("application/json") and (
+            "error" in answer.json() if isinstance(answer.json(), dict) else
+            isinstance(answer.json(), list))  # Open311 errors are a list
+        if answer.status_code >= 500 or (answer.status_code >= 400 and not shaped):
+            problems.append(f"{seed['method']} {seed['path']}: {answer.status_code} "
+                            f"{answer.text[:120]}")
+    return problems
+
+
+async def test_the_seed_corpus_finds_no_5xx_and_one_error_format(live_api: str) -> None:
+    problems = await asyncio.to_thread(_replay_seeds, live_api)
+    assert not problems, "\n".join(problems)
