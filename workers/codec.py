@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import json
 import os
 import re
 import secrets
@@ -145,18 +146,36 @@ def is_encrypted(payload: Payload) -> bool:
 class EncryptionCodec(PayloadCodec):
     """AES-GCM payload codec (see the module docstring for the format)."""
 
-    def __init__(self, keyring: Keyring, *, plaintext_readable: bool) -> None:
+    def __init__(self, keyring: Keyring, *, plaintext_readable: bool,
+                 refuse_in_place: bool = False) -> None:
         self.keyring = keyring
         self.plaintext_readable = plaintext_readable
+        self.refuse_in_place = refuse_in_place
 
     def __repr__(self) -> str:
-        return f"EncryptionCodec({self.keyring!r}, plaintext_readable={self.plaintext_readable})"
+        return (f"EncryptionCodec({self.keyring!r}, plaintext_readable={self.plaintext_readable}, "
+                f"refuse_in_place={self.refuse_in_place})")
+
+    def refusing(self) -> EncryptionCodec:
+        """The same keys, for a worker: a payload it cannot open becomes a `refused` marker
+        instead of an error, so the workflow refuses it (a rejected update, a dropped signal,
+        a start that fails at once) rather than retrying its task forever."""
+        return EncryptionCodec(self.keyring, plaintext_readable=self.plaintext_readable,
+                               refuse_in_place=True)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(p) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(p, index=i) for i, p in enumerate(payloads)]
+        return [self._open(p, i) for i, p in enumerate(payloads)]
+
+    def _open(self, payload: Payload, index: int) -> Payload:
+        try:
+            return self.decrypt(payload, index=index)
+        except PayloadDecodeError as exc:
+            if not self.refuse_in_place:
+                raise
+            return refused_payload(str(exc))
 
     def encrypt(self, payload: Payload) -> Payload:
         key_id = self.keyring.active
@@ -207,6 +226,16 @@ class EncryptionCodec(PayloadCodec):
         inner = Payload()
         inner.ParseFromString(plain)
         return inner
+
+
+REFUSED_FIELD = "refused"
+
+
+def refused_payload(reason: str) -> Payload:
+    """What a worker sees instead of a payload it cannot open: `{"refused": reason}` (the
+    reason names keys and indexes, never content). workflows.messages.RefusedPayload reads it."""
+    body = json.dumps({REFUSED_FIELD: reason[:300]}).encode()
+    return Payload(metadata={"encoding": b"json/plain"}, data=body)
 
 
 def _associated(key_id: str, metadata: Mapping[str, bytes]) -> bytes:
@@ -289,6 +318,8 @@ def codec_from_settings(settings: Settings) -> EncryptionCodec:
                            plaintext_readable=settings.plaintext_readable)
 
 
-def converter_from_settings(settings: Settings) -> DataConverter:
-    return data_converter(codec_from_settings(settings))
+def converter_from_settings(settings: Settings, *, worker: bool = False) -> DataConverter:
+    """The encrypting converter; `worker`: one that refuses unopenable payloads in place."""
+    codec = codec_from_settings(settings)
+    return data_converter(codec.refusing() if worker else codec)
 

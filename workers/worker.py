@@ -73,7 +73,8 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
             "(`demandflow up` sets both for its children)"
         )
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace,
-                                    converter or converter_from_settings(settings), attempts=20)
+                                    converter or converter_from_settings(settings, worker=True),
+                                    attempts=20)
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
     words("预热")  # load jieba's dictionary now, not inside the first workflow task

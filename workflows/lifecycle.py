@@ -40,6 +40,7 @@ from domain.decider import decide_split
 from domain.errors import DomainError
 from domain.model import SYSTEM_ACTOR, Actor, Stage
 from domain.policy import Policy, shared
+from domain.repeats import split_id
 from domain.state import DemandState, evolve, next_deadline
 from workflows import search_attributes as sa
 from workflows.messages import (
@@ -68,9 +69,21 @@ APPEND_RETRY = RetryPolicy(
 )
 _OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
 # Runs started before this patch load the policy and query duplicates in two local activities.
+ID_PATCH = "need-id-names-its-content"
 INTAKE_PATCH = "intake-in-one-activity"
 # A stored batch answers a command only if its actors match too (before: its types alone).
 CATCH_UP_PATCH = "catch-up-compares-actors"
+
+
+def ids_for(start: DemandStart) -> set[str]:
+    """The ids a start may run under: named after its submitter (today), without it (needs
+    started before 2026-12), or, for a merged report split back out, after the merged stream."""
+    submission = start.submission
+    ids = {cmd.demand_id(submission.channel, submission.external_id, start.actor.id),
+           cmd.demand_id(submission.channel, submission.external_id)}
+    if start.split_from is not None:
+        ids.add(split_id(start.split_from.merged_stream_id))
+    return ids
 
 
 class NeedLifecycle:
@@ -133,6 +146,13 @@ class NeedLifecycle:
 
     async def _intake(self, start: DemandStart) -> None:
         submission, actor = start.submission, start.actor
+        # A need's id names its content (channel, submitter, external id): a start under any
+        # other id is refused before anything is written (runs started before this check
+        # replay without it).
+        if workflow.patched(ID_PATCH) and self._id not in ids_for(start):
+            raise ApplicationError("the workflow id does not name this submission (channel, "
+                                   "submitter, external id)", type="IdMismatch",
+                                   non_retryable=True)
         async with self._lock:
             # A patch costs every run that asks a marker and a TemporalChangeVersion upsert:
             # runs started by today's client skip it (their start input says so, and replays

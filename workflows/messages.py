@@ -27,6 +27,14 @@ class Carried(Frozen):
     overdue: bool = False
 
 
+class RefusedPayload(Frozen):
+    """A payload the worker could not open (not encrypted with a key it holds, or altered):
+    the codec hands it over as this marker (workers.codec.refused_payload), and the workflow
+    refuses it: a start fails at once, an update is rejected, a signal is dropped."""
+
+    refused: str
+
+
 class DemandStart(Frozen):
     """The workflow's input: the first submission, or the state carried over."""
 

@@ -194,3 +194,19 @@ async def test_a_stripped_compression_marker_fails_authentication():
                        data=sealed.data)
     with pytest.raises(PayloadDecodeError):
         await codec.decode([stripped])
+
+
+async def test_a_refusing_codec_hands_over_a_marker_instead_of_failing() -> None:
+    import json as _json
+
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"actor": "made up"}')
+    with pytest.raises(PayloadDecodeError):
+        await codec().decode([plain])  # a client: an error it can read
+    refused, = await codec().refusing().decode([plain])  # a worker: a marker to refuse
+    assert refused.metadata["encoding"] == b"json/plain"
+    assert set(_json.loads(refused.data)) == {"refused"}
+    assert b"made up" not in refused.data  # the reason names no content
+    same = codec()
+    sealed, = await same.encode([plain])
+    opened, = await same.refusing().decode([sealed])
+    assert opened == plain
