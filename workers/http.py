@@ -17,15 +17,14 @@ def run_api(settings: Settings) -> None:
             "the api process needs DATABASE_URL and TEMPORAL_ADDRESS "
             "(`demandflow up` sets both for its children)"
         )
-    if settings.environment == "production" and settings.api_keys_file == DEFAULT_KEYS_FILE:
-        raise ConfigError(
-            "the api refuses the demo API keys in production: set API_KEYS_FILE to your key table"
-        )
-    if settings.environment == "production" and settings.console_users_file == DEFAULT_USERS_FILE:
-        raise ConfigError(
-            "the api refuses the demo console users in production: set CONSOLE_USERS_FILE to "
-            "your users table (`demandflow hash-password` makes a hash)"
-        )
+    demo_files = ((settings.api_keys_file, DEFAULT_KEYS_FILE, "API keys", "API_KEYS_FILE",
+                   "key table"),
+                  (settings.console_users_file, DEFAULT_USERS_FILE, "console users",
+                   "CONSOLE_USERS_FILE", "users table (`demandflow hash-password` makes a hash)"))
+    for chosen, demo, what, variable, yours in demo_files:
+        if settings.environment == "production" and chosen == demo:
+            raise ConfigError(f"the api refuses the demo {what} in production: set {variable} "
+                              f"to your {yours}")
     codec = codec_from_settings(settings)  # before the policy: its errors are ConfigErrors
     try:
         services = _services(settings, codec)

@@ -69,3 +69,18 @@ def test_a_live_lock_is_refused(tmp_path: Path) -> None:
 def test_a_missing_binary_says_how_to_install_it() -> None:
     with pytest.raises(ConfigError, match="make install"):
         venv_binary("temporal-binary-that-does-not-exist")
+
+
+@pytest.mark.parametrize("own_keys, refused", [(False, "API_KEYS_FILE"),
+                                              (True, "CONSOLE_USERS_FILE")])
+def test_production_refuses_the_demo_keys_and_console_users(tmp_path: Path, own_keys: bool,
+                                                            refused: str) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    env = {"ENVIRONMENT": "production", "DATABASE_URL": "postgresql+asyncpg://x@127.0.0.1:1/x",
+           "TEMPORAL_ADDRESS": "127.0.0.1:1", "PAYLOAD_KEYS": "k1=" + "A" * 43 + "="}
+    if own_keys:  # a key table of its own (a copy): then the demo console users are refused
+        keys = tmp_path / "keys.yaml"
+        keys.write_text((repo / "deploy" / "api-keys.yaml").read_text(encoding="utf-8"))
+        env["API_KEYS_FILE"] = str(keys)
+    result = run_cli("api", env=env)
+    assert_one_clear_line(result, refused, "demo")
