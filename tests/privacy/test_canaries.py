@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import logging
 import random
 import sys
@@ -39,6 +40,7 @@ from workers.codec import ENCODING
 from workers.logging import configure_logging
 from workers.worker import build_worker
 from workflows import client as needs
+from workflows.lifecycle import ID_PATCH
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -66,7 +68,8 @@ def payloads_of(message: Message) -> list[Payload]:
     local-activity results, failures, memo). Not: search attributes (indexed by the server, so
     plaintext by design, and free of personal data: test above) and the `data` header the
     SDK core itself writes on a local activity's marker (sequence number, attempt, activity
-    type, times)."""
+    type, times), nor the `patch-data` of a `workflow.patched` marker (only the patch's name: checked
+    below)."""
     if isinstance(message, Payload):
         return [message]
     found: list[Payload] = []
@@ -75,7 +78,7 @@ def payloads_of(message: Message) -> list[Payload]:
             continue
         if desc.message_type.GetOptions().map_entry:
             items = [v for k, v in value.items()
-                     if not (desc.name == "details" and k == "data"
+                     if not (desc.name == "details" and k in ("data", "patch-data")
                              and message.DESCRIPTOR.name == "MarkerRecordedEventAttributes")]
         else:
             items = [value] if isinstance(value, Message) else list(value)
@@ -243,6 +246,12 @@ async def test_canaries_sent_through_the_api_are_sealed_in_temporal_and_decode_f
                 assert leaks(running_state, c) == [], "canaries in the running server's state"
 
                 history = await client.get_workflow_handle(need_id).fetch_history()
+                patches = [e.marker_recorded_event_attributes.details["patch-data"]
+                           for e in history.events if e.HasField("marker_recorded_event_attributes")
+                           and "patch-data" in e.marker_recorded_event_attributes.details]
+                assert patches, "the id check's patch marker"
+                for patch in patches:  # plaintext by the SDK's design: only the patch's name
+                    assert json.loads(patch.payloads[0].data)["id"] == ID_PATCH
                 payloads = [p for e in history.events for p in payloads_of(e)]
                 assert payloads and all(p.metadata["encoding"] == ENCODING for p in payloads)
                 body = {"payloads": [{"metadata": {k: _b64(v) for k, v in p.metadata.items()},
