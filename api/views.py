@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain import events as ev
 from domain.events import EventEnvelope
@@ -86,6 +86,9 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.HandlingEscalated: ("from_unit", "to_unit", "cause", "due_at"),
     ev.ReminderSent: ("note",),
     ev.ProgressNoted: ("note",),
+    ev.SupervisionOrdered: ("note", "unit_id", "reply_due_at", "order_count"),
+    ev.SupervisionReplied: ("reply", "in_time"),
+    ev.SupervisionReplyMissed: ("reply_due_at", "escalated_to"),
     ev.ExtensionRequested: ("extra_hours", "reason", "approver_unit"),
     ev.ExtensionApproved: ("due_at",),
     ev.ExtensionRefused: ("reason",),
@@ -129,6 +132,10 @@ class LiveView(BaseModel):
     reviewers: list[str] = []
     rated: list[str] = []
     overdue: bool = False
+    supervision_reply_due_at: datetime | None = Field(
+        default=None, description="督办: a supervision order waits for the unit's reply by then")
+    supervision_reply_missed: bool = False
+    supervision_orders: int = 0
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot) -> LiveView:
@@ -143,6 +150,10 @@ class LiveView(BaseModel):
             pending_extension_hours=s.pending_extension.extra_hours if s.pending_extension else None,
             extension_approver=s.pending_extension.approver_unit if s.pending_extension else None,
             reviewers=[r.reviewer_id for r in s.reviewers], rated=sorted(s.ratings),
+            supervision_reply_due_at=s.pending_supervision.reply_due_at
+            if s.pending_supervision else None,
+            supervision_reply_missed=bool(s.pending_supervision and s.pending_supervision.missed),
+            supervision_orders=s.supervision_count,
         )
 
 

@@ -90,6 +90,10 @@ ACTIONS: tuple[Action, ...] = (
     # supervision
     _action("remind", cmd.Remind, DISPATCH | {Role.REQUESTER, Role.INTEGRATOR}, "visible", OWNED,
             "催办: urge the assigned unit on."),
+    _action("supervise", cmd.Supervise, {SUPERVISOR}, "visible", OWNED,
+            "督办: a supervision order; the assigned unit must reply in writing in time."),
+    _action("supervision-reply", cmd.ReplySupervision, {STAFF}, "assignee", OPEN,
+            "The assigned unit's written reply to a supervision order."),
     _action("reassign", cmd.Reassign, {SUPERVISOR}, "visible", OWNED,
             "Move the need to another unit in scope, which must accept it."),
     _action("extension-decision", cmd.DecideExtension, {STAFF, SUPERVISOR}, "approver", HANDLING,

@@ -197,6 +197,27 @@ class Remind(Command):
     note: str = Field(default="", max_length=2000)
 
 
+class Supervise(Command):
+    """督办: a supervision order with its own deadline; the unit must reply in writing."""
+
+    type: Literal["Supervise"] = "Supervise"
+    note: ShortText
+    reply_hours: int = Field(default=24, gt=0, le=24 * 30,
+                             description="working hours the unit has to reply")
+
+
+class ReplySupervision(Command):
+    type: Literal["ReplySupervision"] = "ReplySupervision"
+    reply: ShortText
+
+
+class SupervisionDue(Command):
+    """Timer: the reply deadline of the pending supervision order came."""
+
+    type: Literal["SupervisionDue"] = "SupervisionDue"
+    due_at: datetime
+
+
 class NoteProgress(Command):
     type: Literal["NoteProgress"] = "NoteProgress"
     note: ShortText
@@ -235,7 +256,7 @@ class CloseEvaluationWindow(Command):
 
 TimerCommand = (
     ExpireInformationRequest | AcceptanceTimeout | WarningDue | DeadlineBreached
-    | CloseEvaluationWindow
+    | CloseEvaluationWindow | SupervisionDue
 )
 
 AnyCommand = Annotated[
@@ -243,7 +264,8 @@ AnyCommand = Annotated[
     | ResolvePossibleRepeat | UnlinkReport
     | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
-    | DecideExtension | Complete | Evaluate | CloseEvaluationWindow,
+    | DecideExtension | Complete | Evaluate | CloseEvaluationWindow
+    | Supervise | ReplySupervision | SupervisionDue,
     Field(discriminator="type"),
 ]
 

@@ -10,6 +10,7 @@ from domain.commands import (
     CloseEvaluationWindow,
     DeadlineBreached,
     ExpireInformationRequest,
+    SupervisionDue,
     TimerCommand,
     WarningDue,
 )
@@ -28,8 +29,16 @@ def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:
     While information is pending the handling clock is stopped: only the request's own
     expiry counts. A closed need waits for nothing.
     """
-    candidates = _candidates(state)
+    candidates = _candidates(state) + _supervision(state)
     return min(candidates, key=lambda c: c[0]) if candidates else None
+
+
+def _supervision(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+    """A supervision order's reply deadline runs whatever else the need waits for."""
+    pending = state.pending_supervision
+    if state.stage in (None, Stage.CLOSED) or pending is None or pending.missed:
+        return []
+    return [(pending.reply_due_at, SupervisionDue(due_at=pending.reply_due_at))]
 
 
 def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:

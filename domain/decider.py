@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain import collection, evaluation, handling, repeats, routing
+from domain import collection, evaluation, handling, repeats, routing, supervision
 from domain import commands as cmd
 from domain.actions import permit, require_stage
 from domain.classification import classification_step, classify_by_hand, reclassify
@@ -26,7 +26,7 @@ Handler = Callable[[DemandState, Any, DecisionContext], list[DomainEvent]]
 
 TIMER_COMMANDS = (
     cmd.ExpireInformationRequest, cmd.AcceptanceTimeout, cmd.WarningDue, cmd.DeadlineBreached,
-    cmd.CloseEvaluationWindow,
+    cmd.CloseEvaluationWindow, cmd.SupervisionDue,
 )
 OPEN = tuple(s.value for s in OPEN_STAGES)
 
@@ -52,6 +52,9 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.RequestExtension: handling.request_extension,
     cmd.DecideExtension: handling.decide_extension,
     cmd.Complete: handling.complete,
+    cmd.Supervise: supervision.supervise,
+    cmd.ReplySupervision: supervision.reply,
+    cmd.SupervisionDue: supervision.reply_due,
     cmd.Evaluate: evaluation.evaluate,
     cmd.CloseEvaluationWindow: evaluation.close_window,
 }

@@ -260,6 +260,33 @@ class ProgressNoted(DomainEvent):
     note: ShortText
 
 
+class SupervisionOrdered(DomainEvent):
+    """督办: a supervisor orders the assigned unit to report in writing by `reply_due_at`."""
+
+    type: Literal["SupervisionOrdered"] = "SupervisionOrdered"
+    note: ShortText
+    unit_id: str
+    reply_due_at: datetime
+    order_count: int = Field(ge=1, description="the need's supervision orders so far")
+
+
+class SupervisionReplied(DomainEvent):
+    """The unit's written reply to a supervision order."""
+
+    type: Literal["SupervisionReplied"] = "SupervisionReplied"
+    reply: ShortText
+    in_time: bool
+
+
+class SupervisionReplyMissed(DomainEvent):
+    """The reply deadline passed with no reply: the order goes up to the unit above the one
+    ordered (it answers for the reply now); the order stays open until a reply comes."""
+
+    type: Literal["SupervisionReplyMissed"] = "SupervisionReplyMissed"
+    reply_due_at: datetime
+    escalated_to: str | None = None
+
+
 class ExtensionRequested(DomainEvent):
     """The assignee asked for more working hours; the level above decides."""
 
@@ -372,6 +399,9 @@ AnyEvent = Annotated[
     | HandlingEscalated
     | ReminderSent
     | ProgressNoted
+    | SupervisionOrdered
+    | SupervisionReplied
+    | SupervisionReplyMissed
     | ExtensionRequested
     | ExtensionApproved
     | ExtensionRefused

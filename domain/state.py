@@ -26,10 +26,26 @@ from domain.model import (
     UnitKind,
     Urgency,
 )
-from domain.transitions import EVOLVERS, LinkedRequester, PendingExtension, PendingInformation
+from domain.transitions import (
+    EVOLVERS,
+    LinkedRequester,
+    PendingExtension,
+    PendingInformation,
+    PendingSupervision,
+)
 
-__all__ = ["BREACH_RECORDED", "STAGE_TRANSITIONS", "DemandState", "LinkedRequester", "PendingExtension",
-           "PendingInformation", "evolve", "fold", "next_deadline"]
+__all__ = [
+    "BREACH_RECORDED",
+    "STAGE_TRANSITIONS",
+    "DemandState",
+    "LinkedRequester",
+    "PendingExtension",
+    "PendingInformation",
+    "PendingSupervision",
+    "evolve",
+    "fold",
+    "next_deadline",
+]
 
 STAGE_TRANSITIONS: dict[Stage | None, frozenset[Stage]] = {
     None: frozenset({Stage.COLLECTION}),
@@ -85,6 +101,8 @@ class DemandState(Frozen):
     reminder_count: int = 0
     progress_count: int = 0
     pending_extension: PendingExtension | None = None
+    pending_supervision: PendingSupervision | None = None
+    supervision_count: int = 0
     completed_in_time: bool | None = None
     reviewers: tuple[ev.Reviewer, ...] = ()
     evaluation_due_at: datetime | None = None

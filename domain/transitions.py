@@ -34,6 +34,15 @@ class PendingExtension(Frozen):
     approver_unit: str
 
 
+class PendingSupervision(Frozen):
+    """A supervision order (督办) waiting for the unit's written reply."""
+
+    unit_id: str
+    reply_due_at: datetime
+    missed: bool = False
+    escalated_to: str | None = None
+
+
 Update = dict[str, Any]
 EVOLVERS: dict[str, Callable[[Any, Any], Update]] = {}
 
@@ -208,6 +217,27 @@ def _escalated(state: DemandState, e: ev.HandlingEscalated) -> Update:
 @_on(ev.ReminderSent)
 def _reminded(state: DemandState, e: ev.ReminderSent) -> Update:
     return {"reminder_count": state.reminder_count + 1}
+
+
+@_on(ev.SupervisionOrdered)
+def _supervised(state: DemandState, e: ev.SupervisionOrdered) -> Update:
+    return {"supervision_count": e.order_count,
+            "pending_supervision": PendingSupervision(unit_id=e.unit_id,
+                                                      reply_due_at=e.reply_due_at)}
+
+
+@_on(ev.SupervisionReplied)
+def _supervision_replied(state: DemandState, e: ev.SupervisionReplied) -> Update:
+    return {"pending_supervision": None}
+
+
+@_on(ev.SupervisionReplyMissed)
+def _supervision_missed(state: DemandState, e: ev.SupervisionReplyMissed) -> Update:
+    pending = state.pending_supervision
+    if pending is None:
+        return {}
+    return {"pending_supervision": pending.model_copy(
+        update={"missed": True, "escalated_to": e.escalated_to})}
 
 
 @_on(ev.ProgressNoted)

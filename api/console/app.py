@@ -227,7 +227,8 @@ def console_app(services: Services) -> FastAPI:
             stage=Stage(detail.stage), assigned_unit=detail.assigned_unit,
             possible_repeat=detail.possible_repeat_of is not None and detail.stage != "closed",
             approver=live.extension_approver if live else None,
-            reviewers=tuple(live.reviewers) if live else ())
+            reviewers=tuple(live.reviewers) if live else (),
+            supervision_pending=bool(live and live.supervision_reply_due_at))
         approver_in_scope = view.approver is not None and in_scope(
             principal, {"assigned_unit": view.approver}, services.directory)
         units = _units_in_reach(services, session)

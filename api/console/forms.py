@@ -26,11 +26,12 @@ ENUM_SECTIONS: dict[type[enum.Enum], str] = {
     Category: "category", Tier: "tier", Urgency: "urgency", ServiceMode: "service_mode",
     Rating: "rating",
 }
-LONG_TEXT = {"note", "reason", "result_summary", "comment"}
+LONG_TEXT = {"note", "reason", "result_summary", "comment", "reply"}
 # rows the console offers (information and unmerge stay with integrators and the API)
-CONSOLE_ACTIONS = ("accept", "progress", "information-request", "extension", "complete",
-                   "return", "classify", "assign", "reclassify", "repeat-decision", "remind",
-                   "reassign", "extension-decision", "evaluation")
+CONSOLE_ACTIONS = ("accept", "supervision-reply", "progress", "information-request",
+                   "extension", "complete", "return", "classify", "assign", "reclassify",
+                   "repeat-decision", "remind", "supervise", "reassign", "extension-decision",
+                   "evaluation")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class NeedView:
     possible_repeat: bool = False
     approver: str | None = None
     reviewers: tuple[str, ...] = ()
+    supervision_pending: bool = False
 
 
 def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> list[str]:
@@ -77,6 +79,10 @@ def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> li
             continue
         if name == "repeat-decision" and not need.possible_repeat:
             continue
+        if name == "supervise" and need.supervision_pending:
+            continue  # one order at a time
+        if name == "supervision-reply" and not need.supervision_pending:
+            continue  # a reply answers an open order
         if name == "extension-decision" and not (
                 need.approver is not None and (principal.unit == need.approver
                                                if principal.role == "staff"

@@ -257,3 +257,34 @@ async def test_the_approver_units_staff_decide_an_extension_they_cannot_otherwis
     other = browser_like()  # a unit that is not the approver sees nothing of it
     await sign_in(other, "staff-community-xinhua")
     assert need_id not in (await other.get("/console/extensions")).text
+
+
+async def test_a_supervision_order_from_the_console_is_answered_in_writing(browser_like,
+                                                                          as_) -> None:
+    sent = await as_("integrator").post("/needs", json=a_need("路灯坏了，一周没人修"))
+    need_id = sent.json()["id"]
+    await wait_for(as_("integrator"), need_id, lambda b: b["stage"] == "assignment")
+    assert (await as_("staff_dongting1").post(f"/needs/{need_id}/accept")).status_code == 200
+    boss = browser_like()
+    await sign_in(boss, "supervisor-dongting")
+    page = await boss.get(f"/console/needs/{need_id}")
+    assert 'data-action="supervise"' in page.text and 'data-action="remind"' in page.text
+    ordered = await boss.post(f"/console/needs/{need_id}/act/supervise", data={
+        "csrf": csrf_of(page.text), "note": "请书面说明进展", "reply_hours": "8"})
+    assert "done=supervise" in ordered.headers["location"]
+    shown = await boss.get(f"/console/needs/{need_id}")
+    assert 'id="supervision"' in shown.text and 'data-action="supervise"' not in shown.text
+    staff = browser_like()
+    await sign_in(staff, "staff-grid-dongting-1")
+    mine = await staff.get(f"/console/needs/{need_id}")
+    assert 'data-action="supervision-reply"' in mine.text
+    replied = await staff.post(f"/console/needs/{need_id}/act/supervision-reply", data={
+        "csrf": csrf_of(mine.text), "reply": "已更换灯泡并复查"})
+    assert "done=supervision-reply" in replied.headers["location"]
+    body = (await as_("staff_dongting1").get(f"/needs/{need_id}")).json()
+    reply = next(i for i in body["timeline"] if i["type"] == "SupervisionReplied")
+    assert reply["detail"] == {"reply": "已更换灯泡并复查", "in_time": True}
+    assert body["live"]["supervision_orders"] == 1 and body["live"]["supervision_reply_due_at"] is None
+    staff_order = await as_("staff_dongting1").post(f"/needs/{need_id}/supervise",
+                                                    json={"note": "x"})
+    assert staff_order.status_code == 403  # supervision comes from a supervisor

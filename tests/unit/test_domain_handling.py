@@ -244,3 +244,38 @@ def test_policy_version_is_recorded_on_every_rule_decision():
     fire_next(story)
     ruled = [e for e in story.history if hasattr(e, "rule_id")]
     assert ruled and all(e.policy_version == POLICY.version for e in ruled)
+
+
+def test_a_supervision_order_waits_for_a_written_reply_and_goes_up_when_missed():
+    from domain.commands import ReplySupervision, Supervise, SupervisionDue
+    from domain.deadlines import _supervision
+    from domain.deadlines import next_deadline as deadline_of
+
+    story = Story()
+    story.submit(submission("楼下路灯不亮"))
+    unit = story.state.assigned_unit
+    boss = Actor(id="sup-1", role=Role.SUPERVISOR)
+    with pytest.raises(NotPermitted):  # staff do not order supervision
+        story.run(Supervise(note="请说明", reply_hours=4), Actor(id="s", role=Role.STAFF,
+                                                               unit=unit))
+    ordered = story.run(Supervise(note="请于4小时内书面说明进展", reply_hours=4), boss)
+    assert [e.type for e in ordered] == ["SupervisionOrdered"]
+    due = story.state.pending_supervision.reply_due_at
+    assert _supervision(story.state) == [(due, SupervisionDue(due_at=due))]
+    assert deadline_of(story.state)[0] <= due  # the earliest wait wins (acceptance may)
+    with pytest.raises(InvalidCommand):  # one order at a time
+        story.run(Supervise(note="再督办", reply_hours=4), boss)
+    story.at(due).later(minutes=1)
+    missed = story.run(SupervisionDue(due_at=due))
+    assert [e.type for e in missed] == ["SupervisionReplyMissed"]
+    assert missed[0].escalated_to is not None  # the unit above answers for it now
+    assert story.run(SupervisionDue(due_at=due)) == []  # once
+    with pytest.raises(NotYourUnit):
+        story.run(ReplySupervision(reply="已处理"), Actor(id="x", role=Role.STAFF,
+                                                       unit="dept-health"))
+    replied = story.run(ReplySupervision(reply="已安排维修"), Actor(id="s", role=Role.STAFF,
+                                                               unit=unit))
+    assert replied[0].in_time is False and story.state.pending_supervision is None
+    assert story.state.supervision_count == 1
+    with pytest.raises(InvalidCommand):  # nothing to reply to
+        story.run(ReplySupervision(reply="again"), Actor(id="s", role=Role.STAFF, unit=unit))

@@ -134,3 +134,27 @@ async def test_an_unsatisfied_requester_reopens_handling(
     assert snap.state.reopen_count == 1 and snap.state.satisfied is True
     await assert_store_agrees(n, need_id)
     await n.record_history(need_id, "reopened_then_satisfied")
+
+
+async def test_a_supervision_order_without_a_reply_goes_up_when_its_deadline_passes(
+    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+) -> None:
+    from domain.commands import ReplySupervision, Supervise
+
+    n = skipping_needs
+    need_id = await n.submit_assigned(a_need("小区路灯坏了一周"))
+    await n.act(need_id, staff("grid-dongting-1"), Accept())
+    await n.act(need_id, SUPERVISOR, Supervise(note="请书面说明为何一周未修", reply_hours=1))
+    snap = await n.snapshot(need_id)
+    assert snap.state.pending_supervision is not None and snap.state.supervision_count == 1
+    await skip(skipping_env, 3601)  # one working hour (every second works in this policy)
+    snap = await n.wait_for(need_id, lambda s: "SupervisionReplyMissed" in types(s))
+    assert snap.state.pending_supervision.missed
+    unit = snap.state.assigned_unit  # the ladder may have moved it meanwhile
+    await n.act(need_id, staff(unit), ReplySupervision(reply="配件到货后已修复"))
+    snap = await n.snapshot(need_id)
+    assert snap.state.pending_supervision is None
+    replied = next(t for t in snap.timeline if t.type == "SupervisionReplied")
+    assert replied is not None
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "supervision_reply_missed")
