@@ -39,7 +39,7 @@ from temporalio.api.common.v1 import Payload
 from api.auth import Principal, authenticate, key_hash
 from api.deps import Services
 from api.errors import ApiError, install_handlers
-from workers.codec import EncryptionCodec, PayloadDecodeError
+from workflows.codec import EncryptionCodec, PayloadDecodeError
 
 log = structlog.get_logger("demandflow.codec")
 

@@ -1,23 +1,26 @@
 """What the HTTP handlers share: a Temporal client, a database pool, the policy's directory,
 the API-key table, the console's users, the task queue new needs start on, and the payload
-codec (the Temporal client's, and the codec server's under /codec)."""
+codec (the Temporal client's, and the codec server's under /codec).
+
+The process (workers/http.py) hands in how to reach Temporal (`connect_temporal`); nothing
+here reads settings or imports `workers/`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
 import structlog
 from fastapi import Request
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 
 from api.auth import Directory, KeyTable
 from api.console.users import UserTable
 from api.errors import ApiError
 from domain.policy import Policy, load_policy
-from workers.codec import EncryptionCodec, data_converter
-from workers.connections import connect_temporal
+from workflows.codec import EncryptionCodec, data_converter
 
 log = structlog.get_logger("demandflow.api")
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -28,7 +31,7 @@ DEFAULT_REPLIES_FILE = DEPLOY / "response-templates.yaml"
 
 class Services:
     def __init__(
-        self, *, temporal_address: str | None = None, namespace: str = "default",
+        self, *, namespace: str = "default",
         database_url: str | None = None, app_role: str | None = None,
         task_queue: str = "demandflow", policy_file: Path = DEPLOY / "policy.yaml",
         api_keys_file: Path = DEFAULT_KEYS_FILE, temporal: Client | None = None,
@@ -37,8 +40,8 @@ class Services:
         console_users_file: Path = DEFAULT_USERS_FILE, temporal_ui_url: str | None = None,
         secure_cookies: bool = False, response_templates_file: Path = DEFAULT_REPLIES_FILE,
         allow_private_webhooks: bool = True, max_request_bytes: int = 1_048_576,
+        connect_temporal: Callable[[DataConverter], Awaitable[Client]] | None = None,
     ) -> None:
-        self.temporal_address = temporal_address
         self.namespace = namespace
         self.database_url = database_url
         self.app_role = app_role
@@ -56,15 +59,15 @@ class Services:
         self.pool: asyncpg.Pool | None = pool
         self.codec = codec
         self.codec_origins = list(codec_origins)
+        self._connect_temporal = connect_temporal
         self._owns_connections = temporal is None and pool is None
 
     async def start(self) -> None:
         """Connect (only what was not handed in already)."""
         from store.db import create_pool
 
-        if self.temporal is None and self.temporal_address:
-            self.temporal = await connect_temporal(self.temporal_address, self.namespace,
-                                                   data_converter(self.codec), attempts=20)
+        if self.temporal is None and self._connect_temporal is not None:
+            self.temporal = await self._connect_temporal(data_converter(self.codec))
         if self.pool is None and self.database_url:
             self.pool = await create_pool(self.database_url, role=self.app_role)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from workers.codec import data_converter
 from workers.logging import configure_logging
 from workers.settings import get_settings
 from workers.worker import run_worker
+from workflows.codec import data_converter
 
 
 def main() -> None:

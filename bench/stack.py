@@ -28,10 +28,11 @@ import psutil
 from temporalio.client import Client
 
 from store.db import DEFAULT_APP_ROLE
-from workers.codec import EncryptionCodec, data_converter, ensure_local_key_file, read_key_file
+from workers.codec import ensure_local_key_file, read_key_file
 from workers.embedded import start_postgres, stop_postgres, venv_binary
 from workers.stack import stop_process
 from workers.temporal_server import dev_server_args
+from workflows.codec import EncryptionCodec, data_converter
 from workflows.search_attributes import dev_server_flags
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uvicorn
+from temporalio.client import Client
+from temporalio.converter import DataConverter
 
 from api.app import create_app
 from api.deps import DEFAULT_KEYS_FILE, DEFAULT_USERS_FILE, Services
-from workers.codec import EncryptionCodec, codec_from_settings
+from workers.codec import codec_from_settings
+from workers.connections import connect_temporal
 from workers.errors import ConfigError
 from workers.settings import Settings
+from workflows.codec import EncryptionCodec
 
 
 def run_api(settings: Settings) -> None:
@@ -37,8 +41,13 @@ def run_api(settings: Settings) -> None:
 
 def _services(settings: Settings, codec: EncryptionCodec) -> Services:
     assert settings.temporal_address is not None and settings.database_url is not None
+    address, namespace = settings.temporal_address, settings.temporal_namespace
+
+    async def reach_temporal(converter: DataConverter) -> Client:
+        return await connect_temporal(address, namespace, converter, attempts=20)
+
     return Services(
-        temporal_address=settings.temporal_address,
+        connect_temporal=reach_temporal,
         namespace=settings.temporal_namespace,
         database_url=settings.database_url,
         app_role=settings.database_app_role,

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
 from tests.api.conftest import KEYS, UI_ORIGIN, a_need, wait_for
-from workers.codec import ENCODING, EncryptionCodec, Keyring
+from workflows.codec import ENCODING, EncryptionCodec, Keyring
 
 
 def _as_json(payloads) -> dict:

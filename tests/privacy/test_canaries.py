@@ -36,10 +36,10 @@ from domain.model import Rating, ServiceMode
 from store.db import DEFAULT_APP_ROLE, connect, create_pool
 from store.eventstore import EventStore
 from tests.api.conftest import KEYS, UI_ORIGIN, a_need, wait_for
-from workers.codec import ENCODING
 from workers.logging import configure_logging
 from workers.worker import build_worker
 from workflows import client as needs
+from workflows.codec import ENCODING
 from workflows.lifecycle import ID_PATCH
 
 pytestmark = pytest.mark.timeout(180)

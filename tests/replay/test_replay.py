@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from domain.text import words
-from workers.codec import EncryptionCodec, Keyring, data_converter
+from workflows.codec import EncryptionCodec, Keyring, data_converter
 from workflows.demand import DemandWorkflow
 
 # Top level: recorded with the current code. Subfolders: recorded by older code (before a

@@ -11,18 +11,17 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 
 from domain.model import Actor, Role
-from workers.codec import (
+from workers.codec import ensure_local_key_file, keyring_from_settings
+from workers.errors import ConfigError
+from workers.settings import Settings
+from workflows.codec import (
     ENCODING,
     KEY_ID_FIELD,
     EncryptionCodec,
     Keyring,
     PayloadDecodeError,
     data_converter,
-    ensure_local_key_file,
-    keyring_from_settings,
 )
-from workers.errors import ConfigError
-from workers.settings import Settings
 
 SECRET = "王小明 13812345678 洞庭街 7 号"
 

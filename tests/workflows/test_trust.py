@@ -22,9 +22,9 @@ from store.eventstore import EventStore
 from tests.fixtures.temporal import CODEC
 from tests.workflows.conftest import FAST_POLICY, INTAKE
 from tests.workflows.test_journeys import a_need, staff
-from workers.codec import data_converter
 from workers.worker import build_worker
 from workflows import client as needs
+from workflows.codec import data_converter
 from workflows.demand import DemandWorkflow
 from workflows.messages import Action, DemandStart
 
