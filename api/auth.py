@@ -149,3 +149,15 @@ def permitted(action: Action):
 def caller_for(name: str):
     """`principal: caller_for("accept")`: the caller, admitted for that row of the table."""
     return Annotated[Principal, Depends(permitted(BY_NAME[name]))]
+
+
+def caller_in(*roles: PrincipalRole):
+    """`principal: caller_in("integrator")`: the caller, once its role is one of `roles`
+    (or admin), judged before the body is read: a caller without the role hears 403, never
+    a 422 about a body it may not send."""
+    async def dependency(request: Request,
+                         key: str | None = Security(API_KEY_HEADER)) -> Principal:
+        principal = authenticate(key, request)
+        require_role(principal, *roles)
+        return principal
+    return Annotated[Principal, Depends(dependency)]

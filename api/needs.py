@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from temporalio.client import Client
 
 from api.access import can_read, find_need, reach, readable_need, sees_personal_data
-from api.auth import Principal, caller_for, current_principal, require_role
+from api.auth import Principal, caller_for, caller_in, current_principal
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
 from api.views import (
@@ -40,11 +40,10 @@ NeedId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9
 
 
 @router.post("/needs", status_code=202, response_model=Accepted)
-async def submit(submission: Submission, principal: Caller, services: Svc,
-                 response: Response) -> Accepted:
+async def submit(submission: Submission, principal: caller_in("integrator", "staff"),
+                 services: Svc, response: Response) -> Accepted:
     """Submit a need. Idempotent per submitter: the same channel and external id with the same
     content give the same need id; with other content, a 409 naming the need."""
-    require_role(principal, "integrator", "staff")
     reject_nul(submission)
     submission = admitted(submission, services)
     need_id = await start_or_find(services, submission, principal)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from api.auth import Principal, require_role
+from api.auth import Principal, caller_in, require_role
 from api.errors import ERROR_RESPONSES, ApiError
 from api.needs import Caller, Svc
 from domain.notifications import NAMES, address_problem, url_problem
@@ -123,11 +123,10 @@ def _delivery(row: dict) -> DeliveryOut:
 
 
 @router.post("/webhooks", status_code=201, response_model=SubscriptionOut)
-async def subscribe(body: SubscriptionIn, principal: Caller, services: Svc,
+async def subscribe(body: SubscriptionIn, principal: caller_in("integrator"), services: Svc,
                     response: Response) -> SubscriptionOut:
     """Subscribe a URL to the notifications of the needs this integrator submitted (and of
     the needs its reports were merged into). The answer carries the signing secret, once."""
-    require_role(principal, "integrator")
     await _reachable(body.url, services)
     secret = "whsec_" + secrets.token_urlsafe(32)
     sub = await store.create_subscription(
@@ -147,8 +146,8 @@ async def list_subscriptions(principal: Caller, services: Svc) -> list[Subscript
 
 @router.patch("/webhooks/{subscription_id}", response_model=SubscriptionOut)
 async def change_subscription(subscription_id: SubscriptionId, body: SubscriptionChange,
-                              principal: Caller, services: Svc) -> SubscriptionOut:
-    require_role(principal, "integrator")
+                              principal: caller_in("integrator"),
+                              services: Svc) -> SubscriptionOut:
     await _own(services, principal, subscription_id)
     if body.url is not None:
         await _reachable(body.url, services)

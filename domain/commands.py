@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from domain.events import ShortText
 from domain.model import (
@@ -151,8 +151,6 @@ class Assign(Command):
     unit_id: str | None = None
 
 
-Route = Assign
-
 
 class Return(Command):
     """退单: the assignee sends the need back to dispatch."""
@@ -202,8 +200,10 @@ class Supervise(Command):
 
     type: Literal["Supervise"] = "Supervise"
     note: ShortText
-    reply_hours: int = Field(default=24, gt=0, le=24 * 30,
-                             description="working hours the unit has to reply")
+    reply_hours: int | None = Field(
+        default=None, gt=0, le=24 * 30,
+        description="working hours the unit has to reply; none: the policy's "
+                    "sla.supervision_reply")
 
 
 class ReplySupervision(Command):
@@ -269,4 +269,3 @@ AnyCommand = Annotated[
     Field(discriminator="type"),
 ]
 
-COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)

@@ -118,6 +118,10 @@ class SlaPolicy(Frozen):
     handling: dict[Category, dict[Tier, UrgencyHours]] = Field(default_factory=dict)
     default_handling: Duration = timedelta(hours=40)
     escalation: Duration = timedelta(hours=16)
+    supervision_reply: Duration = Field(
+        default=timedelta(hours=24),
+        description="督办: working time a unit has to reply to a supervision order, unless "
+                    "the order names its own")
     warning_percents: list[int] = Field(default_factory=lambda: [50, 75])
     max_extensions: int = Field(default=2, ge=0)
     ladder: dict[UnitKind, int] = Field(

@@ -27,7 +27,9 @@ def supervise(state: DemandState, command: Supervise, ctx: DecisionContext) -> E
         raise InvalidCommand("note", "a supervision order is already waiting for its reply")
     if state.assigned_unit is None:
         raise InvalidCommand("note", "the need has no assigned unit to supervise")
-    due_at, _ = ctx.after_working(timedelta(hours=command.reply_hours))
+    window = timedelta(hours=command.reply_hours) if command.reply_hours \
+        else ctx.policy.sla.supervision_reply
+    due_at, _ = ctx.after_working(window)
     return [ev.SupervisionOrdered(note=command.note, unit_id=state.assigned_unit,
                                   reply_due_at=due_at,
                                   order_count=state.supervision_count + 1)]

@@ -62,3 +62,11 @@ async def test_a_body_over_the_limit_is_a_413_in_the_error_format(as_) -> None:
     small = await as_("integrator").post("/needs", content=tiny(),
                                          headers={"content-type": "application/json"})
     assert small.status_code == 422  # read and judged as usual: an empty need is invalid
+
+
+async def test_roles_are_judged_before_bodies_on_every_route_a_role_decides(as_) -> None:
+    for path, method in (("/needs", "POST"), ("/webhooks", "POST"),
+                         ("/webhooks/wh-0000000000000000", "PATCH")):
+        answer = await as_("sup_district").request(method, path)  # no body at all
+        assert answer.status_code == 403, (path, answer.text)
+        assert answer.json()["error"]["code"] == "not_permitted"
