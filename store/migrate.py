@@ -26,18 +26,19 @@ from store.migrations.sqltext import statements
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 
 
-def login_role(role: str) -> str:
+def login_role(role: str, password: str | None = None) -> str:
     """The app role logs in by itself and holds nothing beyond its grants: no superuser, no
     CREATEROLE or CREATEDB, no replication, no membership in any role (so `SET ROLE` to the
     owner fails). An owner without the right to alter roles leaves that to the operator
     (docs/security.md), with a notice."""
     r = '"' + role.replace('"', '""') + '"'
     lit = "'" + role.replace("'", "''") + "'"
+    secret = "" if password is None else " PASSWORD '" + password.replace("'", "''") + "'"
     return f"""
 DO $$
 DECLARE granted record;
 BEGIN
-    ALTER ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    ALTER ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{secret};
     FOR granted IN SELECT g.rolname FROM pg_auth_members m
                    JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
                    WHERE u.rolname = {lit} LOOP
@@ -63,7 +64,8 @@ def head_revision() -> str:
 
 
 async def upgrade_async(
-    owner_url: str, app_role: str = DEFAULT_APP_ROLE, revision: str = "head"
+    owner_url: str, app_role: str = DEFAULT_APP_ROLE, revision: str = "head",
+    app_password: str | None = None,
 ) -> None:
     """Upgrade to `revision` (default head) over the owner URL, then (re)grant the app role;
     for async callers."""
@@ -78,7 +80,8 @@ async def upgrade_async(
             await conn.run_sync(run)
             await conn.commit()
         async with engine.begin() as conn:
-            grants = (role_split(app_role) + login_role(app_role) + claims_grant(app_role)
+            grants = (role_split(app_role) + login_role(app_role, app_password)
+                      + claims_grant(app_role)
                       + console_grant(app_role) + webhooks_grant(app_role))
             for statement in statements(grants):
                 await conn.exec_driver_sql(statement)
@@ -86,9 +89,11 @@ async def upgrade_async(
         await engine.dispose()
 
 
-def upgrade(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> None:
-    """Synchronous entry for the CLI; must not be called from inside a running event loop."""
-    asyncio.run(upgrade_async(owner_url, app_role))
+def upgrade(owner_url: str, app_role: str = DEFAULT_APP_ROLE,
+            app_password: str | None = None) -> None:
+    """Synchronous entry for the CLI; must not be called from inside a running event loop.
+    `app_password`: set as the app role's login password (production; DATABASE_APP_PASSWORD)."""
+    asyncio.run(upgrade_async(owner_url, app_role, app_password=app_password))
 
 
 async def current_revision(owner_url: str) -> str | None:

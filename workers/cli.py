@@ -64,7 +64,9 @@ def migrate() -> None:
     url = settings.migration_database_url or settings.database_url
     if url is None:
         raise ConfigError("set DATABASE_URL (or MIGRATION_DATABASE_URL) to the database to migrate")
-    upgrade(url, settings.database_app_role)
+    password = settings.database_app_password
+    upgrade(url, settings.database_app_role,
+            password.get_secret_value() if password is not None else None)
     typer.echo("migrations applied")
 
 

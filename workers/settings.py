@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         default="demandflow_app",
         description="role the application runs as: may insert events, never update or delete them",
     )
+    database_app_password: SecretStr | None = Field(
+        default=None, description="`demandflow migrate` sets it as the app role's login "
+        "password (production: the one in DATABASE_URL); unset: left as it is",
+    )
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal frontend; unset: embedded dev server"
     )

@@ -1,0 +1,64 @@
+"""Object-level access: who may see which need, as a Python check and as the read side's
+`Reach` (store.queries turns it into SQL).
+
+A need nobody may see answers 404 exactly like a need that does not exist.
+- admin: every need; supervisor: needs whose assigned unit or place (street, community,
+  grid) lies in the scope's subtree (no scope: all); staff: needs assigned to their unit;
+  integrator: needs it submitted (the actor id of the stream's first event).
+Personal data (requester name and phone, address) is shown unmasked only to staff of the
+assigned unit; everyone else gets the masked copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.auth import Directory, Principal
+from api.deps import Services
+from api.errors import not_found
+from store import queries
+from store.queries import PLACE_COLUMNS, Reach
+
+
+def in_scope(principal: Principal, row: dict[str, Any], directory: Directory) -> bool:
+    if principal.scope is None:
+        return True
+    units = set(directory.subtree(principal.scope))
+    return any(row.get(c) in units for c in PLACE_COLUMNS)
+
+
+def can_read(principal: Principal, row: dict[str, Any], directory: Directory) -> bool:
+    if principal.role == "admin":
+        return True
+    if principal.role == "supervisor":
+        return in_scope(principal, row, directory)
+    if principal.role == "staff":
+        return row.get("assigned_unit") == principal.unit
+    return row.get("submitted_by") == principal.id
+
+
+def sees_personal_data(principal: Principal, row: dict[str, Any]) -> bool:
+    return principal.role == "staff" and row.get("assigned_unit") == principal.unit
+
+
+async def find_need(services: Services, need_id: str) -> dict[str, Any] | None:
+    return await queries.need_row(services.db, need_id)
+
+
+async def readable_need(services: Services, principal: Principal, need_id: str) -> dict[str, Any]:
+    """The need's summary row if this principal may see it; 404 otherwise (existence hidden)."""
+    row = await find_need(services, need_id)
+    if row is None or not can_read(principal, row, services.directory):
+        raise not_found()
+    return row
+
+
+def reach(principal: Principal, directory: Directory) -> Reach:
+    """The needs this principal may see, as the read side's description (store.queries)."""
+    if principal.role == "admin" or (principal.role == "supervisor" and principal.scope is None):
+        return Reach(everything=True)
+    if principal.role == "supervisor":
+        return Reach(units=tuple(directory.subtree(principal.scope or "")))
+    if principal.role == "staff":
+        return Reach(assigned_unit=principal.unit)
+    return Reach(submitter=principal.id)

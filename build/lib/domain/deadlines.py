@@ -1,0 +1,70 @@
+"""What the workflow should sleep until: the earliest pending deadline of a need."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from domain.commands import (
+    AcceptanceTimeout,
+    CloseEvaluationWindow,
+    DeadlineBreached,
+    ExpireInformationRequest,
+    SupervisionDue,
+    TimerCommand,
+    WarningDue,
+)
+from domain.model import Stage
+
+if TYPE_CHECKING:
+    from domain.state import DemandState
+
+BREACH_RECORDED = 100
+"""`warnings_issued` holds 100 once a breach at the top of the ladder has been recorded."""
+
+
+def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:
+    """The earliest timer the need waits for, with the command to send when it fires.
+
+    While information is pending the handling clock is stopped: only the request's own
+    expiry counts. A closed need waits for nothing.
+    """
+    candidates = _candidates(state) + _supervision(state)
+    return min(candidates, key=lambda c: c[0]) if candidates else None
+
+
+def _supervision(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+    """A supervision order's reply deadline runs whatever else the need waits for."""
+    pending = state.pending_supervision
+    if state.stage in (None, Stage.CLOSED) or pending is None or pending.missed:
+        return []
+    return [(pending.reply_due_at, SupervisionDue(due_at=pending.reply_due_at))]
+
+
+def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+    if state.stage in (None, Stage.CLOSED):
+        return []
+    if state.pending_information:
+        due = state.pending_information.due_at
+        return [(due, ExpireInformationRequest(due_at=due))]
+    if state.stage == Stage.ASSIGNMENT and state.accept_due_at:
+        if BREACH_RECORDED in state.warnings_issued:
+            return []
+        return [(state.accept_due_at, AcceptanceTimeout(due_at=state.accept_due_at))]
+    if state.stage == Stage.HANDLING:
+        return _handling_candidates(state)
+    if state.stage == Stage.EVALUATION and state.evaluation_due_at:
+        due = state.evaluation_due_at
+        return [(due, CloseEvaluationWindow(due_at=due))]
+    return []
+
+
+def _handling_candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+    found: list[tuple[datetime, TimerCommand]] = [
+        (when, WarningDue(percent=percent, due_at=when))
+        for percent, when in sorted(state.warn_at.items())
+        if percent not in state.warnings_issued
+    ]
+    if state.due_at and BREACH_RECORDED not in state.warnings_issued:
+        found.append((state.due_at, DeadlineBreached(due_at=state.due_at)))
+    return found

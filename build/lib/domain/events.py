@@ -1,0 +1,470 @@
+"""The audit vocabulary: every event a need can go through, in one file.
+
+Rules for this file:
+- names are past tense, in the domain's words;
+- `type` is a stable string stored in the database: never rename one, add a new type instead;
+- a breaking payload change bumps `SCHEMA_VERSION` of that class and registers an upcaster
+  (store/upcasting.py) from the old shape;
+- payloads hold no envelope data (event id, version, actor, time): `EventEnvelope` carries that.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import Field, TypeAdapter
+
+from domain.model import (
+    Actor,
+    Category,
+    Channel,
+    Frozen,
+    Location,
+    Outcome,
+    Rating,
+    Requester,
+    ServiceMode,
+    Tier,
+    UnitKind,
+    Urgency,
+)
+
+ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
+WarnAt = Annotated[
+    dict[int, datetime],
+    Field(default_factory=dict, description="warning percent -> when it falls due"),
+]
+
+
+class DomainEvent(Frozen):
+    SCHEMA_VERSION: ClassVar[int] = 1
+    type: str
+
+
+class RuleApplied(DomainEvent):
+    """Mixin fields for events decided by a policy rule: the audit shows why."""
+
+    rule_id: str
+    policy_version: str
+
+
+# --- 1. full collection -------------------------------------------------------------------
+
+
+class DemandSubmitted(DomainEvent):
+    """A need arrived through one of the channels; the stream starts here."""
+
+    type: Literal["DemandSubmitted"] = "DemandSubmitted"
+    channel: Channel
+    external_id: str
+    requester: Requester
+    location: Location
+    title: ShortText
+    description: str = Field(default="", max_length=10000)
+    details: dict[str, str] = Field(default_factory=dict)
+    policy_version: str
+    category_hint: Category | None = None
+
+
+class InformationRequested(RuleApplied):
+    """The record lacks fields its category needs; the handling clock stops until answered."""
+
+    type: Literal["InformationRequested"] = "InformationRequested"
+    missing_fields: list[str]
+    ask: Literal["requester", "grid_worker"]
+    due_at: datetime
+    paused_at: datetime | None = Field(
+        default=None, description="set when a running handling clock stopped for the answer"
+    )
+
+
+class InformationProvided(DomainEvent):
+    """The requester (or the grid worker on their behalf) supplied missing fields."""
+
+    type: Literal["InformationProvided"] = "InformationProvided"
+    fields: dict[str, str]
+
+
+class InformationRequestExpired(RuleApplied):
+    """No answer within the limit: the policy closes the need or hands it to the grid worker."""
+
+    type: Literal["InformationRequestExpired"] = "InformationRequestExpired"
+    missing_fields: list[str]
+    action: Literal["close", "hand_to_grid"]
+
+
+class ReportLinked(DomainEvent):
+    """Another report of the same need (same category, place, window) joined this one."""
+
+    type: Literal["ReportLinked"] = "ReportLinked"
+    linked_stream_id: str
+    channel: Channel
+    requester: Requester
+
+
+class DemandMerged(RuleApplied):
+    """This report repeats an open need and is handled there; this stream ends. `score` is
+    the repeat rule's score (domain/repeats.py); a dispatcher's link has rule_id 'manual'."""
+
+    type: Literal["DemandMerged"] = "DemandMerged"
+    into_stream_id: str
+    score: float | None = None
+
+
+class ReportUnlinked(DomainEvent):
+    """A supervisor split a merged report back out of this need (it goes on as its own need,
+    `split_stream_id`); its requester is no longer one of this need's reviewers."""
+
+    type: Literal["ReportUnlinked"] = "ReportUnlinked"
+    linked_stream_id: str
+    split_stream_id: str
+    reason: ShortText
+
+
+class DemandSplit(DomainEvent):
+    """This need is a report that had been merged into `primary_stream_id` (its stream
+    `merged_stream_id` stays closed as merged), split back out by a supervisor. Its
+    acceptance deadline counts from the report's own submission time."""
+
+    type: Literal["DemandSplit"] = "DemandSplit"
+    merged_stream_id: str
+    primary_stream_id: str
+    submitted_at: datetime
+
+
+class PossibleRepeatFlagged(RuleApplied):
+    """The report may repeat an open need, but not surely: it goes on as its own need and a
+    dispatcher of `dispatcher_unit` links it to `of_stream_id` or dismisses the doubt."""
+
+    type: Literal["PossibleRepeatFlagged"] = "PossibleRepeatFlagged"
+    of_stream_id: str
+    score: float
+    dispatcher_unit: str
+
+
+class PossibleRepeatResolved(DomainEvent):
+    """A dispatcher settled a possible repeat: linked (the need merges into the other) or
+    dismissed (they are different needs)."""
+
+    type: Literal["PossibleRepeatResolved"] = "PossibleRepeatResolved"
+    of_stream_id: str
+    decision: Literal["linked", "dismissed"]
+
+
+# --- 2. tiered classification --------------------------------------------------------------
+
+
+class ClassificationRequested(DomainEvent):
+    """No rule matched, or too weakly: the community's dispatcher must classify by hand."""
+
+    type: Literal["ClassificationRequested"] = "ClassificationRequested"
+    dispatcher_unit: str
+    reason: Literal["no_rule", "low_confidence"]
+    confidence: float = 0.0
+    best_guess: str | None = Field(default=None, description="the weakly matched rule")
+    matched_terms: list[str] = Field(default_factory=list)
+
+
+class DemandClassified(RuleApplied):
+    """Category, tier and urgency were set, by a rule or by a dispatcher (rule_id 'manual')."""
+
+    type: Literal["DemandClassified"] = "DemandClassified"
+    category: Category
+    tier: Tier
+    urgency: Urgency
+    confidence: float
+    manual: bool = False
+    matched_terms: list[str] = Field(
+        default_factory=list, description="the report's words that named the item")
+
+
+class DemandReclassified(DomainEvent):
+    """Staff changed the classification; the previous one is kept for the audit."""
+
+    type: Literal["DemandReclassified"] = "DemandReclassified"
+    category: Category
+    tier: Tier
+    urgency: Urgency
+    previous_category: Category
+    previous_tier: Tier
+    reason: ShortText
+
+
+# --- 3. assignment -------------------------------------------------------------------------
+
+
+class DemandAssigned(RuleApplied):
+    """One accountable unit owns the need now and must accept it by `accept_due_at`."""
+
+    type: Literal["DemandAssigned"] = "DemandAssigned"
+    unit_id: str
+    unit_kind: UnitKind
+    accept_due_at: datetime
+    reason: Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid"]
+
+
+class DemandReturned(DomainEvent):
+    """The assignee sent it back to dispatch (退单) with a reason."""
+
+    type: Literal["DemandReturned"] = "DemandReturned"
+    unit_id: str
+    reason: ShortText
+    return_count: int
+
+
+# --- 4. time-limited handling --------------------------------------------------------------
+
+
+class DemandAccepted(RuleApplied):
+    """The assignee took it on; the handling deadline is counted in working time."""
+
+    type: Literal["DemandAccepted"] = "DemandAccepted"
+    unit_id: str
+    due_at: datetime
+    calendar: str = Field(description="which calendar data computed due_at")
+    warn_at: WarnAt
+
+
+class DeadlineWarningIssued(DomainEvent):
+    """50% or 75% of the handling (or acceptance) time has passed."""
+
+    type: Literal["DeadlineWarningIssued"] = "DeadlineWarningIssued"
+    threshold_percent: int
+    due_at: datetime
+
+
+class HandlingEscalated(RuleApplied):
+    """A deadline passed (or reopenings ran out): one level up the ladder, with a new deadline."""
+
+    type: Literal["HandlingEscalated"] = "HandlingEscalated"
+    from_unit: str
+    to_unit: str
+    to_kind: UnitKind
+    cause: Literal["deadline_breached", "acceptance_timeout", "reopen_limit"]
+    due_at: datetime
+    calendar: str = ""
+    warn_at: WarnAt
+
+
+class ReminderSent(DomainEvent):
+    """A supervisor urged the assignee on (催办)."""
+
+    type: Literal["ReminderSent"] = "ReminderSent"
+    note: str = Field(default="", max_length=2000)
+
+
+class ProgressNoted(DomainEvent):
+    type: Literal["ProgressNoted"] = "ProgressNoted"
+    note: ShortText
+
+
+class SupervisionOrdered(DomainEvent):
+    """督办: a supervisor orders the assigned unit to report in writing by `reply_due_at`."""
+
+    type: Literal["SupervisionOrdered"] = "SupervisionOrdered"
+    note: ShortText
+    unit_id: str
+    reply_due_at: datetime
+    order_count: int = Field(ge=1, description="the need's supervision orders so far")
+
+
+class SupervisionReplied(DomainEvent):
+    """The unit's written reply to a supervision order."""
+
+    type: Literal["SupervisionReplied"] = "SupervisionReplied"
+    reply: ShortText
+    in_time: bool
+
+
+class SupervisionReplyMissed(DomainEvent):
+    """The reply deadline passed with no reply: the order goes up to the unit above the one
+    ordered (it answers for the reply now); the order stays open until a reply comes."""
+
+    type: Literal["SupervisionReplyMissed"] = "SupervisionReplyMissed"
+    reply_due_at: datetime
+    escalated_to: str | None = None
+
+
+class ExtensionRequested(DomainEvent):
+    """The assignee asked for more working hours; the level above decides."""
+
+    type: Literal["ExtensionRequested"] = "ExtensionRequested"
+    extra_hours: int = Field(gt=0, le=24 * 30)
+    reason: ShortText
+    approver_unit: str
+
+
+class ExtensionApproved(DomainEvent):
+    type: Literal["ExtensionApproved"] = "ExtensionApproved"
+    due_at: datetime
+    calendar: str
+    warn_at: WarnAt
+
+
+class ExtensionRefused(DomainEvent):
+    type: Literal["ExtensionRefused"] = "ExtensionRefused"
+    reason: ShortText
+
+
+class HandlingClockResumed(DomainEvent):
+    """The information arrived (or its request expired): the handling clock runs again and
+    the deadline moves by the working time spent waiting."""
+
+    type: Literal["HandlingClockResumed"] = "HandlingClockResumed"
+    paused_at: datetime
+    due_at: datetime
+    calendar: str
+    warn_at: WarnAt
+
+
+class HandlingCompleted(DomainEvent):
+    """The assignee finished and says what was done."""
+
+    type: Literal["HandlingCompleted"] = "HandlingCompleted"
+    unit_id: str
+    result_summary: ShortText
+    service_mode: ServiceMode
+    in_time: bool
+
+
+# --- 5. full evaluation --------------------------------------------------------------------
+
+
+class Reviewer(Frozen):
+    reviewer_id: str
+    role: Literal["requester", "community_committee", "park_audit", "organisation"]
+
+
+class EvaluationRequested(RuleApplied):
+    """Every linked requester, and the reviewers the policy names, are asked to rate it."""
+
+    type: Literal["EvaluationRequested"] = "EvaluationRequested"
+    reviewers: list[Reviewer]
+    due_at: datetime
+
+
+class EvaluationSubmitted(DomainEvent):
+    type: Literal["EvaluationSubmitted"] = "EvaluationSubmitted"
+    reviewer_id: str
+    rating: Rating
+    comment: str = Field(default="", max_length=2000)
+
+
+class EvaluationWindowClosed(DomainEvent):
+    """The window ended; reviewers who did not answer are recorded as 'no response'."""
+
+    type: Literal["EvaluationWindowClosed"] = "EvaluationWindowClosed"
+    missing_reviewers: list[str]
+
+
+class DemandReopened(DomainEvent):
+    """A reviewer was unsatisfied: handling starts again with the same unit."""
+
+    type: Literal["DemandReopened"] = "DemandReopened"
+    reason: str = Field(default="", max_length=2000)
+    reopen_count: int
+    due_at: datetime | None = None
+    calendar: str = ""
+    warn_at: WarnAt
+
+
+class DemandClosed(DomainEvent):
+    """The need's lifecycle ended. `satisfied` is None when nobody answered."""
+
+    type: Literal["DemandClosed"] = "DemandClosed"
+    outcome: Outcome
+    satisfied: bool | None = None
+
+
+AnyEvent = Annotated[
+    DemandSubmitted
+    | InformationRequested
+    | InformationProvided
+    | InformationRequestExpired
+    | ReportLinked
+    | DemandMerged
+    | PossibleRepeatFlagged
+    | PossibleRepeatResolved
+    | ReportUnlinked
+    | DemandSplit
+    | ClassificationRequested
+    | DemandClassified
+    | DemandReclassified
+    | DemandAssigned
+    | DemandReturned
+    | DemandAccepted
+    | DeadlineWarningIssued
+    | HandlingEscalated
+    | ReminderSent
+    | ProgressNoted
+    | SupervisionOrdered
+    | SupervisionReplied
+    | SupervisionReplyMissed
+    | ExtensionRequested
+    | ExtensionApproved
+    | ExtensionRefused
+    | HandlingClockResumed
+    | HandlingCompleted
+    | EvaluationRequested
+    | EvaluationSubmitted
+    | EvaluationWindowClosed
+    | DemandReopened
+    | DemandClosed,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.model_fields["type"].default: cls for cls in get_args(get_args(AnyEvent)[0])
+}
+
+
+# Fixed forever: changing it would give the events of running needs other ids on a retry.
+EVENT_ID_NAMESPACE = uuid.UUID("5b0c3f0e-8d1a-4c2e-9a57-3d4f2b1e6c90")
+
+
+class EventEnvelope(Frozen):
+    """One event as the store keeps it: the payload plus who, when, where in the stream.
+
+    The workflow names each event after its place (`id_for(stream, version)`), so a retried
+    append carries the same ids and is recognised as already stored, and a different batch
+    at an occupied version is a conflict on content. Ids drawn from the workflow's random
+    sequence were not safe: a task attempt lost with the server could store a batch whose ids
+    the next attempt then drew again for a later version (an event id used twice).
+    """
+
+    event_id: str = Field(min_length=1, max_length=64)
+    stream_id: str
+    version: int = Field(ge=1)
+    type: str
+    schema_version: int = 1
+    payload: dict[str, Any]
+    actor: Actor
+    occurred_at: datetime
+
+    def event(self) -> AnyEvent:
+        return EVENT_ADAPTER.validate_python(self.payload | {"type": self.type})
+
+    @staticmethod
+    def id_for(stream_id: str, version: int) -> str:
+        """The id of the event at `version` of `stream_id`: unique, and the same on every try."""
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream_id}/{version}"))
+
+    @classmethod
+    def wrap(
+        cls, event: DomainEvent, *, event_id: str, stream_id: str, version: int, actor: Actor,
+        occurred_at: datetime,
+    ) -> EventEnvelope:
+        return cls(
+            event_id=event_id,
+            stream_id=stream_id,
+            version=version,
+            type=event.type,
+            schema_version=event.SCHEMA_VERSION,
+            payload=event.model_dump(mode="json", exclude={"type"}),
+            actor=actor,
+            occurred_at=occurred_at,
+        )

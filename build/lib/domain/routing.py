@@ -1,0 +1,135 @@
+"""Assignment: one accountable unit for every need.
+
+小事不出网格、大事不出社区: a grid-tier need goes to the grid of its location, a community-tier
+need to its community, a street-tier need to the unit its classification rule names, else the
+department or service team its category maps to. When nothing matches, the street office
+(first receiver) takes it. A unit may return (退单) a need; after `max_returns` returns the
+street office decides.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from domain import events as ev
+from domain.commands import Assign, Reassign, Return
+from domain.context import DecisionContext
+from domain.errors import InvalidCommand
+from domain.guards import require_assignee
+from domain.model import Frozen, Stage, Tier
+from domain.policy import Policy, Unit
+from domain.state import DemandState
+
+Reason = Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid"]
+
+
+class RoutingDecision(Frozen):
+    unit: Unit
+    rule_id: str
+    reason: Reason
+
+
+def _candidates(state: DemandState, policy: Policy) -> list[tuple[str | None, str]]:
+    place = state.location
+    if place is None:
+        return []
+    if state.tier == Tier.GRID:
+        return [(place.grid, "routing.tier.grid")]
+    if state.tier == Tier.COMMUNITY:
+        return [(place.community, "routing.tier.community")]
+    rule = policy.rule(state.classification_rule)
+    by_category = policy.routing.category_units.get(state.category) if state.category else None
+    return [
+        (rule.unit if rule else None, f"routing.rule.{state.classification_rule}"),
+        (by_category, f"routing.category.{state.category}"),
+    ]
+
+
+def route(state: DemandState, policy: Policy, exclude: tuple[str, ...] = ()) -> RoutingDecision:
+    """The unit the rules give, skipping `exclude`; the street office if none fits."""
+    if state.handed_to_grid and state.location:
+        grid = policy.unit(state.location.grid)
+        if grid:
+            return RoutingDecision(unit=grid, rule_id="routing.handed_to_grid",
+                                   reason="handed_to_grid")
+    for unit_id, rule_id in _candidates(state, policy):
+        unit = policy.unit(unit_id)
+        if unit and unit.id not in exclude:
+            return RoutingDecision(unit=unit, rule_id=rule_id, reason="routing")
+    return first_receiver(policy, "routing.first_receiver", "first_receiver")
+
+
+def first_receiver(policy: Policy, rule_id: str, reason: Reason) -> RoutingDecision:
+    unit = policy.unit(policy.first_receiver)
+    assert unit is not None  # load_policy checked the reference
+    return RoutingDecision(unit=unit, rule_id=rule_id, reason=reason)
+
+
+def assigned(decision: RoutingDecision, ctx: DecisionContext,
+             start: datetime | None = None) -> ev.DemandAssigned:
+    """The assignee must accept within the policy's acceptance limit (working time), counted
+    from now or, for a need split out of a merge, from its own submission (`start`)."""
+    accept_due_at, _ = ctx.after_working(ctx.policy.sla.acceptance, start)
+    return ev.DemandAssigned(
+        rule_id=decision.rule_id, policy_version=ctx.version, unit_id=decision.unit.id,
+        unit_kind=decision.unit.kind, accept_due_at=accept_due_at, reason=decision.reason,
+    )
+
+
+def routing_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """A freshly classified need is routed at once."""
+    if state.stage != Stage.CLASSIFICATION or state.category is None or state.assigned_unit:
+        return []
+    first = state.return_count == 0 and state.escalation_count == 0
+    return [assigned(route(state, ctx.policy), ctx, start=state.clock_from if first else None)]
+
+
+def reroute_if_target_changed(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
+    decision = route(state, ctx.policy, exclude=state.returned_by)
+    return [] if decision.unit.id == state.assigned_unit else [assigned(decision, ctx)]
+
+
+def _known_unit(policy: Policy, unit_id: str) -> Unit:
+    unit = policy.unit(unit_id)
+    if unit is None:
+        raise InvalidCommand("unit_id", f"unknown unit {unit_id}")
+    return unit
+
+
+def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """A dispatcher hands an unowned need to a unit, or re-runs the routing rules
+    (skipping units that returned it) when no unit is named."""
+    if state.category is None:
+        raise InvalidCommand("category", "classify the need before assigning it")
+    if state.assigned_unit:
+        raise InvalidCommand("unit_id", f"already assigned to {state.assigned_unit}; use Reassign")
+    if command.unit_id is None:
+        return [assigned(route(state, ctx.policy, exclude=state.returned_by), ctx)]
+    unit = _known_unit(ctx.policy, command.unit_id)
+    return [assigned(RoutingDecision(unit=unit, rule_id="manual", reason="routing"), ctx)]
+
+
+def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """退单: the assignee sends the need back; at the return limit the street office decides."""
+    require_assignee(state, "Return", ctx)
+    limit = ctx.policy.routing.max_returns
+    if state.assigned_unit == ctx.policy.first_receiver and state.return_count >= limit:
+        raise InvalidCommand("reason", "the street office decides after the return limit")
+    assert state.assigned_unit is not None
+    count = state.return_count + 1
+    returned = ev.DemandReturned(unit_id=state.assigned_unit, reason=command.reason,
+                                 return_count=count)
+    if count < limit:
+        return [returned]
+    decision = first_receiver(ctx.policy, "routing.return_limit", "return_limit")
+    return [returned, assigned(decision, ctx)]
+
+
+def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """A supervisor moves the need to another unit, which must accept it afresh."""
+    unit = _known_unit(ctx.policy, command.unit_id)
+    if unit.id == state.assigned_unit:
+        raise InvalidCommand("unit_id", f"already assigned to {unit.id}")
+    decision = RoutingDecision(unit=unit, rule_id="manual", reason="reassigned")
+    return [assigned(decision, ctx)]

@@ -1,0 +1,59 @@
+"""`EventStore`: the one object the workflow activities, CLI and HTTP layer hold.
+
+It wraps an asyncpg pool connected as the app role; each method is one short transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from domain.events import EventEnvelope
+from store import projections, read
+from store.append import AppendResult, SummaryCache, append
+from store.db import DEFAULT_APP_ROLE, create_pool
+from store.read import Cursor, RecordedEvent
+from store.verify import VerifyReport, verify
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool, cache_size: int = 1024) -> None:
+        self.pool = pool
+        # The summary rows this store wrote last: the next append of those needs folds onto
+        # them instead of reading its row back (see store.append).
+        self.summaries = SummaryCache(cache_size)
+
+    @classmethod
+    async def open(cls, url: str, role: str = DEFAULT_APP_ROLE, **pool_kw: Any) -> EventStore:
+        return cls(await create_pool(url, role, **pool_kw))
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
+    ) -> AppendResult:
+        """See store.append: all or nothing, idempotent retries, conflicts raise."""
+        return await append(self.pool, stream_id, expected_version, events, self.summaries)
+
+    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
+        return await read.read_stream(self.pool, stream_id, from_version)
+
+    async def read_all(self, after: Cursor | None = None, limit: int = 500) -> list[RecordedEvent]:
+        return await read.read_all(self.pool, after, limit)
+
+    async def need_summary(self, stream_id: str) -> dict | None:
+        return await projections.need_summary(self.pool, stream_id)
+
+    async def unit_inbox(self, unit_id: str, limit: int = 100) -> list[dict]:
+        return await projections.unit_inbox(self.pool, unit_id, limit)
+
+    async def rebuild_projections(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await projections.rebuild_projections(conn)
+
+    async def verify(self) -> VerifyReport:
+        async with self.pool.acquire() as conn:
+            return await verify(conn)

@@ -1,0 +1,240 @@
+"""The projection rules, in one place: how events change a need's summary row and its unit's
+monthly counters. Pure code (no I/O): the append path folds the batch it is about to write onto
+the need's row as of `expected_version` and sends the result, so PostgreSQL only stores it;
+rebuild folds every stream from its first event with the same function.
+
+A row is a dict keyed by the `need_summary` columns. Credits are counter increments keyed by
+(unit, month), months being Asia/Shanghai calendar months (the district reports by local month).
+
+Rules, per event type (anything not listed only moves `last_version`):
+- Submitted / InformationRequested -> stage collection (Submitted also fills the descriptive
+  columns, the requester's name, phone and address masked);
+- ClassificationRequested / Classified -> classification; Reclassified changes the category only;
+- Assigned -> assignment, task `accept` due at the acceptance deadline; credit `assigned`;
+- Returned -> back to dispatch (no assignee, no task); credit `returns` to the returning unit;
+- Accepted -> handling, task `handle`; credit `accepted`, and `accepted_in_time` unless an
+  acceptance deadline was set and passed;
+- HandlingEscalated -> new assignee and deadline; a breach (`deadline_breached`,
+  `acceptance_timeout`) sets `overdue` and credits `overdue` to the unit that breached;
+- ExtensionApproved -> new deadline; HandlingCompleted -> evaluation, `overdue` cleared, credit
+  `completed` (+ `completed_in_time`);
+- EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
+  (`satisfied` counts satisfied and basically satisfied; no response is never satisfied);
+- Reopened -> handling, task `handle` without a due time until a new deadline event arrives;
+- Closed / Merged -> closed, no task; ReportUnlinked takes one from `linked_reports`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.events import EventEnvelope
+from domain.model import mask_phone, mask_text
+from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS, STAT_COUNTERS
+
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _ in NEED_SUMMARY_COLUMNS)
+REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
+BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
+
+Row = dict[str, Any]
+Credits = dict[tuple[str, date], dict[str, int]]
+
+
+def empty_row(stream_id: str) -> Row:
+    """A need's row before its first event."""
+    row: Row = dict.fromkeys(SUMMARY_COLUMNS)
+    row.update(stream_id=stream_id, stage="collection", overdue=False, escalations=0,
+               returns=0, reopenings=0, extensions=0, linked_reports=0)
+    return row
+
+
+def fold(prior: Row | None, stream_id: str, events: Iterable[EventEnvelope]) -> tuple[Row, Credits]:
+    """The row after `events` (a copy; `prior` is not changed) and the credits they earn."""
+    row = dict(prior) if prior is not None else empty_row(stream_id)
+    credits: Credits = {}
+    for envelope in events:
+        rule = _RULES.get(envelope.type)
+        if rule is not None:
+            rule(_Step(row, credits, envelope))
+        row["last_version"] = envelope.version
+    return row, {key: counts for key, counts in credits.items() if any(counts.values())}
+
+
+def month_of(moment: datetime) -> date:
+    """First day of the reporting month of `moment` (naive times are UTC)."""
+    return _utc(moment).astimezone(REPORTING_ZONE).date().replace(day=1)
+
+
+def add_credits(total: Credits, more: Credits) -> None:
+    for key, counts in more.items():
+        into = total.setdefault(key, dict.fromkeys(STAT_COUNTERS, 0))
+        for counter, n in counts.items():
+            into[counter] += n
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else _utc(datetime.fromisoformat(value))
+
+
+class _Step:
+    """One event applied to the row: the rule functions below read `p` and `at`, change `row`
+    and call `credit`."""
+
+    __slots__ = ("at", "credits", "p", "row")
+
+    def __init__(self, row: Row, credits: Credits, envelope: EventEnvelope) -> None:
+        self.row, self.credits = row, credits
+        self.p, self.at = envelope.payload, _utc(envelope.occurred_at)
+
+    def credit(self, unit: str | None, counter: str, n: int = 1) -> None:
+        """Counters of an unknown unit (an evaluation before any assignment) are dropped."""
+        if unit is None:
+            return
+        key = (unit, month_of(self.at))
+        counts = self.credits.get(key)
+        if counts is None:
+            counts = self.credits[key] = dict.fromkeys(STAT_COUNTERS, 0)
+        counts[counter] += n
+
+
+def _submitted(s: _Step) -> None:
+    p, requester, place = s.p, s.p.get("requester") or {}, s.p.get("location") or {}
+    s.row.update(
+        stage="collection", channel=p.get("channel"), external_id=p.get("external_id"),
+        title=p.get("title"), submitted_at=s.at,
+        requester_id=requester.get("requester_id"), requester_kind=requester.get("kind"),
+        requester_name=mask_text(requester.get("name")),
+        requester_phone=mask_phone(requester.get("phone")),
+        organisation=requester.get("organisation"),
+        street=place.get("street"), community=place.get("community"), grid=place.get("grid"),
+        building=place.get("building"), address=mask_text(place.get("address")),
+    )
+
+
+def _stage(stage: str) -> Callable[[_Step], None]:
+    def rule(s: _Step) -> None:
+        s.row["stage"] = stage
+    return rule
+
+
+def _linked(s: _Step) -> None:
+    s.row["linked_reports"] += 1
+
+
+def _unlinked(s: _Step) -> None:
+    s.row["linked_reports"] = max(0, s.row["linked_reports"] - 1)
+
+
+def _merged(s: _Step) -> None:
+    s.row.update(stage="closed", closed_at=s.at, outcome="merged", task=None)
+
+
+def _classified(s: _Step) -> None:
+    s.row.update(stage="classification")
+    _reclassified(s)
+
+
+def _reclassified(s: _Step) -> None:
+    s.row.update(category=s.p.get("category"), tier=s.p.get("tier"), urgency=s.p.get("urgency"))
+
+
+def _assigned(s: _Step) -> None:
+    s.row.update(stage="assignment", assigned_unit=s.p.get("unit_id"),
+                 unit_kind=s.p.get("unit_kind"), task="accept",
+                 due_at=_time(s.p.get("accept_due_at")))
+    s.credit(s.row["assigned_unit"], "assigned")
+
+
+def _returned(s: _Step) -> None:
+    s.row["returns"] += 1
+    s.credit(s.p.get("unit_id"), "returns")
+    s.row.update(stage="assignment", assigned_unit=None, unit_kind=None, task=None, due_at=None)
+
+
+def _accepted(s: _Step) -> None:
+    row = s.row
+    unit = s.p.get("unit_id")
+    s.credit(unit, "accepted")
+    if row["task"] != "accept" or row["due_at"] is None or s.at <= row["due_at"]:
+        s.credit(unit, "accepted_in_time")
+    row.update(stage="handling", assigned_unit=unit, task="handle",
+               due_at=_time(s.p.get("due_at")), overdue=False, accepted_at=s.at)
+
+
+def _escalated(s: _Step) -> None:
+    row = s.row
+    row["escalations"] += 1
+    if s.p.get("cause") in BREACHES:
+        row["overdue"] = True
+        s.credit(s.p.get("from_unit"), "overdue")
+    row.update(assigned_unit=s.p.get("to_unit"), unit_kind=s.p.get("to_kind"),
+               due_at=_time(s.p.get("due_at")))
+    if row["stage"] == "evaluation":
+        row["stage"] = "handling"
+    if row["stage"] != "closed" and row["task"] is None:
+        row["task"] = "handle"
+
+
+def _extended(s: _Step) -> None:
+    s.row["extensions"] += 1
+    s.row["due_at"] = _time(s.p.get("due_at"))
+
+
+def _completed(s: _Step) -> None:
+    s.row.update(stage="evaluation", task=None, overdue=False, completed_at=s.at)
+    unit = s.p.get("unit_id")
+    s.credit(unit, "completed")
+    if s.p.get("in_time") is True:
+        s.credit(unit, "completed_in_time")
+
+
+def _evaluated(s: _Step) -> None:
+    unit = s.row["assigned_unit"]
+    s.credit(unit, "evaluations")
+    s.credit(unit, "unsatisfied" if s.p.get("rating") == "unsatisfied" else "satisfied")
+
+
+def _window_closed(s: _Step) -> None:
+    missing = len(s.p.get("missing_reviewers") or ())
+    s.credit(s.row["assigned_unit"], "evaluations", missing)
+    s.credit(s.row["assigned_unit"], "no_response", missing)
+
+
+def _reopened(s: _Step) -> None:
+    s.row["reopenings"] += 1
+    s.row.update(stage="handling", task="handle", due_at=None)
+    s.credit(s.row["assigned_unit"], "reopened")
+
+
+def _closed(s: _Step) -> None:
+    s.row.update(stage="closed", closed_at=s.at, outcome=s.p.get("outcome"),
+                 satisfied=s.p.get("satisfied"), task=None)
+
+
+_RULES: dict[str, Callable[[_Step], None]] = {
+    "DemandSubmitted": _submitted,
+    "InformationRequested": _stage("collection"),
+    "ReportLinked": _linked,
+    "ReportUnlinked": _unlinked,
+    "DemandMerged": _merged,
+    "ClassificationRequested": _stage("classification"),
+    "DemandClassified": _classified,
+    "DemandReclassified": _reclassified,
+    "DemandAssigned": _assigned,
+    "DemandReturned": _returned,
+    "DemandAccepted": _accepted,
+    "HandlingEscalated": _escalated,
+    "ExtensionApproved": _extended,
+    "HandlingCompleted": _completed,
+    "EvaluationSubmitted": _evaluated,
+    "EvaluationWindowClosed": _window_closed,
+    "DemandReopened": _reopened,
+    "DemandClosed": _closed,
+}

@@ -1,0 +1,114 @@
+"""Intake fingerprints (`intake_claims`): what a later report is compared with.
+
+Every intake that did not merge claims its fingerprint (domain/repeats.py), so the next report
+of the same need finds it even before the need's first append committed. Claims are read
+under a transaction-scoped advisory lock on (street, community, category): a second intake
+of the same kind in the same community waits until the first one's claim is committed, so the order in which
+intakes take the lock decides which need is the primary, whatever their clocks say.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import asyncpg
+
+from domain.model import Category
+from domain.repeats import Fingerprint, place_digests
+
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+RECENT = 40
+_DEGREE_M = 111_000  # metres per degree of latitude (and of longitude at the equator)
+_COLUMNS = """c.stream_id, c.item, c.category, c.at_place, c.street, c.community, c.grid,
+       c.building, c.places, c.latitude, c.longitude, c.requester_id, c.text, c.submitted_at"""
+_OPEN_ALIKE = """
+FROM intake_claims c
+LEFT JOIN need_summary s ON s.stream_id = c.stream_id
+WHERE ($1::text IS NULL OR c.category IS NULL OR c.category = $1)
+  AND c.street = $2 AND c.stream_id <> $3 AND c.submitted_at >= $4
+  AND ($5::text IS NULL OR c.community IS NULL OR c.community = $5)
+  AND ($6::text IS NULL OR c.item IS NULL OR c.item = $6)
+  AND (s.stream_id IS NULL OR s.stage <> 'closed')"""
+# Every open report that can be at the new report's place (the ones that can merge, found
+# through the GIN index on places): one of its buildings ($7); one of its addresses ($8) when
+# one of the two names no building (buildings decide first: domain.repeats.compare_places);
+# near its coordinates. And the most recent others, which can at most be possible repeats.
+_CANDIDATES = f"""
+(SELECT {_COLUMNS} {_OPEN_ALIKE}
+   AND (c.places && $7::text[]
+        OR (c.places && $8::text[] AND (cardinality($7::text[]) = 0 OR NOT EXISTS (
+            SELECT FROM unnest(c.places) AS p WHERE p LIKE 'b:%')))
+        OR (c.latitude BETWEEN $9 AND $10 AND c.longitude BETWEEN $11 AND $12)))
+UNION
+(SELECT {_COLUMNS} {_OPEN_ALIKE}
+ ORDER BY c.submitted_at DESC
+ LIMIT {RECENT})
+"""
+_CLAIM = """
+INSERT INTO intake_claims (stream_id, category, street, community, grid, building, submitted_at,
+                           item, at_place, places, latitude, longitude, requester_id, text)
+VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (stream_id) DO NOTHING
+"""
+_FORGET = "DELETE FROM intake_claims WHERE street = $1 AND submitted_at < $2"
+
+
+def lock_key(new: Fingerprint) -> str:
+    category = new.category.value if new.category else "*"
+    return "/".join(["intake", new.street, new.community or "", category])
+
+
+async def lock_place(conn: asyncpg.Connection, new: Fingerprint) -> None:
+    """Serialise intakes of one category in one community until the transaction ends. (A
+    report no rule names compares with every category but takes its own lock: two such
+    reports arriving in the same moment as a categorised one may miss each other, which
+    costs at most a possible repeat.)"""
+    await conn.execute(_LOCK, lock_key(new))
+
+
+async def open_candidates(conn: asyncpg.Connection, new: Fingerprint, since: datetime,
+                          distance_m: float) -> list[Fingerprint]:
+    """Claimed reports of the same category and item (any, when either names none) and
+    community (or no community) since `since` whose need is not closed, oldest first."""
+    category = new.category.value if new.category else None
+    box = _box(new, distance_m)
+    buildings = [p for p in new.places if p.startswith("b:")]
+    addresses = [p for p in new.places if p.startswith("a:")]
+    rows = await conn.fetch(_CANDIDATES, category, new.street, new.stream_id, since,
+                            new.community, new.item, buildings, addresses, *box)
+    found = [_fingerprint(dict(row)) for row in rows]
+    return sorted(found, key=lambda f: (f.submitted_at, f.stream_id))
+
+
+def _box(new: Fingerprint, distance_m: float) -> tuple[float | None, ...]:
+    """Latitude and longitude bounds around `new`'s coordinates (none without them)."""
+    if new.latitude is None or new.longitude is None:
+        return (None, None, None, None)
+    dlat = distance_m / _DEGREE_M
+    dlon = distance_m / (_DEGREE_M * max(math.cos(math.radians(new.latitude)), 0.01))
+    return (new.latitude - dlat, new.latitude + dlat, new.longitude - dlon, new.longitude + dlon)
+
+
+async def claim(conn: asyncpg.Connection, new: Fingerprint) -> None:
+    """Record `new` for later reports; a retried intake finds its claim and changes nothing."""
+    await conn.execute(
+        _CLAIM, new.stream_id, new.category.value if new.category else None, new.street,
+        new.community, new.grid, new.submitted_at, new.item, new.at_place, new.places,
+        new.latitude, new.longitude, new.requester_id, new.text,
+    )
+
+
+async def forget_before(conn: asyncpg.Connection, street: str, before: datetime) -> None:
+    await conn.execute(_FORGET, street, before)
+
+
+def _fingerprint(row: dict) -> Fingerprint:
+    building = row.pop("building")
+    if not row["places"] and building:  # claimed before revision 0007: a raw building name
+        scope = row["community"] or row["grid"] or row["street"]
+        row["places"] = place_digests(scope, "", building, None)
+    row["text"] = row["text"] or ""
+    row["category"] = Category(row["category"]) if row["category"] else None
+    return Fingerprint.model_construct(**row)  # our own rows: no validation on the hot path
+

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the event store, shipped inside the package."""

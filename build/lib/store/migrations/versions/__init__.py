@@ -1,0 +1,1 @@
+"""Alembic revisions of the event store (a package so wheels include them)."""

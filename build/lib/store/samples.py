@@ -1,0 +1,117 @@
+"""Realistic event sequences for tests and the benchmark (no personal data of real people).
+
+Each scenario is a list of domain events in the order a need could produce them; `envelopes`
+wraps them with deterministic ids (`<stream>:<version>`), the way the workflow does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from domain import events as ev
+from domain.events import DomainEvent, EventEnvelope
+from domain.model import Actor, Location, Requester, Role
+
+T0 = datetime(2026, 3, 31, 13, 30, tzinfo=UTC)  # v2 is 23:30 March 31 in Shanghai, v3 April
+RULE = {"rule_id": "r1", "policy_version": "p1"}
+STAFF = Actor(id="staff-1", role=Role.STAFF, unit="grid-7")
+
+
+def new_stream_id(channel: str = "app") -> str:
+    return f"need-{channel}-{secrets.token_hex(8)}"
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def submitted(n: int = 0) -> ev.DemandSubmitted:
+    return ev.DemandSubmitted(
+        channel="app", external_id=f"ext-{n}", policy_version="p1", title="Broken street light",
+        requester=Requester(requester_id=f"r-{n}", kind="resident", name="张三丰",
+                            phone="13812345678"),
+        location=Location(street="S1", community="C1", grid="G1", address="1 Example Road"),
+    )
+
+
+def happy_path(unit: str = "grid-7") -> list[DomainEvent]:
+    return [
+        submitted(),
+        ev.DemandClassified(category="daily_life", tier="grid", urgency="normal",
+                            confidence=0.9, **RULE),
+        ev.DemandAssigned(unit_id=unit, unit_kind="grid", accept_due_at=at(4),
+                          reason="routing", **RULE),
+        ev.DemandAccepted(unit_id=unit, due_at=at(48), calendar="cn", **RULE),
+        ev.ProgressNoted(note="on site tomorrow"),
+        ev.HandlingCompleted(unit_id=unit, result_summary="fixed", service_mode="on_site",
+                             in_time=True),
+        ev.EvaluationRequested(reviewers=[ev.Reviewer(reviewer_id="r-0", role="requester")],
+                               due_at=at(120), **RULE),
+        ev.EvaluationSubmitted(reviewer_id="r-0", rating="basically_satisfied"),
+        ev.DemandClosed(outcome="resolved", satisfied=True),
+    ]
+
+
+def rough_path() -> list[DomainEvent]:
+    """Manual classification, a return, two escalations, an extension, a reopening."""
+    return [
+        submitted(1),
+        ev.ClassificationRequested(dispatcher_unit="community-3", reason="no_rule"),
+        ev.DemandClassified(category="care", tier="community", urgency="urgent", confidence=1.0,
+                            manual=True, rule_id="manual", policy_version="p1"),
+        ev.DemandAssigned(unit_id="community-3", unit_kind="community", accept_due_at=at(2),
+                          reason="routing", **RULE),
+        ev.DemandReturned(unit_id="community-3", reason="not ours", return_count=1),
+        ev.DemandAssigned(unit_id="street-1", unit_kind="street", accept_due_at=at(6),
+                          reason="reassigned", **RULE),
+        ev.HandlingEscalated(from_unit="street-1", to_unit="dept-9", to_kind="department",
+                             cause="acceptance_timeout", due_at=at(10), **RULE),
+        ev.DemandAccepted(unit_id="dept-9", due_at=at(30), calendar="cn", **RULE),
+        ev.ExtensionRequested(extra_hours=8, reason="parts", approver_unit="street-1"),
+        ev.ExtensionApproved(due_at=at(38), calendar="cn"),
+        ev.HandlingEscalated(from_unit="dept-9", to_unit="street-1", to_kind="street",
+                             cause="deadline_breached", due_at=at(60), **RULE),
+        ev.HandlingCompleted(unit_id="street-1", result_summary="done", service_mode="proxy",
+                             in_time=False),
+        ev.EvaluationSubmitted(reviewer_id="r-1", rating="unsatisfied"),
+        ev.DemandReopened(reason="still broken", reopen_count=1),
+        ev.HandlingCompleted(unit_id="street-1", result_summary="done again",
+                             service_mode="on_site", in_time=True),
+        ev.EvaluationWindowClosed(missing_reviewers=["r-1", "committee"]),
+        ev.DemandClosed(outcome="no_response"),
+    ]
+
+
+def merged_path() -> list[DomainEvent]:
+    return [
+        submitted(2),
+        ev.InformationRequested(missing_fields=["building"], ask="requester", due_at=at(24),
+                                **RULE),
+        ev.InformationProvided(fields={"building": "B2"}),
+        ev.ReportLinked(linked_stream_id=new_stream_id(), channel="hotline",
+                        requester=Requester(requester_id="r-9", kind="resident")),
+        ev.DemandMerged(into_stream_id=new_stream_id(), **RULE),
+    ]
+
+
+def open_path(accepted: bool, unit: str = "grid-7", hours: float = 0) -> list[DomainEvent]:
+    """A need still in `unit`'s inbox: waiting to be accepted, or being handled."""
+    events = happy_path(unit)[:4 if accepted else 3]
+    if accepted:
+        events[3] = ev.DemandAccepted(unit_id=unit, due_at=at(48 + hours), calendar="cn", **RULE)
+    else:
+        events[2] = ev.DemandAssigned(unit_id=unit, unit_kind="grid", accept_due_at=at(4 + hours),
+                                      reason="routing", **RULE)
+    return events
+
+
+def envelopes(
+    stream_id: str, events: list[DomainEvent], first_version: int = 1, actor: Actor = STAFF,
+) -> list[EventEnvelope]:
+    """Wrap events as the workflow does: ids `<stream>:<version>`, one hour apart."""
+    return [
+        EventEnvelope.wrap(e, event_id=f"{stream_id}:{v}", stream_id=stream_id, version=v,
+                           actor=actor, occurred_at=at(v))
+        for v, e in enumerate(events, start=first_version)
+    ]

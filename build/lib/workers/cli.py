@@ -1,0 +1,148 @@
+"""The `demandflow` command: one entry point per process, the same locally and in production."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+
+from workers.errors import ConfigError
+from workers.logging import configure_logging
+from workers.settings import Settings, get_settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__
+)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
+    return settings
+
+
+@app.command()
+def up() -> None:
+    """Start the whole local stack with demo data; Ctrl-C stops it."""
+    from workers.stack import Stack
+
+    Stack(_settings()).run()
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (workflows and activities)."""
+    from workers.worker import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP service."""
+    from workers.http import run_api
+
+    run_api(_settings())
+
+
+@app.command()
+def deliver() -> None:
+    """Run the webhook delivery process (outbox → signed POSTs to integrators)."""
+    from workers.delivery import run_delivery
+
+    asyncio.run(run_delivery(_settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (idempotent)."""
+    settings = _settings()
+    from store.migrate import upgrade
+
+    url = settings.migration_database_url or settings.database_url
+    if url is None:
+        raise ConfigError("set DATABASE_URL (or MIGRATION_DATABASE_URL) to the database to migrate")
+    password = settings.database_app_password
+    upgrade(url, settings.database_app_role,
+            password.get_secret_value() if password is not None else None)
+    typer.echo("migrations applied")
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise ConfigError("set DATABASE_URL to the database to work on")
+    return settings.database_url
+
+
+@app.command("hash-password")
+def hash_password() -> None:
+    """Print the argon2 hash of a console password for the users table."""
+    from api.console.users import hash_password as argon2_hash
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise ConfigError("a console password needs at least 10 characters")
+    typer.echo(argon2_hash(password))
+
+
+@app.command("rebuild-projections")
+def rebuild_projections() -> None:
+    """Rebuild every projection from the events alone."""
+    from store.eventstore import EventStore
+
+    settings = _settings()
+
+    async def run() -> int:
+        store = await EventStore.open(_database_url(settings), settings.database_app_role)
+        try:
+            return await store.rebuild_projections()
+        finally:
+            await store.close()
+
+    typer.echo(f"projections rebuilt from {asyncio.run(run())} streams")
+
+
+@app.command("verify-audit")
+def verify_audit() -> None:
+    """Walk every stream's hash chain; exit 1 and name the first broken link if any."""
+    from store.eventstore import EventStore
+
+    settings = _settings()
+
+    async def run():  # type: ignore[no-untyped-def]
+        store = await EventStore.open(_database_url(settings), settings.database_app_role)
+        try:
+            return await store.verify()
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    typer.echo(f"checked {report.streams} streams, {report.events} events")
+    for broken in report.broken:
+        typer.echo(f"BROKEN {broken.stream_id} v{broken.version}: {broken.problem}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+from workers.cli_ops import ops  # operations sub-commands (submit, inbox, ...)
+
+app.add_typer(ops)
+
+
+def main() -> None:
+    """Console entry: configuration problems end in one line and exit code 2, never a traceback."""
+    try:
+        app()
+    except ConfigError as exc:
+        print(f"demandflow: {exc}", file=sys.stderr, flush=True)
+        # os._exit: the Temporal SDK's native runtime can abort during interpreter shutdown
+        # after a failed connect (PyGILState_Release); the answer must stay exit code 2.
+        sys.stdout.flush()
+        os._exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

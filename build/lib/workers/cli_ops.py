@@ -1,0 +1,289 @@
+"""Operations sub-commands: they talk to the HTTP API (DEMANDFLOW_API_URL, DEMANDFLOW_API_KEY).
+
+Through the API, not Temporal or the database directly: the access rules, the masking and the
+actor recorded on every event are the API's, so a key gives the CLI exactly its holder's rights
+and the CLI needs no database password or Temporal address.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from domain.commands import Submission
+from domain.model import Category, Tier, Urgency
+from workers.errors import ConfigError
+
+ops = typer.Typer(add_completion=False)
+console = Console()
+Url = Annotated[str, typer.Option("--api-url", envvar="DEMANDFLOW_API_URL",
+                                  help="base URL of the HTTP API")]
+Key = Annotated[str, typer.Option("--api-key", envvar="DEMANDFLOW_API_KEY", help="your API key")]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def call(url: str, key: str, method: str, path: str, **kw: Any) -> Any:
+    """One request's JSON answer (see `request`)."""
+    return request(url, key, method, path, **kw).json()
+
+
+def request(url: str, key: str, method: str, path: str, **kw: Any) -> httpx.Response:
+    """One request; API errors print one line and exit 1, an unreachable API exits 2."""
+    try:
+        response = httpx.request(method, url.rstrip("/") + path, headers={"X-API-Key": key},
+                                 timeout=30, **kw)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"the API at {url} does not answer ({type(exc).__name__}); "
+                          "start it or set DEMANDFLOW_API_URL") from None
+    if response.status_code >= 400:
+        typer.echo(f"error {response.status_code}: {describe(response)}", err=True)
+        raise typer.Exit(1)
+    return response
+
+
+def describe(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+    return error["message"] + (f" (field {error['field']})" if error.get("field") else "")
+
+
+def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    out = Table(title=title)
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
+    console.print(out)
+
+
+@ops.command()
+def submit(file: Annotated[Path, typer.Argument(help="a Submission as JSON")],
+           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Submit one need from a JSON file; prints its id."""
+    answer = call(api_url, api_key, "POST", "/needs", json=json.loads(file.read_text("utf-8")))
+    typer.echo(answer["id"])
+
+
+@ops.command()
+def inbox(unit: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """A unit's open tasks, most urgent first."""
+    rows = call(api_url, api_key, "GET", f"/units/{unit}/inbox")
+    table(rows, ["id", "task", "title", "category", "due_at", "overdue", "near_deadline"],
+          f"inbox of {unit}")
+
+
+@ops.command()
+def accept(need_id: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Accept a need for your unit."""
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/accept")
+    typer.echo(f"{need_id}: {answer['stage']}")
+
+
+@ops.command()
+def complete(need_id: str, summary: Annotated[str, typer.Option(help="what was done")],
+             mode: Annotated[str, typer.Option(help="on_site|online|proxy|appointment")] = "on_site",
+             api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Report a need handled; evaluation starts."""
+    body = {"result_summary": summary, "service_mode": mode}
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/complete", json=body)
+    typer.echo(f"{need_id}: {answer['stage']}")
+
+
+@ops.command()
+def classify(need_id: str, category: Annotated[Category, typer.Option(help="the category")],
+             tier: Annotated[Tier, typer.Option(help="grid, community or street")],
+             urgency: Annotated[Urgency, typer.Option(help="the urgency")] = Urgency.NORMAL,
+             api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Classify by hand a need the rules left to a dispatcher (supervisors); routing follows."""
+    body = {"category": category.value, "tier": tier.value, "urgency": urgency.value}
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/classify", json=body)
+    typer.echo(f"{need_id}: {answer['stage']}")
+
+
+@ops.command()
+def assign(need_id: str,
+           unit: Annotated[str | None, typer.Option(help="a unit id; none: the routing rules")] = None,
+           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Give a need nobody owns (after a return) to a unit (supervisors, within their scope)."""
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/assign", json={"unit_id": unit})
+    typer.echo(f"{need_id}: {answer['stage']}")
+
+
+@ops.command()
+def repeat(need_id: str,
+           decision: Annotated[str, typer.Argument(help="link (it merges) or dismiss")],
+           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Settle a possible repeat (supervisors): link it to the need it may repeat, or dismiss."""
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/repeat-decision",
+                  json={"decision": decision})
+    typer.echo(f"{need_id}: {answer['stage']} ({', '.join(answer['events'])})")
+
+
+@ops.command()
+def unmerge(need_id: str, reason: Annotated[str, typer.Option(help="why it is another need")],
+            api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Split a merged report back out as a need of its own (supervisors); prints its new id."""
+    response = request(api_url, api_key, "POST", f"/needs/{need_id}/unmerge",
+                       json={"reason": reason})
+    typer.echo(response.headers["location"].removeprefix("/needs/"))
+
+
+@ops.command()
+def show(need_id: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """A need's status and timeline."""
+    need = call(api_url, api_key, "GET", f"/needs/{need_id}")
+    fields = ["id", "stage", "title", "category", "tier", "assigned_unit", "due_at", "overdue",
+              "outcome", "possible_repeat_of"]
+    rows = [{"field": f, "value": need.get(f)} for f in fields]
+    if need.get("joined"):
+        joined = need["joined"]
+        rows.append({"field": "joined", "value": f"{joined['id']} ({joined['stage']})"})
+    table(rows, ["field", "value"], need_id)
+    timeline = [t | {"actor": f"{t['actor']['role']} {t['actor']['id']}",
+                     "why": reasons(t.get("detail"))} for t in need["timeline"]]
+    table(timeline, ["version", "type", "occurred_at", "actor", "why"], "timeline")
+
+
+def reasons(detail: dict[str, Any] | None) -> str:
+    """A timeline entry's reasons in one short cell: rule, score or confidence, words."""
+    if not detail:
+        return ""
+    parts = [str(detail[k]) for k in ("rule_id", "best_guess", "decision", "unit_id")
+             if detail.get(k)]
+    parts += [f"→ {detail[k]}" for k in ("into_stream_id", "of_stream_id", "split_stream_id")
+              if detail.get(k)]
+    parts += [f"{detail[k]:.2f}" for k in ("confidence", "score") if detail.get(k) is not None]
+    if detail.get("matched_terms"):
+        parts.append("、".join(detail["matched_terms"]))
+    if detail.get("missing_fields"):
+        parts.append(",".join(detail["missing_fields"]))
+    return " ".join(parts)
+
+
+@ops.command("list")
+def list_needs(stage: str | None = None, unit: str | None = None, category: str | None = None,
+               overdue: bool | None = None,
+               possible_repeat: Annotated[bool | None, typer.Option(
+                   help="only needs that may repeat another, not yet settled")] = None,
+               limit: int = 50, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Needs you may see, newest first."""
+    params = {k: v for k, v in {"stage": stage, "unit": unit, "category": category,
+                                "overdue": overdue, "possible_repeat": possible_repeat,
+                                "limit": limit}.items() if v is not None}
+    page = call(api_url, api_key, "GET", "/needs", params=params)
+    table(page["items"], ["id", "stage", "title", "category", "assigned_unit", "due_at",
+                          "overdue"], "needs")
+
+
+@ops.command()
+def stats(month: str | None = None, min_needs: int = 5,
+          api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Monthly counters and rates per unit, ranked."""
+    params = {"min_needs": min_needs} | ({"month": month} if month else {})
+    rows = call(api_url, api_key, "GET", "/stats/units", params=params)
+    table(rows, ["rank", "unit_id", "assigned", "completed", "response_rate",
+                 "on_time_resolution_rate", "satisfaction_rate"], "unit statistics")
+
+
+CSV_PERSON = {"requester_id": "requester_id", "requester_kind": "kind", "name": "name",
+              "phone": "phone", "organisation": "organisation"}
+CSV_PLACE = ("street", "community", "grid", "building", "address")
+
+
+def row_submission(row: dict[str, str]) -> Submission:
+    """A CSV row as a Submission; `details` is `key=value;key=value`."""
+    details = dict(p.split("=", 1) for p in (row.get("details") or "").split(";") if "=" in p)
+    person = {field: row[column] for column, field in CSV_PERSON.items() if row.get(column)}
+    return Submission.model_validate({
+        "channel": row.get("channel") or "staff_entry", "external_id": row.get("external_id"),
+        "title": row.get("title"), "description": row.get("description") or "",
+        "category_hint": row.get("category_hint") or None, "details": details,
+        "requester": person,
+        "location": {k: row[k] for k in CSV_PLACE if row.get(k)},
+    })
+
+
+@ops.command("import-csv")
+def import_csv(file: Path, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Submit every valid row of a CSV file; report invalid rows (row number, field)."""
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    problems: list[tuple[int, str, str]] = []
+    sent = 0
+    with Progress(console=console) as progress, httpx.Client(timeout=30) as http:
+        task = progress.add_task("submitting", total=len(rows))
+        for number, row in enumerate(rows, start=2):  # row 1 is the header
+            problem = _import_row(http, api_url, api_key, row)
+            if problem:
+                problems.append((number, *problem))
+            else:
+                sent += 1
+            progress.advance(task)
+    for number, field, message in problems:
+        typer.echo(f"row {number}: {field}: {message}", err=True)
+    typer.echo(f"submitted {sent} of {len(rows)} rows, {len(problems)} rejected")
+    raise typer.Exit(1 if problems else 0)
+
+
+def _import_row(http: httpx.Client, url: str, key: str,
+                row: dict[str, str]) -> tuple[str, str] | None:
+    try:
+        submission = row_submission(row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return ".".join(map(str, first["loc"])) or "row", first["msg"]
+    try:
+        response = http.post(url.rstrip("/") + "/needs", headers={"X-API-Key": key},
+                             json=submission.model_dump(mode="json"))
+    except httpx.HTTPError as exc:
+        return "request", type(exc).__name__
+    if response.status_code >= 400:
+        return (response.json().get("error", {}).get("field") or "request"
+                if response.headers.get("content-type", "").startswith("application/json")
+                else "request"), describe(response)
+    return None
+
+
+@ops.command()
+def webhooks(api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Your webhook subscriptions (admins: everyone's)."""
+    rows = call(api_url, api_key, "GET", "/webhooks")
+    table(rows, ["id", "url", "types", "created_at"], "webhook subscriptions")
+
+
+@ops.command()
+def deliveries(status: Annotated[str | None, typer.Option(
+                   help="pending | delivered | dead (the dead letter) | cancelled")] = None,
+               subscription: str | None = None, limit: int = 50,
+               api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Webhook deliveries, newest first: yours, or (admins) everyone's."""
+    params = {k: v for k, v in {"status": status, "subscription_id": subscription,
+                                "limit": limit}.items() if v is not None}
+    rows = call(api_url, api_key, "GET", "/webhooks/deliveries", params=params)
+    table(rows, ["id", "need_id", "event_type", "status", "attempts", "last_status",
+                 "last_error"], "webhook deliveries")
+
+
+@ops.command()
+def redeliver(delivery: Annotated[int | None, typer.Argument(
+                  help="a dead delivery's id; none: every dead letter")] = None,
+              subscription: str | None = None,
+              api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+    """Admins: put dead letters back in the queue with a fresh retry window."""
+    if delivery is not None:
+        answer = call(api_url, api_key, "POST", f"/webhooks/deliveries/{delivery}/redeliver")
+    else:
+        params = {"subscription_id": subscription} if subscription else {}
+        answer = call(api_url, api_key, "POST", "/webhooks/dead-letter/redeliver", params=params)
+    typer.echo(f"redelivered {answer['redelivered']}")

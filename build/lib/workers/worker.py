@@ -1,0 +1,89 @@
+"""The Temporal worker process: DemandWorkflow plus every activity it calls."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import structlog
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.duplicates import DuplicateActivities
+from activities.intake import IntakeActivities
+from activities.policy import PolicyActivities
+from activities.store import StoreActivities
+from domain.text import words
+from store.eventstore import EventStore
+from workers.codec import converter_from_settings
+from workers.connections import connect_temporal
+from workers.errors import ConfigError
+from workers.settings import Settings
+from workflows.demand import DemandWorkflow
+
+log = structlog.get_logger("demandflow.worker")
+
+
+def build_worker(client: Client, task_queue: str, store: EventStore, policy_file: Path) -> Worker:
+    """The worker with everything registered; the tests build theirs with this too.
+
+    Workflows run without the SDK's sandbox (WORKFLOW_RUNNER)."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DemandWorkflow],
+        activities=_activities(store, policy_file),
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+
+
+# The sandbox re-creates the workflow module for every run and runs each activation and each
+# payload conversion through its import hooks: about a third of the worker's CPU in a py-spy
+# profile of the lifecycle benchmark (docs/benchmarks.md). What it guards — no I/O, clocks or
+# randomness in workflow code — is held by other means here: the logic lives in
+# workflows/lifecycle.py, which the sandbox passed through (unguarded) anyway; every recorded
+# history in tests/replay is replayed under the sandboxed Replayer in the test suite; and the
+# fault tests restart workers mid-flight. The bench's bare floor uses the same runner.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
+
+
+def _activities(store: EventStore, policy_file: Path) -> list[object]:
+    policies, duplicates = PolicyActivities(policy_file), DuplicateActivities(store.pool)
+    return [
+        *_store_activities(StoreActivities(store)),
+        IntakeActivities(policies, duplicates).prepare_intake,
+        # what runs started before the `intake-in-one-activity` patch still call
+        policies.load_policy,
+        duplicates.find_open_duplicate,
+    ]
+
+
+def _store_activities(activities: StoreActivities) -> list[object]:
+    return [activities.append_events, activities.read_stream]
+
+
+async def run_worker(settings: Settings, converter: DataConverter | None = None) -> None:
+    """`converter`: the settings' encrypting converter unless given (the bench's codec-off
+    worker, bench/plain_worker.py, passes the plain one)."""
+    if settings.temporal_address is None or settings.database_url is None:
+        raise ConfigError(
+            "the worker needs TEMPORAL_ADDRESS and DATABASE_URL "
+            "(`demandflow up` sets both for its children)"
+        )
+    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace,
+                                    converter or converter_from_settings(settings, worker=True),
+                                    attempts=20)
+    store = await EventStore.open(settings.database_url, settings.database_app_role)
+    worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
+    words("预热")  # load jieba's dictionary now, not inside the first workflow task
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker started", task_queue=settings.temporal_task_queue)
+    async with worker:
+        await stop.wait()
+    await store.close()
+    log.info("worker stopped")
