@@ -22,6 +22,8 @@ from api.console.app import console_app
 from api.deps import Services
 from api.edge import SizeLimit
 from api.errors import install_handlers
+from store import queries
+from store.revisions import head as head_revision
 
 DESCRIPTION = """Demand routing: submit needs, act on them, supervise them.
 
@@ -41,6 +43,15 @@ OFFLINE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src
 def _offline(page: HTMLResponse) -> HTMLResponse:
     page.headers["Content-Security-Policy"] = OFFLINE_CSP
     return page
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "not_ready"]
+    temporal: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable"]
+    migrations: Literal["at_head", "behind", "unknown"]
+    revision: str | None = None
+    head: str
 
 
 class Health(BaseModel):
@@ -107,7 +118,33 @@ def create_app(services: Services) -> FastAPI:
             database="ok" if database_ok else "unreachable",
         )
 
+    @app.get("/ready", response_model=Ready, tags=["operations"])
+    async def ready(response: Response) -> Ready:
+        """Whether this process can serve: Temporal and PostgreSQL answer and the database
+        is migrated to the revision this code needs (`demandflow migrate` otherwise)."""
+        temporal_ok, revision = await asyncio.gather(_temporal_ok(services.temporal),
+                                                     _revision(services.pool))
+        head = head_revision()
+        migrations = "unknown" if revision is None else "at_head" if revision == head \
+            else "behind"
+        ok = temporal_ok and migrations == "at_head"
+        response.status_code = 200 if ok else 503
+        return Ready(status="ready" if ok else "not_ready",
+                     temporal="ok" if temporal_ok else "unreachable",
+                     database="ok" if revision is not None else "unreachable",
+                     migrations=migrations, revision=revision, head=head)
+
     return app
+
+
+async def _revision(pool: asyncpg.Pool | None) -> str | None:
+    if pool is None:
+        return None
+    try:
+        async with asyncio.timeout(2):
+            return await queries.migration_revision(pool)
+    except Exception:  # noqa: BLE001 - report, never raise
+        return None
 
 
 async def _temporal_ok(client: Client | None) -> bool:

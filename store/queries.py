@@ -291,3 +291,12 @@ async def pending_extension_requests(db: asyncpg.Pool, reach: Reach) -> list[Row
     where.add("s.stage = 'handling'")
     rows = await db.fetch(PENDING_EXTENSION_SQL.format(where=where.sql()), *where.args)
     return [dict(r) for r in rows]
+
+
+# --- operations ----------------------------------------------------------------------------
+async def migration_revision(db: asyncpg.Pool) -> str | None:
+    """The revision the database was migrated to (None: never migrated)."""
+    try:
+        return await db.fetchval("SELECT version_num FROM alembic_version")
+    except asyncpg.UndefinedTableError:
+        return None

@@ -48,12 +48,22 @@ def stop_process(
         return False
 
 
+RESTARTABLE = ("worker", "api", "deliver")
+RESTART_LIMIT = 5  # crashes of one child within RESTART_WINDOW_S: then the stack stops
+RESTART_WINDOW_S = 120.0
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 30.0
+
+
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.embedded_pg: Path | None = None
         self.stopping = threading.Event()
+        self._env: dict[str, dict[str, str]] = {}
+        self._crashes: dict[str, list[float]] = {}
+        self._due: dict[str, float] = {}  # child → when to start it again
 
     def run(self) -> None:
         s = self.settings
@@ -136,6 +146,8 @@ class Stack:
         process = subprocess.Popen(
             [sys.executable, "-m", "workers.cli", command], env=env, start_new_session=True
         )
+        self._env[command] = env
+        self.children = [(n, p) for n, p in self.children if n != command]
         self.children.append((command, process))
 
     async def _load_demo(self, temporal_address: str) -> None:
@@ -180,12 +192,35 @@ class Stack:
             self._check_children()
 
     def _check_children(self) -> None:
-        for name, process in self.children:
-            if process.poll() is not None:
+        """A worker, API or delivery process that dies is started again after a backoff
+        (1 s, doubling to 30 s) and the log says so; one that keeps dying (5 times in two
+        minutes), or the Temporal server, stops the stack with one line naming it."""
+        now = time.monotonic()
+        for name, process in list(self.children):
+            if process.poll() is None:
+                continue
+            if name not in RESTARTABLE:
                 raise ConfigError(
                     f"the {name} process exited with code {process.returncode}; "
                     f"see its output above (temporal: {self.settings.data_dir / 'temporal.log'})"
                 )
+            if name not in self._due:
+                crashes = [t for t in self._crashes.get(name, []) if now - t < RESTART_WINDOW_S]
+                crashes.append(now)
+                self._crashes[name] = crashes
+                if len(crashes) > RESTART_LIMIT:
+                    raise ConfigError(
+                        f"the {name} process exited {len(crashes)} times within "
+                        f"{RESTART_WINDOW_S:.0f} s (last code {process.returncode}); see its "
+                        "output above")
+                backoff = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (len(crashes) - 1))
+                self._due[name] = now + backoff
+                log.warning("child exited; restarting it", child=name,
+                            code=process.returncode, after_s=backoff)
+            elif now >= self._due[name]:
+                del self._due[name]
+                self._spawn(name, self._env[name])
+                log.warning("child restarted", child=name)
 
     def stop_all(self) -> None:
         """Stop children newest first (API, worker, then Temporal), then PostgreSQL."""

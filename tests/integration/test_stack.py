@@ -148,3 +148,37 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert stack.interrupt() == 0
     await asyncio.sleep(1)
     assert stack.leftovers() == []
+
+
+def _child(stack: RunningStack, command: str) -> psutil.Process | None:
+    assert stack.process is not None
+    for proc in psutil.Process(stack.process.pid).children():
+        try:
+            if proc.cmdline()[-1:] == [command] and proc.is_running():
+                return proc
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+async def test_a_killed_worker_api_or_delivery_process_comes_back(stack: RunningStack) -> None:
+    stack.start()
+    stack.wait_healthy()
+    for command in ("worker", "deliver", "api"):
+        first = _child(stack, command)
+        assert first is not None, (command, stack.output()[-2000:])
+        first.kill()  # SIGKILL: no goodbye
+        deadline = time.monotonic() + 60
+        again = None
+        while time.monotonic() < deadline:
+            again = _child(stack, command)
+            if again is not None and again.pid != first.pid:
+                break
+            await asyncio.sleep(0.5)
+        assert again is not None and again.pid != first.pid, stack.output()[-2000:]
+        assert stack.process.poll() is None, "the stack kept running"
+    assert "child restarted" in stack.output()
+    stack.wait_healthy()  # the new API answers
+    assert stack.interrupt() == 0, stack.output()[-2000:]
+    await asyncio.sleep(1)
+    assert stack.leftovers() == []

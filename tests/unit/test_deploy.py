@@ -56,7 +56,7 @@ def test_the_manifests_cover_every_process() -> None:
     api = next(d for _, d in documents() if d["metadata"]["name"] == "demandflow-api"
                and d["kind"] == "Deployment")
     probes = containers(api)[0]
-    assert probes["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert "livenessProbe" in probes
 
 

@@ -33,3 +33,10 @@ def test_each_room_imports_only_what_it_may(room: str) -> None:
     wrong = {str(p.relative_to(ROOT)): sorted(imported(p) & FORBIDDEN[room])
              for p in (ROOT / room).rglob("*.py") if imported(p) & FORBIDDEN[room]}
     assert wrong == {}
+
+
+def test_the_migration_head_read_without_alembic_is_alembics() -> None:
+    from store.migrate import head_revision
+    from store.revisions import head
+
+    assert head() == head_revision()

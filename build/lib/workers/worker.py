@@ -64,6 +64,19 @@ def _store_activities(activities: StoreActivities) -> list[object]:
     return [activities.append_events, activities.read_stream]
 
 
+async def _require_head(store: EventStore) -> None:
+    """A worker on a database below the migration head would write what the schema cannot
+    hold: refuse to start, naming the fix."""
+    from store.queries import migration_revision
+    from store.revisions import head as migration_head
+
+    revision, head = await migration_revision(store.pool), migration_head()
+    if revision != head:
+        await store.close()
+        raise ConfigError(f"the database is at migration {revision or 'none'}, this worker needs "
+                          f"{head}: run `demandflow migrate` first")
+
+
 async def run_worker(settings: Settings, converter: DataConverter | None = None) -> None:
     """`converter`: the settings' encrypting converter unless given (the bench's codec-off
     worker, bench/plain_worker.py, passes the plain one)."""
@@ -76,6 +89,7 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
                                     converter or converter_from_settings(settings, worker=True),
                                     attempts=20)
     store = await EventStore.open(settings.database_url, settings.database_app_role)
+    await _require_head(store)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
     words("预热")  # load jieba's dictionary now, not inside the first workflow task
     stop = asyncio.Event()
