@@ -104,11 +104,15 @@ def test_the_installed_package_carries_the_console_and_the_migrations(tmp_path) 
     import zipfile
 
     root = Path(__file__).resolve().parents[2]
+    source = tmp_path / "source"  # a copy: setuptools writes build/ beside what it builds
+    shutil.copytree(root, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "var", "tests", "bench", "build", "*.egg-info", "__pycache__"))
     uv = shutil.which("uv") or str(root / ".venv" / "bin" / "uv")
-    done = subprocess.run([uv, "build", "--wheel", "-q", "-o", str(tmp_path), str(root)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([uv, "build", "--wheel", "-q", "-o", str(tmp_path / "dist"),
+                           str(source)], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr
-    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    names = set(zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).namelist())
     for needed in ("api/console/templates/need.html", "api/console/zh_CN.yaml",
                    "api/console/static/console.js", "api/static/vendor/echarts/echarts.min.js",
                    "api/static/vendor/redoc/redoc.standalone.js",

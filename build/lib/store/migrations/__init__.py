@@ -1,1 +1,0 @@
-"""Alembic environment and revisions of the event store, shipped inside the package."""

@@ -1,1 +1,0 @@
-"""Alembic revisions of the event store (a package so wheels include them)."""
