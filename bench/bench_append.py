@@ -151,7 +151,7 @@ async def measure(conns, works, seconds: float, runner, **kw) -> tuple[float, fl
     cpu0, server0 = meter.read()
     start = time.perf_counter()
     deadline = start + seconds
-    counts = await asyncio.gather(*(runner(c, w, deadline, **kw) for c, w in zip(conns, works)))
+    counts = await asyncio.gather(*(runner(c, w, deadline, **kw) for c, w in zip(conns, works, strict=False)))
     elapsed = time.perf_counter() - start
     cpu1, server1 = meter.read()
     events = max(sum(counts), 1)

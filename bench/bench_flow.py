@@ -11,6 +11,7 @@ the same rounds: the codec's cost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -256,10 +257,8 @@ async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
         while not stop.is_set():
             background.append(asyncio.create_task(one_background(i)))
             i += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1 / load_per_s)
-            except TimeoutError:
-                pass
 
     async def visible(need_id: str, before: int, t0: float) -> float:
         while True:
@@ -365,7 +364,7 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
                 try:
                     await client.get_workflow_handle(wf_id).query(BareTimerWorkflow.alive)
                     break
-                except Exception:  # noqa: BLE001 - the worker is still busy: ask again
+                except Exception:
                     await asyncio.sleep(1)
         await _settle(worker.pid())
         out["bare"] = {"worker_idle_mb": idle_worker, "server_idle_mb": idle_server,

@@ -75,7 +75,7 @@ async def _copy_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     if rows:
         now = await conn.fetchval("SELECT now()")
         await conn.copy_records_to_table(
-            "need_summary", records=[r[:-1] + (now,) for r in rows],
+            "need_summary", records=[(*r[:-1], now) for r in rows],
             columns=list(fold.SUMMARY_COLUMNS))
         rows.clear()
 

@@ -5,6 +5,7 @@ converter each process builds from its settings. The codec itself is workflows/c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -58,10 +59,8 @@ def ensure_local_key_file(data_dir: Path) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write("# demandflow payload keys of this local stack: never commit, never share\n")
             out.write(Keyring.generate().serialize())
-        try:
+        with contextlib.suppress(FileExistsError):  # another process was first: use its key
             os.link(aside, path)
-        except FileExistsError:
-            pass  # another process was first: use its key
     finally:
         aside.unlink(missing_ok=True)
     return path

@@ -21,6 +21,7 @@ failures away from the workflow workers keeps their task latency unaffected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -151,10 +152,8 @@ async def delivery_loop(db: asyncpg.Pool, policy: DeliveryPolicy, stop: asyncio.
                 busy = 0
                 await asyncio.sleep(1)
             if not busy:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), policy.idle_s)
-                except TimeoutError:
-                    pass
 
 
 async def run_delivery(settings: Settings) -> None:

@@ -23,7 +23,7 @@ def dev_server_args(port: int, ui_port: int) -> list[str]:
     args = ["--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port)]
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
-    return args + ["--log-level", "warn", "--ui-disable-news-fetch"]
+    return [*args, "--log-level", "warn", "--ui-disable-news-fetch"]
 
 
 def start_dev_server(data_dir: Path, port: int, ui_port: int, *,

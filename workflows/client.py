@@ -16,6 +16,8 @@ second need, and two integrators' equal external ids never meet.
 
 from __future__ import annotations
 
+import contextlib
+
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -42,7 +44,7 @@ async def submit_need(client: Client, submission: Submission, actor: Actor, *, t
     submission after its need closed answers with the same id and changes nothing.
     """
     need_id = need_id or demand_id(submission.channel, submission.external_id, actor.id)
-    try:
+    with contextlib.suppress(WorkflowAlreadyStartedError):  # closed: same need, nothing new
         await client.start_workflow(
             DemandWorkflow.run,
             DemandStart(submission=submission, actor=actor, started_by=START_GENERATION),
@@ -52,8 +54,6 @@ async def submit_need(client: Client, submission: Submission, actor: Actor, *, t
             start_signal="report",
             start_signal_args=[LinkedReport(stream_id=need_id, submission=submission, actor=actor)],
         )
-    except WorkflowAlreadyStartedError:
-        pass  # the need exists and is closed: same need, nothing new
     return need_id
 
 

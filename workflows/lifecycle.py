@@ -19,6 +19,7 @@ workers/worker.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -265,12 +266,10 @@ class NeedLifecycle:
         version = self._state.version
         due = next_deadline(self._state)
         timeout = None if due is None else max((due[0] - workflow.now()).total_seconds(), 0.0)
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: bool(self._reports) or self._state.version != version, timeout=timeout
             )
-        except TimeoutError:
-            pass
 
     async def _fire_due_timer(self) -> None:
         # Recomputed after waking: an action may have moved the deadline meanwhile.

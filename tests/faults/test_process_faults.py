@@ -150,7 +150,7 @@ async def test_postgres_crash_during_appends_loses_and_doubles_nothing(stack: St
     assert sum(f for _, f in outcomes) > 0, "the crash did not hit any direct append"
     conn = await connect(stack.pg.url, role=None)
     try:
-        for (sid, envs), (written, _) in zip(direct.items(), outcomes):
+        for (sid, envs), (written, _) in zip(direct.items(), outcomes, strict=False):
             ids = [r["event_id"] for r in await conn.fetch(
                 "SELECT event_id FROM events WHERE stream_id = $1 ORDER BY version", sid)]
             assert ids == [e.event_id for e in envs[:written]]

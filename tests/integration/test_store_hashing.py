@@ -156,7 +156,7 @@ _ACTOR = ("staff-1", "staff", None, datetime(2026, 3, 31, tzinfo=UTC))
     {"n": float("inf")}, {"n": {"m": -float("inf")}}, {"n": Decimal("NaN")},
 ])
 def test_what_jsonb_cannot_hold_is_refused_without_the_value(payload):
-    with pytest.raises(ValueError, match="^payload: ") as caught:
+    with pytest.raises(ValueError, match=r"^payload: ") as caught:
         content_digest(*_EVENT, payload, *_ACTOR)
     assert "secret" not in str(caught.value)
     with pytest.raises(ValueError):
@@ -164,11 +164,11 @@ def test_what_jsonb_cannot_hold_is_refused_without_the_value(payload):
 
 
 def test_nul_in_an_envelope_field_is_refused_naming_the_field():
-    with pytest.raises(ValueError, match="^event_id: .*U\\+0000") as caught:
+    with pytest.raises(ValueError, match=r"^event_id: .*U\+0000") as caught:
         content_digest("need-app-1", 1, "secret\x00", "ProgressNoted", 1, {}, *_ACTOR)
     assert "secret" not in str(caught.value)
 
 
 def test_a_lone_surrogate_is_refused_naming_the_field():
-    with pytest.raises(ValueError, match="^actor_role: .*surrogate"):
+    with pytest.raises(ValueError, match=r"^actor_role: .*surrogate"):
         content_digest(*_EVENT, {}, "staff-1", "secret\ud800", None, _ACTOR[3])

@@ -33,7 +33,7 @@ async def test_a_retried_or_refused_append_adds_no_message(store) -> None:
     await store.append(sid, 0, batch[:3])
     before = await outbox_of(store, sid)
     await store.append(sid, 0, batch[:3])  # an idempotent retry: nothing new
-    changed = [batch[2].model_copy(update={"event_id": "another-id"})] + batch[3:6]
+    changed = [batch[2].model_copy(update={"event_id": "another-id"}), *batch[3:6]]
     with pytest.raises(VersionConflict):
         await store.append(sid, 2, changed)  # rolled back: its messages with it
     assert await outbox_of(store, sid) == before

@@ -84,7 +84,7 @@ async def test_a_polling_reader_collects_every_event_once_in_final_order(
     appended = [asyncio.Event() for _ in range(40)]
     commits = [asyncio.Event() for _ in range(40)]
     tasks = [asyncio.create_task(writer(app_url, app_role, rng, a, c))
-             for a, c in zip(appended, commits)]
+             for a, c in zip(appended, commits, strict=False)]
     tasks.append(asyncio.create_task(commit_in_random_order(rng, appended, commits)))
     seen: list[str] = []
     naive: list[int] = []  # what "position > last seen" would have collected

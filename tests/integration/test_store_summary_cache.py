@@ -74,7 +74,7 @@ async def test_a_conflict_forgets_the_cached_row(store: EventStore):
     other = EventStore(store.pool)
     await other.append(sid, 2, batch[2:3])
     with pytest.raises(VersionConflict):
-        await store.append(sid, 1, batch[1:2] + [batch[2].model_copy(update={"event_id": "x"})])
+        await store.append(sid, 1, [*batch[1:2], batch[2].model_copy(update={"event_id": "x"})])
     assert store.summaries.get(sid, 2) is None
     await store.append(sid, 3, batch[3:4])
     await row_is_the_fold(store, sid)

@@ -12,6 +12,7 @@ encrypted with the test key in recording-key.txt (tests/fixtures/temporal.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def segmenter_loaded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[_name(p) for p in HISTORIES])
 async def test_recorded_history_replays_cleanly(path: Path) -> None:
-    record = json.loads(path.read_text())
+    record = json.loads(await asyncio.to_thread(path.read_text))
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
     codec = EncryptionCodec(RECORDED_WITH, plaintext_readable=True)
     replayer = Replayer(workflows=[DemandWorkflow], data_converter=data_converter(codec))

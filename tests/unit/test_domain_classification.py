@@ -85,7 +85,7 @@ def test_the_dispatcher_classifies_by_hand_and_the_need_is_routed():
 def test_only_dispatchers_classify_by_hand():
     story = Story()
     story.submit(submission("有个问题想问问"))
-    with pytest.raises(NotPermitted, match="actor.role|Classify"):
+    with pytest.raises(NotPermitted, match=r"actor\.role|Classify"):
         story.run(Classify(category=Category.CARE, tier=Tier.GRID), RESIDENT)
 
 

@@ -110,7 +110,7 @@ def test_only_the_assigned_unit_may_return_or_accept():
     story = lamp_story()
     with pytest.raises(NotYourUnit, match="grid-dongting-1"):
         story.run(Return(reason="x"), staff("grid-dongting-2"))
-    with pytest.raises(NotYourUnit, match="actor.unit"):
+    with pytest.raises(NotYourUnit, match=r"actor\.unit"):
         story.run(Accept(), staff("grid-qinghe-1"))
 
 
