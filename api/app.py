@@ -143,7 +143,7 @@ async def _revision(pool: asyncpg.Pool | None) -> str | None:
     try:
         async with asyncio.timeout(2):
             return await queries.migration_revision(pool)
-    except Exception:
+    except Exception:  # noqa: BLE001 - report, never raise
         return None
 
 
@@ -152,7 +152,7 @@ async def _temporal_ok(client: Client | None) -> bool:
         return False
     try:
         return await asyncio.wait_for(client.service_client.check_health(), timeout=2)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "not reachable now"; health must answer, not raise
         return False
 
 
@@ -162,5 +162,5 @@ async def _database_ok(pool: asyncpg.Pool | None) -> bool:
     try:
         async with asyncio.timeout(2):
             return bool(await pool.fetchval("SELECT 1") == 1)
-    except Exception:
+    except Exception:  # noqa: BLE001 - as above: report, never raise
         return False

@@ -101,7 +101,7 @@ async def live_snapshot(client: Client, need_id: str) -> Snapshot | None:
     try:
         handle = client.get_workflow_handle_for(DemandWorkflow.run, need_id)
         return await handle.query(DemandWorkflow.snapshot, rpc_timeout=timedelta(seconds=5))
-    except Exception:
+    except Exception:  # noqa: BLE001 - best effort: no worker, history gone, timeout
         return None
 
 

@@ -364,7 +364,7 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
                 try:
                     await client.get_workflow_handle(wf_id).query(BareTimerWorkflow.alive)
                     break
-                except Exception:
+                except Exception:  # noqa: BLE001 - the worker is still busy: ask again
                     await asyncio.sleep(1)
         await _settle(worker.pid())
         out["bare"] = {"worker_idle_mb": idle_worker, "server_idle_mb": idle_server,

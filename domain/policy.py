@@ -27,7 +27,7 @@ def parse_duration(value: Any) -> Any:
     """Numbers are hours; '90s', '15m', '8h', '2d' carry their unit; anything else is
     left to pydantic (timedelta objects, ISO 8601 'PT8H' after a JSON round trip)."""
     if isinstance(value, bool):
-        raise ValueError("a duration cannot be a boolean")
+        raise ValueError("a duration cannot be a boolean")  # noqa: TRY004 (pydantic wants ValueError)
     if isinstance(value, int | float):
         return timedelta(hours=value)
     if isinstance(value, str) and (match := _DURATION.match(value)):

@@ -136,7 +136,12 @@ async def deliver_once(db: asyncpg.Pool, client: httpx.AsyncClient,
 
     async def one(c: store.Claimed) -> None:
         async with gate:
-            await attempt(db, client, c, policy)
+            try:
+                await attempt(db, client, c, policy)
+            except (asyncpg.PostgresError, OSError):
+                raise  # the loop waits and goes on; the claim comes back after its lease
+            except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the rest
+                log.error("webhook delivery crashed", delivery=c.id, error=type(exc).__name__)
 
     await asyncio.gather(*(one(c) for c in claimed))
     return len(claimed)

