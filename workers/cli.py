@@ -125,6 +125,7 @@ def verify_audit() -> None:
     raise typer.Exit(0 if report.ok else 1)
 
 
+from workers import cli_actions  # noqa: F401 - the table of actions' commands join ops
 from workers.cli_ops import ops  # operations sub-commands (submit, inbox, ...)
 
 app.add_typer(ops)

@@ -316,3 +316,32 @@ def _replay_seeds(url: str) -> list[str]:
 async def test_the_seed_corpus_finds_no_5xx_and_one_error_format(live_api: str) -> None:
     problems = await asyncio.to_thread(_replay_seeds, live_api)
     assert not problems, "\n".join(problems)
+
+
+async def test_every_action_of_the_table_has_a_command(live_api: str, as_) -> None:
+    from domain.actions import ACTIONS
+
+    shown = await asyncio.to_thread(lambda: CliRunner().invoke(cli, ["--help"],
+                                                               env={"COLUMNS": "80"}))
+    for action in ACTIONS:
+        if action.name not in ("information", "repeat-decision"):  # (`repeat` is its command)
+            assert action.name in shown.output, action.name
+    sent = await as_("integrator").post("/needs", json=a_need("路灯坏了，命令行督办"))
+    need_id = sent.json()["id"]
+    for _ in range(100):
+        if (await as_("staff_dongting1").post(f"/needs/{need_id}/accept")).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    steps = [("staff_dongting1", ["progress", need_id, "--note", "已联系电工"], "ProgressNoted"),
+             ("sup_district", ["remind", need_id, "--note", "请尽快"], "ReminderSent"),
+             ("sup_district", ["supervise", need_id, "--note", "请书面说明", "--reply-hours",
+                               "4"], "SupervisionOrdered"),
+             ("staff_dongting1", ["supervision-reply", need_id, "--reply", "明天更换"],
+              "SupervisionReplied")]
+    for who, args, event in steps:
+        done = await asyncio.to_thread(run, live_api, who, *args)
+        assert done.exit_code == 0, done.output
+        assert done.output.strip() == f"{need_id}: handling ({event})"
+    refused = await asyncio.to_thread(run, live_api, "staff_dongting1", "remind", need_id,
+                                      "--note", "自己催自己")
+    assert refused.exit_code == 1 and "error 403" in refused.output
