@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
@@ -71,6 +71,7 @@ APPEND_RETRY = RetryPolicy(
 _OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
 # Runs started before this patch load the policy and query duplicates in two local activities.
 ID_PATCH = "need-id-names-its-content"
+SHANGHAI = timezone(timedelta(hours=8))
 INTAKE_PATCH = "intake-in-one-activity"
 # A stored batch answers a command only if its actors match too (before: its types alone).
 CATCH_UP_PATCH = "catch-up-compares-actors"
@@ -394,6 +395,20 @@ class NeedLifecycle:
         if due is not None:
             updates.append(sa.DUE_AT.value_set(due))
         workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(self._details(due))
+
+    def _details(self, due: datetime | None) -> str:
+        """What the Temporal Web UI shows as the need's current details: category, unit,
+        stage, due time in Asia/Shanghai, overdue. No personal data (no text, no names).
+        (Workflow metadata, not a command: replays are unaffected.)"""
+        s = self._state
+        parts = [s.category.value if s.category else "unclassified",
+                 s.assigned_unit or "no unit", self._stage_name()]
+        if due is not None:
+            parts.append("due " + due.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " CST")
+        if self._overdue:
+            parts.append("OVERDUE")
+        return " · ".join(parts)
 
     def _stage_name(self) -> str:
         return self._state.stage.value if self._state.stage else "new"

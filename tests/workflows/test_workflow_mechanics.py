@@ -144,3 +144,16 @@ def _notes_of_a_lost_task(need_id: str, version: int, actor: Actor,
                                stream_id=need_id, version=version + i, actor=actor,
                                occurred_at=datetime.now(UTC))
             for i, note in enumerate(notes, start=1)]
+
+
+async def test_the_web_ui_shows_each_need_s_state_without_personal_data(dev_needs: Needs) -> None:
+    n = dev_needs
+    submission = a_need("路灯坏了，晚上很黑")
+    need_id = await n.submit(submission)
+    await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    metadata = await n.client.get_workflow_handle(need_id).query("__temporal_workflow_metadata")
+    details = metadata.current_details
+    assert details.startswith("daily_life · grid-dongting-1 · assignment · due ")
+    assert details.endswith(" CST")
+    for private in (submission.title, submission.requester.name or "", "洞庭街"):
+        assert not private or private not in details
