@@ -20,8 +20,10 @@ integrator); the assigned unit's staff are reminded, never reminding (docs/domai
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from domain import commands as cmd
 from domain.errors import NotPermitted, WrongStage
@@ -107,6 +109,18 @@ ACTIONS: tuple[Action, ...] = (
 )
 BY_NAME = {a.name: a for a in ACTIONS}
 BY_COMMAND = {a.command: a for a in ACTIONS}
+
+
+def field_type(annotation: Any) -> tuple[Any, bool]:
+    """A command field's type as the doors offer it: `X | None` → (X, True), an Annotated
+    type → its base; the console's forms and the command line's options both read this."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return field_type(args[0])[0], True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0], False
+    return annotation, False
 
 
 def require_stage(command: cmd.Command, stage: Stage | None) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import enum
 import inspect
-import types
 import typing
 from typing import Any
 
 import typer
 
-from domain.actions import ACTIONS, Action
+from domain.actions import ACTIONS, Action, field_type
 from workers.cli_ops import DEFAULT_URL, call, ops
 
 HAND_WRITTEN = {"accept", "complete", "classify", "assign", "repeat-decision", "unmerge"}
@@ -23,11 +22,7 @@ SKIPPED = {"information"}  # free key=value answers: the integrator's door, not 
 
 def _option_type(annotation: Any) -> Any | None:
     """The CLI type of a command field (None: not offered on the command line)."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        annotation = args[0]
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
+    annotation, _ = field_type(annotation)
     if typing.get_origin(annotation) is typing.Literal:
         return str
     if typing.get_origin(annotation) is list:

@@ -119,27 +119,24 @@ def console_app(services: Services) -> FastAPI:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
 
+    async def error_page(request: Request, status: int, code: str) -> Response:
+        """Every refusal as a page: the same "not found" page for a missing or hidden need."""
+        session = await sessions.current_session(services, request)
+        if status == 404:
+            return page(request, "not_found.html", session, status=404)
+        return page(request, "problem.html", session, status=status, message=t("error", code))
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        session = await sessions.current_session(services, request)
-        if exc.status == 404:
-            return page(request, "not_found.html", session, status=404)
-        return page(request, "problem.html", session, status=exc.status,
-                    message=t("error", exc.detail.code))
+        return await error_page(request, exc.status, exc.detail.code)
 
     @app.exception_handler(StarletteHTTPException)
     async def no_such_page(request: Request, exc: StarletteHTTPException) -> Response:
-        session = await sessions.current_session(services, request)
-        if exc.status_code == 404:
-            return page(request, "not_found.html", session, status=404)
-        return page(request, "problem.html", session, status=exc.status_code,
-                    message=t("error", "invalid_input"))
+        return await error_page(request, exc.status_code, "invalid_input")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        session = await sessions.current_session(services, request)
-        return page(request, "problem.html", session, status=422,
-                    message=t("error", "invalid_input"))
+        return await error_page(request, 422, "invalid_input")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,6 @@ the evaluating unit) are hidden.
 from __future__ import annotations
 
 import enum
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from api.auth import Principal, may
-from domain.actions import BY_NAME, Action
+from domain.actions import BY_NAME, Action, field_type
 from domain.commands import Command
 from domain.model import Category, Rating, ServiceMode, Stage, Tier, Urgency
 
@@ -116,7 +115,7 @@ def form_for(action: Action, principal: Principal, units: list[str],
 def _control(name: str, annotation: Any, info: Any, principal: Principal,
              units: list[str]) -> Control:
     required = info.is_required()
-    inner, optional = _unwrap(annotation)
+    inner, optional = field_type(annotation)
     limits = {type(m).__name__: m for m in info.metadata}
     if name == "reviewer_id":
         return Control(name, "hidden", value=principal.unit or "")
@@ -141,17 +140,6 @@ def _control(name: str, annotation: Any, info: Any, principal: Principal,
     return Control(name, kind, required=required, max_length=longest)
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """`X | None` → (X, True); anything else → (itself, False)."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    if typing.get_origin(annotation) is typing.Annotated:
-        return typing.get_args(annotation)[0], False
-    return annotation, False
-
-
 def _bound(limits: dict[str, Any], kind: str, shift: int = 0) -> int | None:
     metadata = limits.get(kind)
     if metadata is None:
@@ -173,7 +161,7 @@ def command_from(action: Action, posted: dict[str, str]) -> Command:
         if name == "type" or name not in posted:
             continue
         raw = posted[name].strip()
-        inner, optional = _unwrap(info.annotation)
+        inner, optional = field_type(info.annotation)
         if raw == "" and (optional or not info.is_required()):
             continue
         if typing.get_origin(inner) is list:
