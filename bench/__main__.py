@@ -14,6 +14,11 @@ SQLite file with the stack's pragmas, embedded PostgreSQL, the product worker as
   queries    supervisor list and statistics queries on many projected needs
   quality    intake on the labelled set (tests/data): category, tier and unit accuracy,
              sent to a dispatcher, false merges, missed repeats (pure code, no servers)
+  capacity   the lifecycle with one and with two product worker processes on one dev server,
+             alternating rounds: needs closed/s, CPU per need of each process kind, the
+             Temporal server's share; per need: history events and bytes, Temporal's SQLite
+             bytes, event rows, bytes, WAL, projection bytes (bench/bench_capacity.py; the
+             figures of the capacity plan in docs/operations.md)
 Writes bench/results/bench.json and bench/results/staff_action_latency.png.
 """
 
@@ -34,14 +39,16 @@ from bench.util import console
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ["quality", "append", "intake", "lifecycle", "latency", "memory", "queries", "console",
-         "webhooks"]
+         "webhooks", "capacity"]
 
 FULL = {"intake": 1000, "lifecycle": 300, "concurrency": 32, "latency_needs": 60,
         "open_needs": 2000, "rows": 1_000_000, "query_runs": 200, "append_seconds": 5.0,
-        "console_rows": 100_000, "console_runs": 40, "webhook_seconds": 30}
+        "console_rows": 100_000, "console_runs": 40, "webhook_seconds": 30,
+        "capacity": 400, "capacity_samples": 40}
 QUICK = {"intake": 150, "lifecycle": 60, "concurrency": 32, "latency_needs": 12,
          "open_needs": 300, "rows": 100_000, "query_runs": 40, "append_seconds": 1.5,
-         "console_rows": 20_000, "console_runs": 10, "webhook_seconds": 5}
+         "console_rows": 20_000, "console_runs": 10, "webhook_seconds": 5,
+         "capacity": 80, "capacity_samples": 16}
 
 
 PARTIAL: dict = {}  # figures of the parts done so far, written even if a later part fails
@@ -91,6 +98,12 @@ async def run(args: argparse.Namespace, sizes: dict, root: Path) -> tuple[dict, 
         console.print("[bold]7. event commit → webhook[/bold]")
         results["webhooks"] = await bench_webhooks(root, 10.0, sizes["webhook_seconds"])
     _, latencies = await run_flow(root, sizes, only, results)
+    if "capacity" in only:
+        from bench.bench_capacity import bench_capacity
+
+        console.print("[bold]8. capacity: one and two workers, bytes per need[/bold]")
+        results["capacity"] = await bench_capacity(root, sizes["capacity"], sizes["concurrency"],
+                                                   sizes["capacity_samples"])
     return results, latencies
 
 
@@ -203,6 +216,50 @@ def print_summary(r: dict) -> None:
         _line(f"event → webhook p99 ms ({w['messages']}/{w['expected_messages']} msgs)",
               f"{lat['p99_ms']}", "", "", f"<{w['target_p99_ms']} ms",
               lat["p99_ms"] < w["target_p99_ms"] and w["messages"] >= w["expected_messages"])
+    if "capacity" in r:
+        print_capacity(r["capacity"])
+
+
+def print_capacity(c: dict) -> None:
+    one, two = c["one_worker"], c["two_workers"]
+    _line(f"capacity: needs closed/s, 2 workers vs 1 (n={c['needs_per_setup']})",
+          f"{two['needs_closed_per_s']}", f"1 worker: {one['needs_closed_per_s']}",
+          f"{c['two_vs_one']:.2f}x")
+    for kind in ("workers", "temporal", "postgres", "bench_client"):
+        a, b = two["cpu_ms_per_need"][kind], one["cpu_ms_per_need"][kind]
+        _line(f"  CPU ms per need: {kind}, 2 workers vs 1", f"{a}", f"{b}",
+              f"{a / b:.2f}x" if b else "")
+    _line("  CPU ms per need: servers (workers+Temporal+PG)", f"{two['servers_cpu_ms_per_need']}",
+          f"{one['servers_cpu_ms_per_need']}", f"{c['cpu_two_vs_one']:.2f}x")
+    _line("  Temporal server's share of the servers' CPU", f"{two['temporal_share_of_servers']}",
+          f"{one['temporal_share_of_servers']}")
+    for kind in ("workers", "temporal", "ours", "machine", "others"):
+        _line(f"  cores busy: {kind}, 2 workers vs 1", f"{two['cores_busy'][kind]}",
+              f"{one['cores_busy'][kind]}")
+    h, bare = c["history"], c["history"]["bare"]
+    _line(f"history events per need (sample {h['sampled']}) vs bare",
+          f"{h['events_per_need']}", f"{bare['events_per_need']}",
+          f"{h['events_per_need'] / bare['events_per_need']:.2f}x")
+    _line("history bytes per need vs bare", f"{h['bytes_per_need']:,}",
+          f"{bare['bytes_per_need']:,}", f"{h['bytes_per_need'] / bare['bytes_per_need']:.2f}x")
+    t = c["temporal_store"]
+    _line("Temporal SQLite bytes per closed need vs history", f"{t['bytes_per_need']:,}",
+          f"{h['bytes_per_need']:,}", f"{t['bytes_per_need'] / h['bytes_per_need']:.2f}x")
+    e = c["event_store"]
+    _line(f"event rows per need ({e['closed']}/{e['needs']} closed)", f"{e['rows_per_need']}")
+    _line("events table bytes per need vs row data", f"{e['events_bytes_per_need']:,}",
+          f"{e['row_data_bytes_per_need']:,}",
+          f"{e['events_bytes_per_need'] / e['row_data_bytes_per_need']:.2f}x")
+    _line("other store tables bytes per need", f"{e['other_tables_bytes_per_need']:,}")
+    _line("event-store write transactions per need", f"{e['write_transactions_per_need']}")
+    _line("PostgreSQL WAL bytes per need", f"{e['wal_bytes_per_need']:,}")
+    a = c["per_action"]
+    _line("one more staff action: history events / bytes",
+          f"{a['history_events']} / {a['history_bytes']:,}")
+    _line("one more staff action: event rows / row bytes",
+          f"{a['event_rows']} / {a['event_row_data_bytes']:,}")
+    _line("one more staff action: CPU ms worker / Temporal / PG",
+          f"{a['cpu_ms']['workers']} / {a['cpu_ms']['temporal']} / {a['cpu_ms']['postgres']}")
 
 
 def chart(latencies: list[float], figures: dict, path: Path) -> None:

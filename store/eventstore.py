@@ -5,6 +5,7 @@ It wraps an asyncpg pool connected as the app role; each method is one short tra
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,10 @@ from domain.events import EventEnvelope
 from store import projections, read
 from store.append import AppendResult, SummaryCache, append
 from store.db import DEFAULT_APP_ROLE, create_pool
+from store.errors import VersionConflict
 from store.read import Cursor, RecordedEvent
 from store.verify import VerifyReport, verify
+from telemetry import metrics, tracing
 
 
 class EventStore:
@@ -35,8 +38,20 @@ class EventStore:
     async def append(
         self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
     ) -> AppendResult:
-        """See store.append: all or nothing, idempotent retries, conflicts raise."""
-        return await append(self.pool, stream_id, expected_version, events, self.summaries)
+        """See store.append: all or nothing, idempotent retries, conflicts raise. Counted in
+        the process's metrics (a retry that stored nothing counts nothing)."""
+        started = time.perf_counter()
+        try:
+            with tracing.append_span(stream_id, expected_version, [e.type for e in events]):
+                result = await append(self.pool, stream_id, expected_version, events,
+                                      self.summaries)
+        except VersionConflict:
+            metrics.APPEND_CONFLICTS.inc()
+            raise
+        if not result.duplicate:
+            metrics.appended(events, self.summaries.get(stream_id, result.last_version),
+                             time.perf_counter() - started)
+        return result
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await read.read_stream(self.pool, stream_id, from_version)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -76,6 +78,30 @@ def _database_url(settings: Settings) -> str:
     return settings.database_url
 
 
+@app.command("temporal-setup")
+def temporal_setup() -> None:
+    """Register the search attributes in TEMPORAL_ADDRESS's namespace (idempotent)."""
+    settings = _settings()
+    from temporalio.converter import DataConverter
+
+    from workers.connections import connect_temporal
+    from workers.temporal_setup import register_search_attributes
+
+    if settings.temporal_address is None:
+        raise ConfigError("set TEMPORAL_ADDRESS to the Temporal frontend to prepare "
+                          "(the embedded dev server registers them itself)")
+
+    async def run(address: str) -> list[str]:
+        # no payload is read or written: no key needed
+        client = await connect_temporal(address, settings.temporal_namespace,
+                                        DataConverter.default, attempts=60)
+        return await register_search_attributes(client)
+
+    added = asyncio.run(run(settings.temporal_address))
+    typer.echo(f"namespace {settings.temporal_namespace}: "
+               + (f"registered {', '.join(added)}" if added else "search attributes already there"))
+
+
 @app.command("hash-password")
 def hash_password() -> None:
     """Print the argon2 hash of a console password for the users table."""
@@ -123,6 +149,37 @@ def verify_audit() -> None:
     for broken in report.broken:
         typer.echo(f"BROKEN {broken.stream_id} v{broken.version}: {broken.problem}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def backup(file: Annotated[Path, typer.Argument(
+        help="the archive to write (pg_dump custom format, mode 0600)")]) -> None:
+    """Back up the event store database to FILE (pg_dump -Fc, one snapshot, as the owner)."""
+    from workers.backup import backup as run_backup
+    from workers.backup import source_url
+
+    url, setting = source_url(_settings())
+    typer.echo(run_backup(url, file, setting).line())
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="an archive written by `demandflow backup`")],
+    target_url: Annotated[str, typer.Option(
+        "--target-url", envvar="DEMANDFLOW_RESTORE_TARGET_URL",
+        help="owner URL of the database to restore into (empty unless --clean)")],
+    clean: Annotated[bool, typer.Option(
+        "--clean", help="drop what the backup holds from the target first")] = False,
+) -> None:
+    """Restore a backup into an empty database, then apply the migrations and grants."""
+    from workers.backup import restore as run_restore
+
+    settings = _settings()
+    password = settings.database_app_password
+    report = run_restore(
+        file, target_url, clean=clean, app_role=settings.database_app_role,
+        app_password=password.get_secret_value() if password is not None else None)
+    typer.echo(report.line())
 
 
 from workers import cli_actions  # noqa: F401 - the table of actions' commands join ops

@@ -40,6 +40,7 @@ from domain.notifications import NOTIFIED, message
 from domain.state import fold
 from store import webhooks as store
 from store.read import read_stream
+from telemetry import metrics
 from workers.settings import Settings
 
 log = structlog.get_logger("demandflow.delivery")
@@ -95,7 +96,17 @@ async def body_for(db: asyncpg.Pool, claimed: store.Claimed, base_url: str) -> b
 
 async def attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Claimed,
                   policy: DeliveryPolicy) -> bool:
-    """One POST; the outcome recorded. True when delivered."""
+    """One POST; the outcome recorded and counted. True when delivered."""
+    with metrics.WEBHOOK_SECONDS.time():
+        delivered, dead = await _attempt(db, client, claimed, policy)
+    metrics.WEBHOOK_DELIVERIES.labels(
+        "delivered" if delivered else "dead" if dead else "retry").inc()
+    return delivered
+
+
+async def _attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Claimed,
+                   policy: DeliveryPolicy) -> tuple[bool, bool]:
+    """(delivered, dead: given up for good)."""
     now = datetime.now(UTC)
     status: int | None = None
     try:
@@ -113,7 +124,7 @@ async def attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Cl
             status = response.status_code
             if 200 <= status < 300:
                 await store.delivered(db, claimed.id, status, datetime.now(UTC))
-                return True
+                return True, False
             problem = f"answered {status}" + (" (redirects are not followed)"
                                               if 300 <= status < 400 else "")
     except httpx.HTTPError as exc:
@@ -124,7 +135,7 @@ async def attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Cl
                        retry_at=None if dead else retry_at)
     log.info("webhook delivery failed", delivery=claimed.id, attempts=claimed.attempts,
              status=status, dead=dead, problem=problem)
-    return False
+    return False, dead
 
 
 async def deliver_once(db: asyncpg.Pool, client: httpx.AsyncClient,
@@ -173,7 +184,13 @@ async def run_delivery(settings: Settings) -> None:
         lease=timedelta(seconds=settings.webhook_lease_s),
         allow_private=settings.webhooks_allow_private_targets,
         base_url=settings.public_base_url.rstrip("/"))
+    from workers.connections import ensure_port_free
+
+    if settings.metrics_port is not None:
+        ensure_port_free(settings.metrics_port, "METRICS_PORT", settings.metrics_host)
     pool = await create_pool(settings.database_url, role=settings.database_app_role)
+    if settings.metrics_port is not None:
+        metrics.serve(settings.metrics_host, settings.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

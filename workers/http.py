@@ -8,6 +8,7 @@ from temporalio.converter import DataConverter
 
 from api.app import create_app
 from api.deps import DEFAULT_KEYS_FILE, DEFAULT_USERS_FILE, Services
+from telemetry import tracing
 from workers.codec import codec_from_settings
 from workers.connections import connect_temporal
 from workers.errors import ConfigError
@@ -30,21 +31,27 @@ def run_api(settings: Settings) -> None:
             raise ConfigError(f"the api refuses the demo {what} in production: set {variable} "
                               f"to your {yours}")
     codec = codec_from_settings(settings)  # before the policy: its errors are ConfigErrors
+    traced = tracing.configure("demandflow-api")
     try:
-        services = _services(settings, codec)
+        services = _services(settings, codec, traced)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the policy, the API key table or the console users: "
                           f"{exc}") from None
+    app = create_app(services)
+    if traced:
+        tracing.instrument_api(app)
     # log_config=None: uvicorn's loggers go through our structlog handler.
-    uvicorn.run(create_app(services), host=settings.api_host, port=settings.api_port, log_config=None)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
 
 
-def _services(settings: Settings, codec: EncryptionCodec) -> Services:
+def _services(settings: Settings, codec: EncryptionCodec, traced: bool) -> Services:
     assert settings.temporal_address is not None and settings.database_url is not None
     address, namespace = settings.temporal_address, settings.temporal_namespace
 
     async def reach_temporal(converter: DataConverter) -> Client:
-        return await connect_temporal(address, namespace, converter, attempts=20)
+        return await connect_temporal(
+            address, namespace, converter, attempts=20,
+            interceptors=tracing.temporal_interceptors() if traced else [])
 
     return Services(
         connect_temporal=reach_temporal,

@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address the worker's and delivery process's metrics "
+        "ports listen on (0.0.0.0 in a container)")
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="this worker's or delivery process's "
+        "Prometheus port (`demandflow_*`); unset: none. The API serves /metrics on its own port")
+    temporal_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="the worker's Temporal SDK metrics port "
+        "(task latencies, slots, polls); unset: none")
+    stack_metrics_port: int = Field(
+        default=9464, ge=1, le=65533, description="`demandflow up`: the worker's metrics port; "
+        "its Temporal SDK's and the delivery process's are the next two")
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
     policy_file: Path = Field(default=REPO_ROOT / "deploy" / "policy.yaml")

@@ -84,9 +84,14 @@ class Stack:
             }
             if s.temporal_address is None and not s.temporal_ui_url:  # the console links here
                 env["TEMPORAL_UI_URL"] = f"http://127.0.0.1:{s.temporal_ui_port}"
-            self._spawn("worker", env)
+            ports = {name: str(port) for name, port in self.metrics_ports.items()}
+            env.pop("METRICS_PORT", None)
+            env.pop("TEMPORAL_METRICS_PORT", None)
+            self._spawn("worker", env | {"METRICS_PORT": ports["worker"],
+                                         "TEMPORAL_METRICS_PORT": ports["worker-sdk"]})
             self._spawn("api", env)
-            self._spawn("deliver", env)  # webhooks: outbox → signed POSTs (workers/delivery.py)
+            # webhooks: outbox → signed POSTs (workers/delivery.py)
+            self._spawn("deliver", env | {"METRICS_PORT": ports["deliver"]})
             asyncio.run(self._load_demo(temporal_address))
             self._wait_for_api()
             self._announce(temporal_address)
@@ -102,6 +107,14 @@ class Stack:
             ensure_port_free(s.temporal_port, "TEMPORAL_PORT")
             ensure_port_free(s.temporal_ui_port, "TEMPORAL_UI_PORT")
         ensure_port_free(s.api_port, "API_PORT", s.api_host)
+        for port in self.metrics_ports.values():
+            ensure_port_free(port, "STACK_METRICS_PORT", s.metrics_host)
+
+    @property
+    def metrics_ports(self) -> dict[str, int]:
+        """The children's Prometheus ports: STACK_METRICS_PORT and the next two."""
+        first = self.settings.stack_metrics_port
+        return {"worker": first, "worker-sdk": first + 1, "deliver": first + 2}
 
     def _start_database(self) -> tuple[str, str]:
         s = self.settings
@@ -122,8 +135,7 @@ class Stack:
     def _start_temporal(self) -> str:
         s = self.settings
         if s.temporal_address is not None:
-            asyncio.run(connect_temporal(s.temporal_address, s.temporal_namespace,
-                                         converter_from_settings(s)))
+            asyncio.run(self._prepare_external(s.temporal_address))
             return s.temporal_address
         address = f"127.0.0.1:{s.temporal_port}"
         process = start_dev_server(s.data_dir, s.temporal_port, s.temporal_ui_port,
@@ -133,6 +145,15 @@ class Stack:
                                      attempts=60))
         log.info("temporal ready", frontend=address)
         return address
+
+    async def _prepare_external(self, address: str) -> None:
+        """An external cluster knows none of our search attributes until told."""
+        from workers.temporal_setup import register_search_attributes
+
+        client = await connect_temporal(address, self.settings.temporal_namespace,
+                                        converter_from_settings(self.settings))
+        added = await register_search_attributes(client)
+        log.info("temporal ready", frontend=address, search_attributes_added=len(added))
 
     @property
     def codec_endpoint(self) -> str:
@@ -175,11 +196,15 @@ class Stack:
         s = self.settings
         ui = f"http://127.0.0.1:{s.temporal_ui_port}" if s.temporal_address is None else "(external)"
         api = f"http://{s.api_host}:{s.api_port}"
+        metrics = {name: f"http://{s.metrics_host}:{port}"
+                   for name, port in self.metrics_ports.items()}
         print(
             "\ndemandflow is up\n"
             f"  console    {api}/console/   (demo users: README, password demo1234)\n"
             f"  API        {api}   (docs: {api}/docs, health: {api}/health)\n"
             f"  Temporal   {temporal_address}   UI: {ui}\n"
+            f"  metrics    {api}/metrics   worker: {metrics['worker']}/metrics, its Temporal "
+            f"SDK: {metrics['worker-sdk']}/metrics, delivery: {metrics['deliver']}/metrics\n"
             f"  codec      {self.codec_endpoint}   (decoded payloads: admins and district "
             "supervisors; README)\n"
             f"  state      {s.data_dir}\n"

@@ -17,8 +17,9 @@ from activities.policy import PolicyActivities
 from activities.store import StoreActivities
 from domain.text import words
 from store.eventstore import EventStore
+from telemetry import metrics, tracing
 from workers.codec import converter_from_settings
-from workers.connections import connect_temporal
+from workers.connections import connect_temporal, ensure_port_free, sdk_metrics_runtime
 from workers.errors import ConfigError
 from workers.settings import Settings
 from workflows.demand import DemandWorkflow
@@ -29,7 +30,11 @@ log = structlog.get_logger("demandflow.worker")
 def build_worker(client: Client, task_queue: str, store: EventStore, policy_file: Path) -> Worker:
     """The worker with everything registered; the tests build theirs with this too.
 
-    Workflows run without the SDK's sandbox (WORKFLOW_RUNNER)."""
+    Workflows run without the SDK's sandbox (WORKFLOW_RUNNER). Every activity runs as a
+    local activity inside its workflow task, and on shutdown the SDK finishes the workflow
+    tasks in flight, local activities included, before it returns: a SIGTERM never cuts an
+    append in two (tests/faults/test_graceful_shutdown.py). The SDK's
+    `graceful_shutdown_timeout` applies to regular activities only, of which there are none."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -85,19 +90,31 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
             "the worker needs TEMPORAL_ADDRESS and DATABASE_URL "
             "(`demandflow up` sets both for its children)"
         )
+    host = settings.metrics_host
+    if settings.metrics_port is not None:
+        ensure_port_free(settings.metrics_port, "METRICS_PORT", host)
+    runtime = (sdk_metrics_runtime(host, settings.temporal_metrics_port)
+               if settings.temporal_metrics_port is not None else None)
+    traced = tracing.configure("demandflow-worker")
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace,
                                     converter or converter_from_settings(settings, worker=True),
-                                    attempts=20)
+                                    attempts=20, runtime=runtime,
+                                    interceptors=tracing.temporal_interceptors() if traced else [])
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     await _require_head(store)
+    if settings.metrics_port is not None:
+        metrics.serve(host, settings.metrics_port)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
     words("预热")  # load jieba's dictionary now, not inside the first workflow task
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker started", task_queue=settings.temporal_task_queue)
+    log.info("worker started", task_queue=settings.temporal_task_queue,
+             metrics_port=settings.metrics_port, temporal_metrics_port=settings.temporal_metrics_port,
+             traces=traced)
     async with worker:
         await stop.wait()
+        log.info("worker stopping: finishing the tasks in flight")
     await store.close()
     log.info("worker stopped")

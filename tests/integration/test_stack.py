@@ -4,6 +4,7 @@ and a second start that finds the demo data still there, loaded once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -30,6 +31,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(n: int) -> int:
+    """The first of `n` consecutive free ports."""
+    while True:
+        first = free_port()
+        if first + n > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + n):
+                    probe = held.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+
+
 class RunningStack:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -39,6 +56,7 @@ class RunningStack:
             "API_PORT": str(self.api_port),
             "TEMPORAL_PORT": str(free_port()),
             "TEMPORAL_UI_PORT": str(free_port()),
+            "STACK_METRICS_PORT": str(free_ports(3)),
         }
         for inherited in ("DATABASE_URL", "TEMPORAL_ADDRESS", "MIGRATION_DATABASE_URL"):
             self.env.pop(inherited, None)
@@ -132,6 +150,7 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     servers = [" ".join(p.cmdline()) for p in stack.descendants if p.is_running()]
     assert any(f"--ui-codec-endpoint http://127.0.0.1:{stack.api_port}/codec" in c
                for c in servers), servers
+    check_metrics(stack)
 
     assert stack.interrupt() == 0, stack.output()
     await asyncio.sleep(1)
@@ -148,6 +167,26 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert stack.interrupt() == 0
     await asyncio.sleep(1)
     assert stack.leftovers() == []
+
+
+def check_metrics(stack: RunningStack) -> None:
+    """Every metrics URL the stack prints answers with its figures; the demo needs counted."""
+    first = int(stack.env["STACK_METRICS_PORT"])
+    for url in (f"http://127.0.0.1:{stack.api_port}/metrics", f"http://127.0.0.1:{first}/metrics",
+                f"http://127.0.0.1:{first + 1}/metrics", f"http://127.0.0.1:{first + 2}/metrics"):
+        assert url in stack.output(), url
+    api = httpx.get(f"http://127.0.0.1:{stack.api_port}/metrics", timeout=5).text
+    assert 'demandflow_open_needs{category="' in api
+    assert 'demandflow_http_requests_total{method="GET",route="/health",status="2xx"}' in api
+    worker = httpx.get(f"http://127.0.0.1:{first}/metrics", timeout=5).text
+    submitted = [line for line in worker.splitlines()
+                 if line.startswith("demandflow_needs_submitted_total{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in submitted) >= len(DEMO_SUBMISSIONS)
+    assert 'demandflow_events_appended_total{type="DemandSubmitted"}' in worker
+    sdk = httpx.get(f"http://127.0.0.1:{first + 1}/metrics", timeout=5).text
+    assert "temporal_workflow_completed" in sdk or "temporal_workflow_task_execution_latency" in sdk
+    delivery = httpx.get(f"http://127.0.0.1:{first + 2}/metrics", timeout=5).text
+    assert "demandflow_webhook_deliveries" in delivery
 
 
 def _child(stack: RunningStack, command: str) -> psutil.Process | None:

@@ -10,10 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {  # room: packages it must not import
-    "domain": {"workflows", "activities", "store", "api", "workers", "temporalio", "asyncpg"},
+    "domain": {"workflows", "activities", "store", "api", "workers", "temporalio", "asyncpg",
+               "telemetry"},
     "store": {"workflows", "activities", "api", "workers"},
     "api": {"workers"},
-    "workflows": {"api", "workers", "store"},
+    "workflows": {"api", "workers", "store", "telemetry"},
+    "telemetry": {"workflows", "activities", "store", "api", "workers"},
 }
 
 
