@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +25,7 @@ from domain.commands import demand_id
 from workers.demo import DEMO_INTAKE, DEMO_SUBMISSIONS
 
 pytestmark = pytest.mark.timeout(600)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -187,6 +190,30 @@ def check_metrics(stack: RunningStack) -> None:
     assert "temporal_workflow_completed" in sdk or "temporal_workflow_task_execution_latency" in sdk
     delivery = httpx.get(f"http://127.0.0.1:{first + 2}/metrics", timeout=5).text
     assert "demandflow_webhook_deliveries" in delivery
+    exposed = exposed_names("\n".join((api, worker, sdk, delivery)))
+    missing = sorted(set(dashboard_metric_names()) - exposed)
+    assert missing == [], (missing, sorted(n for n in exposed if n.startswith("temporal_")))
+
+
+def exposed_names(text: str) -> set[str]:
+    """Metric names in Prometheus text: sample names, and families declared with no sample
+    yet (a histogram's buckets count as declared by its family)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            family, kind = line.split()[2:4]
+            names.add(family)
+            if kind == "histogram":
+                names |= {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
+        elif line and not line.startswith("#"):
+            names.add(line.split("{", 1)[0].split(" ", 1)[0])
+    return names
+
+
+def dashboard_metric_names() -> list[str]:
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "demandflow.json").read_text())
+    return [name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\b(?:demandflow|temporal)_[a-z_]+", target["expr"])]
 
 
 def _child(stack: RunningStack, command: str) -> psutil.Process | None:

@@ -118,3 +118,23 @@ def test_the_installed_package_carries_the_console_and_the_migrations(tmp_path) 
                    "api/static/vendor/redoc/redoc.standalone.js",
                    "store/migrations/versions/0009_outbox_webhooks.py"):
         assert needed in names, needed
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_we_define() -> None:
+    """Its demandflow_* series exist in the application's registry (the SDK's temporal_* ones
+    are checked against a live worker in tests/integration/test_stack.py)."""
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import api.metrics  # noqa: F401 - registers the HTTP metrics
+    import telemetry.metrics  # noqa: F401 - registers the application's metrics
+
+    dashboard = json.loads((DEPLOY / "grafana" / "demandflow.json").read_text(encoding="utf-8"))
+    assert dashboard["timezone"] == "Asia/Shanghai"
+    defined = {sample for family in REGISTRY.collect() if family.name.startswith("demandflow_")
+               for sample in {family.name, f"{family.name}_total", f"{family.name}_bucket"}}
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bdemandflow_[a-z_]+", target["expr"])}
+    assert used and used <= defined, used - defined
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
