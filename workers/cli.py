@@ -133,18 +133,34 @@ def rebuild_projections() -> None:
 @app.command("verify-audit")
 def verify_audit() -> None:
     """Walk every stream's hash chain; exit 1 and name the first broken link if any."""
+    import asyncpg
+
     from store.eventstore import EventStore
+    from workers.connections import redact_url
 
     settings = _settings()
+    url, role = _database_url(settings), settings.database_app_role
 
     async def run():  # type: ignore[no-untyped-def]
-        store = await EventStore.open(_database_url(settings), settings.database_app_role)
+        store = await EventStore.open(url, role)
         try:
             return await store.verify()
         finally:
             await store.close()
 
-    report = asyncio.run(run())
+    try:
+        report = asyncio.run(run())
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
+        raise ConfigError(f"the database {redact_url(url)} (DATABASE_URL) holds no event store "
+                          "(no events or stream_heads table); check the URL or run "
+                          "`demandflow migrate`, which creates it and grants the app role "
+                          "its rights") from None
+    except asyncpg.InsufficientPrivilegeError as exc:  # names a table, never a row value
+        problem = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"the app role {role} may not read the event store in "
+                          f"{redact_url(url)} (DATABASE_URL): {problem}; run `demandflow "
+                          "migrate` as the owner (MIGRATION_DATABASE_URL), which grants the "
+                          "app role its rights") from None
     typer.echo(f"checked {report.streams} streams, {report.events} events")
     for broken in report.broken:
         typer.echo(f"BROKEN {broken.stream_id} v{broken.version}: {broken.problem}")

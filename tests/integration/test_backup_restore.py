@@ -4,7 +4,9 @@
 streams; `demandflow restore` puts it into a fresh database of the same server; `demandflow
 verify-audit` on the copy walks every chain. The copy holds the source's rows, the app role
 can append to it, a row changed in it afterwards is reported, and `restore --clean` gives back
-an intact copy. Restoring into a database that is not empty is refused in one line. Each
+an intact copy. Restoring into a database that is not empty is refused in one line, and so
+is `verify-audit` on a database without an event store or without the app role's grants
+(a copy restored by hand with `--no-acl`), naming `demandflow migrate` as the fix. Each
 backend of the suite (embedded PostgreSQL 18, and the external server when one answers) is its
 own run: the backup uses a pg_dump of that server's major version.
 """
@@ -245,6 +247,44 @@ async def test_a_database_without_an_event_store_is_not_backed_up(owner_url: str
         await drop_database(owner_url, empty)
     assert_one_clear_line(result, "no event store", "DATABASE_URL")
     assert files_in(tmp_path) == []
+
+
+async def test_verify_audit_of_a_database_without_an_event_store_says_so(owner_url: str,
+                                                                         tmp_path: Path) -> None:
+    empty = await new_database(owner_url, "audit_empty")
+    try:
+        result = await cli("verify-audit", env={"DATABASE_URL": empty}, cwd=tmp_path)
+    finally:
+        await drop_database(owner_url, empty)
+    assert_one_clear_line(result, "no event store", make_url(empty).database, "DATABASE_URL",
+                          "`demandflow migrate`")
+
+
+async def test_verify_audit_without_the_app_roles_grants_names_migrate_as_the_fix(
+    owner_url: str, tmp_path: Path
+) -> None:
+    # a copy restored by hand (pg_restore --no-acl): the tables are there, the grants are not
+    url = await new_database(owner_url, "audit_grants")
+    try:
+        await upgrade_async(url, DEFAULT_APP_ROLE)
+        owner = await connect(url, role=None)
+        try:
+            await owner.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {DEFAULT_APP_ROLE}")
+        finally:
+            await owner.close()
+        result = await cli("verify-audit", env={"DATABASE_URL": url}, cwd=tmp_path)
+        assert_one_clear_line(result, f"app role {DEFAULT_APP_ROLE}", "permission denied",
+                              make_url(url).database, "`demandflow migrate`",
+                              "grants the app role its rights")
+
+        # the fix it names works: after `demandflow migrate` the walk runs
+        migrated = await cli("migrate", env={"MIGRATION_DATABASE_URL": url}, cwd=tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        audit = await cli("verify-audit", env={"DATABASE_URL": url}, cwd=tmp_path)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        assert "checked 0 streams, 0 events" in audit.stdout
+    finally:
+        await drop_database(owner_url, url)
 
 
 async def test_a_file_that_is_no_backup_is_refused_before_the_target_is_touched(
