@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +14,7 @@ from fastapi import FastAPI, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api import actions, metrics, needs, open311, reports, webhooks
@@ -22,7 +23,10 @@ from api.console.app import console_app
 from api.deps import Services
 from api.edge import SizeLimit
 from api.errors import install_handlers
+from domain.calendar import unconfirmed_years
+from domain.policy import Policy
 from store import queries
+from store.fold import REPORTING_ZONE
 from store.revisions import head as head_revision
 
 DESCRIPTION = """Demand routing: submit needs, act on them, supervise them.
@@ -52,6 +56,10 @@ class Ready(BaseModel):
     migrations: Literal["at_head", "behind", "unknown"]
     revision: str | None = None
     head: str
+    calendar: list[str] = Field(
+        default_factory=list, description="this year and next without a confirmed holiday "
+        "schedule (deadlines there rest on provisional or partial data); a warning, not a "
+        "reason to refuse traffic")
 
 
 class Health(BaseModel):
@@ -133,9 +141,17 @@ def create_app(services: Services) -> FastAPI:
         return Ready(status="ready" if ok else "not_ready",
                      temporal="ok" if temporal_ok else "unreachable",
                      database="ok" if revision is not None else "unreachable",
-                     migrations=migrations, revision=revision, head=head)
+                     migrations=migrations, revision=revision, head=head,
+                     calendar=calendar_warnings(services.policy))
 
     return app
+
+
+def calendar_warnings(policy: Policy) -> list[str]:
+    """The years deadlines set now can reach (this one and the next, Asia/Shanghai) that lack
+    a confirmed holiday schedule."""
+    year = datetime.now(REPORTING_ZONE).year
+    return unconfirmed_years([year, year + 1], policy.calendar)
 
 
 async def _revision(pool: asyncpg.Pool | None) -> str | None:

@@ -94,7 +94,7 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.ExtensionRefused: ("reason",),
     ev.HandlingCompleted: ("unit_id", "result_summary", "service_mode", "in_time"),
     ev.EvaluationRequested: ("due_at",),
-    ev.EvaluationSubmitted: ("rating",),
+    ev.EvaluationSubmitted: ("rating", "via"),
     ev.DemandReopened: ("reason", "reopen_count", "due_at"),
     ev.DemandClosed: ("outcome", "satisfied"),
 }

@@ -106,6 +106,8 @@ ACTIONS: tuple[Action, ...] = (
     _action("evaluation", cmd.Evaluate, {Role.REQUESTER, Role.REVIEWER, STAFF, Role.INTEGRATOR},
             "reviewer", (Stage.EVALUATION,),
             "A rating from a requester (relayed) or a reviewing unit."),
+    _action("callback", cmd.RecordCallback, DISPATCH, "visible", (Stage.EVALUATION,),
+            "回访: the dispatch centre records a requester's rating taken by phone."),
 )
 BY_NAME = {a.name: a for a in ACTIONS}
 BY_COMMAND = {a.command: a for a in ACTIONS}

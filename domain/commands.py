@@ -249,6 +249,16 @@ class Evaluate(Command):
     comment: str = Field(default="", max_length=2000)
 
 
+class RecordCallback(Command):
+    """回访: the dispatch centre phones a requester and records their rating and comment, as
+    that requester's evaluation (the recording staff member is the event's actor)."""
+
+    type: Literal["RecordCallback"] = "RecordCallback"
+    reviewer_id: str = Field(min_length=1, description="the requester who was called")
+    rating: Rating
+    comment: str = Field(default="", max_length=2000, description="what they said")
+
+
 class CloseEvaluationWindow(Command):
     type: Literal["CloseEvaluationWindow"] = "CloseEvaluationWindow"
     due_at: datetime
@@ -264,7 +274,7 @@ AnyCommand = Annotated[
     | ResolvePossibleRepeat | UnlinkReport
     | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
-    | DecideExtension | Complete | Evaluate | CloseEvaluationWindow
+    | DecideExtension | Complete | Evaluate | RecordCallback | CloseEvaluationWindow
     | Supervise | ReplySupervision | SupervisionDue,
     Field(discriminator="type"),
 ]

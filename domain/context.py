@@ -31,14 +31,17 @@ class DecisionContext(Frozen):
         return self.policy.version
 
     def after_working(
-        self, duration: timedelta, start: datetime | None = None
+        self, duration: timedelta, start: datetime | None = None,
+        calendar: WorkingCalendar | None = None,
     ) -> tuple[datetime, str]:
-        """`duration` of working time after `start` (default now), with the calendar label."""
-        return add_working_time(start or self.now, duration, self.working_calendar)
+        """`duration` of working time after `start` (default now), with the calendar label.
+        `calendar`: a need's own clock (domain.sla.need_calendar) instead of the policy's."""
+        return add_working_time(start or self.now, duration, calendar or self.working_calendar)
 
     def warn_points(
-        self, duration: timedelta, start: datetime | None = None
+        self, duration: timedelta, start: datetime | None = None,
+        calendar: WorkingCalendar | None = None,
     ) -> dict[int, datetime]:
         """When each warning percentage of a handling budget falls due."""
         return checkpoints(start or self.now, duration, self.policy.sla.warning_percents,
-                           self.working_calendar)
+                           calendar or self.working_calendar)

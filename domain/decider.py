@@ -56,6 +56,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.ReplySupervision: supervision.reply,
     cmd.SupervisionDue: supervision.reply_due,
     cmd.Evaluate: evaluation.evaluate,
+    cmd.RecordCallback: evaluation.record_callback,
     cmd.CloseEvaluationWindow: evaluation.close_window,
 }
 

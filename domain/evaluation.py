@@ -11,13 +11,13 @@ no_response with `satisfied` unknown.
 from __future__ import annotations
 
 from domain import events as ev
-from domain.commands import CloseEvaluationWindow, Evaluate
+from domain.commands import CloseEvaluationWindow, Evaluate, RecordCallback
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand, NotYourUnit
 from domain.guards import timer_is_current
 from domain.model import Outcome, Rating, Role, Stage
 from domain.policy import Policy
-from domain.sla import Clock, escalated, handling_budget
+from domain.sla import Clock, escalated, handling_budget, need_calendar
 from domain.state import DemandState, evolve
 
 Events = list[ev.DomainEvent]
@@ -58,16 +58,41 @@ def _may_rate_for(reviewer_id: str, ctx: DecisionContext) -> bool:
     return reviewer_id in (ctx.actor.id, ctx.actor.unit)
 
 
+def _not_rated_yet(state: DemandState, reviewer_id: str) -> None:
+    if all(r.reviewer_id != reviewer_id for r in state.reviewers):
+        raise InvalidCommand("reviewer_id", "this reviewer was not asked to evaluate the need")
+    if reviewer_id in state.ratings:
+        raise InvalidCommand("reviewer_id", "this reviewer has already evaluated")
+
+
 def evaluate(state: DemandState, command: Evaluate, ctx: DecisionContext) -> Events:
     """A reviewer rates once; the last answer concludes the evaluation."""
-    if all(r.reviewer_id != command.reviewer_id for r in state.reviewers):
-        raise InvalidCommand("reviewer_id", "this reviewer was not asked to evaluate the need")
-    if command.reviewer_id in state.ratings:
-        raise InvalidCommand("reviewer_id", "this reviewer has already evaluated")
+    _not_rated_yet(state, command.reviewer_id)
     if not _may_rate_for(command.reviewer_id, ctx):
         raise NotYourUnit("Evaluate", command.reviewer_id, ctx.actor.unit)
     rated = ev.EvaluationSubmitted(reviewer_id=command.reviewer_id, rating=command.rating,
                                    comment=command.comment)
+    return _rated(state, rated, ctx)
+
+
+def record_callback(state: DemandState, command: RecordCallback, ctx: DecisionContext) -> Events:
+    """回访: a requester's rating taken by phone counts as that requester's evaluation. Only
+    requesters are called (a reviewing unit rates for itself), and never by the unit whose
+    work is rated."""
+    _not_rated_yet(state, command.reviewer_id)
+    called = next(r for r in state.reviewers if r.reviewer_id == command.reviewer_id)
+    if called.role != "requester":
+        raise InvalidCommand("reviewer_id", "only a requester is called back; a reviewing "
+                             "unit rates for itself")
+    if ctx.actor.unit is not None and ctx.actor.unit == state.assigned_unit:
+        raise InvalidCommand("reviewer_id", "the unit that handled the need cannot record "
+                             "its own rating")
+    rated = ev.EvaluationSubmitted(reviewer_id=command.reviewer_id, rating=command.rating,
+                                   comment=command.comment, via="phone_callback")
+    return _rated(state, rated, ctx)
+
+
+def _rated(state: DemandState, rated: ev.EvaluationSubmitted, ctx: DecisionContext) -> Events:
     after = evolve(state, rated)
     if len(after.ratings) < len(after.reviewers):
         return [rated]
@@ -99,7 +124,7 @@ def reopen_or_escalate(state: DemandState, ctx: DecisionContext) -> Events:
     unsatisfied = sum(1 for r in state.ratings.values() if r == Rating.UNSATISFIED)
     if state.reopen_count < ctx.policy.evaluation.max_reopenings:
         budget, _ = handling_budget(state, ctx.policy)
-        clock = Clock(ctx, budget, ctx.now)
+        clock = Clock(ctx, budget, ctx.now, need_calendar(state, ctx))
         return [ev.DemandReopened(
             reason=f"rated unsatisfied by {unsatisfied} reviewer(s)",
             reopen_count=state.reopen_count + 1, due_at=clock.due_at, calendar=clock.calendar,

@@ -350,6 +350,9 @@ class EvaluationSubmitted(DomainEvent):
     reviewer_id: str
     rating: Rating
     comment: str = Field(default="", max_length=2000)
+    via: Literal["direct", "phone_callback"] = Field(
+        default="direct", description="direct: the reviewer (or its integrator) rated; "
+        "phone_callback: 回访, taken by phone and recorded by the event's actor")
 
 
 class EvaluationWindowClosed(DomainEvent):

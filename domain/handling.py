@@ -26,7 +26,7 @@ from domain.errors import InvalidCommand, NotYourUnit
 from domain.evaluation import evaluation_requested
 from domain.guards import require_assignee, timer_is_current
 from domain.model import Role, Stage
-from domain.sla import Clock, escalate_or_record, handling_budget, next_rung
+from domain.sla import Clock, escalate_or_record, handling_budget, need_calendar, next_rung
 from domain.state import DemandState
 
 Events = list[ev.DomainEvent]
@@ -38,7 +38,7 @@ def accept(state: DemandState, command: Accept, ctx: DecisionContext) -> Events:
         raise InvalidCommand("unit_id", "the need is waiting for dispatch")
     require_assignee(state, "Accept", ctx)
     budget, rule_id = handling_budget(state, ctx.policy)
-    clock = Clock(ctx, budget, ctx.now)
+    clock = Clock(ctx, budget, ctx.now, need_calendar(state, ctx))
     return [ev.DemandAccepted(
         rule_id=rule_id, policy_version=ctx.version, unit_id=state.assigned_unit,
         due_at=clock.due_at, calendar=clock.calendar, warn_at=clock.warn_at,
@@ -110,10 +110,11 @@ def decide_extension(state: DemandState, command: DecideExtension, ctx: Decision
     if not command.approve:
         return [ev.ExtensionRefused(reason=command.reason or "refused")]
     extra = timedelta(hours=pending.extra_hours)
-    due_at, calendar = ctx.after_working(extra, max(ctx.now, state.due_at))
-    left = working_time_between(ctx.now, due_at, ctx.working_calendar)
+    clock = need_calendar(state, ctx)
+    due_at, calendar = ctx.after_working(extra, max(ctx.now, state.due_at), clock)
+    left = working_time_between(ctx.now, due_at, clock)
     return [ev.ExtensionApproved(due_at=due_at, calendar=calendar,
-                                 warn_at=ctx.warn_points(left))]
+                                 warn_at=ctx.warn_points(left, calendar=clock))]
 
 
 def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Events:

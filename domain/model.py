@@ -88,8 +88,13 @@ class Tier(StrEnum):
 
 
 class Urgency(StrEnum):
+    """The four levels of the 12345 hotline draft standard: 紧急 (urgent, 2 h on the clock),
+    较急 (pressing, 24 h on the clock), 一般 (normal, 7 working days), 非紧急 (low, 15
+    working days). The limits and clocks are policy data (`sla.levels`)."""
+
     LOW = "low"
     NORMAL = "normal"
+    PRESSING = "pressing"
     URGENT = "urgent"
 
 

@@ -113,6 +113,27 @@ class RoutingPolicy(Frozen):
 UrgencyHours = dict[Urgency, Duration]
 
 
+class UrgencyLevel(Frozen):
+    """One urgency level of the regulations: the most time any need of that urgency may get,
+    and the clock it runs on. `calendar`: every hour counts, nights and holidays included
+    (emergencies, 24 × 7); `working`: the working calendar's hours."""
+
+    clock: Literal["calendar", "working"] = "working"
+    limit: Duration | None = Field(default=None, description="a duration on the level's clock")
+    working_days: int | None = Field(
+        default=None, ge=1, description="the limit in working days (each the calendar's "
+        "working day long); only with the working clock")
+
+    def budget(self, calendar: WorkingCalendar) -> timedelta | None:
+        if self.limit is not None:
+            return self.limit
+        if self.working_days is not None:
+            day = (timedelta(hours=calendar.day_end.hour, minutes=calendar.day_end.minute)
+                   - timedelta(hours=calendar.day_start.hour, minutes=calendar.day_start.minute))
+            return day * self.working_days
+        return None
+
+
 class SlaPolicy(Frozen):
     acceptance: Duration = timedelta(hours=2)
     handling: dict[Category, dict[Tier, UrgencyHours]] = Field(default_factory=dict)
@@ -124,6 +145,10 @@ class SlaPolicy(Frozen):
                     "the order names its own")
     warning_percents: list[int] = Field(default_factory=lambda: [50, 75])
     max_extensions: int = Field(default=2, ge=0)
+    levels: dict[Urgency, UrgencyLevel] = Field(
+        default_factory=dict, description="per urgency: its clock and the most time any "
+        "deadline of a need of that urgency may give (handling, escalation); unset: working "
+        "time and no cap, as policies before the levels")
     ladder: dict[UnitKind, int] = Field(
         default_factory=lambda: {
             UnitKind.GRID: 0, UnitKind.COMMUNITY: 1, UnitKind.STREET: 2,

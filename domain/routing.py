@@ -19,6 +19,7 @@ from domain.errors import InvalidCommand
 from domain.guards import require_assignee
 from domain.model import Frozen, Stage, Tier
 from domain.policy import Policy, Unit
+from domain.sla import need_calendar
 from domain.state import DemandState
 
 Reason = Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid"]
@@ -66,11 +67,13 @@ def first_receiver(policy: Policy, rule_id: str, reason: Reason) -> RoutingDecis
     return RoutingDecision(unit=unit, rule_id=rule_id, reason=reason)
 
 
-def assigned(decision: RoutingDecision, ctx: DecisionContext,
+def assigned(decision: RoutingDecision, state: DemandState, ctx: DecisionContext,
              start: datetime | None = None) -> ev.DemandAssigned:
-    """The assignee must accept within the policy's acceptance limit (working time), counted
-    from now or, for a need split out of a merge, from its own submission (`start`)."""
-    accept_due_at, _ = ctx.after_working(ctx.policy.sla.acceptance, start)
+    """The assignee must accept within the policy's acceptance limit (on the need's clock:
+    calendar hours for an emergency), counted from now or, for a need split out of a merge,
+    from its own submission (`start`)."""
+    accept_due_at, _ = ctx.after_working(ctx.policy.sla.acceptance, start,
+                                         need_calendar(state, ctx))
     return ev.DemandAssigned(
         rule_id=decision.rule_id, policy_version=ctx.version, unit_id=decision.unit.id,
         unit_kind=decision.unit.kind, accept_due_at=accept_due_at, reason=decision.reason,
@@ -82,12 +85,13 @@ def routing_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEven
     if state.stage != Stage.CLASSIFICATION or state.category is None or state.assigned_unit:
         return []
     first = state.return_count == 0 and state.escalation_count == 0
-    return [assigned(route(state, ctx.policy), ctx, start=state.clock_from if first else None)]
+    return [assigned(route(state, ctx.policy), state, ctx,
+                     start=state.clock_from if first else None)]
 
 
 def reroute_if_target_changed(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
     decision = route(state, ctx.policy, exclude=state.returned_by)
-    return [] if decision.unit.id == state.assigned_unit else [assigned(decision, ctx)]
+    return [] if decision.unit.id == state.assigned_unit else [assigned(decision, state, ctx)]
 
 
 def _known_unit(policy: Policy, unit_id: str) -> Unit:
@@ -105,9 +109,9 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
     if state.assigned_unit:
         raise InvalidCommand("unit_id", f"already assigned to {state.assigned_unit}; use Reassign")
     if command.unit_id is None:
-        return [assigned(route(state, ctx.policy, exclude=state.returned_by), ctx)]
+        return [assigned(route(state, ctx.policy, exclude=state.returned_by), state, ctx)]
     unit = _known_unit(ctx.policy, command.unit_id)
-    return [assigned(RoutingDecision(unit=unit, rule_id="manual", reason="routing"), ctx)]
+    return [assigned(RoutingDecision(unit=unit, rule_id="manual", reason="routing"), state, ctx)]
 
 
 def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
@@ -123,7 +127,7 @@ def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> li
     if count < limit:
         return [returned]
     decision = first_receiver(ctx.policy, "routing.return_limit", "return_limit")
-    return [returned, assigned(decision, ctx)]
+    return [returned, assigned(decision, state, ctx)]
 
 
 def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
@@ -132,4 +136,4 @@ def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> lis
     if unit.id == state.assigned_unit:
         raise InvalidCommand("unit_id", f"already assigned to {unit.id}")
     decision = RoutingDecision(unit=unit, rule_id="manual", reason="reassigned")
-    return [assigned(decision, ctx)]
+    return [assigned(decision, state, ctx)]

@@ -82,6 +82,20 @@ async def _require_head(store: EventStore) -> None:
                           f"{head}: run `demandflow migrate` first")
 
 
+def _warn_unconfirmed_calendar(policy_file: Path) -> None:
+    """Deadlines set now can reach next year: say so when its holidays are not confirmed."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from domain.calendar import unconfirmed_years
+    from domain.policy import load_policy
+
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    for problem in unconfirmed_years([year, year + 1], load_policy(policy_file.read_bytes()).calendar):
+        log.warning("deadlines in a year without a confirmed holiday schedule", year=problem,
+                    fix="enter the State Council's notice under calendar.years in the policy")
+
+
 async def run_worker(settings: Settings, converter: DataConverter | None = None) -> None:
     """`converter`: the settings' encrypting converter unless given (the bench's codec-off
     worker, bench/plain_worker.py, passes the plain one)."""
@@ -106,6 +120,7 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
         metrics.serve(host, settings.metrics_port)
     worker = build_worker(client, settings.temporal_task_queue, store, settings.policy_file)
     words("预热")  # load jieba's dictionary now, not inside the first workflow task
+    _warn_unconfirmed_calendar(settings.policy_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

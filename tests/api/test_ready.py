@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -28,8 +30,14 @@ async def test_ready_when_temporal_answers_and_the_database_is_at_head(app) -> N
                                  base_url="http://api") as client:
         answer = await client.get("/ready")
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"status": "ready", "temporal": "ok", "database": "ok",
-                             "migrations": "at_head", "revision": head(), "head": head()}
+    body = answer.json()
+    warnings = body.pop("calendar")
+    assert body == {"status": "ready", "temporal": "ok", "database": "ok",
+                    "migrations": "at_head", "revision": head(), "head": head()}
+    # the demo policy's 2027 schedule is provisional: flagged while 2027 is this year or next
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    assert ("2027: policy calendar 2027 (provisional)" in warnings) is (year in (2026, 2027))
+    assert all(int(w[:4]) in (year, year + 1) for w in warnings)
 
 
 async def test_not_ready_on_a_database_below_the_head(dev_env, embedded_database) -> None:
