@@ -69,7 +69,7 @@ class TimelineItem(BaseModel):
 _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandClassified: ("rule_id", "confidence", "matched_terms", "manual"),
     ev.ClassificationRequested: ("reason", "confidence", "best_guess", "matched_terms",
-                                 "dispatcher_unit"),
+                                 "dispatcher_unit", "due_at"),
     ev.DemandMerged: ("into_stream_id", "rule_id", "score"),
     ev.PossibleRepeatFlagged: ("of_stream_id", "rule_id", "score", "dispatcher_unit"),
     ev.PossibleRepeatResolved: ("of_stream_id", "decision"),
@@ -80,7 +80,7 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandAssigned: ("rule_id", "unit_id", "reason"),
     ev.DemandReclassified: ("category", "tier", "urgency", "previous_category", "previous_tier",
                             "reason"),
-    ev.DemandReturned: ("unit_id", "reason", "return_count"),
+    ev.DemandReturned: ("unit_id", "reason", "return_count", "due_at"),
     ev.DemandAccepted: ("unit_id", "due_at"),
     ev.DeadlineWarningIssued: ("threshold_percent", "due_at"),
     ev.HandlingEscalated: ("from_unit", "to_unit", "cause", "due_at"),

@@ -23,7 +23,7 @@ from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
 from domain.policy import ClassificationRule, Policy
-from domain.routing import reroute_if_target_changed
+from domain.routing import dispatch_clock, reroute_if_target_changed
 from domain.state import DemandState, evolve
 from domain.text import normalise, words
 
@@ -235,7 +235,9 @@ def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.Dom
     found = classify_state(state, ctx.policy)
     if found and found.confidence >= ctx.policy.classification.confidence_threshold:
         return [ev.DemandClassified(**found.model_dump(), policy_version=ctx.version)]
+    due_at, warn_at = dispatch_clock(ctx)
     return [ev.ClassificationRequested(
+        due_at=due_at, warn_at=warn_at,
         dispatcher_unit=dispatcher_for(state, ctx.policy),
         reason="low_confidence" if found else "no_rule",
         confidence=found.confidence if found else 0.0,

@@ -259,6 +259,13 @@ class RecordCallback(Command):
     comment: str = Field(default="", max_length=2000, description="what they said")
 
 
+class DispatchOverdue(Command):
+    """Timer: a need waited for a dispatcher past `sla.dispatch`."""
+
+    type: Literal["DispatchOverdue"] = "DispatchOverdue"
+    due_at: datetime
+
+
 class CloseEvaluationWindow(Command):
     type: Literal["CloseEvaluationWindow"] = "CloseEvaluationWindow"
     due_at: datetime
@@ -266,7 +273,7 @@ class CloseEvaluationWindow(Command):
 
 TimerCommand = (
     ExpireInformationRequest | AcceptanceTimeout | WarningDue | DeadlineBreached
-    | CloseEvaluationWindow | SupervisionDue
+    | CloseEvaluationWindow | SupervisionDue | DispatchOverdue
 )
 
 AnyCommand = Annotated[
@@ -275,7 +282,7 @@ AnyCommand = Annotated[
     | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
     | DecideExtension | Complete | Evaluate | RecordCallback | CloseEvaluationWindow
-    | Supervise | ReplySupervision | SupervisionDue,
+    | Supervise | ReplySupervision | SupervisionDue | DispatchOverdue,
     Field(discriminator="type"),
 ]
 

@@ -9,6 +9,7 @@ from domain.commands import (
     AcceptanceTimeout,
     CloseEvaluationWindow,
     DeadlineBreached,
+    DispatchOverdue,
     ExpireInformationRequest,
     SupervisionDue,
     TimerCommand,
@@ -51,6 +52,8 @@ def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
         if BREACH_RECORDED in state.warnings_issued:
             return []
         return [(state.accept_due_at, AcceptanceTimeout(due_at=state.accept_due_at))]
+    if waiting_for_dispatcher(state) and state.due_at:
+        return [*_warnings(state), (state.due_at, DispatchOverdue(due_at=state.due_at))]
     if state.stage == Stage.HANDLING:
         return _handling_candidates(state)
     if state.stage == Stage.EVALUATION and state.evaluation_due_at:
@@ -59,12 +62,21 @@ def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     return []
 
 
+def waiting_for_dispatcher(state: DemandState) -> bool:
+    """To be classified by hand, or classified with nobody owning it (after a return)."""
+    if state.stage == Stage.CLASSIFICATION:
+        return state.awaiting_dispatcher is not None
+    return state.stage == Stage.ASSIGNMENT and state.assigned_unit is None
+
+
+def _warnings(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+    return [(when, WarningDue(percent=percent, due_at=when))
+            for percent, when in sorted(state.warn_at.items())
+            if percent not in state.warnings_issued]
+
+
 def _handling_candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
-    found: list[tuple[datetime, TimerCommand]] = [
-        (when, WarningDue(percent=percent, due_at=when))
-        for percent, when in sorted(state.warn_at.items())
-        if percent not in state.warnings_issued
-    ]
+    found = _warnings(state)
     if state.due_at and BREACH_RECORDED not in state.warnings_issued:
         found.append((state.due_at, DeadlineBreached(due_at=state.due_at)))
     return found

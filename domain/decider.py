@@ -26,7 +26,7 @@ Handler = Callable[[DemandState, Any, DecisionContext], list[DomainEvent]]
 
 TIMER_COMMANDS = (
     cmd.ExpireInformationRequest, cmd.AcceptanceTimeout, cmd.WarningDue, cmd.DeadlineBreached,
-    cmd.CloseEvaluationWindow, cmd.SupervisionDue,
+    cmd.CloseEvaluationWindow, cmd.SupervisionDue, cmd.DispatchOverdue,
 )
 OPEN = tuple(s.value for s in OPEN_STAGES)
 
@@ -43,6 +43,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.Assign: routing.assign,
     cmd.Return: routing.return_need,
     cmd.Reassign: routing.reassign,
+    cmd.DispatchOverdue: routing.dispatch_overdue,
     cmd.Accept: handling.accept,
     cmd.AcceptanceTimeout: handling.acceptance_timeout,
     cmd.WarningDue: handling.warning_due,

@@ -165,6 +165,9 @@ class ClassificationRequested(DomainEvent):
     confidence: float = 0.0
     best_guess: str | None = Field(default=None, description="the weakly matched rule")
     matched_terms: list[str] = Field(default_factory=list)
+    due_at: datetime | None = Field(
+        default=None, description="the dispatcher must act by then (policy `sla.dispatch`)")
+    warn_at: dict[int, datetime] = Field(default_factory=dict)
 
 
 class DemandClassified(RuleApplied):
@@ -202,7 +205,8 @@ class DemandAssigned(RuleApplied):
     unit_id: str
     unit_kind: UnitKind
     accept_due_at: datetime
-    reason: Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid"]
+    reason: Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
+                    "dispatch_timeout"]
 
 
 class DemandReturned(DomainEvent):
@@ -212,6 +216,10 @@ class DemandReturned(DomainEvent):
     unit_id: str
     reason: ShortText
     return_count: int
+    due_at: datetime | None = Field(
+        default=None, description="below the return limit: a dispatcher must give it an owner "
+        "by then (policy `sla.dispatch`)")
+    warn_at: dict[int, datetime] = Field(default_factory=dict)
 
 
 # --- 4. time-limited handling --------------------------------------------------------------

@@ -22,6 +22,7 @@ from domain.commands import (
     WarningDue,
 )
 from domain.context import DecisionContext
+from domain.deadlines import waiting_for_dispatcher
 from domain.errors import InvalidCommand, NotYourUnit
 from domain.evaluation import evaluation_requested
 from domain.guards import require_assignee, timer_is_current
@@ -55,8 +56,12 @@ def acceptance_timeout(state: DemandState, command: AcceptanceTimeout, ctx: Deci
 
 
 def warning_due(state: DemandState, command: WarningDue, ctx: DecisionContext) -> Events:
-    """50% / 75% of the handling time is used: warn the assignee, once per threshold."""
-    if state.stage != Stage.HANDLING or state.pending_information or state.due_at is None:
+    """50% / 75% of the handling time (or of a dispatcher's wait) is used: warn whoever must
+    act, once per threshold."""
+    if state.due_at is None or (state.stage != Stage.HANDLING
+                                and not waiting_for_dispatcher(state)):
+        return []
+    if state.pending_information:
         return []
     if command.percent in state.warnings_issued:
         return []

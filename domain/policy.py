@@ -139,6 +139,10 @@ class SlaPolicy(Frozen):
     handling: dict[Category, dict[Tier, UrgencyHours]] = Field(default_factory=dict)
     default_handling: Duration = timedelta(hours=40)
     escalation: Duration = timedelta(hours=16)
+    dispatch: Duration | None = Field(
+        default=None, description="working time a need may wait for a dispatcher (to be "
+        "classified by hand, or to get an owner after a return) before the first receiver "
+        "takes it; warnings at `warning_percents`. Unset: no clock, as policies before it")
     supervision_reply: Duration = Field(
         default=timedelta(hours=24),
         description="督办: working time a unit has to reply to a supervision order, unless "

@@ -13,16 +13,18 @@ from datetime import datetime
 from typing import Literal
 
 from domain import events as ev
-from domain.commands import Assign, Reassign, Return
+from domain.commands import Assign, DispatchOverdue, Reassign, Return
 from domain.context import DecisionContext
+from domain.deadlines import waiting_for_dispatcher
 from domain.errors import InvalidCommand
-from domain.guards import require_assignee
+from domain.guards import require_assignee, timer_is_current
 from domain.model import Frozen, Stage, Tier
 from domain.policy import Policy, Unit
 from domain.sla import need_calendar
 from domain.state import DemandState
 
-Reason = Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid"]
+Reason = Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
+                 "dispatch_timeout"]
 
 
 class RoutingDecision(Frozen):
@@ -122,12 +124,35 @@ def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> li
         raise InvalidCommand("reason", "the street office decides after the return limit")
     assert state.assigned_unit is not None
     count = state.return_count + 1
+    if count < limit:
+        due_at, warn_at = dispatch_clock(ctx)
+        return [ev.DemandReturned(unit_id=state.assigned_unit, reason=command.reason,
+                                  return_count=count, due_at=due_at, warn_at=warn_at)]
     returned = ev.DemandReturned(unit_id=state.assigned_unit, reason=command.reason,
                                  return_count=count)
-    if count < limit:
-        return [returned]
     decision = first_receiver(ctx.policy, "routing.return_limit", "return_limit")
     return [returned, assigned(decision, state, ctx)]
+
+
+def dispatch_clock(ctx: DecisionContext) -> tuple[datetime | None, dict[int, datetime]]:
+    """When a dispatcher must have acted on a need that starts waiting now, and its warning
+    points (none without `sla.dispatch`)."""
+    wait = ctx.policy.sla.dispatch
+    if wait is None:
+        return None, {}
+    return ctx.after_working(wait)[0], ctx.warn_points(wait)
+
+
+def dispatch_overdue(state: DemandState, command: DispatchOverdue,
+                     ctx: DecisionContext) -> list[ev.DomainEvent]:
+    """Nobody dispatched it in time: the first receiver (the street office) owns it now and
+    must accept it, whatever its classification (首接负责)."""
+    if not waiting_for_dispatcher(state):
+        return []
+    if not timer_is_current(state.due_at, command.due_at, ctx.now):
+        return []
+    decision = first_receiver(ctx.policy, "routing.dispatch_timeout", "dispatch_timeout")
+    return [assigned(decision, state, ctx)]
 
 
 def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:

@@ -162,13 +162,15 @@ def _repeat_resolved(state: DemandState, e: ev.PossibleRepeatResolved) -> Update
 
 @_on(ev.ClassificationRequested)
 def _classification_requested(state: DemandState, e: ev.ClassificationRequested) -> Update:
-    return {"stage": Stage.CLASSIFICATION, "awaiting_dispatcher": e.dispatcher_unit}
+    return {"stage": Stage.CLASSIFICATION, "awaiting_dispatcher": e.dispatcher_unit} | _clock(
+        e.due_at, "", e.warn_at)
 
 
 @_on(ev.DemandClassified)
 def _classified(state: DemandState, e: ev.DemandClassified) -> Update:
     return {"stage": Stage.CLASSIFICATION, "category": e.category, "tier": e.tier,
-            "urgency": e.urgency, "classification_rule": e.rule_id, "awaiting_dispatcher": None}
+            "urgency": e.urgency, "classification_rule": e.rule_id, "awaiting_dispatcher": None,
+            } | _clock(None, "", {})
 
 
 @_on(ev.DemandReclassified)
@@ -189,9 +191,7 @@ def _returned(state: DemandState, e: ev.DemandReturned) -> Update:
     return {"stage": Stage.ASSIGNMENT, "assigned_unit": None, "assigned_kind": None,
             "accept_due_at": None, "return_count": e.return_count,
             "returned_by": (*state.returned_by, e.unit_id), "pending_extension": None,
-            "pending_information": None} | _clock(
-        None, "", {}
-    )
+            "pending_information": None} | _clock(e.due_at, "", e.warn_at)
 
 
 @_on(ev.DemandAccepted)

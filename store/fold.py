@@ -9,9 +9,12 @@ A row is a dict keyed by the `need_summary` columns. Credits are counter increme
 Rules, per event type (anything not listed only moves `last_version`):
 - Submitted / InformationRequested -> stage collection (Submitted also fills the descriptive
   columns, the requester's name, phone and address masked);
-- ClassificationRequested / Classified -> classification; Reclassified changes the category only;
+- ClassificationRequested -> classification, due when the dispatcher must have acted (if the
+  policy sets `sla.dispatch`); Classified -> classification; Reclassified changes the
+  category only;
 - Assigned -> assignment, task `accept` due at the acceptance deadline; credit `assigned`;
-- Returned -> back to dispatch (no assignee, no task); credit `returns` to the returning unit;
+- Returned -> back to dispatch (no assignee, no task, due when a dispatcher must have given
+  it an owner); credit `returns` to the returning unit;
 - Accepted -> handling, task `handle`; credit `accepted`, and `accepted_in_time` unless an
   acceptance deadline was set and passed;
 - HandlingEscalated -> new assignee and deadline; a breach (`deadline_breached`,
@@ -155,7 +158,12 @@ def _assigned(s: _Step) -> None:
 def _returned(s: _Step) -> None:
     s.row["returns"] += 1
     s.credit(s.p.get("unit_id"), "returns")
-    s.row.update(stage="assignment", assigned_unit=None, unit_kind=None, task=None, due_at=None)
+    s.row.update(stage="assignment", assigned_unit=None, unit_kind=None, task=None,
+                 due_at=_time(s.p.get("due_at")))
+
+
+def _classification_requested(s: _Step) -> None:
+    s.row.update(stage="classification", due_at=_time(s.p.get("due_at")))
 
 
 def _accepted(s: _Step) -> None:
@@ -224,7 +232,7 @@ _RULES: dict[str, Callable[[_Step], None]] = {
     "ReportLinked": _linked,
     "ReportUnlinked": _unlinked,
     "DemandMerged": _merged,
-    "ClassificationRequested": _stage("classification"),
+    "ClassificationRequested": _classification_requested,
     "DemandClassified": _classified,
     "DemandReclassified": _reclassified,
     "DemandAssigned": _assigned,

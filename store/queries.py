@@ -256,7 +256,8 @@ async def daily_trend(db: asyncpg.Pool, reach: Reach, today: date, days: int) ->
 
 # --- the dispatcher's queue ----------------------------------------------------------------
 async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> list[Row]:
-    """Open needs waiting for a dispatcher, oldest first: `reason` is `classify` (the rules
+    """Open needs waiting for a dispatcher, the soonest due first (then the oldest): `reason`
+    is `classify` (the rules
     were unsure), `assign` (classified, nobody owns it: after a return) or `possible_repeat`
     (flagged, not yet linked or dismissed)."""
     where = _Where()
@@ -268,7 +269,8 @@ async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> li
         "SELECT s.*, CASE WHEN s.stage = 'classification' THEN 'classify' "
         "WHEN s.stage = 'assignment' AND s.assigned_unit IS NULL THEN 'assign' "
         f"ELSE 'possible_repeat' END AS reason FROM need_summary s {where.sql()} "
-        f"ORDER BY s.submitted_at NULLS LAST, s.stream_id LIMIT {where.arg(limit)}", *where.args)
+        f"ORDER BY s.due_at NULLS LAST, s.submitted_at NULLS LAST, s.stream_id "
+        f"LIMIT {where.arg(limit)}", *where.args)
     return [dict(r) for r in rows]
 
 

@@ -1,0 +1,102 @@
+"""A clock on every wait for a dispatcher (issue 19, item 1, in part): a need the rules
+could not classify, and a need returned below the return limit, each get a deadline
+(`sla.dispatch`), warnings at 50 % and 75 %, and past it the first receiver (the street
+office) owns the need and must accept it. On the time-skipping server, with the fast policy
+plus a 6-second dispatch limit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from domain.commands import Return
+from domain.model import Stage
+from store.eventstore import EventStore
+from tests.fixtures.temporal import CONVERTER
+from tests.workflows.conftest import FAST_POLICY, Needs
+from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
+from workers.worker import build_worker
+
+
+@pytest.fixture
+async def dispatch_needs(skipping_env: WorkflowEnvironment, task_queue: str,
+                         wf_store: EventStore, tmp_path: Path) -> AsyncIterator[Needs]:
+    text = FAST_POLICY.read_text(encoding="utf-8").replace(
+        "sla:\n", "sla:\n  dispatch: 6s\n", 1)
+    policy = tmp_path / "policy-dispatch.yaml"
+    policy.write_text(text, encoding="utf-8")
+    plain = await Client.connect(skipping_env.client.service_client.config.target_host,
+                                 data_converter=CONVERTER)
+    async with build_worker(plain, task_queue, wf_store, policy):
+        yield Needs(plain, task_queue, wf_store)
+
+
+async def skip(env: WorkflowEnvironment, seconds: float) -> None:
+    await env.sleep(timedelta(seconds=seconds))
+
+
+async def test_a_need_nobody_classifies_goes_to_the_first_receiver(
+    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+) -> None:
+    n = dispatch_needs
+    need_id = await n.submit(a_need("有件事想反映一下，不知道找谁"))
+    snap = await n.wait_for(need_id, lambda s: s.state.awaiting_dispatcher is not None)
+    assert snap.state.due_at is not None and sorted(snap.state.warn_at) == [50, 75]
+    await skip(skipping_env, 4)
+    await n.wait_for(need_id, lambda s: 50 in s.state.warnings_issued)
+    await skip(skipping_env, 3)
+    snap = await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    assert snap.state.assigned_unit == "street-hanzheng"
+    stored = [e.event() for e in await n.stored(need_id)]
+    assigned = next(e for e in stored if e.type == "DemandAssigned")
+    assert (assigned.reason, assigned.rule_id) == ("dispatch_timeout", "routing.dispatch_timeout")
+    requested = next(e for e in stored if e.type == "ClassificationRequested")
+    assert requested.due_at is not None
+    warned = [e.threshold_percent for e in stored if e.type == "DeadlineWarningIssued"]
+    assert warned == [50, 75]
+    await assert_store_agrees(n, need_id)
+    row = await n.store.need_summary(need_id)
+    assert row is not None and row["assigned_unit"] == "street-hanzheng"
+    await n.record_history(need_id, "dispatch_timeout_classification")
+
+
+async def test_a_returned_need_without_an_owner_goes_to_the_first_receiver(
+    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+) -> None:
+    n = dispatch_needs
+    need_id = await n.submit_assigned(a_need("楼下路灯坏了"))
+    await n.act(need_id, staff("grid-dongting-1"), Return(reason="不属于本网格"))
+    snap = await n.wait_for(need_id, lambda s: s.state.assigned_unit is None)
+    assert snap.state.stage == Stage.ASSIGNMENT and snap.state.due_at is not None
+    row = await n.store.need_summary(need_id)
+    assert row is not None and row["due_at"] == snap.state.due_at  # the dispatcher queue's order
+    await skip(skipping_env, 7)
+    snap = await n.wait_for(need_id, lambda s: s.state.assigned_unit is not None)
+    assert snap.state.assigned_unit == "street-hanzheng"
+    assert snap.state.accept_due_at is not None
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "dispatch_timeout_after_return")
+
+
+async def test_a_dispatcher_in_time_stops_the_clock(
+    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+) -> None:
+    from domain.commands import Classify
+    from domain.model import Actor, Category, Role, Tier
+
+    n = dispatch_needs
+    need_id = await n.submit(a_need("有件事想反映一下，找谁都行"))
+    await n.wait_for(need_id, lambda s: s.state.awaiting_dispatcher is not None)
+    dispatcher = Actor(id="disp-1", role=Role.DISPATCHER, unit="community-dongting")
+    await n.act(need_id, dispatcher,
+                Classify(category=Category.DAILY_LIFE, tier=Tier.GRID))
+    snap = await n.wait_for(need_id, lambda s: s.state.assigned_unit is not None)
+    assert snap.state.assigned_unit == "grid-dongting-1"
+    await skip(skipping_env, 8)
+    stored = [e.event() for e in await n.stored(need_id)]
+    assert [e.reason for e in stored if e.type == "DemandAssigned"] == ["routing"]
