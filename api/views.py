@@ -81,6 +81,8 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandReclassified: ("category", "tier", "urgency", "previous_category", "previous_tier",
                             "reason"),
     ev.DemandReturned: ("unit_id", "reason", "return_count", "due_at"),
+    ev.AdjudicationRequested: ("return_count", "due_at"),
+    ev.NeedAdjudicated: ("unit_id", "reason"),
     ev.DemandAccepted: ("unit_id", "due_at"),
     ev.DeadlineWarningIssued: ("threshold_percent", "due_at"),
     ev.HandlingEscalated: ("from_unit", "to_unit", "cause", "due_at"),

@@ -98,6 +98,8 @@ ACTIONS: tuple[Action, ...] = (
             "The assigned unit's written reply to a supervision order."),
     _action("reassign", cmd.Reassign, {SUPERVISOR}, "visible", OWNED,
             "Move the need to another unit in scope, which must accept it."),
+    _action("adjudicate", cmd.Adjudicate, {SUPERVISOR}, "visible", OWNED,
+            "裁定: rule which unit is responsible for a disputed or returned need; binding."),
     _action("extension-decision", cmd.DecideExtension, {STAFF, SUPERVISOR}, "approver", HANDLING,
             "Grant or refuse a pending extension request."),
     # the requester's side

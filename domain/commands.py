@@ -163,6 +163,15 @@ class Accept(Command):
     type: Literal["Accept"] = "Accept"
 
 
+class Adjudicate(Command):
+    """裁定: a supervisor rules which unit is responsible for a disputed or returned need;
+    binding on that unit (it cannot return it again)."""
+
+    type: Literal["Adjudicate"] = "Adjudicate"
+    unit_id: str = Field(min_length=1, description="the unit responsible from now on")
+    reason: ShortText = Field(description="why this unit")
+
+
 class Reassign(Command):
     """A supervisor moves the need to another unit, which must accept it."""
 
@@ -279,7 +288,7 @@ TimerCommand = (
 AnyCommand = Annotated[
     Submit | ProvideInformation | RequestInformation | ExpireInformationRequest | LinkReport
     | ResolvePossibleRepeat | UnlinkReport
-    | Classify | Reclassify | Assign | Return | Accept | Reassign | AcceptanceTimeout
+    | Classify | Reclassify | Assign | Return | Adjudicate | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
     | DecideExtension | Complete | Evaluate | RecordCallback | CloseEvaluationWindow
     | Supervise | ReplySupervision | SupervisionDue | DispatchOverdue,

@@ -43,6 +43,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.Assign: routing.assign,
     cmd.Return: routing.return_need,
     cmd.Reassign: routing.reassign,
+    cmd.Adjudicate: routing.adjudicate,
     cmd.DispatchOverdue: routing.dispatch_overdue,
     cmd.Accept: handling.accept,
     cmd.AcceptanceTimeout: handling.acceptance_timeout,

@@ -206,7 +206,7 @@ class DemandAssigned(RuleApplied):
     unit_kind: UnitKind
     accept_due_at: datetime
     reason: Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
-                    "dispatch_timeout"]
+                    "dispatch_timeout", "adjudicated"]
 
 
 class DemandReturned(DomainEvent):
@@ -220,6 +220,27 @@ class DemandReturned(DomainEvent):
         default=None, description="below the return limit: a dispatcher must give it an owner "
         "by then (policy `sla.dispatch`)")
     warn_at: dict[int, datetime] = Field(default_factory=dict)
+
+
+class AdjudicationRequested(DomainEvent):
+    """Returned as often as the policy allows: the level above must rule which unit is
+    responsible (policy `routing.adjudication`), by `due_at` (`sla.dispatch`) or the first
+    receiver takes it."""
+
+    type: Literal["AdjudicationRequested"] = "AdjudicationRequested"
+    return_count: int
+    due_at: datetime | None = None
+    warn_at: dict[int, datetime] = Field(default_factory=dict)
+
+
+class NeedAdjudicated(DomainEvent):
+    """裁定: a supervisor ruled which unit is responsible, with the reason. Binding: that unit
+    cannot return the need again."""
+
+    type: Literal["NeedAdjudicated"] = "NeedAdjudicated"
+    unit_id: str
+    unit_kind: UnitKind
+    reason: ShortText
 
 
 # --- 4. time-limited handling --------------------------------------------------------------
@@ -405,6 +426,8 @@ AnyEvent = Annotated[
     | DemandReclassified
     | DemandAssigned
     | DemandReturned
+    | AdjudicationRequested
+    | NeedAdjudicated
     | DemandAccepted
     | DeadlineWarningIssued
     | HandlingEscalated

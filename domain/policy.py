@@ -108,6 +108,9 @@ class CollectionPolicy(Frozen):
 class RoutingPolicy(Frozen):
     category_units: dict[Category, str] = Field(default_factory=dict)
     max_returns: int = Field(default=2, ge=1)
+    adjudication: bool = Field(
+        default=False, description="at the return limit a supervisor rules which unit is "
+        "responsible (binding) instead of the first receiver taking the need at once")
 
 
 UrgencyHours = dict[Urgency, Duration]

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from domain import events as ev
-from domain.commands import Assign, DispatchOverdue, Reassign, Return
+from domain.commands import Adjudicate, Assign, DispatchOverdue, Reassign, Return
 from domain.context import DecisionContext
 from domain.deadlines import waiting_for_dispatcher
 from domain.errors import InvalidCommand
@@ -24,7 +24,7 @@ from domain.sla import need_calendar
 from domain.state import DemandState
 
 Reason = Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
-                 "dispatch_timeout"]
+                 "dispatch_timeout", "adjudicated"]
 
 
 class RoutingDecision(Frozen):
@@ -110,6 +110,9 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
         raise InvalidCommand("category", "classify the need before assigning it")
     if state.assigned_unit:
         raise InvalidCommand("unit_id", f"already assigned to {state.assigned_unit}; use Reassign")
+    if state.awaiting_adjudication:
+        raise InvalidCommand("unit_id", "returned as often as allowed: a supervisor rules who "
+                             "is responsible (Adjudicate)")
     if command.unit_id is None:
         return [assigned(route(state, ctx.policy, exclude=state.returned_by), state, ctx)]
     unit = _known_unit(ctx.policy, command.unit_id)
@@ -119,6 +122,9 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
 def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """退单: the assignee sends the need back; at the return limit the street office decides."""
     require_assignee(state, "Return", ctx)
+    if state.adjudicated_unit is not None and state.adjudicated_unit == state.assigned_unit:
+        raise InvalidCommand("reason", f"a ruling made {state.adjudicated_unit} responsible: "
+                             "it cannot be returned")
     limit = ctx.policy.routing.max_returns
     if state.assigned_unit == ctx.policy.first_receiver and state.return_count >= limit:
         raise InvalidCommand("reason", "the street office decides after the return limit")
@@ -130,6 +136,10 @@ def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> li
                                   return_count=count, due_at=due_at, warn_at=warn_at)]
     returned = ev.DemandReturned(unit_id=state.assigned_unit, reason=command.reason,
                                  return_count=count)
+    if ctx.policy.routing.adjudication:
+        due_at, warn_at = dispatch_clock(ctx)
+        return [returned, ev.AdjudicationRequested(return_count=count, due_at=due_at,
+                                                   warn_at=warn_at)]
     decision = first_receiver(ctx.policy, "routing.return_limit", "return_limit")
     return [returned, assigned(decision, state, ctx)]
 
@@ -153,6 +163,18 @@ def dispatch_overdue(state: DemandState, command: DispatchOverdue,
         return []
     decision = first_receiver(ctx.policy, "routing.dispatch_timeout", "dispatch_timeout")
     return [assigned(decision, state, ctx)]
+
+
+def adjudicate(state: DemandState, command: Adjudicate, ctx: DecisionContext
+               ) -> list[ev.DomainEvent]:
+    """裁定: the named unit is responsible, bindingly; it must accept the need afresh unless
+    it already holds it."""
+    unit = _known_unit(ctx.policy, command.unit_id)
+    ruled = ev.NeedAdjudicated(unit_id=unit.id, unit_kind=unit.kind, reason=command.reason)
+    if unit.id == state.assigned_unit:
+        return [ruled]
+    decision = RoutingDecision(unit=unit, rule_id="manual", reason="adjudicated")
+    return [ruled, assigned(decision, state, ctx)]
 
 
 def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:

@@ -95,6 +95,9 @@ class DemandState(Frozen):
     warnings_issued: frozenset[int] = frozenset()
     return_count: int = 0
     returned_by: tuple[str, ...] = ()
+    awaiting_adjudication: bool = False
+    adjudicated_unit: str | None = Field(
+        default=None, description="the unit a ruling made responsible: it cannot return it")
     escalation_count: int = 0
     reopen_count: int = 0
     extension_count: int = 0

@@ -183,7 +183,8 @@ def _reclassified(state: DemandState, e: ev.DemandReclassified) -> Update:
 def _assigned(state: DemandState, e: ev.DemandAssigned) -> Update:
     return {"stage": Stage.ASSIGNMENT, "assigned_unit": e.unit_id, "assigned_kind": e.unit_kind,
             "accept_due_at": e.accept_due_at, "pending_extension": None,
-            "pending_information": None, "awaiting_dispatcher": None} | _clock(None, "", {})
+            "pending_information": None, "awaiting_dispatcher": None,
+            "awaiting_adjudication": False} | _clock(None, "", {})
 
 
 @_on(ev.DemandReturned)
@@ -192,6 +193,16 @@ def _returned(state: DemandState, e: ev.DemandReturned) -> Update:
             "accept_due_at": None, "return_count": e.return_count,
             "returned_by": (*state.returned_by, e.unit_id), "pending_extension": None,
             "pending_information": None} | _clock(e.due_at, "", e.warn_at)
+
+
+@_on(ev.AdjudicationRequested)
+def _adjudication_requested(state: DemandState, e: ev.AdjudicationRequested) -> Update:
+    return {"awaiting_adjudication": True} | _clock(e.due_at, "", e.warn_at)
+
+
+@_on(ev.NeedAdjudicated)
+def _adjudicated(state: DemandState, e: ev.NeedAdjudicated) -> Update:
+    return {"awaiting_adjudication": False, "adjudicated_unit": e.unit_id}
 
 
 @_on(ev.DemandAccepted)

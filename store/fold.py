@@ -13,6 +13,7 @@ Rules, per event type (anything not listed only moves `last_version`):
   policy sets `sla.dispatch`); Classified -> classification; Reclassified changes the
   category only;
 - Assigned -> assignment, task `accept` due at the acceptance deadline; credit `assigned`;
+- AdjudicationRequested -> due when a supervisor must have ruled (the need has no owner);
 - Returned -> back to dispatch (no assignee, no task, due when a dispatcher must have given
   it an owner); credit `returns` to the returning unit;
 - Accepted -> handling, task `handle`; credit `accepted`, and `accepted_in_time` unless an
@@ -162,6 +163,10 @@ def _returned(s: _Step) -> None:
                  due_at=_time(s.p.get("due_at")))
 
 
+def _adjudication_requested(s: _Step) -> None:
+    s.row["due_at"] = _time(s.p.get("due_at"))
+
+
 def _classification_requested(s: _Step) -> None:
     s.row.update(stage="classification", due_at=_time(s.p.get("due_at")))
 
@@ -233,6 +238,7 @@ _RULES: dict[str, Callable[[_Step], None]] = {
     "ReportUnlinked": _unlinked,
     "DemandMerged": _merged,
     "ClassificationRequested": _classification_requested,
+    "AdjudicationRequested": _adjudication_requested,
     "DemandClassified": _classified,
     "DemandReclassified": _reclassified,
     "DemandAssigned": _assigned,

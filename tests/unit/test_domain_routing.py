@@ -1,6 +1,6 @@
 import pytest
 
-from domain.commands import Accept, Assign, Reassign, Return
+from domain.commands import Accept, Adjudicate, Assign, DispatchOverdue, Reassign, Return
 from domain.errors import InvalidCommand, NotPermitted, NotYourUnit
 from domain.model import Location, RequesterKind, Stage, UnitKind
 from tests.unit.domain_kit import (
@@ -66,10 +66,16 @@ def test_the_assignee_must_accept_within_the_acceptance_limit_in_working_hours()
     assert assigned.accept_due_at == story.now.replace(hour=12)
 
 
-def lamp_story() -> Story:
-    story = Story()
+def lamp_story(policy=POLICY) -> Story:
+    story = Story(policy)
     story.submit(submission("楼下路灯不亮"))
     return story
+
+
+# the demo policy rules at the return limit; policies without `routing.adjudication` let the
+# street office take the need at once
+NO_RULING = POLICY.model_copy(update={"routing": POLICY.routing.model_copy(
+    update={"adjudication": False})})
 
 
 def test_a_returned_need_waits_for_the_dispatcher_without_an_owner():
@@ -95,7 +101,7 @@ def test_the_dispatcher_may_assign_by_hand():
 
 
 def test_after_the_return_limit_the_street_office_decides():
-    story = lamp_story()
+    story = lamp_story(NO_RULING)
     story.run(Return(reason="不属于本网格"), staff("grid-dongting-1"))
     story.run(Assign(unit_id="grid-dongting-2"), DISPATCHER)
     events = story.run(Return(reason="也不属于本网格"), staff("grid-dongting-2"))
@@ -135,3 +141,48 @@ def test_only_supervisors_reassign():
     story = lamp_story()
     with pytest.raises(NotPermitted):
         story.run(Reassign(unit_id="dept-urban"), RESIDENT)
+
+
+def returned_twice() -> Story:
+    story = lamp_story()
+    story.run(Return(reason="不属于本网格"), staff("grid-dongting-1"))
+    story.run(Assign(unit_id="grid-dongting-2"), DISPATCHER)
+    events = story.run(Return(reason="也不属于本网格"), staff("grid-dongting-2"))
+    assert types(events) == ["DemandReturned", "AdjudicationRequested"]
+    assert events[1].due_at is not None  # the policy's dispatch clock: then the street office
+    return story
+
+
+def test_at_the_return_limit_a_supervisor_rules_and_the_ruling_binds():
+    story = returned_twice()
+    assert story.state.awaiting_adjudication and story.state.assigned_unit is None
+    with pytest.raises(InvalidCommand, match="Adjudicate"):
+        story.run(Assign(unit_id="grid-dongting-1"), DISPATCHER)
+    with pytest.raises(NotPermitted):
+        story.run(Adjudicate(unit_id="grid-dongting-1", reason="x"), DISPATCHER)
+    ruled = story.run(Adjudicate(unit_id="grid-dongting-1", reason="路灯在一网格范围内"),
+                      SUPERVISOR)
+    assert types(ruled) == ["NeedAdjudicated", "DemandAssigned"]
+    assert ruled[1].reason == "adjudicated" and ruled[1].unit_id == "grid-dongting-1"
+    assert not story.state.awaiting_adjudication
+    with pytest.raises(InvalidCommand, match="ruling made grid-dongting-1 responsible"):
+        story.run(Return(reason="还是不归我们"), staff("grid-dongting-1"))
+    story.run(Accept(), staff("grid-dongting-1"))
+    assert story.state.stage == Stage.HANDLING
+
+
+def test_a_dispute_can_be_ruled_for_the_unit_that_holds_the_need():
+    story = lamp_story()
+    ruled = story.run(Adjudicate(unit_id="grid-dongting-1", reason="属地管理"), SUPERVISOR)
+    assert types(ruled) == ["NeedAdjudicated"]  # it keeps the need, now bound to it
+    with pytest.raises(InvalidCommand, match="cannot be returned"):
+        story.run(Return(reason="不归我们"), staff("grid-dongting-1"))
+
+
+def test_nobody_ruling_in_time_hands_the_need_to_the_street_office():
+    story = returned_twice()
+    due = story.state.due_at
+    assert due is not None
+    story.at(due).run(DispatchOverdue(due_at=due))
+    assert story.state.assigned_unit == "street-hanzheng"
+    assert story.last("DemandAssigned").reason == "dispatch_timeout"

@@ -1,4 +1,4 @@
-"""A clock on every wait for a dispatcher (issue 19, item 1, in part): a need the rules
+"""A clock on every wait for a dispatcher, and adjudication (issue 19, items 1 and 5): a need the rules
 could not classify, and a need returned below the return limit, each get a deadline
 (`sla.dispatch`), warnings at 50 % and 75 %, and past it the first receiver (the street
 office) owns the need and must accept it. On the time-skipping server, with the fast policy
@@ -27,7 +27,8 @@ from workers.worker import build_worker
 async def dispatch_needs(skipping_env: WorkflowEnvironment, task_queue: str,
                          wf_store: EventStore, tmp_path: Path) -> AsyncIterator[Needs]:
     text = FAST_POLICY.read_text(encoding="utf-8").replace(
-        "sla:\n", "sla:\n  dispatch: 6s\n", 1)
+        "sla:\n", "sla:\n  dispatch: 6s\n", 1).replace(
+        "routing:\n", "routing:\n  adjudication: true\n", 1)
     policy = tmp_path / "policy-dispatch.yaml"
     policy.write_text(text, encoding="utf-8")
     plain = await Client.connect(skipping_env.client.service_client.config.target_host,
@@ -100,3 +101,30 @@ async def test_a_dispatcher_in_time_stops_the_clock(
     await skip(skipping_env, 8)
     stored = [e.event() for e in await n.stored(need_id)]
     assert [e.reason for e in stored if e.type == "DemandAssigned"] == ["routing"]
+
+
+async def test_an_adjudication_after_two_returns(
+    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+) -> None:
+    from domain.commands import Accept, Adjudicate, Assign
+    from domain.model import Actor, Role
+
+    n = dispatch_needs
+    supervisor = Actor(id="sup-street", role=Role.SUPERVISOR, unit="street-hanzheng")
+    need_id = await n.submit_assigned(a_need("楼下路灯坏了，晚上很黑"))
+    await n.act(need_id, staff("grid-dongting-1"), Return(reason="不属于本网格"))
+    await n.act(need_id, supervisor, Assign(unit_id="grid-dongting-2"))
+    await n.act(need_id, staff("grid-dongting-2"), Return(reason="也不属于本网格"))
+    snap = await n.wait_for(need_id, lambda s: s.state.awaiting_adjudication)
+    assert snap.state.assigned_unit is None and snap.state.due_at is not None
+    await skip(skipping_env, 2)  # within the 6 s the supervisor has
+    await n.act(need_id, supervisor, Adjudicate(unit_id="grid-dongting-1", reason="属地管理"))
+    snap = await n.wait_for(need_id, lambda s: s.state.assigned_unit == "grid-dongting-1")
+    assert snap.state.adjudicated_unit == "grid-dongting-1"
+    await n.act(need_id, staff("grid-dongting-1"), Accept())
+    await skip(skipping_env, 6)  # the old dispatch deadline has passed: nothing happens
+    stored = [e.event() for e in await n.stored(need_id)]
+    assert [e.reason for e in stored if e.type == "DemandAssigned"][-1] == "adjudicated"
+    assert "DemandAccepted" in [e.type for e in stored]
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "adjudicated_after_two_returns")
