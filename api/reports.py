@@ -95,14 +95,24 @@ def _month(text: str | None) -> date:
         raise ApiError(422, "invalid_input", "month: no such month", field="month") from None
 
 
+RANKED_BY = ("satisfaction_rate", "on_time_resolution_rate", "resolution_rate")
+
+
 def _rank(stats: list[UnitStats], min_needs: int) -> list[UnitStats]:
-    """Rank by satisfaction, then on-time resolution, then resolution (higher is better)."""
-    def key(s: UnitStats) -> tuple:
-        return tuple(-(getattr(s, r) if getattr(s, r) is not None else -1.0)
-                     for r in ("satisfaction_rate", "on_time_resolution_rate", "resolution_rate"))
-    ranked = sorted((s for s in stats if s.assigned >= min_needs), key=key)
+    """Rank by satisfaction, then on-time resolution, then resolution (higher is better; a
+    rate with nothing to count ranks below any figure). Units equal on all three share a
+    rank and the next rank skips (1, 2, 2, 4), listed by unit id; units with fewer than
+    `min_needs` assigned needs are listed after, unranked."""
+    def key(s: UnitStats) -> tuple[float, ...]:
+        return tuple(-(getattr(s, r) if getattr(s, r) is not None else -1.0) for r in RANKED_BY)
+    ranked = sorted((s for s in stats if s.assigned >= min_needs),
+                    key=lambda s: (key(s), s.unit_id))
     rest = sorted((s for s in stats if s.assigned < min_needs), key=lambda s: s.unit_id)
-    return [s.model_copy(update={"rank": i}) for i, s in enumerate(ranked, 1)] + rest
+    out: list[UnitStats] = []
+    for position, unit in enumerate(ranked, 1):
+        tied = out and key(out[-1]) == key(unit)
+        out.append(unit.model_copy(update={"rank": out[-1].rank if tied else position}))
+    return out + rest
 
 
 def _number(value: Any) -> Any:

@@ -268,6 +268,13 @@ class RecordCallback(Command):
     comment: str = Field(default="", max_length=2000, description="what they said")
 
 
+class ExtensionDecisionDue(Command):
+    """Timer: an extension request waited past `sla.extension_decision`."""
+
+    type: Literal["ExtensionDecisionDue"] = "ExtensionDecisionDue"
+    due_at: datetime
+
+
 class DispatchOverdue(Command):
     """Timer: a need waited for a dispatcher past `sla.dispatch`."""
 
@@ -282,7 +289,7 @@ class CloseEvaluationWindow(Command):
 
 TimerCommand = (
     ExpireInformationRequest | AcceptanceTimeout | WarningDue | DeadlineBreached
-    | CloseEvaluationWindow | SupervisionDue | DispatchOverdue
+    | CloseEvaluationWindow | SupervisionDue | DispatchOverdue | ExtensionDecisionDue
 )
 
 AnyCommand = Annotated[
@@ -291,7 +298,7 @@ AnyCommand = Annotated[
     | Classify | Reclassify | Assign | Return | Adjudicate | Accept | Reassign | AcceptanceTimeout
     | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
     | DecideExtension | Complete | Evaluate | RecordCallback | CloseEvaluationWindow
-    | Supervise | ReplySupervision | SupervisionDue | DispatchOverdue,
+    | Supervise | ReplySupervision | SupervisionDue | DispatchOverdue | ExtensionDecisionDue,
     Field(discriminator="type"),
 ]
 

@@ -11,6 +11,7 @@ from domain.commands import (
     DeadlineBreached,
     DispatchOverdue,
     ExpireInformationRequest,
+    ExtensionDecisionDue,
     SupervisionDue,
     TimerCommand,
     WarningDue,
@@ -77,6 +78,9 @@ def _warnings(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
 
 def _handling_candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     found = _warnings(state)
+    pending = state.pending_extension
+    if pending is not None and pending.decide_by is not None:
+        found.append((pending.decide_by, ExtensionDecisionDue(due_at=pending.decide_by)))
     if state.due_at and BREACH_RECORDED not in state.warnings_issued:
         found.append((state.due_at, DeadlineBreached(due_at=state.due_at)))
     return found

@@ -26,7 +26,7 @@ Handler = Callable[[DemandState, Any, DecisionContext], list[DomainEvent]]
 
 TIMER_COMMANDS = (
     cmd.ExpireInformationRequest, cmd.AcceptanceTimeout, cmd.WarningDue, cmd.DeadlineBreached,
-    cmd.CloseEvaluationWindow, cmd.SupervisionDue, cmd.DispatchOverdue,
+    cmd.CloseEvaluationWindow, cmd.SupervisionDue, cmd.DispatchOverdue, cmd.ExtensionDecisionDue,
 )
 OPEN = tuple(s.value for s in OPEN_STAGES)
 
@@ -53,6 +53,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.NoteProgress: handling.note_progress,
     cmd.RequestExtension: handling.request_extension,
     cmd.DecideExtension: handling.decide_extension,
+    cmd.ExtensionDecisionDue: handling.extension_decision_due,
     cmd.Complete: handling.complete,
     cmd.Supervise: supervision.supervise,
     cmd.ReplySupervision: supervision.reply,

@@ -323,6 +323,17 @@ class ExtensionRequested(DomainEvent):
     extra_hours: int = Field(gt=0, le=24 * 30)
     reason: ShortText
     approver_unit: str
+    decide_by: datetime | None = Field(
+        default=None, description="the approver must decide by then (`sla.extension_decision`)")
+
+
+class ExtensionDecisionEscalated(DomainEvent):
+    """The approver did not decide in time: the request goes to the unit above it."""
+
+    type: Literal["ExtensionDecisionEscalated"] = "ExtensionDecisionEscalated"
+    from_unit: str
+    to_unit: str
+    decide_by: datetime
 
 
 class ExtensionApproved(DomainEvent):
@@ -335,6 +346,7 @@ class ExtensionApproved(DomainEvent):
 class ExtensionRefused(DomainEvent):
     type: Literal["ExtensionRefused"] = "ExtensionRefused"
     reason: ShortText
+    lapsed: bool = Field(default=False, description="nobody decided in time, up to the top")
 
 
 class HandlingClockResumed(DomainEvent):
@@ -437,6 +449,7 @@ AnyEvent = Annotated[
     | SupervisionReplied
     | SupervisionReplyMissed
     | ExtensionRequested
+    | ExtensionDecisionEscalated
     | ExtensionApproved
     | ExtensionRefused
     | HandlingClockResumed

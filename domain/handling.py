@@ -16,6 +16,7 @@ from domain.commands import (
     Complete,
     DeadlineBreached,
     DecideExtension,
+    ExtensionDecisionDue,
     NoteProgress,
     Remind,
     RequestExtension,
@@ -100,8 +101,27 @@ def request_extension(state: DemandState, command: RequestExtension, ctx: Decisi
     above = next_rung(state, ctx.policy)
     approver = above.id if above else state.assigned_unit
     assert approver is not None
+    wait = ctx.policy.sla.extension_decision
     return [ev.ExtensionRequested(extra_hours=command.extra_hours, reason=command.reason,
-                                  approver_unit=approver)]
+                                  approver_unit=approver,
+                                  decide_by=ctx.after_working(wait)[0] if wait else None)]
+
+
+def extension_decision_due(state: DemandState, command: ExtensionDecisionDue,
+                           ctx: DecisionContext) -> Events:
+    """Nobody decided in time: the request goes one rung above its approver; at the top it
+    lapses (refused), and the unit works on to its current deadline."""
+    pending = state.pending_extension
+    if pending is None or pending.decide_by is None:
+        return []
+    if not timer_is_current(pending.decide_by, command.due_at, ctx.now):
+        return []
+    above = ctx.policy.parent_of(pending.approver_unit)
+    wait = ctx.policy.sla.extension_decision
+    if above is None or wait is None:
+        return [ev.ExtensionRefused(reason="no decision in time", lapsed=True)]
+    return [ev.ExtensionDecisionEscalated(from_unit=pending.approver_unit, to_unit=above.id,
+                                          decide_by=ctx.after_working(wait)[0])]
 
 
 def decide_extension(state: DemandState, command: DecideExtension, ctx: DecisionContext) -> Events:

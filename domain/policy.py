@@ -142,6 +142,10 @@ class SlaPolicy(Frozen):
     handling: dict[Category, dict[Tier, UrgencyHours]] = Field(default_factory=dict)
     default_handling: Duration = timedelta(hours=40)
     escalation: Duration = timedelta(hours=16)
+    extension_decision: Duration | None = Field(
+        default=None, description="working time the approving unit has to decide an extension "
+        "request; then the request goes one rung up (at the top it lapses, refused). Unset: no "
+        "clock")
     dispatch: Duration | None = Field(
         default=None, description="working time a need may wait for a dispatcher (to be "
         "classified by hand, or to get an owner after a return) before the first receiver "

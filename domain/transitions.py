@@ -32,6 +32,7 @@ class PendingInformation(Frozen):
 class PendingExtension(Frozen):
     extra_hours: int
     approver_unit: str
+    decide_by: datetime | None = None
 
 
 class PendingSupervision(Frozen):
@@ -259,7 +260,18 @@ def _progress(state: DemandState, e: ev.ProgressNoted) -> Update:
 @_on(ev.ExtensionRequested)
 def _extension_requested(state: DemandState, e: ev.ExtensionRequested) -> Update:
     return {"pending_extension": PendingExtension(extra_hours=e.extra_hours,
-                                                  approver_unit=e.approver_unit)}
+                                                  approver_unit=e.approver_unit,
+                                                  decide_by=e.decide_by)}
+
+
+@_on(ev.ExtensionDecisionEscalated)
+def _extension_decision_escalated(state: DemandState,
+                                  e: ev.ExtensionDecisionEscalated) -> Update:
+    pending = state.pending_extension
+    if pending is None:
+        return {}
+    return {"pending_extension": pending.model_copy(
+        update={"approver_unit": e.to_unit, "decide_by": e.decide_by})}
 
 
 @_on(ev.ExtensionApproved)

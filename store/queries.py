@@ -275,19 +275,23 @@ async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> li
 
 
 PENDING_EXTENSION_SQL = """
-SELECT s.stream_id, r.version FROM need_summary s
-JOIN LATERAL (SELECT e.type, e.version FROM events e WHERE e.stream_id = s.stream_id
-                AND e.type IN ('ExtensionRequested', 'ExtensionGranted', 'ExtensionRefused')
-              ORDER BY e.version DESC LIMIT 1) r ON r.type = 'ExtensionRequested'
+SELECT s.stream_id, q.version FROM need_summary s
+JOIN LATERAL (SELECT e.type FROM events e WHERE e.stream_id = s.stream_id
+                AND e.type IN ('ExtensionRequested', 'ExtensionDecisionEscalated',
+                               'ExtensionApproved', 'ExtensionRefused')
+              ORDER BY e.version DESC LIMIT 1) r
+  ON r.type IN ('ExtensionRequested', 'ExtensionDecisionEscalated')
+JOIN LATERAL (SELECT e.version FROM events e WHERE e.stream_id = s.stream_id
+                AND e.type = 'ExtensionRequested' ORDER BY e.version DESC LIMIT 1) q ON true
 {where}
 ORDER BY s.due_at NULLS LAST, s.stream_id LIMIT 500
 """
 
 
 async def pending_extension_requests(db: asyncpg.Pool, reach: Reach) -> list[Row]:
-    """Needs in handling whose last extension event is a request nobody decided yet:
-    `stream_id` and the `version` of the request (read it through store.read to learn the
-    approver, the hours and the reason)."""
+    """Needs in handling whose last extension event is a request nobody decided yet (or its
+    escalation to the unit above): `stream_id` and the `version` of the request (read from
+    there through store.read to learn the hours, the reason and the current approver)."""
     where = _Where()
     _reach(reach, where)
     where.add("s.stage = 'handling'")

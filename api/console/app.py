@@ -40,7 +40,7 @@ from api.reports import unit_statistics
 from api.tabular import csv_response
 from api.views import NeedItem
 from domain.actions import BY_NAME
-from domain.events import ExtensionRequested
+from domain.events import ExtensionDecisionEscalated, ExtensionRequested
 from domain.model import Category, Stage
 from store import queries
 from store.queries import NeedFilters
@@ -355,7 +355,10 @@ async def _pending_extensions(services: Services, session: Session) -> list[dict
         request = events[0].event() if events else None
         if not isinstance(request, ExtensionRequested):
             continue
-        approver = request.approver_unit
+        approver, decide_by = request.approver_unit, request.decide_by
+        for later in (e.event() for e in events[1:]):
+            if isinstance(later, ExtensionDecisionEscalated):
+                approver, decide_by = later.to_unit, later.decide_by
         mine = (principal.unit == approver if principal.role == "staff"
                 else in_scope(principal, {"assigned_unit": approver}, services.directory)
                 if principal.role == "supervisor" else principal.role == "admin")
@@ -366,8 +369,11 @@ async def _pending_extensions(services: Services, session: Session) -> list[dict
                       "unit": summary["assigned_unit"] if summary else None,
                       "due_at": summary["due_at"] if summary else None,
                       "extra_hours": request.extra_hours, "reason": request.reason,
-                      "approver": approver, "requested_at": events[0].occurred_at})
-    return found
+                      "approver": approver, "requested_at": events[0].occurred_at,
+                      "decide_by": decide_by})
+    # the one to decide first on top: its own deadline, else the need's
+    return sorted(found, key=lambda r: (r["decide_by"] or r["due_at"] or datetime.max.replace(
+        tzinfo=UTC), r["id"]))
 
 
 def _units_in_reach(services: Services, session: Session) -> list[str]:

@@ -258,6 +258,19 @@ async def test_the_approver_units_staff_decide_an_extension_they_cannot_otherwis
     await sign_in(other, "staff-community-xinhua")
     assert need_id not in (await other.get("/console/extensions")).text
 
+    again = await grid.post(f"/needs/{need_id}/extension",
+                            json={"extra_hours": 2, "reason": "材料未到"})
+    assert again.status_code == 200, again.text
+    listing = await community.get("/console/extensions")
+    assert "材料未到" in listing.text and "审批时限" in listing.text  # the approver's own clock
+    granted = await community.post(f"/console/needs/{need_id}/act/extension-decision", data={
+        "csrf": csrf_of(listing.text), "approve": "true", "reason": "同意",
+        "back": "/console/extensions"})
+    assert granted.status_code == 303
+    await wait_for(grid, need_id, lambda b: any(i["type"] == "ExtensionApproved"
+                                                for i in b["timeline"]))
+    assert need_id not in (await community.get("/console/extensions")).text  # granted: gone
+
 
 async def test_a_supervision_order_from_the_console_is_answered_in_writing(browser_like,
                                                                           as_) -> None:

@@ -27,7 +27,7 @@ from workers.worker import build_worker
 async def dispatch_needs(skipping_env: WorkflowEnvironment, task_queue: str,
                          wf_store: EventStore, tmp_path: Path) -> AsyncIterator[Needs]:
     text = FAST_POLICY.read_text(encoding="utf-8").replace(
-        "sla:\n", "sla:\n  dispatch: 6s\n", 1).replace(
+        "sla:\n", "sla:\n  dispatch: 6s\n  extension_decision: 3s\n", 1).replace(
         "routing:\n", "routing:\n  adjudication: true\n", 1)
     policy = tmp_path / "policy-dispatch.yaml"
     policy.write_text(text, encoding="utf-8")
@@ -128,3 +128,23 @@ async def test_an_adjudication_after_two_returns(
     assert "DemandAccepted" in [e.type for e in stored]
     await assert_store_agrees(n, need_id)
     await n.record_history(need_id, "adjudicated_after_two_returns")
+
+
+async def test_an_undecided_extension_request_goes_up_a_rung(
+    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+) -> None:
+    from domain.commands import Accept, RequestExtension
+
+    n = dispatch_needs
+    need_id = await n.submit_assigned(a_need("楼道灯坏了，要换整条线路"))
+    await n.act(need_id, staff("grid-dongting-1"), Accept())
+    await n.act(need_id, staff("grid-dongting-1"),
+                RequestExtension(extra_hours=1, reason="等电工排班"))
+    await skip(skipping_env, 3.5)
+    await n.wait_for(need_id, lambda s: s.state.pending_extension is None
+                            or s.state.pending_extension.approver_unit != "community-dongting")
+    stored = [e.event() for e in await n.stored(need_id)]
+    moved = [e for e in stored if e.type == "ExtensionDecisionEscalated"]
+    assert moved and moved[0].to_unit == "street-hanzheng", [e.type for e in stored]
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "extension_decision_escalated")
