@@ -8,7 +8,9 @@ and the CLI needs no database password or Temporal address.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,12 +69,46 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
     console.print(out)
 
 
+def read_text(file: Path) -> str:
+    """An input file's text, or one line naming the file and the fix."""
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read {file} ({why}); check the path and the file") from None
+
+
+def read_json(file: Path) -> Any:
+    try:
+        return json.loads(read_text(file))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file} is not JSON ({exc.msg}, line {exc.lineno}); fix the "
+                          "file (a Submission, see docs/api.md)") from None
+
+
 @ops.command()
 def submit(file: Annotated[Path, typer.Argument(help="a Submission as JSON")],
+           wait: Annotated[bool, typer.Option(
+               help="print the id once intake is done (routed, or waiting for a dispatcher "
+                    "or for information), so the next command finds the need there")] = True,
            api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Submit one need from a JSON file; prints its id."""
-    answer = call(api_url, api_key, "POST", "/needs", json=json.loads(file.read_text("utf-8")))
-    typer.echo(answer["id"])
+    answer = call(api_url, api_key, "POST", "/needs", json=read_json(file))
+    need_id = answer["id"]
+    if wait and not _settled(api_url, api_key, need_id):
+        typer.echo(f"{need_id}: still in intake after 30 s (the worker may be down)", err=True)
+    typer.echo(need_id)
+
+
+def _settled(url: str, key: str, need_id: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{url.rstrip('/')}/needs/{need_id}", headers={"X-API-Key": key},
+                             timeout=10)
+        if response.status_code == 200 and len(response.json().get("timeline") or []) > 1:
+            return True
+        time.sleep(0.3)
+    return False
 
 
 @ops.command()
@@ -217,8 +253,7 @@ def row_submission(row: dict[str, str]) -> Submission:
 @ops.command("import-csv")
 def import_csv(file: Path, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Submit every valid row of a CSV file; report invalid rows (row number, field)."""
-    with file.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = list(csv.DictReader(io.StringIO(read_text(file), newline="")))
     problems: list[tuple[int, str, str]] = []
     sent = 0
     with Progress(console=console) as progress, httpx.Client(timeout=30) as http:

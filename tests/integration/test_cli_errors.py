@@ -84,3 +84,17 @@ def test_production_refuses_the_demo_keys_and_console_users(tmp_path: Path, own_
         env["API_KEYS_FILE"] = str(keys)
     result = run_cli("api", env=env)
     assert_one_clear_line(result, refused, "demo")
+
+
+@pytest.mark.parametrize("command", ["submit", "import-csv"])
+def test_a_missing_input_file_is_named_with_the_fix(tmp_path: Path, command: str) -> None:
+    missing = tmp_path / "nowhere.json"
+    result = run_cli(command, str(missing), env={"DEMANDFLOW_API_KEY": "demo-integrator"})
+    assert_one_clear_line(result, str(missing), "No such file", "check the path")
+
+
+def test_a_malformed_submission_file_is_named_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "need.json"
+    bad.write_text('{"channel": "app",\n "title": }', encoding="utf-8")
+    result = run_cli("submit", str(bad), env={"DEMANDFLOW_API_KEY": "demo-integrator"})
+    assert_one_clear_line(result, str(bad), "is not JSON", "line 2")

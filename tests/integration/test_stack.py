@@ -248,3 +248,32 @@ async def test_a_killed_worker_api_or_delivery_process_comes_back(stack: Running
     assert stack.interrupt() == 0, stack.output()[-2000:]
     await asyncio.sleep(1)
     assert stack.leftovers() == []
+
+
+def readme_tour() -> str:
+    """The README's five-minute tour: the first bash block after its heading."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Five-minute tour"):]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_tour_runs_as_written(stack: RunningStack, tmp_path: Path) -> None:
+    stack.start()
+    stack.wait_healthy()
+    await wait_for_demo(stack.data_dir)
+    script = readme_tour().replace("http://127.0.0.1:8000",
+                                   f"http://127.0.0.1:{stack.api_port}").replace(
+        "/tmp/", f"{tmp_path}/")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMANDFLOW_")}
+    done = await asyncio.to_thread(
+        subprocess.run, ["bash", "-euo", "pipefail", "-c", script], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "Traceback" not in out
+    assert ": handling" in out and ": evaluation" in out  # accept, then complete
+    assert "submitted 1 of 2 rows, 1 rejected" in out and "row 3: title" in out
+    assert "inbox of grid-dongting-1" in out and "unit statistics" in out
+    assert "category,item,needs" in out  # the demand list as CSV
+    assert "<services>" in out or "<service>" in out  # Open311's service list
+    assert stack.interrupt() == 0, stack.output()[-2000:]
