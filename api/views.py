@@ -67,7 +67,7 @@ class TimelineItem(BaseModel):
 # people acting wrote for the record (reasons, notes, the result), never the requester's
 # personal data (no requester, location, report text, answers or evaluation comments).
 _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
-    ev.DemandClassified: ("rule_id", "confidence", "matched_terms", "manual"),
+    ev.DemandClassified: ("rule_id", "confidence", "matched_terms", "manual", "note"),
     ev.ClassificationRequested: ("reason", "confidence", "best_guess", "matched_terms",
                                  "dispatcher_unit", "due_at"),
     ev.DemandMerged: ("into_stream_id", "rule_id", "score"),
@@ -77,7 +77,7 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.ReportUnlinked: ("linked_stream_id", "split_stream_id"),
     ev.DemandSplit: ("merged_stream_id", "primary_stream_id", "submitted_at"),
     ev.InformationRequested: ("rule_id", "missing_fields", "due_at"),
-    ev.DemandAssigned: ("rule_id", "unit_id", "reason"),
+    ev.DemandAssigned: ("rule_id", "unit_id", "reason", "note"),
     ev.DemandReclassified: ("category", "tier", "urgency", "previous_category", "previous_tier",
                             "reason"),
     ev.DemandReturned: ("unit_id", "reason", "return_count", "due_at"),
@@ -93,7 +93,7 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.SupervisionReplyMissed: ("reply_due_at", "escalated_to"),
     ev.ExtensionRequested: ("extra_hours", "reason", "approver_unit", "decide_by"),
     ev.ExtensionDecisionEscalated: ("from_unit", "to_unit", "decide_by"),
-    ev.ExtensionApproved: ("due_at",),
+    ev.ExtensionApproved: ("due_at", "reason"),
     ev.ExtensionRefused: ("reason", "lapsed"),
     ev.HandlingCompleted: ("unit_id", "result_summary", "service_mode", "in_time"),
     ev.EvaluationRequested: ("due_at",),

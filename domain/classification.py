@@ -255,6 +255,7 @@ def classify_by_hand(
     return [ev.DemandClassified(
         rule_id="manual", policy_version=ctx.version, category=command.category,
         tier=command.tier, urgency=command.urgency, confidence=1.0, manual=True,
+        note=command.reason,
     )]
 
 

@@ -133,6 +133,7 @@ class Classify(Command):
     category: Category
     tier: Tier
     urgency: Urgency = Urgency.NORMAL
+    reason: str = Field(default="", max_length=2000, description="why this category and tier")
 
 
 class Reclassify(Command):
@@ -149,6 +150,7 @@ class Assign(Command):
 
     type: Literal["Assign"] = "Assign"
     unit_id: str | None = None
+    reason: str = Field(default="", max_length=2000, description="why this unit")
 
 
 

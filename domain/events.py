@@ -181,6 +181,7 @@ class DemandClassified(RuleApplied):
     manual: bool = False
     matched_terms: list[str] = Field(
         default_factory=list, description="the report's words that named the item")
+    note: str = Field(default="", max_length=2000, description="a dispatcher's reason")
 
 
 class DemandReclassified(DomainEvent):
@@ -207,6 +208,8 @@ class DemandAssigned(RuleApplied):
     accept_due_at: datetime
     reason: Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
                     "dispatch_timeout", "adjudicated"]
+    note: str = Field(default="", max_length=2000,
+                      description="the reason a person gave for a manual assignment")
 
 
 class DemandReturned(DomainEvent):
@@ -341,6 +344,7 @@ class ExtensionApproved(DomainEvent):
     due_at: datetime
     calendar: str
     warn_at: WarnAt
+    reason: str = Field(default="", max_length=2000, description="the approver's reason")
 
 
 class ExtensionRefused(DomainEvent):

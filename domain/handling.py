@@ -139,7 +139,8 @@ def decide_extension(state: DemandState, command: DecideExtension, ctx: Decision
     due_at, calendar = ctx.after_working(extra, max(ctx.now, state.due_at), clock)
     left = working_time_between(ctx.now, due_at, clock)
     return [ev.ExtensionApproved(due_at=due_at, calendar=calendar,
-                                 warn_at=ctx.warn_points(left, calendar=clock))]
+                                 warn_at=ctx.warn_points(left, calendar=clock),
+                                 reason=command.reason)]
 
 
 def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Events:

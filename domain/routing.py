@@ -70,7 +70,7 @@ def first_receiver(policy: Policy, rule_id: str, reason: Reason) -> RoutingDecis
 
 
 def assigned(decision: RoutingDecision, state: DemandState, ctx: DecisionContext,
-             start: datetime | None = None) -> ev.DemandAssigned:
+             start: datetime | None = None, note: str = "") -> ev.DemandAssigned:
     """The assignee must accept within the policy's acceptance limit (on the need's clock:
     calendar hours for an emergency), counted from now or, for a need split out of a merge,
     from its own submission (`start`)."""
@@ -79,6 +79,7 @@ def assigned(decision: RoutingDecision, state: DemandState, ctx: DecisionContext
     return ev.DemandAssigned(
         rule_id=decision.rule_id, policy_version=ctx.version, unit_id=decision.unit.id,
         unit_kind=decision.unit.kind, accept_due_at=accept_due_at, reason=decision.reason,
+        note=note,
     )
 
 
@@ -114,9 +115,11 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
         raise InvalidCommand("unit_id", "returned as often as allowed: a supervisor rules who "
                              "is responsible (Adjudicate)")
     if command.unit_id is None:
-        return [assigned(route(state, ctx.policy, exclude=state.returned_by), state, ctx)]
+        return [assigned(route(state, ctx.policy, exclude=state.returned_by), state, ctx,
+                         note=command.reason)]
     unit = _known_unit(ctx.policy, command.unit_id)
-    return [assigned(RoutingDecision(unit=unit, rule_id="manual", reason="routing"), state, ctx)]
+    return [assigned(RoutingDecision(unit=unit, rule_id="manual", reason="routing"), state, ctx,
+                     note=command.reason)]
 
 
 def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
@@ -174,7 +177,7 @@ def adjudicate(state: DemandState, command: Adjudicate, ctx: DecisionContext
     if unit.id == state.assigned_unit:
         return [ruled]
     decision = RoutingDecision(unit=unit, rule_id="manual", reason="adjudicated")
-    return [ruled, assigned(decision, state, ctx)]
+    return [ruled, assigned(decision, state, ctx, note=command.reason)]
 
 
 def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
@@ -183,4 +186,4 @@ def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> lis
     if unit.id == state.assigned_unit:
         raise InvalidCommand("unit_id", f"already assigned to {unit.id}")
     decision = RoutingDecision(unit=unit, rule_id="manual", reason="reassigned")
-    return [assigned(decision, state, ctx)]
+    return [assigned(decision, state, ctx, note=command.reason)]

@@ -100,6 +100,12 @@ def temporal_setup() -> None:
     added = asyncio.run(run(settings.temporal_address))
     typer.echo(f"namespace {settings.temporal_namespace}: "
                + (f"registered {', '.join(added)}" if added else "search attributes already there"))
+    # The SDK's Rust threads outlive the loop, and interpreter teardown can then abort the
+    # process ("PyGILState_Release", temporalio/sdk-python#300) after the work is done: a
+    # short-lived client command leaves without teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command("hash-password")

@@ -11,8 +11,10 @@ import csv
 import io
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import typer
@@ -60,12 +62,37 @@ def describe(response: httpx.Response) -> str:
     return error["message"] + (f" (field {error['field']})" if error.get("field") else "")
 
 
-def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+AsJson = Annotated[bool, typer.Option("--json", help="the rows as JSON, unformatted")]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def cell(column: str, value: Any) -> str:
+    """A value as a person reads it: times in Asia/Shanghai to the minute, rates as
+    percentages; ids and everything else as they are (so they can be copied)."""
+    if value is None:
+        return ""
+    if column.endswith("_rate") and isinstance(value, int | float):
+        return f"{value * 100:.1f} %"
+    if column.endswith("_at") and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str], title: str,
+          as_json: bool = False) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
     out = Table(title=title)
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
+        out.add_row(*[cell(c, row.get(c)) for c in columns])
     console.print(out)
 
 
@@ -112,11 +139,12 @@ def _settled(url: str, key: str, need_id: str, timeout: float = 30) -> bool:
 
 
 @ops.command()
-def inbox(unit: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
-    """A unit's open tasks, most urgent first."""
+def inbox(unit: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
+          api_key: Key = "") -> None:
+    """A unit's open tasks, most urgent first (due times in Asia/Shanghai)."""
     rows = call(api_url, api_key, "GET", f"/units/{unit}/inbox")
     table(rows, ["id", "task", "title", "category", "due_at", "overdue", "near_deadline"],
-          f"inbox of {unit}")
+          f"inbox of {unit}", as_json)
 
 
 @ops.command()
@@ -140,9 +168,11 @@ def complete(need_id: str, summary: Annotated[str, typer.Option(help="what was d
 def classify(need_id: str, category: Annotated[Category, typer.Option(help="the category")],
              tier: Annotated[Tier, typer.Option(help="grid, community or street")],
              urgency: Annotated[Urgency, typer.Option(help="the urgency")] = Urgency.NORMAL,
+             reason: Annotated[str, typer.Option(help="why (kept in the timeline)")] = "",
              api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Classify by hand a need the rules left to a dispatcher (supervisors); routing follows."""
-    body = {"category": category.value, "tier": tier.value, "urgency": urgency.value}
+    body = {"category": category.value, "tier": tier.value, "urgency": urgency.value,
+            "reason": reason}
     answer = call(api_url, api_key, "POST", f"/needs/{need_id}/classify", json=body)
     typer.echo(f"{need_id}: {answer['stage']}")
 
@@ -150,9 +180,11 @@ def classify(need_id: str, category: Annotated[Category, typer.Option(help="the 
 @ops.command()
 def assign(need_id: str,
            unit: Annotated[str | None, typer.Option(help="a unit id; none: the routing rules")] = None,
+           reason: Annotated[str, typer.Option(help="why (kept in the timeline)")] = "",
            api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Give a need nobody owns (after a return) to a unit (supervisors, within their scope)."""
-    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/assign", json={"unit_id": unit})
+    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/assign",
+                  json={"unit_id": unit, "reason": reason})
     typer.echo(f"{need_id}: {answer['stage']}")
 
 
@@ -176,12 +208,16 @@ def unmerge(need_id: str, reason: Annotated[str, typer.Option(help="why it is an
 
 
 @ops.command()
-def show(need_id: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def show(need_id: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
+         api_key: Key = "") -> None:
     """A need's status and timeline."""
     need = call(api_url, api_key, "GET", f"/needs/{need_id}")
+    if as_json:
+        typer.echo(json.dumps(need, ensure_ascii=False, indent=1))
+        return
     fields = ["id", "stage", "title", "category", "tier", "assigned_unit", "due_at", "overdue",
               "outcome", "possible_repeat_of"]
-    rows = [{"field": f, "value": need.get(f)} for f in fields]
+    rows = [{"field": f, "value": cell(f, need.get(f))} for f in fields]
     if need.get("joined"):
         joined = need["joined"]
         rows.append({"field": "joined", "value": f"{joined['id']} ({joined['stage']})"})
@@ -200,6 +236,8 @@ def reasons(detail: dict[str, Any] | None) -> str:
     parts += [f"→ {detail[k]}" for k in ("into_stream_id", "of_stream_id", "split_stream_id")
               if detail.get(k)]
     parts += [f"{detail[k]:.2f}" for k in ("confidence", "score") if detail.get(k) is not None]
+    parts += [str(detail[k]) for k in ("reason", "note", "result_summary", "reply", "rating")
+              if detail.get(k) and isinstance(detail[k], str)]
     if detail.get("matched_terms"):
         parts.append("、".join(detail["matched_terms"]))
     if detail.get("missing_fields"):
@@ -212,24 +250,25 @@ def list_needs(stage: str | None = None, unit: str | None = None, category: str 
                overdue: bool | None = None,
                possible_repeat: Annotated[bool | None, typer.Option(
                    help="only needs that may repeat another, not yet settled")] = None,
-               limit: int = 50, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+               limit: int = 50, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
+               api_key: Key = "") -> None:
     """Needs you may see, newest first."""
     params = {k: v for k, v in {"stage": stage, "unit": unit, "category": category,
                                 "overdue": overdue, "possible_repeat": possible_repeat,
                                 "limit": limit}.items() if v is not None}
     page = call(api_url, api_key, "GET", "/needs", params=params)
     table(page["items"], ["id", "stage", "title", "category", "assigned_unit", "due_at",
-                          "overdue"], "needs")
+                          "overdue"], "needs", as_json)
 
 
 @ops.command()
-def stats(month: str | None = None, min_needs: int = 5,
+def stats(month: str | None = None, min_needs: int = 5, as_json: AsJson = False,
           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
-    """Monthly counters and rates per unit, ranked."""
+    """Monthly counters and rates per unit, ranked (rates as percentages)."""
     params = {"min_needs": min_needs} | ({"month": month} if month else {})
     rows = call(api_url, api_key, "GET", "/stats/units", params=params)
-    table(rows, ["rank", "unit_id", "assigned", "completed", "response_rate",
-                 "on_time_resolution_rate", "satisfaction_rate"], "unit statistics")
+    table(rows, ["rank", "unit_name", "assigned", "completed", "response_rate",
+                 "on_time_resolution_rate", "satisfaction_rate"], "unit statistics", as_json)
 
 
 CSV_PERSON = {"requester_id": "requester_id", "requester_kind": "kind", "name": "name",
@@ -291,23 +330,23 @@ def _import_row(http: httpx.Client, url: str, key: str,
 
 
 @ops.command()
-def webhooks(api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def webhooks(as_json: AsJson = False, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Your webhook subscriptions (admins: everyone's)."""
     rows = call(api_url, api_key, "GET", "/webhooks")
-    table(rows, ["id", "url", "types", "created_at"], "webhook subscriptions")
+    table(rows, ["id", "url", "types", "created_at"], "webhook subscriptions", as_json)
 
 
 @ops.command()
 def deliveries(status: Annotated[str | None, typer.Option(
                    help="pending | delivered | dead (the dead letter) | cancelled")] = None,
-               subscription: str | None = None, limit: int = 50,
+               subscription: str | None = None, limit: int = 50, as_json: AsJson = False,
                api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
     """Webhook deliveries, newest first: yours, or (admins) everyone's."""
     params = {k: v for k, v in {"status": status, "subscription_id": subscription,
                                 "limit": limit}.items() if v is not None}
     rows = call(api_url, api_key, "GET", "/webhooks/deliveries", params=params)
     table(rows, ["id", "need_id", "event_type", "status", "attempts", "last_status",
-                 "last_error"], "webhook deliveries")
+                 "last_error"], "webhook deliveries", as_json)
 
 
 @ops.command()

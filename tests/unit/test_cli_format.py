@@ -1,0 +1,29 @@
+"""What the command line shows a person (issue 19, item 8): times in Asia/Shanghai, rates as
+percentages, ids as they are; `--json` gives the rows unformatted."""
+
+from __future__ import annotations
+
+import json
+
+from workers.cli_ops import cell, reasons, table
+
+
+def test_times_rates_and_ids_as_a_person_reads_them() -> None:
+    assert cell("due_at", "2026-06-01T02:00:00+00:00") == "2026-06-01 10:00"
+    assert cell("occurred_at", "2026-12-31T16:30:00Z") == "2027-01-01 00:30"
+    assert cell("satisfaction_rate", 0.8567) == "85.7 %"
+    assert cell("response_rate", None) == ""
+    assert cell("id", "app:integrator-demo:ext-1") == "app:integrator-demo:ext-1"
+    assert cell("due_at", "not a time") == "not a time"
+
+
+def test_json_rows_are_printed_unformatted(capsys) -> None:
+    rows = [{"id": "n-1", "due_at": "2026-06-01T02:00:00+00:00", "satisfaction_rate": 0.5}]
+    table(rows, ["id", "due_at"], "needs", as_json=True)
+    assert json.loads(capsys.readouterr().out) == rows
+
+
+def test_the_timeline_shows_reasons_and_results() -> None:
+    assert "不在本网格" in reasons({"unit_id": "grid-dongting-1", "reason": "不在本网格"})
+    assert "换了灯泡" in reasons({"result_summary": "换了灯泡", "service_mode": "on_site"})
+    assert reasons({"rating": "satisfied", "via": "phone_callback"}) == "satisfied"
