@@ -99,7 +99,7 @@ async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> N
     listed = await asyncio.to_thread(run, live_api, "sup_district", "list", "--stage", "evaluation")
     assert listed.exit_code == 0 and "evaluation" in listed.output
     stats = await asyncio.to_thread(run, live_api, "sup_district", "stats", "--min-needs", "1")
-    assert stats.exit_code == 0 and "grid-dongting-1" in stats.output
+    assert stats.exit_code == 0 and "洞庭社区第一网格" in stats.output  # units by name
     denied = await asyncio.to_thread(run, live_api, "staff_xinhua1", "accept", need_id)
     assert denied.exit_code == 1 and "error 404" in denied.output
 
