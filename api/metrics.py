@@ -26,6 +26,7 @@ REQUESTS = Counter("demandflow_http_requests", "HTTP requests answered, by route
 REQUEST_SECONDS = Histogram("demandflow_http_request_seconds", "HTTP request time by route",
                             ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                                                 2.5, 5.0))
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 STATE_TTL_S = 5.0  # several scrapers (HA Prometheus) cost one store query per 5 s
 
 
@@ -75,7 +76,8 @@ class RequestMetrics:
             await self.app(scope, receive, sending)
         finally:
             route = _template(scope)
-            REQUESTS.labels(scope["method"], route, f"{status // 100}xx").inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            REQUESTS.labels(method, route, f"{status // 100}xx").inc()
             REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
 
 

@@ -262,8 +262,10 @@ def classify_by_hand(
 def reclassify(
     state: DemandState, command: Reclassify, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
-    """Staff correct the classification; before acceptance the need follows the new route."""
-    if state.category is None or state.tier is None:
+    """Staff correct the classification; before acceptance the need follows the new route,
+    unless a ruling (裁定) decided who owns it or one is awaited. A need that reached a unit
+    unclassified (nobody dispatched it in time) is classified here the first time."""
+    if state.stage == Stage.CLASSIFICATION and (state.category is None or state.tier is None):
         raise InvalidCommand("category", "not classified yet; use Classify")
     if (command.category, command.tier, command.urgency) == (
         state.category, state.tier, state.urgency
@@ -273,6 +275,8 @@ def reclassify(
         category=command.category, tier=command.tier, urgency=command.urgency,
         previous_category=state.category, previous_tier=state.tier, reason=command.reason,
     )
-    if state.stage != Stage.ASSIGNMENT:
+    ruled = state.awaiting_adjudication or (
+        state.adjudicated_unit is not None and state.adjudicated_unit == state.assigned_unit)
+    if state.stage != Stage.ASSIGNMENT or ruled:
         return [changed]
     return [changed, *reroute_if_target_changed(evolve(state, changed), ctx)]

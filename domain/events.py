@@ -191,8 +191,9 @@ class DemandReclassified(DomainEvent):
     category: Category
     tier: Tier
     urgency: Urgency
-    previous_category: Category
-    previous_tier: Tier
+    previous_category: Category | None = Field(
+        default=None, description="None: the need reached a unit unclassified")
+    previous_tier: Tier | None = None
     reason: ShortText
 
 

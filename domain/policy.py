@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from domain.calendar import WorkingCalendar
 from domain.model import Category, Channel, Frozen, RequesterKind, Tier, UnitKind, Urgency
@@ -198,6 +198,13 @@ class Policy(Frozen):
     routing: RoutingPolicy = RoutingPolicy()
     sla: SlaPolicy = SlaPolicy()
     evaluation: EvaluationPolicy = EvaluationPolicy()
+
+    @model_validator(mode="after")
+    def _a_ruling_has_a_deadline(self) -> Policy:
+        if self.routing.adjudication and self.sla.dispatch is None:
+            raise ValueError("routing.adjudication needs sla.dispatch: a need waiting for a "
+                             "ruling must have a deadline")
+        return self
 
     def unit(self, unit_id: str | None) -> Unit | None:
         return next((u for u in self.units if u.id == unit_id), None) if unit_id else None

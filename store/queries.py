@@ -278,7 +278,8 @@ PENDING_EXTENSION_SQL = """
 SELECT s.stream_id, q.version FROM need_summary s
 JOIN LATERAL (SELECT e.type FROM events e WHERE e.stream_id = s.stream_id
                 AND e.type IN ('ExtensionRequested', 'ExtensionDecisionEscalated',
-                               'ExtensionApproved', 'ExtensionRefused')
+                               'ExtensionApproved', 'ExtensionRefused', 'HandlingEscalated',
+                               'DemandAssigned', 'DemandReturned')
               ORDER BY e.version DESC LIMIT 1) r
   ON r.type IN ('ExtensionRequested', 'ExtensionDecisionEscalated')
 JOIN LATERAL (SELECT e.version FROM events e WHERE e.stream_id = s.stream_id

@@ -186,3 +186,45 @@ def test_nobody_ruling_in_time_hands_the_need_to_the_street_office():
     story.at(due).run(DispatchOverdue(due_at=due))
     assert story.state.assigned_unit == "street-hanzheng"
     assert story.last("DemandAssigned").reason == "dispatch_timeout"
+
+
+def test_a_reclassification_does_not_undo_a_ruling() -> None:
+    from domain.commands import Reclassify
+    from domain.model import Category, Tier
+
+    story = returned_twice()
+    waiting = story.run(Reclassify(category=Category.DAILY_LIFE, tier=Tier.COMMUNITY,
+                                   reason="社区层级"), DISPATCHER)
+    assert types(waiting) == ["DemandReclassified"] and story.state.awaiting_adjudication
+    story.run(Adjudicate(unit_id="grid-dongting-1", reason="属地管理"), SUPERVISOR)
+    moved = story.run(Reclassify(category=Category.DAILY_LIFE, tier=Tier.GRID,
+                                 reason="其实是网格的事"), staff("grid-dongting-1"))
+    assert types(moved) == ["DemandReclassified"]
+    assert story.state.assigned_unit == "grid-dongting-1"
+
+
+def test_a_need_that_reached_a_unit_unclassified_can_be_classified_there() -> None:
+    from domain.commands import Reclassify
+    from domain.model import Category, Tier
+
+    story = Story()
+    story.submit(submission("有件事想反映一下，不知道找谁"))
+    due = story.state.due_at
+    assert due is not None and story.state.stage == Stage.CLASSIFICATION
+    story.at(due).run(DispatchOverdue(due_at=due))
+    assert story.state.assigned_unit == "street-hanzheng" and story.state.category is None
+    first = story.run(Reclassify(category=Category.DAILY_LIFE, tier=Tier.STREET,
+                                 reason="街道处理"), staff("street-hanzheng"))
+    assert first[0].previous_category is None and story.state.category == Category.DAILY_LIFE
+
+
+def test_a_ruling_without_a_deadline_is_refused_at_load() -> None:
+    import yaml
+
+    from domain.policy import load_policy
+    from tests.unit.domain_kit import DEPLOY
+
+    data = yaml.safe_load((DEPLOY / "policy.yaml").read_text(encoding="utf-8"))
+    del data["sla"]["dispatch"]
+    with pytest.raises(ValueError, match=r"routing\.adjudication needs sla\.dispatch"):
+        load_policy(yaml.safe_dump(data, allow_unicode=True))
