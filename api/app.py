@@ -23,7 +23,7 @@ from api.console.app import console_app
 from api.deps import Services
 from api.edge import SizeLimit
 from api.errors import install_handlers
-from domain.calendar import unconfirmed_years
+from domain.calendar import unconfirmed_ahead
 from domain.policy import Policy
 from store import queries
 from store.fold import REPORTING_ZONE
@@ -150,8 +150,7 @@ def create_app(services: Services) -> FastAPI:
 def calendar_warnings(policy: Policy) -> list[str]:
     """The years deadlines set now can reach (this one and the next, Asia/Shanghai) that lack
     a confirmed holiday schedule."""
-    year = datetime.now(REPORTING_ZONE).year
-    return unconfirmed_years([year, year + 1], policy.calendar)
+    return unconfirmed_ahead(datetime.now(REPORTING_ZONE).year, policy.calendar)
 
 
 async def _revision(pool: asyncpg.Pool | None) -> str | None:

@@ -120,6 +120,11 @@ def confirmed(year: int, calendar: WorkingCalendar = DEFAULT_CALENDAR) -> bool:
     return True
 
 
+def unconfirmed_ahead(year: int, calendar: WorkingCalendar = DEFAULT_CALENDAR) -> list[str]:
+    """`unconfirmed_years` for the years deadlines set in `year` can reach: it and the next."""
+    return unconfirmed_years([year, year + 1], calendar)
+
+
 def unconfirmed_years(years: list[int], calendar: WorkingCalendar = DEFAULT_CALENDAR
                       ) -> list[str]:
     """For each of `years` without a confirmed schedule, what deadlines in it rest on."""

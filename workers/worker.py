@@ -87,11 +87,11 @@ def _warn_unconfirmed_calendar(policy_file: Path) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from domain.calendar import unconfirmed_years
+    from domain.calendar import unconfirmed_ahead
     from domain.policy import load_policy
 
     year = datetime.now(ZoneInfo("Asia/Shanghai")).year
-    for problem in unconfirmed_years([year, year + 1], load_policy(policy_file.read_bytes()).calendar):
+    for problem in unconfirmed_ahead(year, load_policy(policy_file.read_bytes()).calendar):
         log.warning("deadlines in a year without a confirmed holiday schedule", year=problem,
                     fix="enter the State Council's notice under calendar.years in the policy")
 

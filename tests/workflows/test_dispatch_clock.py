@@ -7,7 +7,6 @@ plus a 6-second dispatch limit."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from store.eventstore import EventStore
 from tests.fixtures.temporal import CONVERTER
 from tests.workflows.conftest import FAST_POLICY, Needs
 from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
+from tests.workflows.test_timers import skip
 from workers.worker import build_worker
 
 
@@ -35,10 +35,6 @@ async def dispatch_needs(skipping_env: WorkflowEnvironment, task_queue: str,
                                  data_converter=CONVERTER)
     async with build_worker(plain, task_queue, wf_store, policy):
         yield Needs(plain, task_queue, wf_store)
-
-
-async def skip(env: WorkflowEnvironment, seconds: float) -> None:
-    await env.sleep(timedelta(seconds=seconds))
 
 
 async def test_a_need_nobody_classifies_goes_to_the_first_receiver(
