@@ -21,7 +21,7 @@ import asyncpg
 
 from bench.util import console, pcts, progress
 from store.migrations import versions
-from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS, STAT_COUNTERS, STAT_SLOTS
+from store.schema import STAT_COUNTERS, STAT_SLOTS, SUMMARY_COLUMNS
 
 UNITS = [
     ("grid-dongting-1", "grid"), ("grid-dongting-2", "grid"), ("grid-qinghe-1", "grid"),
@@ -109,13 +109,13 @@ def _row(rng: random.Random, i: int) -> tuple:
         "street": "street-hanzheng", "community": "community-dongting", "grid": unit,
         "building": f"b{i % 500}", "address": "洞*****", "last_version": 9, "updated_at": NOW,
     }
-    return tuple(values[name] for name, _ in NEED_SUMMARY_COLUMNS)
+    return tuple(values[name] for name in SUMMARY_COLUMNS)
 
 
 async def load(conn: asyncpg.Connection, rows: int, seed: int = 7) -> float:
     rng = random.Random(seed)
     await conn.execute("TRUNCATE need_summary, unit_monthly_stat_slots")
-    columns = [name for name, _ in NEED_SUMMARY_COLUMNS]
+    columns = list(SUMMARY_COLUMNS)
     start = time.perf_counter()
     batch = 100_000
     with progress(f"queries: COPY {rows:,} need_summary rows", rows) as advance:

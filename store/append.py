@@ -31,8 +31,8 @@ from domain.events import EventEnvelope
 from store import fold
 from store.errors import InvalidEvent, VersionConflict
 from store.hashing import content_digest, jsonb_text
-from store.migrations.sql_0001_tables import STAT_COUNTERS
 from store.read import read_stream
+from store.schema import STAT_COUNTERS
 from store.validation import check_batch
 
 APPEND_SQL = ("SELECT status, actual, reason FROM df_append($1, $2, $3, $4, $5, $6, $7, $8, $9, "

@@ -37,9 +37,8 @@ from zoneinfo import ZoneInfo
 
 from domain.events import EventEnvelope
 from domain.model import mask_phone, mask_text
-from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS, STAT_COUNTERS
+from store.schema import STAT_COUNTERS, SUMMARY_COLUMNS
 
-SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _ in NEED_SUMMARY_COLUMNS)
 REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
 BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
 

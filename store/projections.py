@@ -19,8 +19,8 @@ import asyncpg
 
 from store import fold
 from store.append import credit_rows
-from store.migrations.sql_0001_tables import STAT_COUNTERS
 from store.read import COLUMNS, to_envelope
+from store.schema import STAT_COUNTERS
 
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 INBOX_SQL = """

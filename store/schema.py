@@ -99,10 +99,17 @@ need_summary = Table(
     _ts("updated_at", nullable=False),
 )
 
+# The row as the append functions take it: need_summary's composite, in column order.
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(c.name for c in need_summary.columns)
+
 STAT_COUNTERS = [
     "assigned", "accepted", "accepted_in_time", "completed", "completed_in_time",
     "evaluations", "satisfied", "unsatisfied", "no_response", "returns", "reopened", "overdue",
 ]
+
+# Writers add to slot `pg_backend_pid() % STAT_SLOTS` (a number frozen in the append
+# functions' text) so that concurrent appends for one unit do not queue on one row.
+STAT_SLOTS = 32
 
 # Written by df_append (rows folded by store.fold); read through the views unit_monthly_stats / unit_monthly_rates.
 unit_monthly_stat_slots = Table(

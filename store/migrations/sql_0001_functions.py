@@ -3,15 +3,10 @@
 `append_events` locks the stream head, tells a retry from a conflict, chains the hashes,
 inserts the batch and folds it into the projections — all in the caller's transaction.
 `df_project` is the only place projection rules live; rebuild replays streams through it too.
+
+Frozen: literal text as the revision shipped (rendered from the column and counter
+lists of that day); never edit a shipped revision, add a new one.
 """
-
-from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS, STAT_COUNTERS, STAT_SLOTS
-
-_SUMMARY_SET = ", ".join(f"{c} = excluded.{c}" for c, _ in NEED_SUMMARY_COLUMNS[1:])
-_STATS_SUMS = ", ".join(
-    f"coalesce(sum(x.n) FILTER (WHERE x.counter = '{c}'), 0)" for c in STAT_COUNTERS
-)
-_STATS_ADD = ", ".join(f"{c} = u.{c} + excluded.{c}" for c in STAT_COUNTERS)
 
 MASKING = """
 CREATE OR REPLACE FUNCTION df_mask_text(v text) RETURNS text
@@ -45,7 +40,24 @@ EXCEPTION WHEN duplicate_object THEN NULL;
 END $$;
 """
 
-_FOLD = """
+PROJECT = """
+CREATE OR REPLACE FUNCTION df_project(p_stream text, p_events jsonb) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    s need_summary; e jsonb; p jsonb; t text; at timestamptz; m date; n integer;
+    d df_stat_delta[] := '{}';
+BEGIN
+    SELECT * INTO s FROM need_summary WHERE stream_id = p_stream;
+    IF NOT FOUND THEN
+        s.stream_id := p_stream; s.stage := 'collection'; s.overdue := false;
+        s.escalations := 0; s.returns := 0; s.reopenings := 0; s.extensions := 0;
+        s.linked_reports := 0;
+    END IF;
+    FOR e IN SELECT value FROM jsonb_array_elements(p_events) LOOP
+        t := e->>'type'; p := e->'payload'; at := (e->>'occurred_at')::timestamptz;
+        -- months are Shanghai calendar months: the district reports by local month
+        m := date_trunc('month', at AT TIME ZONE 'Asia/Shanghai')::date;
+        
     CASE t
     WHEN 'DemandSubmitted' THEN
         s.stage := 'collection'; s.channel := p->>'channel'; s.external_id := p->>'external_id';
@@ -120,38 +132,19 @@ _FOLD = """
         s.satisfied := (p->>'satisfied')::boolean; s.task := NULL;
     ELSE NULL;
     END CASE;
-"""
 
-PROJECT = f"""
-CREATE OR REPLACE FUNCTION df_project(p_stream text, p_events jsonb) RETURNS void
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    s need_summary; e jsonb; p jsonb; t text; at timestamptz; m date; n integer;
-    d df_stat_delta[] := '{{}}';
-BEGIN
-    SELECT * INTO s FROM need_summary WHERE stream_id = p_stream;
-    IF NOT FOUND THEN
-        s.stream_id := p_stream; s.stage := 'collection'; s.overdue := false;
-        s.escalations := 0; s.returns := 0; s.reopenings := 0; s.extensions := 0;
-        s.linked_reports := 0;
-    END IF;
-    FOR e IN SELECT value FROM jsonb_array_elements(p_events) LOOP
-        t := e->>'type'; p := e->'payload'; at := (e->>'occurred_at')::timestamptz;
-        -- months are Shanghai calendar months: the district reports by local month
-        m := date_trunc('month', at AT TIME ZONE 'Asia/Shanghai')::date;
-        {_FOLD}
         s.last_version := (e->>'version')::integer;
     END LOOP;
     s.updated_at := now();
     INSERT INTO need_summary SELECT (s).*
-        ON CONFLICT (stream_id) DO UPDATE SET {_SUMMARY_SET};
+        ON CONFLICT (stream_id) DO UPDATE SET stage = excluded.stage, channel = excluded.channel, external_id = excluded.external_id, title = excluded.title, category = excluded.category, tier = excluded.tier, urgency = excluded.urgency, assigned_unit = excluded.assigned_unit, unit_kind = excluded.unit_kind, task = excluded.task, due_at = excluded.due_at, overdue = excluded.overdue, escalations = excluded.escalations, returns = excluded.returns, reopenings = excluded.reopenings, extensions = excluded.extensions, linked_reports = excluded.linked_reports, submitted_at = excluded.submitted_at, accepted_at = excluded.accepted_at, completed_at = excluded.completed_at, closed_at = excluded.closed_at, outcome = excluded.outcome, satisfied = excluded.satisfied, requester_id = excluded.requester_id, requester_kind = excluded.requester_kind, requester_name = excluded.requester_name, requester_phone = excluded.requester_phone, organisation = excluded.organisation, street = excluded.street, community = excluded.community, grid = excluded.grid, building = excluded.building, address = excluded.address, last_version = excluded.last_version, updated_at = excluded.updated_at;
     -- unit ids may be unknown (evaluation before any assignment): nothing to credit then
     IF cardinality(d) > 0 THEN
-        INSERT INTO unit_monthly_stat_slots AS u (unit_id, month, slot, {", ".join(STAT_COUNTERS)})
-        SELECT x.unit_id, x.month, pg_backend_pid() % {STAT_SLOTS}, {_STATS_SUMS}
+        INSERT INTO unit_monthly_stat_slots AS u (unit_id, month, slot, assigned, accepted, accepted_in_time, completed, completed_in_time, evaluations, satisfied, unsatisfied, no_response, returns, reopened, overdue)
+        SELECT x.unit_id, x.month, pg_backend_pid() % 32, coalesce(sum(x.n) FILTER (WHERE x.counter = 'assigned'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'accepted'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'accepted_in_time'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'completed'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'completed_in_time'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'evaluations'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'satisfied'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'unsatisfied'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'no_response'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'returns'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'reopened'), 0), coalesce(sum(x.n) FILTER (WHERE x.counter = 'overdue'), 0)
         FROM unnest(d) AS x WHERE x.unit_id IS NOT NULL AND x.n <> 0
         GROUP BY x.unit_id, x.month
-        ON CONFLICT (unit_id, month, slot) DO UPDATE SET {_STATS_ADD};
+        ON CONFLICT (unit_id, month, slot) DO UPDATE SET assigned = u.assigned + excluded.assigned, accepted = u.accepted + excluded.accepted, accepted_in_time = u.accepted_in_time + excluded.accepted_in_time, completed = u.completed + excluded.completed, completed_in_time = u.completed_in_time + excluded.completed_in_time, evaluations = u.evaluations + excluded.evaluations, satisfied = u.satisfied + excluded.satisfied, unsatisfied = u.unsatisfied + excluded.unsatisfied, no_response = u.no_response + excluded.no_response, returns = u.returns + excluded.returns, reopened = u.reopened + excluded.reopened, overdue = u.overdue + excluded.overdue;
     END IF;
 END
 $fn$;

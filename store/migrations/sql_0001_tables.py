@@ -4,53 +4,7 @@ Kept as frozen text (not generated from store/schema.py) so the revision never c
 shipped; tests compare store/schema.py with the migrated database instead.
 """
 
-NEED_SUMMARY_COLUMNS = [
-    ("stream_id", "text PRIMARY KEY"),
-    ("stage", "text NOT NULL"),
-    ("channel", "text"),
-    ("external_id", "text"),
-    ("title", "text"),
-    ("category", "text"),
-    ("tier", "text"),
-    ("urgency", "text"),
-    ("assigned_unit", "text"),
-    ("unit_kind", "text"),
-    ("task", "text"),  # 'accept' | 'handle' | NULL: what the assigned unit owes
-    ("due_at", "timestamptz"),
-    ("overdue", "boolean NOT NULL DEFAULT false"),
-    ("escalations", "integer NOT NULL DEFAULT 0"),
-    ("returns", "integer NOT NULL DEFAULT 0"),
-    ("reopenings", "integer NOT NULL DEFAULT 0"),
-    ("extensions", "integer NOT NULL DEFAULT 0"),
-    ("linked_reports", "integer NOT NULL DEFAULT 0"),
-    ("submitted_at", "timestamptz"),
-    ("accepted_at", "timestamptz"),
-    ("completed_at", "timestamptz"),
-    ("closed_at", "timestamptz"),
-    ("outcome", "text"),
-    ("satisfied", "boolean"),
-    ("requester_id", "text"),
-    ("requester_kind", "text"),
-    ("requester_name", "text"),  # masked
-    ("requester_phone", "text"),  # masked
-    ("organisation", "text"),
-    ("street", "text"),
-    ("community", "text"),
-    ("grid", "text"),
-    ("building", "text"),
-    ("address", "text"),  # masked
-    ("last_version", "integer NOT NULL"),
-    ("updated_at", "timestamptz NOT NULL"),
-]
-
-STAT_SLOTS = 32
-
-STAT_COUNTERS = [
-    "assigned", "accepted", "accepted_in_time", "completed", "completed_in_time",
-    "evaluations", "satisfied", "unsatisfied", "no_response", "returns", "reopened", "overdue",
-]
-
-TABLES = f"""
+TABLES = """
 CREATE TABLE IF NOT EXISTS events (
     position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -79,7 +33,7 @@ CREATE TABLE IF NOT EXISTS stream_heads (
 );
 
 CREATE TABLE IF NOT EXISTS need_summary (
-    {", ".join(f"{name} {ddl}" for name, ddl in NEED_SUMMARY_COLUMNS)}
+    stream_id text PRIMARY KEY, stage text NOT NULL, channel text, external_id text, title text, category text, tier text, urgency text, assigned_unit text, unit_kind text, task text, due_at timestamptz, overdue boolean NOT NULL DEFAULT false, escalations integer NOT NULL DEFAULT 0, returns integer NOT NULL DEFAULT 0, reopenings integer NOT NULL DEFAULT 0, extensions integer NOT NULL DEFAULT 0, linked_reports integer NOT NULL DEFAULT 0, submitted_at timestamptz, accepted_at timestamptz, completed_at timestamptz, closed_at timestamptz, outcome text, satisfied boolean, requester_id text, requester_kind text, requester_name text, requester_phone text, organisation text, street text, community text, grid text, building text, address text, last_version integer NOT NULL, updated_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS need_summary_inbox_idx
     ON need_summary (assigned_unit, due_at) WHERE task IS NOT NULL;
@@ -96,12 +50,12 @@ CREATE TABLE IF NOT EXISTS unit_monthly_stat_slots (
     unit_id text NOT NULL,
     month date NOT NULL,
     slot smallint NOT NULL,
-    {", ".join(f"{c} integer NOT NULL DEFAULT 0" for c in STAT_COUNTERS)},
+    assigned integer NOT NULL DEFAULT 0, accepted integer NOT NULL DEFAULT 0, accepted_in_time integer NOT NULL DEFAULT 0, completed integer NOT NULL DEFAULT 0, completed_in_time integer NOT NULL DEFAULT 0, evaluations integer NOT NULL DEFAULT 0, satisfied integer NOT NULL DEFAULT 0, unsatisfied integer NOT NULL DEFAULT 0, no_response integer NOT NULL DEFAULT 0, returns integer NOT NULL DEFAULT 0, reopened integer NOT NULL DEFAULT 0, overdue integer NOT NULL DEFAULT 0,
     PRIMARY KEY (unit_id, month, slot)
 );
 
 CREATE OR REPLACE VIEW unit_monthly_stats AS
-    SELECT unit_id, month, {", ".join(f"sum({c})::integer AS {c}" for c in STAT_COUNTERS)}
+    SELECT unit_id, month, sum(assigned)::integer AS assigned, sum(accepted)::integer AS accepted, sum(accepted_in_time)::integer AS accepted_in_time, sum(completed)::integer AS completed, sum(completed_in_time)::integer AS completed_in_time, sum(evaluations)::integer AS evaluations, sum(satisfied)::integer AS satisfied, sum(unsatisfied)::integer AS unsatisfied, sum(no_response)::integer AS no_response, sum(returns)::integer AS returns, sum(reopened)::integer AS reopened, sum(overdue)::integer AS overdue
     FROM unit_monthly_stat_slots GROUP BY unit_id, month;
 
 CREATE OR REPLACE VIEW unit_monthly_rates AS

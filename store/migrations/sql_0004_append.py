@@ -9,17 +9,10 @@ summary row and add the monthly credits — one statement, one transaction, all 
 The summary row is written only over the row of `expected_version`; a row at another version
 raises SQLSTATE DF001 (nothing is written) and the client folds again from the stored events
 and sends that row with `p_refolded`, which replaces whatever row is stored.
+
+Frozen: literal text as the revision shipped (rendered from the column and counter
+lists of that day); never edit a shipped revision, add a new one.
 """
-
-from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS, STAT_COUNTERS, STAT_SLOTS
-
-_EVENT_COLUMNS = ("stream_id, version, event_id, type, schema_version, payload, actor_id, "
-                  "actor_role, actor_unit, occurred_at, hash")
-_SUMMARY = [c for c, _ in NEED_SUMMARY_COLUMNS[1:]]
-_SUMMARY_SET = ", ".join(f"{c} = p_summary.{c}" for c in _SUMMARY)
-_SUMMARY_UPSERT = ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY)
-_COUNTERS = ", ".join(STAT_COUNTERS)
-_ADD = ", ".join(f"{c} = u.{c} + excluded.{c}" for c in STAT_COUNTERS)
 
 RETRY = """
 CREATE OR REPLACE FUNCTION df_retry_status(
@@ -53,7 +46,7 @@ END
 $fn$;
 """
 
-APPEND = f"""
+APPEND = """
 CREATE OR REPLACE FUNCTION df_append(
     p_stream text, p_expected integer, p_event_ids text[], p_types text[],
     p_schema_versions integer[], p_payloads jsonb[], p_actor_ids text[], p_actor_roles text[],
@@ -87,7 +80,7 @@ BEGIN
     END IF;
     IF n = 1 THEN
         h := sha256(h || p_digests[1]);
-        INSERT INTO events ({_EVENT_COLUMNS})
+        INSERT INTO events (stream_id, version, event_id, type, schema_version, payload, actor_id, actor_role, actor_unit, occurred_at, hash)
         VALUES (p_stream, p_expected + 1, p_event_ids[1], p_types[1], p_schema_versions[1],
                 p_payloads[1], p_actor_ids[1], p_actor_roles[1], p_actor_units[1],
                 p_occurred_at[1], h);
@@ -96,7 +89,7 @@ BEGIN
             h := sha256(h || p_digests[i]);
             hashes[i] := h;
         END LOOP;
-        INSERT INTO events ({_EVENT_COLUMNS})
+        INSERT INTO events (stream_id, version, event_id, type, schema_version, payload, actor_id, actor_role, actor_unit, occurred_at, hash)
         SELECT p_stream, p_expected + x.i, x.event_id, x.type, x.schema_version, x.payload,
                x.actor_id, x.actor_role, x.actor_unit, x.occurred_at, x.hash
         FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads, p_actor_ids,
@@ -107,7 +100,7 @@ BEGIN
     UPDATE stream_heads SET version = p_expected + n, hash = h, updated_at = now()
         WHERE stream_id = p_stream;
     p_summary.updated_at := now();
-    UPDATE need_summary SET {_SUMMARY_SET}
+    UPDATE need_summary SET stage = p_summary.stage, channel = p_summary.channel, external_id = p_summary.external_id, title = p_summary.title, category = p_summary.category, tier = p_summary.tier, urgency = p_summary.urgency, assigned_unit = p_summary.assigned_unit, unit_kind = p_summary.unit_kind, task = p_summary.task, due_at = p_summary.due_at, overdue = p_summary.overdue, escalations = p_summary.escalations, returns = p_summary.returns, reopenings = p_summary.reopenings, extensions = p_summary.extensions, linked_reports = p_summary.linked_reports, submitted_at = p_summary.submitted_at, accepted_at = p_summary.accepted_at, completed_at = p_summary.completed_at, closed_at = p_summary.closed_at, outcome = p_summary.outcome, satisfied = p_summary.satisfied, requester_id = p_summary.requester_id, requester_kind = p_summary.requester_kind, requester_name = p_summary.requester_name, requester_phone = p_summary.requester_phone, organisation = p_summary.organisation, street = p_summary.street, community = p_summary.community, grid = p_summary.grid, building = p_summary.building, address = p_summary.address, last_version = p_summary.last_version, updated_at = p_summary.updated_at
         WHERE stream_id = p_stream AND (last_version = p_expected OR p_refolded);
     IF NOT FOUND THEN
         IF p_expected > 0 AND EXISTS (SELECT FROM need_summary WHERE stream_id = p_stream) THEN
@@ -115,20 +108,19 @@ BEGIN
                 USING ERRCODE = 'DF001';
         END IF;
         INSERT INTO need_summary SELECT (p_summary).*
-            ON CONFLICT (stream_id) DO UPDATE SET {_SUMMARY_UPSERT};
+            ON CONFLICT (stream_id) DO UPDATE SET stage = excluded.stage, channel = excluded.channel, external_id = excluded.external_id, title = excluded.title, category = excluded.category, tier = excluded.tier, urgency = excluded.urgency, assigned_unit = excluded.assigned_unit, unit_kind = excluded.unit_kind, task = excluded.task, due_at = excluded.due_at, overdue = excluded.overdue, escalations = excluded.escalations, returns = excluded.returns, reopenings = excluded.reopenings, extensions = excluded.extensions, linked_reports = excluded.linked_reports, submitted_at = excluded.submitted_at, accepted_at = excluded.accepted_at, completed_at = excluded.completed_at, closed_at = excluded.closed_at, outcome = excluded.outcome, satisfied = excluded.satisfied, requester_id = excluded.requester_id, requester_kind = excluded.requester_kind, requester_name = excluded.requester_name, requester_phone = excluded.requester_phone, organisation = excluded.organisation, street = excluded.street, community = excluded.community, grid = excluded.grid, building = excluded.building, address = excluded.address, last_version = excluded.last_version, updated_at = excluded.updated_at;
     END IF;
     IF cardinality(p_credits) > 0 THEN
-        INSERT INTO unit_monthly_stat_slots AS u (unit_id, month, slot, {_COUNTERS})
-        SELECT x.unit_id, x.month, pg_backend_pid() % {STAT_SLOTS}, {_COUNTERS}
+        INSERT INTO unit_monthly_stat_slots AS u (unit_id, month, slot, assigned, accepted, accepted_in_time, completed, completed_in_time, evaluations, satisfied, unsatisfied, no_response, returns, reopened, overdue)
+        SELECT x.unit_id, x.month, pg_backend_pid() % 32, assigned, accepted, accepted_in_time, completed, completed_in_time, evaluations, satisfied, unsatisfied, no_response, returns, reopened, overdue
         FROM unnest(p_credits) AS x
-        ON CONFLICT (unit_id, month, slot) DO UPDATE SET {_ADD};
+        ON CONFLICT (unit_id, month, slot) DO UPDATE SET assigned = u.assigned + excluded.assigned, accepted = u.accepted + excluded.accepted, accepted_in_time = u.accepted_in_time + excluded.accepted_in_time, completed = u.completed + excluded.completed, completed_in_time = u.completed_in_time + excluded.completed_in_time, evaluations = u.evaluations + excluded.evaluations, satisfied = u.satisfied + excluded.satisfied, unsatisfied = u.unsatisfied + excluded.unsatisfied, no_response = u.no_response + excluded.no_response, returns = u.returns + excluded.returns, reopened = u.reopened + excluded.reopened, overdue = u.overdue + excluded.overdue;
     END IF;
     status := 'ok'; actual := p_expected + n;
 END
 $fn$;
 """
 
-# Superseded by df_append and store/fold.py: the rules now live in Python only.
 DROP_OLD = """
 DROP FUNCTION IF EXISTS df_rebuild_projections();
 DROP FUNCTION IF EXISTS append_events(text, integer, jsonb);

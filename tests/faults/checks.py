@@ -17,12 +17,12 @@ import asyncpg
 
 from domain.state import fold
 from store.db import connect
-from store.migrations.sql_0001_tables import NEED_SUMMARY_COLUMNS
 from store.projections import rebuild_projections
 from store.read import read_stream
+from store.schema import SUMMARY_COLUMNS
 from store.verify import verify
 
-COMPARED = [name for name, _ in NEED_SUMMARY_COLUMNS if name != "updated_at"]
+COMPARED = [name for name in SUMMARY_COLUMNS if name != "updated_at"]
 
 
 async def audit_problems(owner_url: str, need_ids: Iterable[str]) -> list[str]:

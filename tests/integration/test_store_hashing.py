@@ -46,12 +46,15 @@ async def test_schema_metadata_matches_the_migrated_database(owner_url: str):
     engine = create_async_engine(owner_url)
     async with engine.connect() as conn:
         found = await conn.run_sync(lambda c: {
-            t: {col["name"]: col["nullable"] for col in inspect(c).get_columns(t)}
+            t: [(col["name"], col["nullable"]) for col in inspect(c).get_columns(t)]
             for t in schema.metadata.tables})
     await engine.dispose()
-    expected = {name: {c.name: c.nullable for c in table.columns}
+    # in order: the append functions take need_summary's row as a composite, and the client
+    # builds it in store.schema's column order
+    expected = {name: [(c.name, c.nullable) for c in table.columns]
                 for name, table in schema.metadata.tables.items()}
     assert found == expected
+    assert schema.SUMMARY_COLUMNS == tuple(name for name, _ in found["need_summary"])
 
 
 # --- the digest computed in Python equals df_event_digest ---------------------------------

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.db import asyncpg_dsn
-from store.migrations.sql_0001_tables import STAT_COUNTERS
+from store.schema import STAT_COUNTERS
 
 RATES = ("response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
          "return_rate", "reopen_rate", "overdue_rate")
