@@ -17,7 +17,7 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.needs import Caller, Svc
 from api.tabular import CSV_RESPONSE, Format, csv_response, wants_csv
 from store import queries
-from store.schema import STAT_COUNTERS
+from store.columns import STAT_COUNTERS
 from store.verify import verify
 
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
@@ -38,6 +38,12 @@ class InboxItem(BaseModel):
     near_deadline: bool = Field(description="a deadline warning (50/75 %) was issued for the "
                                             "current due time and it is not yet breached")
     warning_percent: int | None = None
+    reminders: int = Field(default=0, description="催办 received so far")
+    reminded: bool = Field(default=False, description="催办: urged since this unit took it on, "
+                                                      "not yet completed")
+    reminded_at: datetime | None = None
+    supervision_due_at: datetime | None = Field(
+        default=None, description="督办: this unit's written reply is due by then")
 
 
 @router.get("/units/{unit}/inbox", response_model=list[InboxItem], responses=TABLE)
@@ -53,8 +59,12 @@ async def inbox(request: Request, unit: Annotated[str, Path(max_length=64)], pri
         raise ApiError(404, "not_found", "no such unit", field="unit")
     rows = await queries.inbox(services.db, unit, limit)
     items = [InboxItem(id=r["stream_id"], **{k: r[k] for k in InboxItem.model_fields if k in r
-                                             and k not in ("id", "near_deadline")},
-                       near_deadline=bool(r["warning_percent"]) and not r["overdue"])
+                                             and k not in ("id", "near_deadline",
+                                                           "supervision_due_at")},
+                       near_deadline=bool(r["warning_percent"]) and not r["overdue"],
+                       reminded=r["reminded_at"] is not None,
+                       supervision_due_at=r["supervision_due_at"]
+                       if r["supervision_unit"] == unit else None)
              for r in rows]
     return csv_response(items, InboxItem, f"inbox-{unit}") if wants_csv(request, format) else items
 
@@ -76,6 +86,9 @@ class UnitStats(BaseModel):
     returns: int = 0
     reopened: int = 0
     overdue: int = 0
+    reminded: int = Field(default=0, description="催办 received while holding a need")
+    supervised: int = Field(default=0, description="督办 orders received")
+    supervision_missed: int = Field(default=0, description="督办 replies not given in time")
     response_rate: float | None = None
     resolution_rate: float | None = None
     on_time_resolution_rate: float | None = None

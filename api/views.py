@@ -35,6 +35,15 @@ class NeedItem(BaseModel):
     street: str | None = None
     community: str | None = None
     grid: str | None = None
+    reminders: int = Field(default=0, description="催办 received so far")
+    reminded_at: datetime | None = Field(
+        default=None, description="the latest 催办 its current holder has not yet answered by "
+                                  "completing the need or handing it on")
+    supervisions: int = Field(default=0, description="督办 orders so far")
+    supervision_unit: str | None = Field(default=None,
+                                         description="the open 督办 order: the unit ordered")
+    supervision_due_at: datetime | None = Field(
+        default=None, description="the open 督办 order's reply deadline (none once replied)")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> NeedItem:

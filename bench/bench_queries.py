@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 
 from bench.util import console, pcts, progress
+from store.columns import STAT_COUNTERS, STAT_SLOTS, SUMMARY_COLUMNS
 from store.migrations import versions
-from store.schema import STAT_COUNTERS, STAT_SLOTS, SUMMARY_COLUMNS
 
 UNITS = [
     ("grid-dongting-1", "grid"), ("grid-dongting-2", "grid"), ("grid-qinghe-1", "grid"),
@@ -108,6 +108,9 @@ def _row(rng: random.Random, i: int) -> tuple:
         "requester_name": "王**", "requester_phone": "138******78", "organisation": None,
         "street": "street-hanzheng", "community": "community-dongting", "grid": unit,
         "building": f"b{i % 500}", "address": "洞*****", "last_version": 9, "updated_at": NOW,
+        "reminders": 1 if task and i % 10 == 0 else 0,
+        "reminded_at": submitted + timedelta(days=1) if task and i % 10 == 0 else None,
+        "supervisions": 0, "supervision_unit": None, "supervision_due_at": None,
     }
     return tuple(values[name] for name in SUMMARY_COLUMNS)
 

@@ -29,10 +29,10 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.events import EventEnvelope
 from store import fold
+from store.columns import STAT_COUNTERS
 from store.errors import InvalidEvent, VersionConflict
 from store.hashing import content_digest, jsonb_text
 from store.read import read_stream
-from store.schema import STAT_COUNTERS
 from store.validation import check_batch
 
 APPEND_SQL = ("SELECT status, actual, reason FROM df_append($1, $2, $3, $4, $5, $6, $7, $8, $9, "

@@ -25,7 +25,12 @@ Rules, per event type (anything not listed only moves `last_version`):
 - EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
   (`satisfied` counts satisfied and basically satisfied; no response is never satisfied);
 - Reopened -> handling, task `handle` without a due time until a new deadline event arrives;
-- Closed / Merged -> closed, no task; ReportUnlinked takes one from `linked_reports`.
+- Closed / Merged -> closed, no task; ReportUnlinked takes one from `linked_reports`;
+- ReminderSent (催办) -> `reminders` + 1 and `reminded_at` (the inbox flag, cleared when the
+  need changes hands or is completed, closed or merged); credit `reminded` to the holder;
+- SupervisionOrdered (督办) -> `supervisions` + 1, the open order's unit and reply deadline;
+  credit `supervised` to that unit; SupervisionReplied clears the open order;
+  SupervisionReplyMissed credits `supervision_missed` to the unit ordered.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from domain.events import EventEnvelope
 from domain.model import mask_phone, mask_text
-from store.schema import STAT_COUNTERS, SUMMARY_COLUMNS
+from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 
 REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
 BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
@@ -50,7 +55,8 @@ def empty_row(stream_id: str) -> Row:
     """A need's row before its first event."""
     row: Row = dict.fromkeys(SUMMARY_COLUMNS)
     row.update(stream_id=stream_id, stage="collection", overdue=False, escalations=0,
-               returns=0, reopenings=0, extensions=0, linked_reports=0)
+               returns=0, reopenings=0, extensions=0, linked_reports=0, reminders=0,
+               supervisions=0)
     return row
 
 
@@ -136,7 +142,7 @@ def _unlinked(s: _Step) -> None:
 
 
 def _merged(s: _Step) -> None:
-    s.row.update(stage="closed", closed_at=s.at, outcome="merged", task=None)
+    s.row.update(stage="closed", closed_at=s.at, outcome="merged", task=None, reminded_at=None)
 
 
 def _classified(s: _Step) -> None:
@@ -151,7 +157,7 @@ def _reclassified(s: _Step) -> None:
 def _assigned(s: _Step) -> None:
     s.row.update(stage="assignment", assigned_unit=s.p.get("unit_id"),
                  unit_kind=s.p.get("unit_kind"), task="accept",
-                 due_at=_time(s.p.get("accept_due_at")))
+                 due_at=_time(s.p.get("accept_due_at")), reminded_at=None)
     s.credit(s.row["assigned_unit"], "assigned")
 
 
@@ -159,7 +165,7 @@ def _returned(s: _Step) -> None:
     s.row["returns"] += 1
     s.credit(s.p.get("unit_id"), "returns")
     s.row.update(stage="assignment", assigned_unit=None, unit_kind=None, task=None,
-                 due_at=_time(s.p.get("due_at")))
+                 due_at=_time(s.p.get("due_at")), reminded_at=None)
 
 
 def _adjudication_requested(s: _Step) -> None:
@@ -187,7 +193,7 @@ def _escalated(s: _Step) -> None:
         row["overdue"] = True
         s.credit(s.p.get("from_unit"), "overdue")
     row.update(assigned_unit=s.p.get("to_unit"), unit_kind=s.p.get("to_kind"),
-               due_at=_time(s.p.get("due_at")))
+               due_at=_time(s.p.get("due_at")), reminded_at=None)
     if row["stage"] == "evaluation":
         row["stage"] = "handling"
     if row["stage"] != "closed" and row["task"] is None:
@@ -200,7 +206,8 @@ def _extended(s: _Step) -> None:
 
 
 def _completed(s: _Step) -> None:
-    s.row.update(stage="evaluation", task=None, overdue=False, completed_at=s.at)
+    s.row.update(stage="evaluation", task=None, overdue=False, completed_at=s.at,
+                 reminded_at=None)
     unit = s.p.get("unit_id")
     s.credit(unit, "completed")
     if s.p.get("in_time") is True:
@@ -227,7 +234,28 @@ def _reopened(s: _Step) -> None:
 
 def _closed(s: _Step) -> None:
     s.row.update(stage="closed", closed_at=s.at, outcome=s.p.get("outcome"),
-                 satisfied=s.p.get("satisfied"), task=None)
+                 satisfied=s.p.get("satisfied"), task=None, reminded_at=None)
+
+
+def _reminded(s: _Step) -> None:
+    s.row["reminders"] += 1
+    s.row["reminded_at"] = s.at
+    s.credit(s.row["assigned_unit"], "reminded")
+
+
+def _supervised(s: _Step) -> None:
+    unit = s.p.get("unit_id")
+    s.row["supervisions"] += 1
+    s.row.update(supervision_unit=unit, supervision_due_at=_time(s.p.get("reply_due_at")))
+    s.credit(unit, "supervised")
+
+
+def _supervision_replied(s: _Step) -> None:
+    s.row.update(supervision_unit=None, supervision_due_at=None)
+
+
+def _supervision_missed(s: _Step) -> None:
+    s.credit(s.row["supervision_unit"], "supervision_missed")
 
 
 _RULES: dict[str, Callable[[_Step], None]] = {
@@ -250,4 +278,8 @@ _RULES: dict[str, Callable[[_Step], None]] = {
     "EvaluationWindowClosed": _window_closed,
     "DemandReopened": _reopened,
     "DemandClosed": _closed,
+    "ReminderSent": _reminded,
+    "SupervisionOrdered": _supervised,
+    "SupervisionReplied": _supervision_replied,
+    "SupervisionReplyMissed": _supervision_missed,
 }

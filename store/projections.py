@@ -19,8 +19,8 @@ import asyncpg
 
 from store import fold
 from store.append import credit_rows
+from store.columns import STAT_COUNTERS
 from store.read import COLUMNS, to_envelope
-from store.schema import STAT_COUNTERS
 
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 INBOX_SQL = """
@@ -74,8 +74,9 @@ async def _copy_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """Write the folded rows (updated_at = the rebuild's transaction time) and empty the list."""
     if rows:
         now = await conn.fetchval("SELECT now()")
+        at = fold.SUMMARY_COLUMNS.index("updated_at")
         await conn.copy_records_to_table(
-            "need_summary", records=[(*r[:-1], now) for r in rows],
+            "need_summary", records=[(*r[:at], now, *r[at + 1:]) for r in rows],
             columns=list(fold.SUMMARY_COLUMNS))
         rows.clear()
 

@@ -83,6 +83,29 @@ def rough_path() -> list[DomainEvent]:
     ]
 
 
+def urged_path() -> list[DomainEvent]:
+    """催办 and 督办: a reminder to each holder, an order whose reply came late after it went
+    up a rung, and a second order still open at the end."""
+    return [
+        submitted(3),
+        ev.DemandClassified(category="daily_life", tier="grid", urgency="normal",
+                            confidence=0.9, **RULE),
+        ev.DemandAssigned(unit_id="grid-7", unit_kind="grid", accept_due_at=at(6),
+                          reason="routing", **RULE),
+        ev.ReminderSent(note="please hurry"),
+        ev.DemandAccepted(unit_id="grid-7", due_at=at(30), calendar="cn", **RULE),
+        ev.SupervisionOrdered(note="report by tonight", unit_id="grid-7", reply_due_at=at(6.5),
+                              order_count=1),
+        ev.SupervisionReplyMissed(reply_due_at=at(6.5), escalated_to="community-3"),
+        ev.SupervisionReplied(reply="parts ordered", in_time=False),
+        ev.HandlingEscalated(from_unit="grid-7", to_unit="community-3", to_kind="community",
+                             cause="deadline_breached", due_at=at(40), **RULE),
+        ev.ReminderSent(),
+        ev.SupervisionOrdered(note="and now?", unit_id="community-3", reply_due_at=at(30),
+                              order_count=2),
+    ]
+
+
 def merged_path() -> list[DomainEvent]:
     return [
         submitted(2),

@@ -28,6 +28,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.types import UserDefinedType
 
+from store.columns import STAT_COUNTERS, SUMMARY
+
 
 class Xid8(UserDefinedType):
     """PostgreSQL's 64-bit transaction id: the commit-order horizon of readers."""
@@ -77,39 +79,14 @@ stream_heads = Table(
     _ts("updated_at", nullable=False),
 )
 
-_TEXT = ["stage", "channel", "external_id", "title", "category", "tier", "urgency",
-         "assigned_unit", "unit_kind", "task"]
-_COUNTS = ["escalations", "returns", "reopenings", "extensions", "linked_reports"]
-_TIMES = ["submitted_at", "accepted_at", "completed_at", "closed_at"]
-_PERSON = ["requester_id", "requester_kind", "requester_name", "requester_phone",
-           "organisation", "street", "community", "grid", "building", "address"]
+_KINDS = {"text": Text, "integer": Integer, "boolean": Boolean,
+          "timestamptz": DateTime(timezone=True)}
 
 need_summary = Table(
     "need_summary", metadata,
-    Column("stream_id", Text, primary_key=True),
-    *[Column(c, Text, nullable=c != "stage") for c in _TEXT],
-    _ts("due_at"),
-    Column("overdue", Boolean, nullable=False),
-    *[Column(c, Integer, nullable=False) for c in _COUNTS],
-    *[_ts(c) for c in _TIMES],
-    Column("outcome", Text),
-    Column("satisfied", Boolean),
-    *[Column(c, Text) for c in _PERSON],
-    Column("last_version", Integer, nullable=False),
-    _ts("updated_at", nullable=False),
+    *[Column(name, _KINDS[kind], nullable=nullable, primary_key=name == "stream_id")
+      for name, kind, nullable in SUMMARY],
 )
-
-# The row as the append functions take it: need_summary's composite, in column order.
-SUMMARY_COLUMNS: tuple[str, ...] = tuple(c.name for c in need_summary.columns)
-
-STAT_COUNTERS = [
-    "assigned", "accepted", "accepted_in_time", "completed", "completed_in_time",
-    "evaluations", "satisfied", "unsatisfied", "no_response", "returns", "reopened", "overdue",
-]
-
-# Writers add to slot `pg_backend_pid() % STAT_SLOTS` (a number frozen in the append
-# functions' text) so that concurrent appends for one unit do not queue on one row.
-STAT_SLOTS = 32
 
 # Written by df_append (rows folded by store.fold); read through the views unit_monthly_stats / unit_monthly_rates.
 unit_monthly_stat_slots = Table(
@@ -149,6 +126,7 @@ unit_monthly_stats = Table(
 unit_inbox = Table(
     "unit_inbox", views,
     *[Column(c, Text) for c in ("unit_id", "stream_id", "task", "stage", "category", "tier",
-                                  "urgency", "title", "unit_kind")],
-    _ts("due_at"), Column("overdue", Boolean),
+                                  "urgency", "title", "unit_kind", "supervision_unit")],
+    _ts("due_at"), Column("overdue", Boolean), Column("reminders", Integer),
+    _ts("reminded_at"), _ts("supervision_due_at"),
 )

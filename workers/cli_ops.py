@@ -83,6 +83,17 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def inbox_flags(row: dict[str, Any]) -> str:
+    """What needs the unit's attention on an inbox row, in the console's words: 超时 (overdue),
+    临期 (a deadline warning), 催办×n (urged, not yet completed), 督办 and the reply's due time."""
+    flags = ["超时"] if row.get("overdue") else ["临期"] if row.get("near_deadline") else []
+    if row.get("reminded"):
+        flags.append(f"催办×{row.get('reminders') or 1}")
+    if row.get("supervision_due_at"):
+        flags.append(f"督办 {cell('supervision_due_at', row['supervision_due_at'])[5:]}")
+    return " ".join(flags)
+
+
 def table(rows: list[dict[str, Any]], columns: list[str], title: str,
           as_json: bool = False) -> None:
     if as_json:
@@ -143,8 +154,10 @@ def inbox(unit: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
           api_key: Key = "") -> None:
     """A unit's open tasks, most urgent first (due times in Asia/Shanghai)."""
     rows = call(api_url, api_key, "GET", f"/units/{unit}/inbox")
-    table(rows, ["id", "task", "title", "category", "due_at", "overdue", "near_deadline"],
-          f"inbox of {unit}", as_json)
+    if not as_json:
+        rows = [r | {"flags": inbox_flags(r)} for r in rows]
+    table(rows, ["id", "task", "title", "category", "due_at", "flags"], f"inbox of {unit}",
+          as_json)
 
 
 @ops.command()
@@ -268,7 +281,8 @@ def stats(month: str | None = None, min_needs: int = 5, as_json: AsJson = False,
     params = {"min_needs": min_needs} | ({"month": month} if month else {})
     rows = call(api_url, api_key, "GET", "/stats/units", params=params)
     table(rows, ["rank", "unit_name", "assigned", "completed", "response_rate",
-                 "on_time_resolution_rate", "satisfaction_rate"], "unit statistics", as_json)
+                 "on_time_resolution_rate", "satisfaction_rate", "reminded", "supervised"],
+          "unit statistics", as_json)
 
 
 CSV_PERSON = {"requester_id": "requester_id", "requester_kind": "kind", "name": "name",

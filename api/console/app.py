@@ -207,7 +207,7 @@ def console_app(services: Services) -> FastAPI:
         now = datetime.now(UTC)
         items = [dict(r, urgency_class=_urgency_class(r), remaining=_remaining(r, now))
                  for r in rows]
-        return page(request, "inbox.html", session, items=items, unit=chosen, units=units,
+        return page(request, "inbox.html", session, items=items, unit=chosen, units=units, now=now,
                     stage=stage.value if stage else "", category=category.value if category
                     else "", stages=[s.value for s in Stage if s in (Stage.ASSIGNMENT,
                                                                       Stage.HANDLING)],

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 import asyncpg
 
 from domain.state import fold
+from store.columns import SUMMARY_COLUMNS
 from store.db import connect
 from store.projections import rebuild_projections
 from store.read import read_stream
-from store.schema import SUMMARY_COLUMNS
 from store.verify import verify
 
 COMPARED = [name for name in SUMMARY_COLUMNS if name != "updated_at"]

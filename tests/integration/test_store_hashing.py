@@ -15,7 +15,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.model import Role
-from store import samples, schema
+from store import columns, samples, schema
 from store.hashing import GENESIS, chain, content_digest, jsonb_text
 
 GOLDEN_SQL = """SELECT df_event_digest('need-app-0123456789abcdef', 3, 'e-3', 'ProgressNoted', 1,
@@ -54,7 +54,7 @@ async def test_schema_metadata_matches_the_migrated_database(owner_url: str):
     expected = {name: [(c.name, c.nullable) for c in table.columns]
                 for name, table in schema.metadata.tables.items()}
     assert found == expected
-    assert schema.SUMMARY_COLUMNS == tuple(name for name, _ in found["need_summary"])
+    assert tuple(name for name, _ in found["need_summary"]) == columns.SUMMARY_COLUMNS
 
 
 # --- the digest computed in Python equals df_event_digest ---------------------------------

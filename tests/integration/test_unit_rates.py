@@ -13,8 +13,8 @@ import asyncpg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from store.columns import STAT_COUNTERS
 from store.db import asyncpg_dsn
-from store.schema import STAT_COUNTERS
 
 RATES = ("response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
          "return_rate", "reopen_rate", "overdue_rate")
@@ -30,6 +30,8 @@ def month_counters(draw: st.DrawFn) -> dict[str, int]:
     c["satisfied"] = draw(st.integers(0, c["evaluations"]))
     c["unsatisfied"] = c["evaluations"] - c["satisfied"]
     c["reopened"] = draw(st.integers(0, c["evaluations"]))
+    c |= {name: draw(small) for name in ("reminded", "supervised")}  # no rate divides them
+    c["supervision_missed"] = draw(st.integers(0, c["supervised"]))
     return c
 
 

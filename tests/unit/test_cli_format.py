@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from workers.cli_ops import cell, reasons, table
+from workers.cli_ops import cell, inbox_flags, reasons, table
 
 
 def test_times_rates_and_ids_as_a_person_reads_them() -> None:
@@ -27,3 +27,13 @@ def test_the_timeline_shows_reasons_and_results() -> None:
     assert "不在本网格" in reasons({"unit_id": "grid-dongting-1", "reason": "不在本网格"})
     assert "换了灯泡" in reasons({"result_summary": "换了灯泡", "service_mode": "on_site"})
     assert reasons({"rating": "satisfied", "via": "phone_callback"}) == "satisfied"
+
+
+def test_inbox_flags_name_what_needs_attention() -> None:
+    assert inbox_flags({"overdue": False, "near_deadline": False, "reminded": False}) == ""
+    assert inbox_flags({"overdue": True, "near_deadline": True}) == "超时"
+    assert inbox_flags({"near_deadline": True, "reminded": True, "reminders": 3,
+                        "supervision_due_at": "2026-12-03T10:00:00Z"}) == (
+        "临期 催办×3 督办 12-03 18:00")
+    # counted reminders to an earlier holder do not flag this one
+    assert inbox_flags({"reminded": False, "reminders": 2}) == ""

@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.commands import Accept, Complete, DecideExtension, Evaluate, RequestExtension
 from domain.model import Actor, Channel, Outcome, Rating, RequesterKind, Role, ServiceMode, Stage
+from store import fold
 from tests.workflows.conftest import Needs
 from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
 
@@ -150,10 +151,25 @@ async def test_a_supervision_order_without_a_reply_goes_up_when_its_deadline_pas
     await skip(skipping_env, 4)
     snap = await n.wait_for(need_id, lambda s: "SupervisionReplyMissed" in types(s))
     assert snap.state.pending_supervision.missed
+    row = await n.store.need_summary(need_id)  # 督办 counted (migration 0011)
+    assert (row["supervisions"], row["supervision_unit"]) == (1, "grid-dongting-1")
+    assert row["supervision_due_at"] == snap.state.pending_supervision.reply_due_at
+    _, credits = fold.fold(None, need_id, await n.store.read_stream(need_id))
+    earned = {key: (c["supervised"], c["supervision_missed"]) for key, c in credits.items()
+              if key[0] == "grid-dongting-1" and (c["supervised"] or c["supervision_missed"])}
+    assert sorted(earned.values()) in ([(1, 1)], [(0, 1), (1, 0)])  # one month, or two
+    for (unit, month), (supervised, missed) in earned.items():  # other tests count there too
+        counted = await n.store.pool.fetchrow(
+            "SELECT supervised, supervision_missed FROM unit_monthly_stats "
+            "WHERE unit_id = $1 AND month = $2", unit, month)
+        assert counted["supervised"] >= supervised and counted["supervision_missed"] >= missed
     unit = snap.state.assigned_unit  # the ladder may have moved it meanwhile
     await n.act(need_id, staff(unit), ReplySupervision(reply="配件到货后已修复"))
     snap = await n.snapshot(need_id)
     assert snap.state.pending_supervision is None
+    row = await n.store.need_summary(need_id)
+    assert (row["supervisions"], row["supervision_unit"], row["supervision_due_at"]) == (
+        1, None, None)
     replied = next(t for t in snap.timeline if t.type == "SupervisionReplied")
     assert replied is not None
     await assert_store_agrees(n, need_id)
