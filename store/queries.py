@@ -257,9 +257,9 @@ async def daily_trend(db: asyncpg.Pool, reach: Reach, today: date, days: int) ->
 # --- the dispatcher's queue ----------------------------------------------------------------
 async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> list[Row]:
     """Open needs waiting for a dispatcher, the soonest due first (then the oldest): `reason`
-    is `classify` (the rules
-    were unsure), `assign` (classified, nobody owns it: after a return) or `possible_repeat`
-    (flagged, not yet linked or dismissed)."""
+    is `classify` (the rules were unsure), `assign` (classified, nobody owns it: after a
+    return), `adjudicate` (nobody owns it and the return limit was reached: the level above
+    must rule, 裁定) or `possible_repeat` (flagged, not yet linked or dismissed)."""
     where = _Where()
     _reach(reach, where)
     where.add("s.stage <> 'closed'")
@@ -267,11 +267,21 @@ async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> li
               f"NULL) OR {PENDING_REPEAT})")
     rows = await db.fetch(
         "SELECT s.*, CASE WHEN s.stage = 'classification' THEN 'classify' "
-        "WHEN s.stage = 'assignment' AND s.assigned_unit IS NULL THEN 'assign' "
+        "WHEN s.stage = 'assignment' AND s.assigned_unit IS NULL THEN "
+        f"  CASE WHEN ({_LAST_OWNERSHIP_EVENT}) = 'AdjudicationRequested' THEN 'adjudicate' "
+        "  ELSE 'assign' END "
         f"ELSE 'possible_repeat' END AS reason FROM need_summary s {where.sql()} "
         f"ORDER BY s.due_at NULLS LAST, s.submitted_at NULLS LAST, s.stream_id "
         f"LIMIT {where.arg(limit)}", *where.args)
     return [dict(r) for r in rows]
+
+
+# The latest event that changed who owns the need: a pending adjudication is one not yet
+# followed by a ruling or an assignment.
+_LAST_OWNERSHIP_EVENT = (
+    "SELECT e.type FROM events e WHERE e.stream_id = s.stream_id AND e.type IN "
+    "('AdjudicationRequested', 'NeedAdjudicated', 'DemandAssigned', 'DemandReturned') "
+    "ORDER BY e.version DESC LIMIT 1")
 
 
 PENDING_EXTENSION_SQL = """

@@ -301,3 +301,17 @@ async def test_a_supervision_order_from_the_console_is_answered_in_writing(brows
     staff_order = await as_("staff_dongting1").post(f"/needs/{need_id}/supervise",
                                                     json={"note": "x"})
     assert staff_order.status_code == 403  # supervision comes from a supervisor
+
+
+async def test_the_queue_names_a_need_waiting_for_a_ruling(browser_like, as_) -> None:
+    from tests.api.test_adjudication import _returned_to_the_limit
+
+    need_id = await _returned_to_the_limit(as_)
+    await wait_for(as_("sup_street"), need_id,
+                   lambda b: b["timeline"][-1]["type"] == "AdjudicationRequested")
+    client = browser_like()
+    await sign_in(client, "supervisor-street")
+    queue = (await client.get("/console/queue")).text
+    row = queue[queue.index(f'data-need="{need_id}"'):]
+    row = row[:row.index("</li>")]
+    assert "请裁定责任单位" in row and "重新派单" not in row

@@ -211,6 +211,29 @@ async def test_a_supervisor_classifies_a_waiting_need_and_approves_an_extension(
     assert approved["actor"]["id"] == "supervisor-dongting"
 
 
+async def test_the_inbox_flags_reminders_and_supervision_orders(visit, as_) -> None:
+    need_id = await a_waiting_need(as_, "楼道灯坏了好几天，老人上下楼不方便")
+    supervisor = as_("sup_street")
+    assert (await supervisor.post(f"/needs/{need_id}/remind",
+                                  json={"note": "群众再次来电"})).status_code == 200
+    assert (await as_("staff_dongting1").post(f"/needs/{need_id}/accept")).status_code == 200
+    assert (await supervisor.post(f"/needs/{need_id}/supervise", json={
+        "note": "请书面说明进展", "reply_hours": 8})).status_code == 200
+    staff = await visit()
+    page = await staff.page()
+    await sign_in(staff, page, "staff-grid-dongting-1")
+    task = page.locator(f"li.task[data-need='{need_id}']")
+    await task.wait_for()
+    flags = await task.locator(".flag.reminded, .flag.supervised").all_inner_texts()
+    assert flags[0] == "催办 1 次" and flags[1].startswith("督办 ") and flags[1].endswith("前回复")
+    await staff.shot(page, "inbox-flags")
+    await task.locator("a").click()
+    await page.wait_for_selector("#reminders")
+    assert (await page.inner_text("#reminders")).startswith("1")
+    assert "待书面回复" in await page.inner_text("#supervision")
+    await staff.shot(page, "need-reminded")
+
+
 async def test_staff_of_another_unit_get_the_not_found_page(visit, as_) -> None:
     need_id = await a_waiting_need(as_, "路灯不亮")
     other = await visit()
