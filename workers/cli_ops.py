@@ -94,6 +94,15 @@ def inbox_flags(row: dict[str, Any]) -> str:
     return " ".join(flags)
 
 
+IDS = {"id", "need_id"}  # never folded: an id is copied whole
+# Short Chinese headers for the listings (values stay the codes the commands take back).
+HEADERS = {"id": "编号", "task": "待办", "title": "标题", "category": "类别", "due_at": "时限",
+           "flags": "提示", "stage": "阶段", "assigned_unit": "承办单位", "overdue": "超期",
+           "rank": "排名", "unit_name": "单位", "assigned": "派单", "completed": "办结",
+           "response_rate": "响应率", "on_time_resolution_rate": "按时办结率",
+           "satisfaction_rate": "满意率", "reminded": "催办", "supervised": "督办"}
+
+
 def table(rows: list[dict[str, Any]], columns: list[str], title: str,
           as_json: bool = False) -> None:
     if as_json:
@@ -101,7 +110,7 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str,
         return
     out = Table(title=title)
     for column in columns:
-        out.add_column(column, overflow="fold")
+        out.add_column(HEADERS.get(column, column), overflow="fold", no_wrap=column in IDS)
     for row in rows:
         out.add_row(*[cell(c, row.get(c)) for c in columns])
     console.print(out)
