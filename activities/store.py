@@ -9,38 +9,13 @@ retry is safe because the append is idempotent on event ids.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.events import EventEnvelope
-from store.append import AppendResult
+from domain.events import AppendResult
 from store.errors import InvalidEvent, VersionConflict
 from store.eventstore import EventStore
-
-__all__ = ["AppendRequest", "AppendResult", "ReadStreamRequest", "ReadStreamResult",
-           "StoreActivities"]
-
-
-class AppendRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    stream_id: str
-    expected_version: int = Field(ge=0)
-    events: list[EventEnvelope]
-
-
-class ReadStreamRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    stream_id: str
-    from_version: int = Field(default=1, ge=1)
-
-
-class ReadStreamResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    events: list[EventEnvelope]
+from workflows.messages import AppendRequest, ReadStreamRequest, ReadStreamResult
 
 
 class StoreActivities:

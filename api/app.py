@@ -25,7 +25,7 @@ from api.edge import SizeLimit
 from api.errors import install_handlers
 from domain.calendar import unconfirmed_ahead
 from domain.policy import Policy
-from store import queries
+from store import db, queries
 from store.fold import REPORTING_ZONE
 from store.revisions import head as head_revision
 
@@ -177,6 +177,6 @@ async def _database_ok(pool: asyncpg.Pool | None) -> bool:
         return False
     try:
         async with asyncio.timeout(2):
-            return bool(await pool.fetchval("SELECT 1") == 1)
+            return await db.answers(pool)
     except Exception:  # noqa: BLE001 - as above: report, never raise
         return False

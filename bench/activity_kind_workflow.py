@@ -8,8 +8,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.store import AppendRequest, AppendResult
+    from domain.events import AppendResult
     from store import samples
+    from workflows.messages import AppendRequest
 
 
 @workflow.defn

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.model import (
     Actor,
@@ -520,3 +520,15 @@ class EventEnvelope(Frozen):
             actor=actor,
             occurred_at=occurred_at,
         )
+
+
+class AppendResult(BaseModel):
+    """Where a batch sits in its stream once stored; `duplicate` marks an idempotent retry
+    (the store's answer to an append, and the append activity's result)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream_id: str
+    first_version: int
+    last_version: int
+    duplicate: bool = False

@@ -25,9 +25,8 @@ from operator import itemgetter
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
 
-from domain.events import EventEnvelope
+from domain.events import AppendResult, EventEnvelope
 from store import fold
 from store.columns import STAT_COUNTERS
 from store.errors import InvalidEvent, VersionConflict
@@ -42,17 +41,6 @@ APPEND_ONE_SQL = ("SELECT status, actual, reason FROM df_append_one($1, $2, $3, 
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 STALE_SUMMARY = "DF001"
 _summary_values = itemgetter(*fold.SUMMARY_COLUMNS)  # the row as need_summary's composite
-
-
-class AppendResult(BaseModel):
-    """Where the batch now sits in its stream; `duplicate` marks an idempotent retry."""
-
-    model_config = ConfigDict(frozen=True)
-
-    stream_id: str
-    first_version: int
-    last_version: int
-    duplicate: bool = False
 
 
 class SummaryCache:

@@ -58,3 +58,8 @@ async def create_pool(
     """The pool the append and read paths use (raw asyncpg: one round trip per append)."""
     return await asyncpg.create_pool(login_dsn(url, role), min_size=min_size,
                                      max_size=max_size, **kw)
+
+
+async def answers(pool: asyncpg.Pool) -> bool:
+    """The database answers a trivial query (readiness); errors propagate."""
+    return await pool.fetchval("SELECT 1") == 1

@@ -32,13 +32,13 @@ from temporalio.exceptions import (
 )
 from temporalio.workflow import ParentClosePolicy
 
-from activities.store import AppendRequest, AppendResult, ReadStreamRequest, ReadStreamResult
 from domain import commands as cmd
 from domain import events as ev
 from domain.collection import OpenNeedSummary, matches
 from domain.context import DecisionContext
 from domain.decider import decide_split
 from domain.errors import DomainError
+from domain.events import AppendResult
 from domain.model import SYSTEM_ACTOR, Actor, Stage
 from domain.policy import Policy, shared
 from domain.repeats import split_id
@@ -48,6 +48,7 @@ from workflows.messages import (
     START_GENERATION,
     Action,
     ActionResult,
+    AppendRequest,
     Carried,
     DemandStart,
     DuplicateAnswer,
@@ -57,6 +58,8 @@ from workflows.messages import (
     LinkedReport,
     LoadedPolicy,
     PolicyRequest,
+    ReadStreamRequest,
+    ReadStreamResult,
     Snapshot,
     TimelineEntry,
 )

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.collection import OpenNeedSummary, likely_category
     from domain.commands import AnyCommand, RepeatVerdict, SplitOrigin, Submission
+    from domain.events import EventEnvelope
     from domain.model import Actor, Category, Frozen, Location
     from domain.policy import Policy
     from domain.state import DemandState
@@ -153,3 +154,25 @@ class IntakeContext(Frozen):
 # converter makes new adapters for every workflow run (~1 ms per need for DemandStart).
 Carried.model_rebuild()
 DemandStart.model_rebuild()
+
+
+# --- the event-store activities (activities/store.py) ------------------------------------
+class AppendRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stream_id: str
+    expected_version: int = Field(ge=0)
+    events: list[EventEnvelope]
+
+
+class ReadStreamRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stream_id: str
+    from_version: int = Field(default=1, ge=1)
+
+
+class ReadStreamResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    events: list[EventEnvelope]

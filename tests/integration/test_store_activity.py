@@ -7,15 +7,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.store import (
-    AppendRequest,
-    AppendResult,
-    ReadStreamRequest,
-    ReadStreamResult,
-    StoreActivities,
-)
+from activities.store import StoreActivities
+from domain.events import AppendResult
 from store import samples
 from store.eventstore import EventStore
+from workflows.messages import AppendRequest, ReadStreamRequest, ReadStreamResult
 
 
 def roundtrip(value, as_type):

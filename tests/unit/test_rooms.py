@@ -14,7 +14,8 @@ FORBIDDEN = {  # room: packages it must not import
                "telemetry"},
     "store": {"workflows", "activities", "api", "workers"},
     "api": {"workers"},
-    "workflows": {"api", "workers", "store", "telemetry"},
+    "workflows": {"api", "workers", "store", "telemetry", "activities"},
+    "activities": {"api", "workers"},
     "telemetry": {"workflows", "activities", "store", "api", "workers"},
 }
 
@@ -42,3 +43,14 @@ def test_the_migration_head_read_without_alembic_is_alembics() -> None:
     from store.revisions import head
 
     assert head() == head_revision()
+
+
+SQL = ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM")
+
+
+@pytest.mark.parametrize("room", ["api", "activities", "workflows", "workers", "domain"])
+def test_sql_lives_in_store_only(room: str) -> None:
+    """Every query is a typed function in store/ (issue 16: one read side)."""
+    found = {str(p.relative_to(ROOT)) for p in (ROOT / room).rglob("*.py")
+             if any(word in p.read_text(encoding="utf-8") for word in SQL)}
+    assert found == set()
