@@ -15,11 +15,14 @@ member can see it, while a supervisor whose scope holds its place can (api.acces
 # no `from __future__ import annotations`: the routes built in a loop annotate their body
 # with the row's command class, which must be a real class when FastAPI reads it
 
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.access import find_need, in_scope, readable_need
-from api.auth import Principal, caller_for, require_action
+from api.auth import Principal, allowed_to, require_action
 from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.needs import NeedId, Svc, live_snapshot, perform, rate
@@ -34,7 +37,7 @@ from domain.commands import (
     Reassign,
     UnlinkReport,
 )
-from domain.events import ShortText
+from domain.events import DemandMerged, ShortText
 from domain.repeats import split_id
 from store.read import read_stream
 
@@ -51,14 +54,22 @@ async def act(services: Services, principal: Principal, need_id: str,
 
 def _add_route(action: Action) -> None:
     command_class = action.command
-    caller = caller_for(action.name)
+    endpoint: Callable[..., Awaitable[ActionOut]]
     if any(name != "type" for name in command_class.model_fields):
-        async def endpoint(need_id: NeedId, body: command_class, principal: caller,
+        # FastAPI reads the body's class from the annotation: the row's command class, a
+        # value known at run time that no static type can name
+        async def endpoint(need_id: NeedId, body: command_class,  # type: ignore[valid-type]
+                           principal: Annotated[Principal, allowed_to(action.name)],
                            services: Svc) -> ActionOut:
             return await act(services, principal, need_id, body)
     else:  # nothing to say (accept): no body
-        async def endpoint(need_id: NeedId, principal: caller, services: Svc) -> ActionOut:
-            return await act(services, principal, need_id, command_class())
+        async def endpoint(need_id: NeedId,
+                           principal: Annotated[Principal, allowed_to(action.name)],
+                           services: Svc) -> ActionOut:
+            # no field but `type`, which each command class defaults: typing sees only the
+            # base class, whose `type` is required
+            command = command_class()  # type: ignore[call-arg]
+            return await act(services, principal, need_id, command)
     endpoint.__name__ = action.name.replace("-", "_")
     router.add_api_route(f"/needs/{{need_id}}/{action.name}", endpoint, methods=["POST"],
                          response_model=ActionOut, description=action.summary)
@@ -83,7 +94,8 @@ async def to_unit(services: Services, principal: Principal, need_id: str,
 
 
 @router.post("/needs/{need_id}/assign", response_model=ActionOut)
-async def assign(need_id: NeedId, body: Assign, principal: caller_for("assign"),
+async def assign(need_id: NeedId, body: Assign,
+                 principal: Annotated[Principal, allowed_to("assign")],
                  services: Svc) -> ActionOut:
     """Give a classified need nobody owns to a unit within the supervisor's scope, or (no
     `unit_id`) let the routing rules choose, skipping units that returned it."""
@@ -91,7 +103,8 @@ async def assign(need_id: NeedId, body: Assign, principal: caller_for("assign"),
 
 
 @router.post("/needs/{need_id}/reassign", response_model=ActionOut)
-async def reassign(need_id: NeedId, body: Reassign, principal: caller_for("reassign"),
+async def reassign(need_id: NeedId, body: Reassign,
+                   principal: Annotated[Principal, allowed_to("reassign")],
                    services: Svc) -> ActionOut:
     """Move the need to another unit (within the supervisor's scope), which must accept it."""
     return await to_unit(services, principal, need_id, body)
@@ -102,7 +115,8 @@ class UnmergeBody(BaseModel):
 
 
 @router.post("/needs/{need_id}/unmerge", response_model=ActionOut)
-async def unmerge(need_id: NeedId, body: UnmergeBody, principal: caller_for("unmerge"), services: Svc,
+async def unmerge(need_id: NeedId, body: UnmergeBody,
+                  principal: Annotated[Principal, allowed_to("unmerge")], services: Svc,
                   response: Response) -> ActionOut:
     """Split a report merged into another need back out: it goes on as a need of its own
     (`Location`: its new id), from intake, its acceptance deadline counted from
@@ -111,7 +125,7 @@ async def unmerge(need_id: NeedId, body: UnmergeBody, principal: caller_for("unm
     row = await readable_need(services, principal, need_id)
     events = await read_stream(services.db, need_id)
     merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
-    if row.get("outcome") != "merged" or merged is None:
+    if row.get("outcome") != "merged" or not isinstance(merged, DemandMerged):
         raise ApiError(409, "not_merged", "this need was not merged into another",
                        field="need_id")
     if await find_need(services, split_id(need_id)) is not None:
@@ -126,7 +140,8 @@ async def unmerge(need_id: NeedId, body: UnmergeBody, principal: caller_for("unm
 
 @router.post("/needs/{need_id}/extension-decision", response_model=ActionOut)
 async def extension_decision(need_id: NeedId, body: DecideExtension,
-                             principal: caller_for("extension-decision"), services: Svc) -> ActionOut:
+                             principal: Annotated[Principal, allowed_to("extension-decision")],
+                             services: Svc) -> ActionOut:
     """The approver (the rung above the assignee) grants or refuses an extension. Staff of the
     approver unit decide; a supervisor decides for an approver within the scope."""
     return await decide_extension(services, principal, need_id, body)

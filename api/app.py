@@ -134,8 +134,8 @@ def create_app(services: Services) -> FastAPI:
         temporal_ok, revision = await asyncio.gather(_temporal_ok(services.temporal),
                                                      _revision(services.pool))
         head = head_revision()
-        migrations = "unknown" if revision is None else "at_head" if revision == head \
-            else "behind"
+        migrations: Literal["at_head", "behind", "unknown"] = \
+            "unknown" if revision is None else "at_head" if revision == head else "behind"
         ok = temporal_ok and migrations == "at_head"
         response.status_code = 200 if ok else 503
         return Ready(status="ready" if ok else "not_ready",

@@ -11,8 +11,9 @@ A key table is YAML: `keys: [{sha256, id, role, unit?, scope?}]`. Roles:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 import yaml
 from fastapi import Depends, Request, Security
@@ -104,7 +105,7 @@ class Directory:
 
 
 def authenticate(key: str | None, request: Request) -> Principal:
-    principal = request.app.state.services.keys.lookup(key) if key else None
+    principal: Principal | None = request.app.state.services.keys.lookup(key) if key else None
     if principal is None:
         raise ApiError(401, "unauthenticated", "missing or unknown API key", field="X-API-Key")
     return principal
@@ -134,7 +135,11 @@ def require_action(principal: Principal, action: Action) -> None:
                        field="X-API-Key")
 
 
-def permitted(action: Action):
+# A FastAPI dependency that answers with the caller (or raises the 401/403)
+PrincipalDependency = Callable[[Request, str | None], Coroutine[Any, Any, Principal]]
+
+
+def permitted(action: Action) -> PrincipalDependency:
     """A dependency: the caller, once its role may take `action`. As a dependency it answers
     before the body is validated: a caller without the role gets 403, never a 422 about a
     body it may not send."""
@@ -146,18 +151,26 @@ def permitted(action: Action):
     return dependency
 
 
-def caller_for(name: str):
-    """`principal: caller_for("accept")`: the caller, admitted for that row of the table."""
-    return Annotated[Principal, Depends(permitted(BY_NAME[name]))]
-
-
-def caller_in(*roles: PrincipalRole):
-    """`principal: caller_in("integrator")`: the caller, once its role is one of `roles`
-    (or admin), judged before the body is read: a caller without the role hears 403, never
-    a 422 about a body it may not send."""
+def in_roles(*roles: PrincipalRole) -> PrincipalDependency:
+    """A dependency: the caller, once its role is one of `roles` (or admin), judged before
+    the body is read: a caller without the role hears 403, never a 422 about a body it may
+    not send."""
     async def dependency(request: Request,
                          key: str | None = Security(API_KEY_HEADER)) -> Principal:
         principal = authenticate(key, request)
         require_role(principal, *roles)
         return principal
-    return Annotated[Principal, Depends(dependency)]
+    return dependency
+
+
+def allowed_to(name: str) -> Any:
+    """`principal: Annotated[Principal, allowed_to("accept")]`: the caller, admitted for that
+    row of the table (the `Depends` marker of `permitted`)."""
+    return Depends(permitted(BY_NAME[name]))
+
+
+def role_in(*roles: PrincipalRole) -> Any:
+    """`principal: Annotated[Principal, role_in("integrator")]`: the caller, once its role is
+    one of `roles` (or admin); see `in_roles`."""
+    return Depends(in_roles(*roles))
+

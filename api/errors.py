@@ -7,15 +7,17 @@ owner is not revealed), NotPermitted 403, InvalidCommand 422.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote
 
 import asyncpg
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import RequestResponseEndpoint
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -37,7 +39,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERROR_RESPONSES: dict[int | str, dict] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in [(401, "no or unknown API key"), (403, "role may not do this"),
                        (404, "no such need (or not visible to you)"),
@@ -73,14 +75,14 @@ def refusal(exc: WorkflowUpdateFailedError) -> ApiError:
     return ApiError(REFUSALS[cause.type], code, message, field=field)
 
 
-def field_path(loc: tuple) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
     return ".".join(parts) or str(loc[-1] if loc else "")
 
 
 def install_handlers(app: FastAPI) -> None:
     @app.middleware("http")
-    async def refuse_nul(request: Request, call_next):
+    async def refuse_nul(request: Request, call_next: RequestResponseEndpoint) -> Response:
         if "\x00" in unquote(request.url.query) or "\x00" in unquote(request.url.path):
             return error_response(422, ErrorDetail(
                 code="invalid_input", message="NUL characters are not allowed", field="query"))

@@ -4,13 +4,13 @@ information and relay evaluations."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from temporalio.client import Client
 
 from api.access import can_read, find_need, reach, readable_need, sees_personal_data
-from api.auth import Principal, caller_for, caller_in, current_principal
+from api.auth import Principal, allowed_to, current_principal, role_in
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, not_found, reject_nul
 from api.views import (
@@ -23,9 +23,16 @@ from api.views import (
     need_links,
 )
 from domain.admission import admit, same_submission
-from domain.commands import Evaluate, ProvideInformation, Submission, demand_id
+from domain.commands import (
+    AnyCommand,
+    Command,
+    Evaluate,
+    ProvideInformation,
+    Submission,
+    demand_id,
+)
 from domain.errors import InvalidCommand
-from domain.events import DemandSubmitted
+from domain.events import DemandMerged, DemandSubmitted, EventEnvelope
 from store import queries
 from store.queries import NeedFilters
 from store.read import first_events, read_stream
@@ -40,7 +47,8 @@ NeedId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9
 
 
 @router.post("/needs", status_code=202, response_model=Accepted)
-async def submit(submission: Submission, principal: caller_in("integrator", "staff"),
+async def submit(submission: Submission,
+                 principal: Annotated[Principal, role_in("integrator", "staff")],
                  services: Svc, response: Response) -> Accepted:
     """Submit a need. Idempotent per submitter: the same channel and external id with the same
     content give the same need id; with other content, a 409 naming the need."""
@@ -120,11 +128,11 @@ async def need_detail(services: Services, principal: Principal, need_id: str) ->
                             joined=await joined_need(services, events))
 
 
-async def joined_need(services: Services, events: list) -> JoinedNeed | None:
+async def joined_need(services: Services, events: list[EventEnvelope]) -> JoinedNeed | None:
     """For a merged report: the need it joined and that need's status (its id and stage
     only, whoever submitted it: the requester's need is handled there)."""
     merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
-    if merged is None:
+    if not isinstance(merged, DemandMerged):  # None: not merged
         return None
     row = await find_need(services, merged.into_stream_id)
     return JoinedNeed(id=merged.into_stream_id, stage=row["stage"] if row else "collection",
@@ -133,7 +141,7 @@ async def joined_need(services: Services, events: list) -> JoinedNeed | None:
 
 @router.post("/needs/{need_id}/information", response_model=ActionOut)
 async def provide_information(need_id: NeedId, body: ProvideInformation,
-                              principal: caller_for("information"),
+                              principal: Annotated[Principal, allowed_to("information")],
                               services: Svc) -> ActionOut:
     """The requester's missing information, relayed by its integrator (or the assignee)."""
     await readable_need(services, principal, need_id)
@@ -141,7 +149,8 @@ async def provide_information(need_id: NeedId, body: ProvideInformation,
 
 
 @router.post("/needs/{need_id}/evaluation", response_model=ActionOut)
-async def evaluate(need_id: NeedId, body: Evaluate, principal: caller_for("evaluation"),
+async def evaluate(need_id: NeedId, body: Evaluate,
+                   principal: Annotated[Principal, allowed_to("evaluation")],
                    services: Svc) -> ActionOut:
     """An evaluation: integrators relay their requesters' ratings (the actor's unit names the
     reviewer spoken for); staff rate for their unit when the policy made it a reviewer."""
@@ -179,9 +188,12 @@ async def relays_for(services: Services, principal: Principal, need_id: str,
     return any(e.actor.id == principal.id for e in firsts.values())
 
 
-async def perform(services: Services, principal: Principal, need_id: str, command,
+async def perform(services: Services, principal: Principal, need_id: str, command: Command,
                   unit: str | None = None) -> ActionOut:
     """Send the action as the workflow's `act` update, recorded under the principal's actor."""
     reject_nul(command)
-    result = await needs.act(services.client, need_id, principal.actor(unit), command)
+    # the table's command classes are the members of AnyCommand (the update's message checks
+    # the union when it is built); typing knows them only as their base class
+    result = await needs.act(services.client, need_id, principal.actor(unit),
+                             cast(AnyCommand, command))
     return ActionOut(id=need_id, version=result.version, stage=result.stage, events=result.events)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from api.access import can_read, find_need, reach
 from api.auth import API_KEY_HEADER, Principal, authenticate
+from api.deps import Services
 from api.errors import ApiError, field_path, reject_nul
 from api.needs import Svc, admitted, start_or_find
 from api.open311_format import (
@@ -78,7 +79,8 @@ def _reader(request: Request, key: str | None) -> Principal | None:
     return _principal(request, key)
 
 
-async def _visible(services_, principal: Principal | None, ids: list[str]) -> set[str]:
+async def _visible(services_: Services, principal: Principal | None,
+                   ids: list[str]) -> set[str]:
     """Which of these needs the principal may see in full."""
     if principal is None or not ids:
         return set()
@@ -88,7 +90,8 @@ async def _visible(services_, principal: Principal | None, ids: list[str]) -> se
     return {r["stream_id"] for r in rows}
 
 
-async def _projected(services_, need_id: str, wait: float = PROJECTION_WAIT_S) -> bool:
+async def _projected(services_: Services, need_id: str,
+                     wait: float = PROJECTION_WAIT_S) -> bool:
     """Wait until the need's summary row exists (read your own write), up to `wait` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.access import reach
@@ -21,7 +21,7 @@ from store.columns import STAT_COUNTERS
 from store.verify import verify
 
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
-TABLE = {200: CSV_RESPONSE}
+TABLE: dict[int | str, dict[str, Any]] = {200: CSV_RESPONSE}
 SHANGHAI = timezone(timedelta(hours=8))
 RATES = ["response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
          "return_rate", "reopen_rate", "overdue_rate"]
@@ -49,7 +49,7 @@ class InboxItem(BaseModel):
 @router.get("/units/{unit}/inbox", response_model=list[InboxItem], responses=TABLE)
 async def inbox(request: Request, unit: Annotated[str, Path(max_length=64)], principal: Caller,
                 services: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                format: Format | None = None):
+                format: Format | None = None) -> Response | list[InboxItem]:
     """The unit's open accept/handle tasks, most urgent first (no due time last)."""
     require_role(principal, "staff", "supervisor")
     visible = principal.unit == unit if principal.role == "staff" else (
@@ -139,7 +139,7 @@ async def unit_stats(
                                        description="YYYY-MM, Asia/Shanghai; default: this month")] = None,
     min_needs: Annotated[int, Query(ge=0, le=100000)] = 5,
     format: Format | None = None,
-):
+) -> Response | list[UnitStats]:
     """Counters and rates per unit for one month; units with fewer than `min_needs` assigned
     needs are listed but not ranked. Supervisors see their scope, staff their own unit."""
     require_role(principal, "staff", "supervisor")
@@ -150,8 +150,12 @@ async def unit_stats(
 async def unit_statistics(services: Services, principal: Principal, month: date,
                           min_needs: int) -> list[UnitStats]:
     """The month's counters and rates of the units the principal reaches, ranked."""
-    units = [principal.unit] if principal.role == "staff" else (
-        services.directory.subtree(principal.scope) if principal.scope is not None else None)
+    units: list[str] | None
+    if principal.role == "staff":  # a staff member without a unit reaches no unit's row
+        units = [principal.unit] if principal.unit is not None else []
+    else:
+        units = services.directory.subtree(principal.scope) if principal.scope is not None \
+            else None
     rows = await queries.unit_rates(services.db, month, units)
     stats = [UnitStats(unit_name=services.directory.name(r["unit_id"]),
                        **{k: _number(r[k]) for k in ["unit_id", "month", *STAT_COUNTERS, *RATES]})
@@ -176,7 +180,7 @@ async def demand_list(
     request: Request, principal: Caller, services: Svc,
     submitted_from: date | None = None, submitted_to: date | None = None,
     include_merged: bool = False, format: Format | None = None,
-):
+) -> Response | list[DemandListRow]:
     """需求清单: the needs within the caller's reach consolidated by category and rule."""
     require_role(principal, "supervisor")
     rows = await queries.demand_list(services.db, reach(principal, services.directory),

@@ -47,7 +47,7 @@ class NeedItem(BaseModel):
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> NeedItem:
-        fields = {k: row.get(k) for k in cls.model_fields if k != "id"}
+        fields: dict[str, Any] = {k: row.get(k) for k in cls.model_fields if k != "id"}
         return cls(id=row["stream_id"], **fields)
 
 

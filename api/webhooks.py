@@ -13,13 +13,14 @@ import secrets
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from api.auth import Principal, caller_in, require_role
+from api.auth import Principal, require_role, role_in
+from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError
 from api.needs import Caller, Svc
 from domain.notifications import NAMES, address_problem, url_problem
@@ -28,7 +29,7 @@ from store import webhooks as store
 router = APIRouter(tags=["webhooks"], responses=ERROR_RESPONSES)
 ROTATION_GRACE = timedelta(hours=24)
 SubscriptionId = Annotated[str, Path(pattern=r"^wh-[0-9a-f]{16}$")]
-Notification = Literal[NAMES]  # type: ignore[valid-type]
+Notification = Literal[NAMES]  # type: ignore[valid-type]  # the names are data: NAMES
 
 
 async def target_problem(url: str, *, allow_private: bool) -> str | None:
@@ -58,7 +59,7 @@ def _checked_url(value: str | None) -> str | None:
 class SubscriptionIn(BaseModel):
     url: str = Field(max_length=2000, description="http(s); production refuses private, "
                                                   "loopback and link-local targets")
-    types: list[Notification] = Field(  # type: ignore[valid-type]
+    types: list[Notification] = Field(
         default_factory=list, max_length=len(NAMES),
         description="the notifications wanted; empty: all")
 
@@ -67,7 +68,7 @@ class SubscriptionIn(BaseModel):
 
 class SubscriptionChange(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
-    types: list[Notification] | None = None  # type: ignore[valid-type]
+    types: list[Notification] | None = None
 
     _url = field_validator("url")(lambda cls, value: _checked_url(value))
 
@@ -97,7 +98,7 @@ class DeliveryOut(BaseModel):
     delivered_at: AwareDatetime | None = None
 
 
-async def _reachable(url: str, services) -> None:
+async def _reachable(url: str, services: Services) -> None:
     problem = await target_problem(url, allow_private=services.allow_private_webhooks)
     if problem:
         raise ApiError(422, "invalid_input", problem, field="url")
@@ -109,21 +110,23 @@ def _out(sub: store.Subscription, secret: str | None = None) -> SubscriptionOut:
                            previous_secret_valid_until=sub.previous_secret_until)
 
 
-async def _own(services, principal: Principal, subscription_id: str) -> store.Subscription:
+async def _own(services: Services, principal: Principal,
+               subscription_id: str) -> store.Subscription:
     sub = await store.subscription(services.db, subscription_id)
     if sub is None or (principal.role != "admin" and sub.integrator_id != principal.id):
         raise ApiError(404, "not_found", "no such subscription", field="subscription_id")
     return sub
 
 
-def _delivery(row: dict) -> DeliveryOut:
+def _delivery(row: dict[str, Any]) -> DeliveryOut:
     return DeliveryOut(need_id=row["stream_id"], event_type=row["type"],
                        **{k: row[k] for k in DeliveryOut.model_fields
                           if k in row and k not in ("need_id", "event_type")})
 
 
 @router.post("/webhooks", status_code=201, response_model=SubscriptionOut)
-async def subscribe(body: SubscriptionIn, principal: caller_in("integrator"), services: Svc,
+async def subscribe(body: SubscriptionIn,
+                    principal: Annotated[Principal, role_in("integrator")], services: Svc,
                     response: Response) -> SubscriptionOut:
     """Subscribe a URL to the notifications of the needs this integrator submitted (and of
     the needs its reports were merged into). The answer carries the signing secret, once."""
@@ -146,7 +149,7 @@ async def list_subscriptions(principal: Caller, services: Svc) -> list[Subscript
 
 @router.patch("/webhooks/{subscription_id}", response_model=SubscriptionOut)
 async def change_subscription(subscription_id: SubscriptionId, body: SubscriptionChange,
-                              principal: caller_in("integrator"),
+                              principal: Annotated[Principal, role_in("integrator")],
                               services: Svc) -> SubscriptionOut:
     await _own(services, principal, subscription_id)
     if body.url is not None:

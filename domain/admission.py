@@ -10,7 +10,7 @@ import contextlib
 from domain.commands import Submission
 from domain.errors import InvalidCommand
 from domain.events import DemandSubmitted
-from domain.model import UnitKind
+from domain.model import Location, UnitKind
 from domain.policy import Policy
 from domain.text import has_visible_text, is_placeholder
 
@@ -37,7 +37,7 @@ def admit(submission: Submission, policy: Policy) -> Submission:
     return submission.model_copy(update=text | {"location": location})
 
 
-def _checked_place(submission: Submission, policy: Policy):
+def _checked_place(submission: Submission, policy: Policy) -> Location:
     loc = submission.location
     street = policy.unit(loc.street)
     if street is None or street.kind != UnitKind.STREET:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import Field
 
@@ -196,7 +196,8 @@ def _per_version(policy: Policy, name: str, build: Callable[[], T]) -> T:
     key = (policy.version, name)
     if key not in _PER_VERSION:
         _PER_VERSION[key] = build()
-    return _PER_VERSION[key]
+    # one table of every `name`'s value: each key's value is what its own `build` returned
+    return cast(T, _PER_VERSION[key])
 
 
 @lru_cache(maxsize=4096)
@@ -224,7 +225,8 @@ def classify_state(state: DemandState, policy: Policy) -> Classification | None:
 def dispatcher_for(state: DemandState, policy: Policy) -> str:
     """The community of the need's location dispatches; the street office if unknown."""
     community = state.location.community if state.location else None
-    return community if policy.unit(community) else policy.first_receiver
+    return community if community is not None and policy.unit(community) \
+        else policy.first_receiver
 
 
 def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:

@@ -68,8 +68,9 @@ def missing_fields(state: DemandState, policy: Policy) -> list[str]:
     """Detail fields the likely category requires and the record lacks. Only a confident
     rule (or the channel's hint) names the likely category: a weak guess asks for nothing."""
     found = classify_state(state, policy)
-    confident = found and found.confidence >= policy.classification.confidence_threshold
-    category = state.category or (found.category if confident else state.category_hint)
+    confident = found if found and found.confidence >= policy.classification.confidence_threshold \
+        else None
+    category = state.category or (confident.category if confident else state.category_hint)
     required = policy.collection.required_fields.get(category, []) if category else []
     return [f for f in required if f not in state.known_fields]
 

@@ -23,6 +23,24 @@ if TYPE_CHECKING:
 
 BREACH_RECORDED = 100
 """`warnings_issued` holds 100 once a breach at the top of the ladder has been recorded."""
+BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
+"""Escalation causes that are a breached deadline (not `reopen_limit`)."""
+
+
+def overdue_after(overdue: bool, event_type: str, cause: str | None = None,
+                  threshold: int | None = None) -> bool:
+    """Whether the need is overdue after an event of `event_type` (with its escalation `cause`
+    or warning `threshold`): from a breached deadline (an escalation for a breach, or a breach
+    recorded at the top of the ladder) until the need is accepted anew, completed or closed.
+    The one rule: the state (domain.state.evolve), hence the `DemandOverdue` search attribute
+    and the workflow's query, and the summary row (store.fold) all apply it."""
+    if event_type == "HandlingEscalated":
+        return overdue or cause in BREACHES
+    if event_type == "DeadlineWarningIssued":
+        return overdue or (threshold or 0) >= BREACH_RECORDED
+    if event_type in ("DemandAccepted", "HandlingCompleted", "DemandClosed"):
+        return False
+    return overdue
 
 
 def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:

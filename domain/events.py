@@ -32,10 +32,9 @@ from domain.model import (
 )
 
 ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
-WarnAt = Annotated[
-    dict[int, datetime],
-    Field(default_factory=dict, description="warning percent -> when it falls due"),
-]
+# The default stays beside each field (`= Field(default_factory=dict)`), where type checkers
+# see that the field may be left out.
+WarnAt = Annotated[dict[int, datetime], Field(description="warning percent -> when it falls due")]
 
 
 class DomainEvent(Frozen):
@@ -257,7 +256,7 @@ class DemandAccepted(RuleApplied):
     unit_id: str
     due_at: datetime
     calendar: str = Field(description="which calendar data computed due_at")
-    warn_at: WarnAt
+    warn_at: WarnAt = Field(default_factory=dict)
 
 
 class DeadlineWarningIssued(DomainEvent):
@@ -278,7 +277,7 @@ class HandlingEscalated(RuleApplied):
     cause: Literal["deadline_breached", "acceptance_timeout", "reopen_limit"]
     due_at: datetime
     calendar: str = ""
-    warn_at: WarnAt
+    warn_at: WarnAt = Field(default_factory=dict)
 
 
 class ReminderSent(DomainEvent):
@@ -344,7 +343,7 @@ class ExtensionApproved(DomainEvent):
     type: Literal["ExtensionApproved"] = "ExtensionApproved"
     due_at: datetime
     calendar: str
-    warn_at: WarnAt
+    warn_at: WarnAt = Field(default_factory=dict)
     reason: str = Field(default="", max_length=2000, description="the approver's reason")
 
 
@@ -362,7 +361,7 @@ class HandlingClockResumed(DomainEvent):
     paused_at: datetime
     due_at: datetime
     calendar: str
-    warn_at: WarnAt
+    warn_at: WarnAt = Field(default_factory=dict)
 
 
 class HandlingCompleted(DomainEvent):
@@ -416,7 +415,7 @@ class DemandReopened(DomainEvent):
     reopen_count: int
     due_at: datetime | None = None
     calendar: str = ""
-    warn_at: WarnAt
+    warn_at: WarnAt = Field(default_factory=dict)
 
 
 class DemandClosed(DomainEvent):

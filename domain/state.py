@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import Field
 
 from domain import events as ev
-from domain.deadlines import BREACH_RECORDED, next_deadline
+from domain.deadlines import BREACH_RECORDED, next_deadline, overdue_after
 from domain.model import (
     Category,
     Channel,
@@ -115,6 +115,9 @@ class DemandState(Frozen):
     possible_repeat_of: str | None = None
     outcome: Outcome | None = None
     satisfied: bool | None = None
+    overdue: bool = Field(default=False, description="a deadline was breached and the need "
+                          "has not been accepted anew, completed or closed since "
+                          "(domain.deadlines.overdue_after)")
 
     def requester_kinds(self) -> set[RequesterKind]:
         return {r.kind for r in self.requesters}
@@ -123,7 +126,11 @@ class DemandState(Frozen):
 def evolve(state: DemandState, event: ev.DomainEvent) -> DemandState:
     """Record one event: the new state, never a decision."""
     update = EVOLVERS[event.type](state, event)
-    return state.model_copy(update=update | {"version": state.version + 1})
+    overdue = overdue_after(state.overdue, event.type,
+                            cause=event.cause if isinstance(event, ev.HandlingEscalated) else None,
+                            threshold=event.threshold_percent
+                            if isinstance(event, ev.DeadlineWarningIssued) else None)
+    return state.model_copy(update=update | {"version": state.version + 1, "overdue": overdue})
 
 
 def fold(events: Iterable[ev.DomainEvent], state: DemandState | None = None) -> DemandState:

@@ -92,7 +92,8 @@ def _info_provided(state: DemandState, e: ev.InformationProvided) -> Update:
     given = {k for k, v in e.fields.items() if v.strip()}
     update: Update = {"known_fields": state.known_fields | given,
                       "text": " ".join([state.text, *e.fields.values()])}
-    place = {k: e.fields[k].strip() for k in ("community", "grid", "building") if k in given}
+    place: dict[str, str] = {k: e.fields[k].strip() for k in ("community", "grid", "building")
+                             if k in given}
     if given & {"community", "grid", "building", "address"}:
         given.add("location")  # any of these answers a request for the need's place
         update["known_fields"] = update["known_fields"] | {"location"}

@@ -28,7 +28,7 @@ import asyncpg
 
 from domain.events import AppendResult, EventEnvelope
 from store import fold
-from store.columns import STAT_COUNTERS
+from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 from store.errors import InvalidEvent, VersionConflict
 from store.hashing import content_digest, jsonb_text
 from store.read import read_stream
@@ -40,7 +40,7 @@ APPEND_ONE_SQL = ("SELECT status, actual, reason FROM df_append_one($1, $2, $3, 
                   "$8, $9, $10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)")
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 STALE_SUMMARY = "DF001"
-_summary_values = itemgetter(*fold.SUMMARY_COLUMNS)  # the row as need_summary's composite
+_summary_values = itemgetter(*SUMMARY_COLUMNS)  # the row as need_summary's composite
 
 
 class SummaryCache:
@@ -96,7 +96,7 @@ def event_columns(events: Sequence[EventEnvelope]) -> list[list[Any]]:
     return columns
 
 
-def credit_rows(credits: fold.Credits) -> list[tuple]:
+def credit_rows(credits: fold.Credits) -> list[tuple[Any, ...]]:
     """In (unit, month) order: concurrent appends then lock counter rows in the same order."""
     return [(unit, month, 0, *(credits[unit, month][c] for c in STAT_COUNTERS))
             for unit, month in sorted(credits)]
@@ -138,6 +138,7 @@ async def _send(
     columns: list[list[Any]], events: Sequence[EventEnvelope], cache: SummaryCache | None,
     refold: bool = False,
 ) -> tuple[str, int, str | None, fold.Row]:
+    prior: fold.Row | None
     if refold:
         prior, refolded = await _refold(conn, stream_id, expected), True
     else:
@@ -189,6 +190,7 @@ async def append_unchecked(
     if status == "conflict":
         if cache is not None:
             cache.drop(stream_id)
+        assert reason is not None  # df_append names the reason of every conflict
         raise VersionConflict(stream_id, expected_version, actual, reason)
     if cache is not None:
         cache.put(stream_id, row)

@@ -62,4 +62,5 @@ async def create_pool(
 
 async def answers(pool: asyncpg.Pool) -> bool:
     """The database answers a trivial query (readiness); errors propagate."""
-    return await pool.fetchval("SELECT 1") == 1
+    one: int | None = await pool.fetchval("SELECT 1")
+    return one == 1

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from domain.events import EventEnvelope
+from domain.events import AppendResult, EventEnvelope
 from store import projections, read
-from store.append import AppendResult, SummaryCache, append
+from store.append import SummaryCache, append
 from store.db import DEFAULT_APP_ROLE, create_pool
 from store.errors import VersionConflict
 from store.read import Cursor, RecordedEvent
@@ -59,10 +59,10 @@ class EventStore:
     async def read_all(self, after: Cursor | None = None, limit: int = 500) -> list[RecordedEvent]:
         return await read.read_all(self.pool, after, limit)
 
-    async def need_summary(self, stream_id: str) -> dict | None:
+    async def need_summary(self, stream_id: str) -> dict[str, Any] | None:
         return await projections.need_summary(self.pool, stream_id)
 
-    async def unit_inbox(self, unit_id: str, limit: int = 100) -> list[dict]:
+    async def unit_inbox(self, unit_id: str, limit: int = 100) -> list[dict[str, Any]]:
         return await projections.unit_inbox(self.pool, unit_id, limit)
 
     async def rebuild_projections(self) -> int:

@@ -12,6 +12,7 @@ dropped on the way (by then the need is long summarised).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -45,7 +46,7 @@ async def candidates_and_claim(
     pool: asyncpg.Pool, category: str, stream_id: str, since: datetime,
     place: tuple[str | None, str | None, str | None, str | None], claimed_at: datetime | None,
     kept: timedelta,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The open needs of `category` at `place` submitted since `since` (oldest first, at most
     20); when there are none, `stream_id` claims the place (at `claimed_at`, else now)."""
     key = "/".join([category, *(p or "" for p in place)])

@@ -7,8 +7,9 @@ A row is a dict keyed by the `need_summary` columns. Credits are counter increme
 (unit, month), months being Asia/Shanghai calendar months (the district reports by local month).
 
 Rules, per event type (anything not listed only moves `last_version`):
-- Submitted / InformationRequested -> stage collection (Submitted also fills the descriptive
-  columns, the requester's name, phone and address masked);
+- Submitted -> stage collection, the descriptive columns (the requester's name, phone and
+  address masked); an information request leaves the stage as it is (as the state does: a
+  need in handling stays in handling, its clock paused);
 - ClassificationRequested -> classification, due when the dispatcher must have acted (if the
   policy sets `sla.dispatch`); Classified -> classification; Reclassified changes the
   category only;
@@ -18,9 +19,13 @@ Rules, per event type (anything not listed only moves `last_version`):
   it an owner); credit `returns` to the returning unit;
 - Accepted -> handling, task `handle`; credit `accepted`, and `accepted_in_time` unless an
   acceptance deadline was set and passed;
-- HandlingEscalated -> new assignee and deadline; a breach (`deadline_breached`,
-  `acceptance_timeout`) sets `overdue` and credits `overdue` to the unit that breached;
-- ExtensionApproved -> new deadline; HandlingCompleted -> evaluation, `overdue` cleared, credit
+- every event -> `overdue` by domain.deadlines.overdue_after, the rule the need's state
+  applies (a breached deadline, escalated or recorded at the top of the ladder, until the
+  need is accepted anew, completed or closed);
+- HandlingEscalated -> handling (task `handle`) by the unit above, with its deadline; a
+  breach (`deadline_breached`, `acceptance_timeout`) credits `overdue` to the unit that
+  breached;
+- ExtensionApproved -> new deadline; HandlingCompleted -> evaluation, credit
   `completed` (+ `completed_in_time`);
 - EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
   (`satisfied` counts satisfied and basically satisfied; no response is never satisfied);
@@ -40,12 +45,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.deadlines import BREACHES, overdue_after
 from domain.events import EventEnvelope
 from domain.model import mask_phone, mask_text
 from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 
 REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
-BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
 
 Row = dict[str, Any]
 Credits = dict[tuple[str, date], dict[str, int]]
@@ -68,6 +73,9 @@ def fold(prior: Row | None, stream_id: str, events: Iterable[EventEnvelope]) -> 
         rule = _RULES.get(envelope.type)
         if rule is not None:
             rule(_Step(row, credits, envelope))
+        p = envelope.payload
+        row["overdue"] = overdue_after(row["overdue"], envelope.type, p.get("cause"),
+                                       p.get("threshold_percent"))
         row["last_version"] = envelope.version
     return row, {key: counts for key, counts in credits.items() if any(counts.values())}
 
@@ -183,21 +191,18 @@ def _accepted(s: _Step) -> None:
     if row["task"] != "accept" or row["due_at"] is None or s.at <= row["due_at"]:
         s.credit(unit, "accepted_in_time")
     row.update(stage="handling", assigned_unit=unit, task="handle",
-               due_at=_time(s.p.get("due_at")), overdue=False, accepted_at=s.at)
+               due_at=_time(s.p.get("due_at")), accepted_at=s.at)
 
 
 def _escalated(s: _Step) -> None:
     row = s.row
     row["escalations"] += 1
     if s.p.get("cause") in BREACHES:
-        row["overdue"] = True
         s.credit(s.p.get("from_unit"), "overdue")
     row.update(assigned_unit=s.p.get("to_unit"), unit_kind=s.p.get("to_kind"),
                due_at=_time(s.p.get("due_at")), reminded_at=None)
-    if row["stage"] == "evaluation":
-        row["stage"] = "handling"
-    if row["stage"] != "closed" and row["task"] is None:
-        row["task"] = "handle"
+    if row["stage"] != "closed":  # the unit above handles it at once, accepted or not
+        row.update(stage="handling", task="handle")
 
 
 def _extended(s: _Step) -> None:
@@ -206,8 +211,7 @@ def _extended(s: _Step) -> None:
 
 
 def _completed(s: _Step) -> None:
-    s.row.update(stage="evaluation", task=None, overdue=False, completed_at=s.at,
-                 reminded_at=None)
+    s.row.update(stage="evaluation", task=None, completed_at=s.at, reminded_at=None)
     unit = s.p.get("unit_id")
     s.credit(unit, "completed")
     if s.p.get("in_time") is True:
@@ -260,7 +264,6 @@ def _supervision_missed(s: _Step) -> None:
 
 _RULES: dict[str, Callable[[_Step], None]] = {
     "DemandSubmitted": _submitted,
-    "InformationRequested": _stage("collection"),
     "ReportLinked": _linked,
     "ReportUnlinked": _unlinked,
     "DemandMerged": _merged,

@@ -69,6 +69,7 @@ def _decimal(x: Decimal) -> str:
     if not x.is_finite():
         raise ValueError("a number is NaN or Infinity, which jsonb cannot store")
     sign, digits, exponent = x.as_tuple()
+    assert isinstance(exponent, int)  # finite: 'n', 'N' and 'F' mark NaN, sNaN and Infinity
     text = "".join(map(str, digits)).lstrip("0") or "0"
     if exponent >= 0:
         text = "0" if text == "0" else text + "0" * exponent
@@ -106,7 +107,7 @@ _PREFIXES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 _PREFIXES_MAX = 2048
 
 
-def _object(d: dict) -> str:
+def _object(d: dict[Any, Any]) -> str:
     keys = tuple(d)
     prefixes = _PREFIXES.get(keys)
     if prefixes is None:
@@ -131,7 +132,7 @@ def _value(v: Any) -> str:
     t = type(v)
     if t is str:
         if _needs_escape(v) is None:
-            return '"' + v + '"'
+            return f'"{v}"'
         return _string(v)
     if t is dict:
         return _object(v) if v else "{}"
@@ -188,7 +189,7 @@ def utc_micros_text(moment: datetime) -> str:
 
 def content_digest(
     stream_id: str, version: int, event_id: str, type: str, schema_version: int,
-    payload: dict, actor_id: str, actor_role: str, actor_unit: str | None,
+    payload: dict[str, Any], actor_id: str, actor_role: str, actor_unit: str | None,
     occurred_at: datetime, payload_text: str | None = None,
 ) -> bytes:
     """What `SELECT df_event_digest(...)` answers for these values, computed here.

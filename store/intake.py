@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -103,7 +104,7 @@ async def forget_before(conn: asyncpg.Connection, street: str, before: datetime)
     await conn.execute(_FORGET, street, before)
 
 
-def _fingerprint(row: dict) -> Fingerprint:
+def _fingerprint(row: dict[str, Any]) -> Fingerprint:
     building = row.pop("building")
     if not row["places"] and building:  # claimed before revision 0007: a raw building name
         scope = row["community"] or row["grid"] or row["street"]

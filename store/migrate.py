@@ -13,7 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from store.db import DEFAULT_APP_ROLE
@@ -65,7 +65,9 @@ def alembic_config(owner_url: str, app_role: str = DEFAULT_APP_ROLE) -> Config:
 
 def head_revision() -> str:
     """The revision `upgrade` brings a database to."""
-    return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    assert head is not None  # the revisions ship in store/migrations/versions
+    return head
 
 
 async def upgrade_async(
@@ -78,7 +80,7 @@ async def upgrade_async(
     engine = create_async_engine(owner_url)
     try:
         async with engine.connect() as conn:
-            def run(sync_conn) -> None:
+            def run(sync_conn: Connection) -> None:
                 cfg.attributes["connection"] = sync_conn
                 command.upgrade(cfg, revision)
 

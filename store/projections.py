@@ -17,9 +17,10 @@ from typing import Any
 
 import asyncpg
 
+from domain.events import EventEnvelope
 from store import fold
 from store.append import credit_rows
-from store.columns import STAT_COUNTERS
+from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 from store.read import COLUMNS, to_envelope
 
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
@@ -43,10 +44,10 @@ async def rebuild_projections(conn: asyncpg.Connection, fetch_size: int = 2000) 
     async with conn.transaction():
         await conn.execute("LOCK TABLE stream_heads IN EXCLUSIVE MODE")
         await conn.execute("TRUNCATE need_summary, unit_monthly_stat_slots")
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         credits: fold.Credits = {}
         stream: str | None = None
-        history: list = []
+        history: list[EventEnvelope] = []
         async for record in conn.cursor(ALL_STREAMS_SQL, prefetch=fetch_size):
             if record["stream_id"] != stream:
                 _fold_into(rows, credits, stream, history)
@@ -59,29 +60,32 @@ async def rebuild_projections(conn: asyncpg.Connection, fetch_size: int = 2000) 
         await conn.copy_records_to_table(
             "unit_monthly_stat_slots", records=credit_rows(credits),
             columns=["unit_id", "month", "slot", *STAT_COUNTERS])
-        return await conn.fetchval("SELECT count(*) FROM need_summary")
+        replayed: int = await conn.fetchval("SELECT count(*) FROM need_summary")
+        return replayed
 
 
-def _fold_into(rows: list[tuple], credits: fold.Credits, stream: str | None, history: list) -> None:
+def _fold_into(rows: list[tuple[Any, ...]], credits: fold.Credits, stream: str | None,
+               history: list[EventEnvelope]) -> None:
     if stream is None:
         return
     row, earned = fold.fold(None, stream, history)
-    rows.append(tuple(row[c] for c in fold.SUMMARY_COLUMNS))
+    rows.append(tuple(row[c] for c in SUMMARY_COLUMNS))
     fold.add_credits(credits, earned)
 
 
-async def _copy_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+async def _copy_rows(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Write the folded rows (updated_at = the rebuild's transaction time) and empty the list."""
     if rows:
         now = await conn.fetchval("SELECT now()")
-        at = fold.SUMMARY_COLUMNS.index("updated_at")
+        at = SUMMARY_COLUMNS.index("updated_at")
         await conn.copy_records_to_table(
             "need_summary", records=[(*r[:at], now, *r[at + 1:]) for r in rows],
-            columns=list(fold.SUMMARY_COLUMNS))
+            columns=list(SUMMARY_COLUMNS))
         rows.clear()
 
 
-async def need_summary(conn: asyncpg.Connection | asyncpg.Pool, stream_id: str) -> dict | None:
+async def need_summary(conn: asyncpg.Connection | asyncpg.Pool,
+                       stream_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(SUMMARY_SQL, stream_id)
     return dict(row) if row else None
 

@@ -314,6 +314,7 @@ async def pending_extension_requests(db: asyncpg.Pool, reach: Reach) -> list[Row
 async def migration_revision(db: asyncpg.Pool) -> str | None:
     """The revision the database was migrated to (None: never migrated)."""
     try:
-        return await db.fetchval("SELECT version_num FROM alembic_version")
+        revision: str | None = await db.fetchval("SELECT version_num FROM alembic_version")
+        return revision
     except asyncpg.UndefinedTableError:
         return None

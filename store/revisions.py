@@ -13,7 +13,8 @@ _FIELD = re.compile(r'^(revision|down_revision)\s*=\s*["\']?([^"\'\s]+)["\']?', 
 
 @cache
 def head() -> str:
-    revisions, parents = set(), set()
+    revisions: set[str] = set()
+    parents: set[str] = set()
     for path in VERSIONS.glob("[0-9]*.py"):
         fields = dict(_FIELD.findall(path.read_text(encoding="utf-8")))
         revisions.add(fields["revision"])

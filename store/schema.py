@@ -6,6 +6,9 @@ database so the two cannot drift unnoticed.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -26,17 +29,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import base as postgresql_base
-from sqlalchemy.types import UserDefinedType
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from store.columns import STAT_COUNTERS, SUMMARY
 
 
-class Xid8(UserDefinedType):
+class Xid8(UserDefinedType[int]):
     """PostgreSQL's 64-bit transaction id: the commit-order horizon of readers."""
 
     cache_ok = True
 
-    def get_col_spec(self, **kw) -> str:
+    def get_col_spec(self, **kw: Any) -> str:
         return "xid8"
 
 
@@ -47,7 +50,7 @@ postgresql_base.ischema_names.setdefault("xid8", Xid8)
 metadata = MetaData()
 
 
-def _ts(name: str, **kw) -> Column:
+def _ts(name: str, **kw: Any) -> Column[datetime]:
     return Column(name, DateTime(timezone=True), **kw)
 
 
@@ -79,8 +82,8 @@ stream_heads = Table(
     _ts("updated_at", nullable=False),
 )
 
-_KINDS = {"text": Text, "integer": Integer, "boolean": Boolean,
-          "timestamptz": DateTime(timezone=True)}
+_KINDS: dict[str, type[TypeEngine[Any]] | TypeEngine[Any]] = {
+    "text": Text, "integer": Integer, "boolean": Boolean, "timestamptz": DateTime(timezone=True)}
 
 need_summary = Table(
     "need_summary", metadata,

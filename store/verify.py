@@ -107,7 +107,8 @@ async def verify(conn: asyncpg.Connection, batch: int = 1000,
     return report
 
 
-def _finish(walk: _Walk | None, heads: dict, report: VerifyReport) -> None:
+def _finish(walk: _Walk | None, heads: dict[str, tuple[int, bytes]],
+            report: VerifyReport) -> None:
     if walk is None:
         return
     if walk.broken:

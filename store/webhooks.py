@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -101,7 +102,7 @@ async def rotate_secret(db: asyncpg.Pool, id: str, secret: str, now: datetime,
 async def end_subscription(db: asyncpg.Pool, id: str) -> bool:
     """No more deliveries (pending ones are dropped); the history stays readable."""
     async with db.acquire() as conn, conn.transaction():
-        done = await conn.execute(
+        done: str = await conn.execute(
             "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active", id)
         await conn.execute("UPDATE webhook_deliveries SET status = 'cancelled' "
                            "WHERE subscription_id = $1 AND status = 'pending'", id)
@@ -204,14 +205,15 @@ ORDER BY d.id DESC LIMIT $4
 
 
 async def deliveries(db: asyncpg.Pool, *, integrator_id: str | None, status: str | None,
-                     subscription_id: str | None = None, limit: int = 100) -> list[dict]:
+                     subscription_id: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
     rows = await db.fetch(DELIVERIES_SQL, integrator_id, status, subscription_id, limit)
     return [dict(r) for r in rows]
 
 
 async def redeliver(db: asyncpg.Pool, id: int, now: datetime) -> bool:
     """A dead letter goes back to the queue with a fresh retry window."""
-    done = await db.execute(
+    done: str = await db.execute(
         "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, "
         "created_at = $2 WHERE id = $1 AND status = 'dead'", id, now)
     return done.endswith(" 1")

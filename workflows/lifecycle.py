@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -71,7 +72,6 @@ APPEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=["VersionConflict", "InvalidEvent"],
 )
-_OVERDUE_CAUSES = ("deadline_breached", "acceptance_timeout")
 # Runs started before this patch load the policy and query duplicates in two local activities.
 ID_PATCH = "need-id-names-its-content"
 SHANGHAI = timezone(timedelta(hours=8))
@@ -102,8 +102,10 @@ class NeedLifecycle:
         carried = start.carried
         self._policy: Policy | None = shared(carried.policy) if carried else None
         self._state = carried.state if carried else DemandState()
+        if carried is not None and carried.overdue and not self._state.overdue:
+            # carried by a run from before the state held it
+            self._state = self._state.model_copy(update={"overdue": True})
         self._timeline = list(carried.timeline) if carried else []
-        self._overdue = carried.overdue if carried else False
 
     async def run(self, start: DemandStart) -> Snapshot:
         if start.carried is None:
@@ -131,7 +133,8 @@ class NeedLifecycle:
             stored = await self._apply(action.command, action.actor)
         unlinked = next((e for e in stored if e.type == "ReportUnlinked"), None)
         if unlinked is not None:  # a supervisor split a merged report back out
-            await self._start_split(unlinked.event())
+            # event() parses the payload by the envelope's type: a ReportUnlinked here
+            await self._start_split(cast(ev.ReportUnlinked, unlinked.event()))
         return ActionResult(version=self._state.version, stage=self._stage_name(),
                             events=[e.type for e in stored])
 
@@ -144,7 +147,7 @@ class NeedLifecycle:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(demand_id=self._id, version=self._state.version, state=self._state,
-                        timeline=self._timeline, overdue=self._overdue,
+                        timeline=self._timeline, overdue=self._state.overdue,
                         policy_version=self._policy.version if self._policy else "")
 
     # --- the loop ---------------------------------------------------------------------------
@@ -360,7 +363,7 @@ class NeedLifecycle:
         its deadlines differ. One person's two actions of the same type, the first lost with
         the server, are therefore answered by the first.
         """
-        read = await workflow.execute_local_activity(
+        read: ReadStreamResult = await workflow.execute_local_activity(
             "read_stream", ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
             result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
@@ -377,7 +380,6 @@ class NeedLifecycle:
 
     def _record(self, stored: ev.EventEnvelope, event: ev.DomainEvent) -> None:
         self._state = evolve(self._state, event)
-        self._overdue = _overdue_after(self._overdue, event)
         self._timeline.append(TimelineEntry(
             version=stored.version, type=stored.type, occurred_at=stored.occurred_at,
             actor_role=stored.actor.role.value, actor_unit=stored.actor.unit,
@@ -385,7 +387,8 @@ class NeedLifecycle:
 
     def _upsert_search_attributes(self) -> None:
         s = self._state
-        updates = [sa.STAGE.value_set(self._stage_name()), sa.OVERDUE.value_set(self._overdue)]
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.STAGE.value_set(self._stage_name()), sa.OVERDUE.value_set(s.overdue)]
         if s.channel is not None:
             updates.append(sa.CHANNEL.value_set(s.channel.value))
         if s.category is not None:
@@ -409,7 +412,7 @@ class NeedLifecycle:
                  s.assigned_unit or "no unit", self._stage_name()]
         if due is not None:
             parts.append("due " + due.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " CST")
-        if self._overdue:
+        if s.overdue:
             parts.append("OVERDUE")
         return " · ".join(parts)
 
@@ -430,7 +433,7 @@ class NeedLifecycle:
     async def _continue_as_new(self, start: DemandStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = Carried(state=self._state, policy=self._require_policy(), timeline=self._timeline,
-                          overdue=self._overdue)
+                          overdue=self._state.overdue)
         workflow.continue_as_new(start.model_copy(update={"carried": carried}))
 
 
@@ -454,14 +457,3 @@ def _same_batch(stored: list[ev.EventEnvelope], sent: list[ev.EventEnvelope], *,
     if by_actor:
         return [(e.type, e.actor) for e in stored] == [(e.type, e.actor) for e in sent]
     return [e.type for e in stored] == [e.type for e in sent]
-
-
-def _overdue_after(overdue: bool, event: ev.DomainEvent) -> bool:
-    """Overdue from a breached deadline until the need is accepted anew, completed or closed."""
-    if isinstance(event, ev.HandlingEscalated):
-        return event.cause in _OVERDUE_CAUSES or overdue
-    if isinstance(event, ev.DeadlineWarningIssued) and event.threshold_percent >= 100:
-        return True
-    if isinstance(event, (ev.DemandAccepted, ev.HandlingCompleted, ev.DemandClosed)):
-        return False
-    return overdue

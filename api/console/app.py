@@ -67,10 +67,11 @@ class SignInNeeded(Exception):
 def local(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A time as people here read it: Asia/Shanghai (an ISO text from an event's detail too)."""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     return value.astimezone(SHANGHAI).strftime(fmt) if value else t("page", "none")
 
 

@@ -136,7 +136,7 @@ def _control(name: str, annotation: Any, info: Any, principal: Principal,
     if typing.get_origin(inner) is list:
         return Control(name, "list", required=required)
     longest = next((m.max_length for m in info.metadata if hasattr(m, "max_length")), None)
-    kind = "textarea" if name in LONG_TEXT else "text"
+    kind: Literal["textarea", "text"] = "textarea" if name in LONG_TEXT else "text"
     return Control(name, kind, required=required, max_length=longest)
 
 

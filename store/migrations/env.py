@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 # Serialises concurrent starts of several processes: only one migrates, the others then
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('demandflow.store.migrate'))"
 
 
-def run_on(connection) -> None:
+def run_on(connection: Connection) -> None:
     context.configure(connection=connection, transactional_ddl=True)
     with context.begin_transaction():
         connection.execute(text(MIGRATION_LOCK))
@@ -33,4 +34,7 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run_on(connection)
 else:
-    asyncio.run(run_from_url(context.config.get_main_option("sqlalchemy.url")))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:  # the alembic CLI without a URL: what create_async_engine(None) raises
+        raise ArgumentError("Expected string or URL object, got None")
+    asyncio.run(run_from_url(url))

@@ -9,6 +9,13 @@ ordered, when its reply deadline passed unanswered). The inbox view shows the th
 facts; the stats and rates views list the new counters; the append functions write the new
 columns. Existing rows are moved forward from the events, by the rules of store/fold.py.
 
+It also corrects `overdue` on existing rows to the one rule the need's state applies
+(domain.deadlines.overdue_after): a breach recorded at the top of the ladder (a warning at
+100 %) makes a need overdue, and a close ends it; the summary missed both before. And the
+stage (with the unit's task) to the one the state holds: an information request never
+changes the stage (rows said `collection`), and an escalation is handled at once by the
+unit above (rows said `assignment`, task `accept`, after an acceptance timeout).
+
 Frozen: literal text as the revision shipped; never edit a shipped revision, add a new one.
 """
 
@@ -250,6 +257,45 @@ ON CONFLICT (unit_id, month, slot) DO UPDATE SET
     reminded = u.reminded + excluded.reminded,
     supervised = u.supervised + excluded.supervised,
     supervision_missed = u.supervision_missed + excluded.supervision_missed;
+
+UPDATE need_summary s SET overdue = x.type NOT IN ('DemandAccepted', 'HandlingCompleted',
+                                                  'DemandClosed')
+FROM (
+    SELECT DISTINCT ON (stream_id) stream_id, type
+    FROM events
+    WHERE type IN ('DemandAccepted', 'HandlingCompleted', 'DemandClosed')
+       OR (type = 'HandlingEscalated'
+           AND payload->>'cause' IN ('deadline_breached', 'acceptance_timeout'))
+       OR (type = 'DeadlineWarningIssued' AND (payload->>'threshold_percent')::int >= 100)
+    ORDER BY stream_id, version DESC
+) x
+WHERE s.stream_id = x.stream_id
+  AND s.overdue IS DISTINCT FROM (x.type NOT IN ('DemandAccepted', 'HandlingCompleted',
+                                                 'DemandClosed'));
+
+UPDATE need_summary s SET stage = x.stage,
+    task = CASE WHEN x.stage = 'assignment' AND s.assigned_unit IS NOT NULL THEN 'accept'
+                WHEN x.stage = 'handling' THEN 'handle' END
+FROM (
+    SELECT DISTINCT ON (stream_id) stream_id,
+        CASE type WHEN 'ClassificationRequested' THEN 'classification'
+                  WHEN 'DemandClassified' THEN 'classification'
+                  WHEN 'DemandAssigned' THEN 'assignment'
+                  WHEN 'DemandReturned' THEN 'assignment'
+                  WHEN 'DemandAccepted' THEN 'handling'
+                  WHEN 'DemandReopened' THEN 'handling'
+                  WHEN 'HandlingEscalated' THEN 'handling'
+                  WHEN 'HandlingCompleted' THEN 'evaluation'
+                  WHEN 'DemandClosed' THEN 'closed'
+                  WHEN 'DemandMerged' THEN 'closed'
+                  ELSE 'collection' END AS stage
+    FROM events
+    WHERE type IN ('DemandSubmitted', 'ClassificationRequested', 'DemandClassified',
+                   'DemandAssigned', 'DemandReturned', 'DemandAccepted', 'DemandReopened',
+                   'HandlingEscalated', 'HandlingCompleted', 'DemandClosed', 'DemandMerged')
+    ORDER BY stream_id, version DESC
+) x
+WHERE s.stream_id = x.stream_id AND s.stage IS DISTINCT FROM x.stage;
 """
 
 

@@ -10,7 +10,7 @@ from domain.commands import Command, Submission, Submit
 from domain.context import DecisionContext
 from domain.decider import decide
 from domain.events import DomainEvent
-from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role
+from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role, Stage
 from domain.policy import Policy, load_policy
 from domain.state import DemandState, fold
 
@@ -62,6 +62,7 @@ class Story:
         self.policy = policy
         self.now = now
         self.history: list[DomainEvent] = []
+        self.moments: list[tuple[datetime, Actor]] = []  # when and by whom, per event
         self.state = DemandState()
 
     def at(self, now: datetime) -> Story:
@@ -79,6 +80,7 @@ class Story:
     def run(self, command: Command, actor: Actor = SYSTEM) -> list[DomainEvent]:
         events = decide(self.state, command, ctx(actor, self.now, self.policy))
         self.history += events
+        self.moments += [(self.now, actor)] * len(events)
         self.state = fold(events, self.state)
         return events
 
@@ -87,3 +89,26 @@ class Story:
 
     def last(self, event_type: str) -> DomainEvent:
         return next(e for e in reversed(self.history) if e.type == event_type)
+
+
+def summary_of(state: DemandState) -> dict[str, object]:
+    """What the summary row must say of a need in `state`: each column as the typed state
+    reads it (store.fold derives the row from the same events by their payloads)."""
+    task = ("accept" if state.stage == Stage.ASSIGNMENT and state.assigned_unit else
+            "handle" if state.stage == Stage.HANDLING else None)
+    pending = state.pending_supervision
+    return {
+        "stage": state.stage.value if state.stage else None,
+        "category": state.category.value if state.category else None,
+        "tier": state.tier.value if state.tier else None,
+        "urgency": state.urgency.value if state.urgency else None,
+        "assigned_unit": state.assigned_unit, "task": task, "overdue": state.overdue,
+        "escalations": state.escalation_count, "returns": state.return_count,
+        "reopenings": state.reopen_count, "extensions": state.extension_count,
+        "linked_reports": len(state.linked_reports), "reminders": state.reminder_count,
+        "supervisions": state.supervision_count,
+        "supervision_unit": pending.unit_id if pending else None,
+        "supervision_due_at": pending.reply_due_at if pending else None,
+        "outcome": state.outcome.value if state.outcome else None,
+        "satisfied": state.satisfied if state.stage == Stage.CLOSED else None,
+    }

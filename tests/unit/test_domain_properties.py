@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from domain import commands as c
 from domain.errors import DomainError
-from domain.events import EVENT_ADAPTER
+from domain.events import EVENT_ADAPTER, EventEnvelope
 from domain.model import (
     Actor,
     Category,
@@ -22,6 +22,7 @@ from domain.model import (
     Urgency,
 )
 from domain.state import STAGE_TRANSITIONS, DemandState, evolve, fold, next_deadline
+from store import fold as store_fold
 from tests.unit.domain_kit import (
     DISPATCHER,
     POLICY,
@@ -31,6 +32,7 @@ from tests.unit.domain_kit import (
     Story,
     staff,
     submission,
+    summary_of,
 )
 
 TITLES = ["楼下路灯不亮", "员工健康证换证", "857号卫生脏乱", "有个问题想问问", "人才公寓申请",
@@ -74,6 +76,8 @@ COMMANDS = st.one_of(
     st.just(c.Accept()),
     st.builds(c.Reassign, unit_id=st.sampled_from(UNITS)),
     st.just(c.Remind()),
+    st.just(c.Supervise(note="report in writing")),
+    st.just(c.ReplySupervision(reply="on it")),
     st.just(c.NoteProgress(note="working")),
     st.builds(c.RequestExtension, extra_hours=st.integers(1, 16), reason=st.just("parts")),
     st.builds(c.DecideExtension, approve=st.booleans()),
@@ -118,6 +122,9 @@ def check_invariants(state: DemandState, story: Story) -> None:
     assert all(getattr(state, name) >= 0 for name in COUNTERS)
     assert state.version == len(story.history)
     assert fold(story.history) == state, "replaying the history rebuilds the same state"
+    row = folded_row(story)
+    expected = summary_of(state)
+    assert {k: row[k] for k in expected} == expected, "the summary row reads as the state"
     assert state.warnings_issued <= {50, 75, 100}
     assert set(state.ratings) <= {r.reviewer_id for r in state.reviewers}
     if state.stage == Stage.HANDLING:
@@ -134,6 +141,20 @@ def check_invariants(state: DemandState, story: Story) -> None:
         assert state.satisfied is None
     if state.satisfied:
         assert state.ratings and Rating.UNSATISFIED not in state.ratings.values()
+
+
+def folded_row(story: Story) -> dict[str, object]:
+    """The summary row store.fold makes of the story's events, one append at a time."""
+    envelopes = [EventEnvelope.wrap(e, event_id=f"e-{v}", stream_id="need-app-0", version=v,
+                                    actor=actor, occurred_at=at)
+                 for v, (e, (at, actor)) in enumerate(zip(story.history, story.moments,
+                                                          strict=True), start=1)]
+    row = None
+    for envelope in envelopes:
+        row, _ = store_fold.fold(row, "need-app-0", [envelope])
+    whole, _ = store_fold.fold(None, "need-app-0", envelopes)
+    assert row == whole, "folding append by append equals a rebuild from all events"
+    return row or {}
 
 
 def apply_checked(story: Story, command: c.Command, actor: Actor) -> None:

@@ -35,6 +35,7 @@ from domain.model import (
     Stage,
 )
 from domain.repeats import split_id
+from tests.unit.domain_kit import summary_of
 from tests.workflows.conftest import Needs, handle
 
 DONGTING_1 = Location(street="street-hanzheng", community="community-dongting",
@@ -65,6 +66,10 @@ async def assert_store_agrees(n: Needs, need_id: str) -> None:
     stored = await n.stored(need_id)
     assert [e.version for e in stored] == list(range(1, len(stored) + 1))
     assert [e.type for e in stored] == [t.type for t in snap.timeline]
+    row = await n.store.need_summary(need_id)  # the row the appends folded, as the state reads
+    expected = summary_of(snap.state)
+    assert {k: row[k] for k in expected} == expected
+    assert snap.overdue == snap.state.overdue  # the query and the search attribute's source
 
 
 async def test_retirement_question_is_resolved_at_grid_level(dev_needs: Needs) -> None:
