@@ -32,6 +32,7 @@ test: install browser
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint --failure-threshold warning deploy/docker/Dockerfile
 

@@ -27,12 +27,19 @@ class DuplicateActivities:
         """Runs started before the intake patch: their claims take the database's time."""
         return await self.candidates(query, claimed_at=None)
 
-    async def candidates(self, query: DuplicateQuery,
-                         claimed_at: datetime | None) -> DuplicateAnswer:
+    async def candidates(
+        self, query: DuplicateQuery, claimed_at: datetime | None
+    ) -> DuplicateAnswer:
         """The open needs `query` may repeat, and this intake's claim (at `claimed_at`, the
         workflow's time, which is what `need_summary.submitted_at` will hold)."""
         loc = query.location
         rows = await first_intake.candidates_and_claim(
-            self.pool, query.category.value, query.stream_id, query.since,
-            (loc.street, loc.community, loc.grid, loc.building), claimed_at, CLAIMS_KEPT)
+            self.pool,
+            query.category.value,
+            query.stream_id,
+            query.since,
+            (loc.street, loc.community, loc.grid, loc.building),
+            claimed_at,
+            CLAIMS_KEPT,
+        )
         return DuplicateAnswer(candidates=[OpenNeedSummary(**row) for row in rows])

@@ -34,8 +34,11 @@ class IntakeActivities:
         async with self.duplicates.pool.acquire() as conn, conn.transaction():
             await intake.lock_place(conn, new)
             rules = policy.collection.repeats
-            candidates = (await intake.open_candidates(conn, new, since, rules.distance_m)
-                          if request.judge else [])
+            candidates = (
+                await intake.open_candidates(conn, new, since, rules.distance_m)
+                if request.judge
+                else []
+            )
             verdict = best_verdict(new, candidates, policy)
             if verdict.kind != "merge":
                 await intake.claim(conn, new)
@@ -43,8 +46,9 @@ class IntakeActivities:
         return IntakeContext(policy=policy, verdict=verdict)
 
     async def _category_and_place(self, request: IntakeRequest, policy) -> IntakeContext:
-        query = DuplicateQuery.for_submission(request.stream_id, request.submission, policy,
-                                              request.now)
+        query = DuplicateQuery.for_submission(
+            request.stream_id, request.submission, policy, request.now
+        )
         if query is None:
             return IntakeContext(policy=policy)
         answer = await self.duplicates.candidates(query, claimed_at=request.now)

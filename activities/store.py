@@ -31,9 +31,10 @@ class StoreActivities:
             )
         except VersionConflict as exc:
             raise ApplicationError(
-                str(exc), {"stream_id": exc.stream_id, "expected": exc.expected,
-                           "actual": exc.actual},
-                type="VersionConflict", non_retryable=True,
+                str(exc),
+                {"stream_id": exc.stream_id, "expected": exc.expected, "actual": exc.actual},
+                type="VersionConflict",
+                non_retryable=True,
             ) from None
         except InvalidEvent as exc:
             raise ApplicationError(

@@ -45,8 +45,9 @@ router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
 SPECIAL = {"assign", "reassign", "unmerge", "extension-decision", "information", "evaluation"}
 
 
-async def act(services: Services, principal: Principal, need_id: str,
-              command: Command) -> ActionOut:
+async def act(
+    services: Services, principal: Principal, need_id: str, command: Command
+) -> ActionOut:
     """The common path: the need must be visible to the caller, then the workflow decides."""
     await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, command)
@@ -58,21 +59,31 @@ def _add_route(action: Action) -> None:
     if any(name != "type" for name in command_class.model_fields):
         # FastAPI reads the body's class from the annotation: the row's command class, a
         # value known at run time that no static type can name
-        async def endpoint(need_id: NeedId, body: command_class,  # type: ignore[valid-type]
-                           principal: Annotated[Principal, allowed_to(action.name)],
-                           services: Svc) -> ActionOut:
+        async def endpoint(
+            need_id: NeedId,
+            body: command_class,  # type: ignore[valid-type]
+            principal: Annotated[Principal, allowed_to(action.name)],
+            services: Svc,
+        ) -> ActionOut:
             return await act(services, principal, need_id, body)
     else:  # nothing to say (accept): no body
-        async def endpoint(need_id: NeedId,
-                           principal: Annotated[Principal, allowed_to(action.name)],
-                           services: Svc) -> ActionOut:
+
+        async def endpoint(
+            need_id: NeedId, principal: Annotated[Principal, allowed_to(action.name)], services: Svc
+        ) -> ActionOut:
             # no field but `type`, which each command class defaults: typing sees only the
             # base class, whose `type` is required
             command = command_class()  # type: ignore[call-arg]
             return await act(services, principal, need_id, command)
+
     endpoint.__name__ = action.name.replace("-", "_")
-    router.add_api_route(f"/needs/{{need_id}}/{action.name}", endpoint, methods=["POST"],
-                         response_model=ActionOut, description=action.summary)
+    router.add_api_route(
+        f"/needs/{{need_id}}/{action.name}",
+        endpoint,
+        methods=["POST"],
+        response_model=ActionOut,
+        description=action.summary,
+    )
 
 
 for _action in ACTIONS:
@@ -81,31 +92,39 @@ for _action in ACTIONS:
 
 
 def _target_in_scope(principal: Principal, unit_id: str | None, services: Services) -> None:
-    if unit_id is not None and not in_scope(principal, {"assigned_unit": unit_id},
-                                            services.directory):
+    if unit_id is not None and not in_scope(
+        principal, {"assigned_unit": unit_id}, services.directory
+    ):
         raise ApiError(422, "invalid_command", "unit_id is outside your scope", field="unit_id")
 
 
-async def to_unit(services: Services, principal: Principal, need_id: str,
-                  command: Assign | Reassign) -> ActionOut:
+async def to_unit(
+    services: Services, principal: Principal, need_id: str, command: Assign | Reassign
+) -> ActionOut:
     await readable_need(services, principal, need_id)
     _target_in_scope(principal, command.unit_id, services)
     return await perform(services, principal, need_id, command)
 
 
 @router.post("/needs/{need_id}/assign", response_model=ActionOut)
-async def assign(need_id: NeedId, body: Assign,
-                 principal: Annotated[Principal, allowed_to("assign")],
-                 services: Svc) -> ActionOut:
+async def assign(
+    need_id: NeedId,
+    body: Assign,
+    principal: Annotated[Principal, allowed_to("assign")],
+    services: Svc,
+) -> ActionOut:
     """Give a classified need nobody owns to a unit within the supervisor's scope, or (no
     `unit_id`) let the routing rules choose, skipping units that returned it."""
     return await to_unit(services, principal, need_id, body)
 
 
 @router.post("/needs/{need_id}/reassign", response_model=ActionOut)
-async def reassign(need_id: NeedId, body: Reassign,
-                   principal: Annotated[Principal, allowed_to("reassign")],
-                   services: Svc) -> ActionOut:
+async def reassign(
+    need_id: NeedId,
+    body: Reassign,
+    principal: Annotated[Principal, allowed_to("reassign")],
+    services: Svc,
+) -> ActionOut:
     """Move the need to another unit (within the supervisor's scope), which must accept it."""
     return await to_unit(services, principal, need_id, body)
 
@@ -115,9 +134,13 @@ class UnmergeBody(BaseModel):
 
 
 @router.post("/needs/{need_id}/unmerge", response_model=ActionOut)
-async def unmerge(need_id: NeedId, body: UnmergeBody,
-                  principal: Annotated[Principal, allowed_to("unmerge")], services: Svc,
-                  response: Response) -> ActionOut:
+async def unmerge(
+    need_id: NeedId,
+    body: UnmergeBody,
+    principal: Annotated[Principal, allowed_to("unmerge")],
+    services: Svc,
+    response: Response,
+) -> ActionOut:
     """Split a report merged into another need back out: it goes on as a need of its own
     (`Location`: its new id), from intake, its acceptance deadline counted from
     its own submission; its requester no longer evaluates the other need. The answer is the
@@ -126,29 +149,37 @@ async def unmerge(need_id: NeedId, body: UnmergeBody,
     events = await read_stream(services.db, need_id)
     merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
     if row.get("outcome") != "merged" or not isinstance(merged, DemandMerged):
-        raise ApiError(409, "not_merged", "this need was not merged into another",
-                       field="need_id")
+        raise ApiError(409, "not_merged", "this need was not merged into another", field="need_id")
     if await find_need(services, split_id(need_id)) is not None:
-        raise ApiError(409, "already_split", f"this report is already {split_id(need_id)}",
-                       field="need_id")
+        raise ApiError(
+            409, "already_split", f"this report is already {split_id(need_id)}", field="need_id"
+        )
     await readable_need(services, principal, merged.into_stream_id)
-    result = await perform(services, principal, merged.into_stream_id,
-                           UnlinkReport(linked_stream_id=need_id, reason=body.reason))
+    result = await perform(
+        services,
+        principal,
+        merged.into_stream_id,
+        UnlinkReport(linked_stream_id=need_id, reason=body.reason),
+    )
     response.headers["Location"] = f"/needs/{split_id(need_id)}"
     return result
 
 
 @router.post("/needs/{need_id}/extension-decision", response_model=ActionOut)
-async def extension_decision(need_id: NeedId, body: DecideExtension,
-                             principal: Annotated[Principal, allowed_to("extension-decision")],
-                             services: Svc) -> ActionOut:
+async def extension_decision(
+    need_id: NeedId,
+    body: DecideExtension,
+    principal: Annotated[Principal, allowed_to("extension-decision")],
+    services: Svc,
+) -> ActionOut:
     """The approver (the rung above the assignee) grants or refuses an extension. Staff of the
     approver unit decide; a supervisor decides for an approver within the scope."""
     return await decide_extension(services, principal, need_id, body)
 
 
-async def decide_extension(services: Services, principal: Principal, need_id: str,
-                           body: DecideExtension) -> ActionOut:
+async def decide_extension(
+    services: Services, principal: Principal, need_id: str, body: DecideExtension
+) -> ActionOut:
     approver = await pending_approver(services, need_id)
     if principal.role == "staff" and approver == principal.unit:
         return await perform(services, principal, need_id, body)
@@ -167,8 +198,9 @@ async def pending_approver(services: Services, need_id: str) -> str | None:
     return pending.approver_unit if pending else None
 
 
-async def take(services: Services, principal: Principal, name: str, need_id: str,
-               command: Command) -> ActionOut:
+async def take(
+    services: Services, principal: Principal, name: str, need_id: str, command: Command
+) -> ActionOut:
     """Any row of the table by name, with the same checks as its HTTP route (the console's
     door): the role, then the row's scope rule, then the workflow."""
     require_action(principal, BY_NAME[name])

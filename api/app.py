@@ -39,9 +39,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 FAVICON = "/static/vendor/swagger-ui/favicon-32x32.png"
 # The reference pages may load nothing from elsewhere (ReDoc's footer logo would come from its
 # CDN): on an intranet they work as they do here.
-OFFLINE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-               "'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; "
-               "connect-src 'self'")
+OFFLINE_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'"
+)
 
 
 def _offline(page: HTMLResponse) -> HTMLResponse:
@@ -57,9 +59,11 @@ class Ready(BaseModel):
     revision: str | None = None
     head: str
     calendar: list[str] = Field(
-        default_factory=list, description="this year and next without a confirmed holiday "
+        default_factory=list,
+        description="this year and next without a confirmed holiday "
         "schedule (deadlines there rest on provisional or partial data); a warning, not a "
-        "reason to refuse traffic")
+        "reason to refuse traffic",
+    )
 
 
 class Health(BaseModel):
@@ -100,18 +104,27 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return _offline(get_swagger_ui_html(
-            openapi_url="/openapi.json", title="demandflow API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url=FAVICON))
+        return _offline(
+            get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="demandflow API",
+                swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                swagger_favicon_url=FAVICON,
+            )
+        )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return _offline(get_redoc_html(
-            openapi_url="/openapi.json", title="demandflow API",
-            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
-            redoc_favicon_url=FAVICON, with_google_fonts=False))
+        return _offline(
+            get_redoc_html(
+                openapi_url="/openapi.json",
+                title="demandflow API",
+                redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+                redoc_favicon_url=FAVICON,
+                with_google_fonts=False,
+            )
+        )
 
     @app.get("/health", response_model=Health, tags=["operations"])
     async def health(response: Response) -> Health:
@@ -131,18 +144,24 @@ def create_app(services: Services) -> FastAPI:
     async def ready(response: Response) -> Ready:
         """Whether this process can serve: Temporal and PostgreSQL answer and the database
         is migrated to the revision this code needs (`demandflow migrate` otherwise)."""
-        temporal_ok, revision = await asyncio.gather(_temporal_ok(services.temporal),
-                                                     _revision(services.pool))
+        temporal_ok, revision = await asyncio.gather(
+            _temporal_ok(services.temporal), _revision(services.pool)
+        )
         head = head_revision()
-        migrations: Literal["at_head", "behind", "unknown"] = \
+        migrations: Literal["at_head", "behind", "unknown"] = (
             "unknown" if revision is None else "at_head" if revision == head else "behind"
+        )
         ok = temporal_ok and migrations == "at_head"
         response.status_code = 200 if ok else 503
-        return Ready(status="ready" if ok else "not_ready",
-                     temporal="ok" if temporal_ok else "unreachable",
-                     database="ok" if revision is not None else "unreachable",
-                     migrations=migrations, revision=revision, head=head,
-                     calendar=calendar_warnings(services.policy))
+        return Ready(
+            status="ready" if ok else "not_ready",
+            temporal="ok" if temporal_ok else "unreachable",
+            database="ok" if revision is not None else "unreachable",
+            migrations=migrations,
+            revision=revision,
+            head=head,
+            calendar=calendar_warnings(services.policy),
+        )
 
     return app
 

@@ -26,10 +26,15 @@ from domain.model import Actor, Role
 from domain.policy import Policy
 
 PrincipalRole = Literal["integrator", "staff", "supervisor", "admin"]
-ACTOR_ROLES = {"integrator": Role.INTEGRATOR, "staff": Role.STAFF,
-               "supervisor": Role.SUPERVISOR, "admin": Role.ADMIN}
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="an API key from the key table")
+ACTOR_ROLES = {
+    "integrator": Role.INTEGRATOR,
+    "staff": Role.STAFF,
+    "supervisor": Role.SUPERVISOR,
+    "admin": Role.ADMIN,
+}
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="an API key from the key table"
+)
 
 
 class Principal(BaseModel):
@@ -120,8 +125,9 @@ async def current_principal(
 def require_role(principal: Principal, *roles: PrincipalRole) -> None:
     """Role-level permission (not object-level): 403 naming the role."""
     if principal.role not in (*roles, "admin"):
-        raise ApiError(403, "not_permitted", f"role {principal.role} may not do this",
-                       field="X-API-Key")
+        raise ApiError(
+            403, "not_permitted", f"role {principal.role} may not do this", field="X-API-Key"
+        )
 
 
 def may(principal: Principal, action: Action) -> bool:
@@ -131,8 +137,9 @@ def may(principal: Principal, action: Action) -> bool:
 
 def require_action(principal: Principal, action: Action) -> None:
     if not may(principal, action):
-        raise ApiError(403, "not_permitted", f"role {principal.role} may not {action.name}",
-                       field="X-API-Key")
+        raise ApiError(
+            403, "not_permitted", f"role {principal.role} may not {action.name}", field="X-API-Key"
+        )
 
 
 # A FastAPI dependency that answers with the caller (or raises the 401/403)
@@ -143,11 +150,12 @@ def permitted(action: Action) -> PrincipalDependency:
     """A dependency: the caller, once its role may take `action`. As a dependency it answers
     before the body is validated: a caller without the role gets 403, never a 422 about a
     body it may not send."""
-    async def dependency(request: Request,
-                         key: str | None = Security(API_KEY_HEADER)) -> Principal:
+
+    async def dependency(request: Request, key: str | None = Security(API_KEY_HEADER)) -> Principal:
         principal = authenticate(key, request)
         require_action(principal, action)
         return principal
+
     return dependency
 
 
@@ -155,11 +163,12 @@ def in_roles(*roles: PrincipalRole) -> PrincipalDependency:
     """A dependency: the caller, once its role is one of `roles` (or admin), judged before
     the body is read: a caller without the role hears 403, never a 422 about a body it may
     not send."""
-    async def dependency(request: Request,
-                         key: str | None = Security(API_KEY_HEADER)) -> Principal:
+
+    async def dependency(request: Request, key: str | None = Security(API_KEY_HEADER)) -> Principal:
         principal = authenticate(key, request)
         require_role(principal, *roles)
         return principal
+
     return dependency
 
 
@@ -173,4 +182,3 @@ def role_in(*roles: PrincipalRole) -> Any:
     """`principal: Annotated[Principal, role_in("integrator")]`: the caller, once its role is
     one of `roles` (or admin); see `in_roles`."""
     return Depends(in_roles(*roles))
-

@@ -63,8 +63,9 @@ class Payloads(BaseModel):
 def _session_secret(services: Services) -> bytes:
     codec = _codec(services)
     key = codec.keyring.keys[codec.keyring.active]
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"demandflow codec sign-in").derive(key)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"demandflow codec sign-in"
+    ).derive(key)
 
 
 def session_cookie(services: Services, key: str, now: float | None = None) -> str:
@@ -105,16 +106,24 @@ def may_decode(principal: Principal) -> bool:
 def decoder(request: Request) -> Principal:
     who = codec_principal(request)
     if not may_decode(who):
-        raise ApiError(403, "not_permitted", "decoding payloads is for admins and "
-                       "supervisors of the whole district", field="X-API-Key")
+        raise ApiError(
+            403,
+            "not_permitted",
+            "decoding payloads is for admins and supervisors of the whole district",
+            field="X-API-Key",
+        )
     return who
 
 
 def encoder(request: Request) -> Principal:
     who = codec_principal(request)
     if who.role != "admin":
-        raise ApiError(403, "not_permitted", "encoding payloads is for admins only: "
-                       "workers trust what is encrypted", field="X-API-Key")
+        raise ApiError(
+            403,
+            "not_permitted",
+            "encoding payloads is for admins only: workers trust what is encrypted",
+            field="X-API-Key",
+        )
     return who
 
 
@@ -127,8 +136,9 @@ def _codec(services: Services) -> EncryptionCodec:
 def _check_namespace(request: Request, services: Services) -> str:
     namespace = request.headers.get("x-namespace") or services.namespace
     if namespace != services.namespace:
-        raise ApiError(404, "not_found", "this codec server serves another namespace",
-                       field="X-Namespace")
+        raise ApiError(
+            404, "not_found", "this codec server serves another namespace", field="X-Namespace"
+        )
     return namespace
 
 
@@ -138,8 +148,9 @@ def _parse(body: Payloads) -> list[Payload]:
         try:
             parsed.append(json_format.ParseDict(raw, Payload()))
         except json_format.ParseError:
-            raise ApiError(422, "invalid_input", f"payloads.{i}: not a Temporal payload",
-                           field=f"payloads.{i}") from None
+            raise ApiError(
+                422, "invalid_input", f"payloads.{i}: not a Temporal payload", field=f"payloads.{i}"
+            ) from None
     return parsed
 
 
@@ -150,20 +161,31 @@ def _answer(payloads: list[Payload]) -> dict[str, list[dict[str, Any]]]:
 def codec_app(services: Services) -> FastAPI:
     """The sub-application mounted at /codec (its own CORS policy; the rest of the API has
     none)."""
-    app = FastAPI(title="demandflow codec server", openapi_url=None, docs_url=None,
-                  redoc_url=None)
+    app = FastAPI(title="demandflow codec server", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.services = services
     install_handlers(app)
     # added last, so outermost: preflights are answered before authentication, and error
     # answers carry the CORS headers the browser needs to read them
-    app.add_middleware(CORSMiddleware, allow_origins=services.codec_origins,
-                       allow_methods=["POST"], allow_headers=ALLOWED_HEADERS,
-                       allow_credentials=True, max_age=600)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=services.codec_origins,
+        allow_methods=["POST"],
+        allow_headers=ALLOWED_HEADERS,
+        allow_credentials=True,
+        max_age=600,
+    )
 
-    def _audit(action: Literal["decode", "encode"], who: Principal, namespace: str,
-               count: int) -> None:
-        log.info("codec call", action=action, principal=who.id, role=who.role,
-                 namespace=namespace, payloads=count)
+    def _audit(
+        action: Literal["decode", "encode"], who: Principal, namespace: str, count: int
+    ) -> None:
+        log.info(
+            "codec call",
+            action=action,
+            principal=who.id,
+            role=who.role,
+            namespace=namespace,
+            payloads=count,
+        )
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_form() -> str:
@@ -175,16 +197,27 @@ def codec_app(services: Services) -> FastAPI:
         key = str((await request.form()).get("key") or "")
         who = authenticate(key or None, request)
         if not may_decode(who):
-            raise ApiError(403, "not_permitted", "decoding payloads is for admins and "
-                           "supervisors of the whole district", field="key")
+            raise ApiError(
+                403,
+                "not_permitted",
+                "decoding payloads is for admins and supervisors of the whole district",
+                field="key",
+            )
         log.info("codec sign-in", principal=who.id, role=who.role)
         page = HTMLResponse(
             f"<!doctype html><meta charset='utf-8'><p>Signed in as {html.escape(who.id)} for "
             f"{SESSION_SECONDS // 3600} hours. In the Temporal Web UI's codec server settings, "
-            "turn on <em>Include cross-origin credentials</em>.</p>")
-        page.set_cookie(COOKIE, session_cookie(services, key), max_age=SESSION_SECONDS,
-                        path="/codec", httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+            "turn on <em>Include cross-origin credentials</em>.</p>"
+        )
+        page.set_cookie(
+            COOKIE,
+            session_cookie(services, key),
+            max_age=SESSION_SECONDS,
+            path="/codec",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return page
 
     @app.post("/logout", include_in_schema=False)
@@ -194,22 +227,25 @@ def codec_app(services: Services) -> FastAPI:
         return done
 
     @app.post("/decode")
-    async def decode(body: Payloads, request: Request,
-                     who: Annotated[Principal, Depends(decoder)]) -> dict[str, list[dict[str, Any]]]:
+    async def decode(
+        body: Payloads, request: Request, who: Annotated[Principal, Depends(decoder)]
+    ) -> dict[str, list[dict[str, Any]]]:
         namespace = _check_namespace(request, services)
         codec = _codec(services)
         payloads = _parse(body)
         _audit("decode", who, namespace, len(payloads))
         try:
             # plaintext comes back as it came: the caller holds it already
-            return _answer([codec.decrypt(p, index=i, plaintext_readable=True)
-                            for i, p in enumerate(payloads)])
+            return _answer(
+                [codec.decrypt(p, index=i, plaintext_readable=True) for i, p in enumerate(payloads)]
+            )
         except PayloadDecodeError as exc:
             raise ApiError(422, "undecodable", str(exc), field="payloads") from None
 
     @app.post("/encode")
-    async def encode(body: Payloads, request: Request,
-                     who: Annotated[Principal, Depends(encoder)]) -> dict[str, list[dict[str, Any]]]:
+    async def encode(
+        body: Payloads, request: Request, who: Annotated[Principal, Depends(encoder)]
+    ) -> dict[str, list[dict[str, Any]]]:
         namespace = _check_namespace(request, services)
         codec = _codec(services)
         payloads = _parse(body)

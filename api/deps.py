@@ -31,15 +31,24 @@ DEFAULT_REPLIES_FILE = DEPLOY / "response-templates.yaml"
 
 class Services:
     def __init__(
-        self, *, namespace: str = "default",
-        database_url: str | None = None, app_role: str | None = None,
-        task_queue: str = "demandflow", policy_file: Path = DEPLOY / "policy.yaml",
-        api_keys_file: Path = DEFAULT_KEYS_FILE, temporal: Client | None = None,
-        pool: asyncpg.Pool | None = None, codec: EncryptionCodec | None = None,
+        self,
+        *,
+        namespace: str = "default",
+        database_url: str | None = None,
+        app_role: str | None = None,
+        task_queue: str = "demandflow",
+        policy_file: Path = DEPLOY / "policy.yaml",
+        api_keys_file: Path = DEFAULT_KEYS_FILE,
+        temporal: Client | None = None,
+        pool: asyncpg.Pool | None = None,
+        codec: EncryptionCodec | None = None,
         codec_origins: Sequence[str] = (),
-        console_users_file: Path = DEFAULT_USERS_FILE, temporal_ui_url: str | None = None,
-        secure_cookies: bool = False, response_templates_file: Path = DEFAULT_REPLIES_FILE,
-        allow_private_webhooks: bool = True, max_request_bytes: int = 1_048_576,
+        console_users_file: Path = DEFAULT_USERS_FILE,
+        temporal_ui_url: str | None = None,
+        secure_cookies: bool = False,
+        response_templates_file: Path = DEFAULT_REPLIES_FILE,
+        allow_private_webhooks: bool = True,
+        max_request_bytes: int = 1_048_576,
         connect_temporal: Callable[[DataConverter], Awaitable[Client]] | None = None,
     ) -> None:
         self.namespace = namespace

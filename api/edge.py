@@ -16,14 +16,21 @@ CODEC_LIMIT = 8 * 1_048_576
 
 
 def _body(limit: int) -> bytes:
-    return json.dumps({"error": {
-        "code": "too_large", "message": f"the request body exceeds {limit} bytes",
-        "field": "body"}}).encode()
+    return json.dumps(
+        {
+            "error": {
+                "code": "too_large",
+                "message": f"the request body exceeds {limit} bytes",
+                "field": "body",
+            }
+        }
+    ).encode()
 
 
 class SizeLimit:
-    def __init__(self, app: ASGIApp, limit: int = DEFAULT_LIMIT,
-                 codec_limit: int = CODEC_LIMIT) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int = DEFAULT_LIMIT, codec_limit: int = CODEC_LIMIT
+    ) -> None:
         self.app, self.limit, self.codec_limit = app, limit, codec_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,9 +73,17 @@ class SizeLimit:
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:
         body = _body(limit)
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

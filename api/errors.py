@@ -24,8 +24,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 log = structlog.get_logger("demandflow.api")
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
-              415: "unsupported_media_type"}
+HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 REFUSALS = {"WrongStage": 409, "NotYourUnit": 404, "NotPermitted": 403, "InvalidCommand": 422}
 
 
@@ -41,10 +45,14 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
-    for code, text in [(401, "no or unknown API key"), (403, "role may not do this"),
-                       (404, "no such need (or not visible to you)"),
-                       (409, "wrong stage"), (422, "invalid input; `field` names it"),
-                       (503, "Temporal or the database is unavailable")]
+    for code, text in [
+        (401, "no or unknown API key"),
+        (403, "role may not do this"),
+        (404, "no such need (or not visible to you)"),
+        (409, "wrong stage"),
+        (422, "invalid input; `field` names it"),
+        (503, "Temporal or the database is unavailable"),
+    ]
 }
 
 
@@ -84,8 +92,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.middleware("http")
     async def refuse_nul(request: Request, call_next: RequestResponseEndpoint) -> Response:
         if "\x00" in unquote(request.url.query) or "\x00" in unquote(request.url.path):
-            return error_response(422, ErrorDetail(
-                code="invalid_input", message="NUL characters are not allowed", field="query"))
+            return error_response(
+                422,
+                ErrorDetail(
+                    code="invalid_input", message="NUL characters are not allowed", field="query"
+                ),
+            )
         return await call_next(request)
 
     @app.exception_handler(ApiError)
@@ -96,8 +108,9 @@ def install_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         if first.get("type") == "json_invalid":  # loc is (body, offset): name the body
-            return error_response(422, ErrorDetail(
-                code="invalid_body", message="body: not valid JSON", field="body"))
+            return error_response(
+                422, ErrorDetail(code="invalid_body", message="body: not valid JSON", field="body")
+            )
         field = field_path(tuple(first.get("loc", ())))
         detail = ErrorDetail(code="invalid_input", message=f"{field}: {first['msg']}", field=field)
         return error_response(422, detail)
@@ -107,11 +120,16 @@ def install_handlers(app: FastAPI) -> None:
         """Starlette's own answers (no route, wrong method, an unparsable body) in the one
         error format."""
         if exc.status_code == 400:  # the body could not be parsed (bad UTF-8, nesting)
-            return error_response(422, ErrorDetail(
-                code="invalid_body", message="body: not valid UTF-8 JSON", field="body"))
+            return error_response(
+                422,
+                ErrorDetail(
+                    code="invalid_body", message="body: not valid UTF-8 JSON", field="body"
+                ),
+            )
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        response = error_response(exc.status_code, ErrorDetail(
-            code=code, message=code.replace("_", " "), field=None))
+        response = error_response(
+            exc.status_code, ErrorDetail(code=code, message=code.replace("_", " "), field=None)
+        )
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
@@ -124,23 +142,32 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RPCError)
     async def rpc(request: Request, exc: RPCError) -> JSONResponse:
         if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow finished: nothing more to do
-            return error_response(409, ErrorDetail(code="closed", message="the need is closed",
-                                                   field="stage"))
+            return error_response(
+                409, ErrorDetail(code="closed", message="the need is closed", field="stage")
+            )
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and "size" in str(exc).lower():
             # Temporal's payload size limit: the need is too large to keep, not "unavailable"
-            return error_response(413, ErrorDetail(
-                code="too_large", message="the need's content is too large to keep",
-                field="body"))
+            return error_response(
+                413,
+                ErrorDetail(
+                    code="too_large",
+                    message="the need's content is too large to keep",
+                    field="body",
+                ),
+            )
         log.warning("temporal call failed", status=exc.status.name)
-        return error_response(503, ErrorDetail(code="unavailable", message="Temporal is unavailable"))
+        return error_response(
+            503, ErrorDetail(code="unavailable", message="Temporal is unavailable")
+        )
 
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(OSError)
     async def database(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database call failed", error=type(exc).__name__)
-        return error_response(503, ErrorDetail(code="unavailable",
-                                               message="the database is unavailable"))
+        return error_response(
+            503, ErrorDetail(code="unavailable", message="the database is unavailable")
+        )
 
 
 def storable(text: str) -> bool:
@@ -158,10 +185,19 @@ def reject_nul(value: object, path: str = "") -> None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     if isinstance(value, str) and not storable(value):
-        raise ApiError(422, "invalid_input", f"{path or 'body'}: NUL characters or lone "
-                       "surrogates are not allowed", field=path or "body")
-    items = value.items() if isinstance(value, dict) else enumerate(value) \
-        if isinstance(value, list) else ()
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"{path or 'body'}: NUL characters or lone surrogates are not allowed",
+            field=path or "body",
+        )
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     for key, inner in items:
         if isinstance(key, str) and not storable(key):
             raise ApiError(422, "invalid_input", "NUL characters are not allowed", field=path)

@@ -21,11 +21,17 @@ from telemetry import metrics
 
 router = APIRouter(tags=["operations"])
 
-REQUESTS = Counter("demandflow_http_requests", "HTTP requests answered, by route and status "
-                   "class", ["method", "route", "status"])
-REQUEST_SECONDS = Histogram("demandflow_http_request_seconds", "HTTP request time by route",
-                            ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                                                2.5, 5.0))
+REQUESTS = Counter(
+    "demandflow_http_requests",
+    "HTTP requests answered, by route and status class",
+    ["method", "route", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "demandflow_http_request_seconds",
+    "HTTP request time by route",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 STATE_TTL_S = 5.0  # several scrapers (HA Prometheus) cost one store query per 5 s
 
@@ -40,8 +46,7 @@ class _StoreState:
             if time.monotonic() - self.read_at < STATE_TTL_S:
                 return
             rows = await queries.open_counts(get_services(request).db, Reach(everything=True))
-            metrics.store_state((r["stage"], r["category"], r["needs"], r["overdue"])
-                                for r in rows)
+            metrics.store_state((r["stage"], r["category"], r["needs"], r["overdue"]) for r in rows)
             self.read_at = time.monotonic()
 
 

@@ -47,9 +47,12 @@ NeedId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9
 
 
 @router.post("/needs", status_code=202, response_model=Accepted)
-async def submit(submission: Submission,
-                 principal: Annotated[Principal, role_in("integrator", "staff")],
-                 services: Svc, response: Response) -> Accepted:
+async def submit(
+    submission: Submission,
+    principal: Annotated[Principal, role_in("integrator", "staff")],
+    services: Svc,
+    response: Response,
+) -> Accepted:
     """Submit a need. Idempotent per submitter: the same channel and external id with the same
     content give the same need id; with other content, a 409 naming the need."""
     reject_nul(submission)
@@ -71,14 +74,20 @@ async def start_or_find(services: Services, submission: Submission, principal: P
         del stored[legacy]  # another submitter's need: never this one's
     existing = own if own in stored else next(iter(stored), None)
     if existing is None:
-        return await needs.submit_need(services.client, submission, actor,
-                                       task_queue=services.task_queue, need_id=own)
+        return await needs.submit_need(
+            services.client, submission, actor, task_queue=services.task_queue, need_id=own
+        )
     first = stored[existing].event()
-    if not isinstance(first, DemandSubmitted) or not same_submission(submission, first,
-                                                                      services.policy):
-        raise ApiError(409, "conflict", f"external_id already names need {existing}, with "
-                       "other content: send the change to that need or use a new external_id",
-                       field="external_id")
+    if not isinstance(first, DemandSubmitted) or not same_submission(
+        submission, first, services.policy
+    ):
+        raise ApiError(
+            409,
+            "conflict",
+            f"external_id already names need {existing}, with "
+            "other content: send the change to that need or use a new external_id",
+            field="external_id",
+        )
     return existing
 
 
@@ -91,17 +100,23 @@ def admitted(submission: Submission, services: Services) -> Submission:
 
 
 @router.get("/needs", response_model=NeedPage)
-async def list_needs(filters: Annotated[NeedFilters, Query()], principal: Caller,
-                     services: Svc) -> NeedPage:
+async def list_needs(
+    filters: Annotated[NeedFilters, Query()], principal: Caller, services: Svc
+) -> NeedPage:
     """Needs visible to the caller, newest first, with filters and limit/offset pages."""
     if filters.mine and principal.role == "staff":
         filters = filters.model_copy(update={"unit": principal.unit})
-    rows = await queries.list_needs(services.db, reach(principal, services.directory), filters,
-                                    extra_limit=1)
+    rows = await queries.list_needs(
+        services.db, reach(principal, services.directory), filters, extra_limit=1
+    )
     items = [NeedItem.from_row(r) for r in rows[: filters.limit]]
     more = len(rows) > filters.limit
-    return NeedPage(items=items, limit=filters.limit, offset=filters.offset,
-                    next=f"offset={filters.offset + filters.limit}" if more else None)
+    return NeedPage(
+        items=items,
+        limit=filters.limit,
+        offset=filters.offset,
+        next=f"offset={filters.offset + filters.limit}" if more else None,
+    )
 
 
 async def live_snapshot(client: Client, need_id: str) -> Snapshot | None:
@@ -124,8 +139,13 @@ async def need_detail(services: Services, principal: Principal, need_id: str) ->
     row = await readable_need(services, principal, need_id)
     events = await read_stream(services.db, need_id)
     snap = await live_snapshot(services.client, need_id)
-    return NeedDetail.build(row, events, snap, sees_personal_data(principal, row),
-                            joined=await joined_need(services, events))
+    return NeedDetail.build(
+        row,
+        events,
+        snap,
+        sees_personal_data(principal, row),
+        joined=await joined_need(services, events),
+    )
 
 
 async def joined_need(services: Services, events: list[EventEnvelope]) -> JoinedNeed | None:
@@ -135,30 +155,38 @@ async def joined_need(services: Services, events: list[EventEnvelope]) -> Joined
     if not isinstance(merged, DemandMerged):  # None: not merged
         return None
     row = await find_need(services, merged.into_stream_id)
-    return JoinedNeed(id=merged.into_stream_id, stage=row["stage"] if row else "collection",
-                      outcome=row.get("outcome") if row else None)
+    return JoinedNeed(
+        id=merged.into_stream_id,
+        stage=row["stage"] if row else "collection",
+        outcome=row.get("outcome") if row else None,
+    )
 
 
 @router.post("/needs/{need_id}/information", response_model=ActionOut)
-async def provide_information(need_id: NeedId, body: ProvideInformation,
-                              principal: Annotated[Principal, allowed_to("information")],
-                              services: Svc) -> ActionOut:
+async def provide_information(
+    need_id: NeedId,
+    body: ProvideInformation,
+    principal: Annotated[Principal, allowed_to("information")],
+    services: Svc,
+) -> ActionOut:
     """The requester's missing information, relayed by its integrator (or the assignee)."""
     await readable_need(services, principal, need_id)
     return await perform(services, principal, need_id, body)
 
 
 @router.post("/needs/{need_id}/evaluation", response_model=ActionOut)
-async def evaluate(need_id: NeedId, body: Evaluate,
-                   principal: Annotated[Principal, allowed_to("evaluation")],
-                   services: Svc) -> ActionOut:
+async def evaluate(
+    need_id: NeedId,
+    body: Evaluate,
+    principal: Annotated[Principal, allowed_to("evaluation")],
+    services: Svc,
+) -> ActionOut:
     """An evaluation: integrators relay their requesters' ratings (the actor's unit names the
     reviewer spoken for); staff rate for their unit when the policy made it a reviewer."""
     return await rate(services, principal, need_id, body)
 
 
-async def rate(services: Services, principal: Principal, need_id: str,
-               body: Evaluate) -> ActionOut:
+async def rate(services: Services, principal: Principal, need_id: str, body: Evaluate) -> ActionOut:
     snap = await live_snapshot(services.client, need_id)
     reviewers = {r.reviewer_id for r in snap.state.reviewers} if snap else set()
     if principal.role == "integrator":
@@ -170,8 +198,9 @@ async def rate(services: Services, principal: Principal, need_id: str,
     return await perform(services, principal, need_id, body)
 
 
-async def relays_for(services: Services, principal: Principal, need_id: str,
-                     snap: Snapshot | None, reviewer_id: str) -> bool:
+async def relays_for(
+    services: Services, principal: Principal, need_id: str, snap: Snapshot | None, reviewer_id: str
+) -> bool:
     """Whether this integrator speaks for the requester `reviewer_id` of the need: it
     submitted the need and that requester is one of its requesters, or it submitted a report
     merged into the need whose requester that is (the invitation reached it, docs/webhooks.md)."""
@@ -179,21 +208,33 @@ async def relays_for(services: Services, principal: Principal, need_id: str,
         return False
     row = await find_need(services, need_id)
     requesters = {r.requester_id for r in snap.state.requesters}
-    if row is not None and can_read(principal, row, services.directory) \
-            and reviewer_id in requesters:
+    if (
+        row is not None
+        and can_read(principal, row, services.directory)
+        and reviewer_id in requesters
+    ):
         return True
-    reports = [stream for stream, requester in snap.state.linked_requesters.items()
-               if requester == reviewer_id]
+    reports = [
+        stream
+        for stream, requester in snap.state.linked_requesters.items()
+        if requester == reviewer_id
+    ]
     firsts = await first_events(services.db, reports) if reports else {}
     return any(e.actor.id == principal.id for e in firsts.values())
 
 
-async def perform(services: Services, principal: Principal, need_id: str, command: Command,
-                  unit: str | None = None) -> ActionOut:
+async def perform(
+    services: Services,
+    principal: Principal,
+    need_id: str,
+    command: Command,
+    unit: str | None = None,
+) -> ActionOut:
     """Send the action as the workflow's `act` update, recorded under the principal's actor."""
     reject_nul(command)
     # the table's command classes are the members of AnyCommand (the update's message checks
     # the union when it is built); typing knows them only as their base class
-    result = await needs.act(services.client, need_id, principal.actor(unit),
-                             cast(AnyCommand, command))
+    result = await needs.act(
+        services.client, need_id, principal.actor(unit), cast(AnyCommand, command)
+    )
     return ActionOut(id=need_id, version=result.version, stage=result.stage, events=result.events)

@@ -42,30 +42,46 @@ PROJECTION_WAIT_S = 5.0  # measured: the row appears within ~10-50 ms of the POS
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TEXT = {"type": "string", "maxLength": 64}
 FORM_PROPERTIES: dict[str, Any] = {
-    "api_key": {"type": "string", "minLength": 1}, "description": {
-        "type": "string", "minLength": 1, "maxLength": 10000, "pattern": r"\S"},
+    "api_key": {"type": "string", "minLength": 1},
+    "description": {"type": "string", "minLength": 1, "maxLength": 10000, "pattern": r"\S"},
     "service_code": {"type": "string", "enum": [c.value for c in Category]},
     "lat": {"type": "number", "minimum": -90, "maximum": 90},
     "long": {"type": "number", "minimum": -180, "maximum": 180},
     "address_string": {"type": "string", "minLength": 1, "maxLength": 200},
     "address_id": {"type": "string", "minLength": 1, "maxLength": 64},
-    "email": {"type": "string", "maxLength": 200}, "device_id": {"type": "string", "maxLength": 200},
-    "account_id": TEXT, "first_name": {"type": "string", "maxLength": 50},
-    "last_name": {"type": "string", "maxLength": 50}, "phone": {"type": "string", "maxLength": 32},
+    "email": {"type": "string", "maxLength": 200},
+    "device_id": {"type": "string", "maxLength": 200},
+    "account_id": TEXT,
+    "first_name": {"type": "string", "maxLength": 50},
+    "last_name": {"type": "string", "maxLength": 50},
+    "phone": {"type": "string", "maxLength": 32},
     "media_url": {"type": "string", "maxLength": 2000},
     **{f"attribute[{a}]": TEXT for a in ("street", "community", "grid", "building")},
     "attribute[external_id]": {"type": "string", "maxLength": 200},
     "attribute[requester_kind]": {"type": "string", "enum": [k.value for k in RequesterKind]},
 }
-FORM_BODY = {"requestBody": {"required": True, "content": {
-    "application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "required": ["api_key", "service_code", "description"],
-        "properties": FORM_PROPERTIES, "additionalProperties": False,
-        "anyOf": [{"required": ["lat", "long"]}, {"required": ["address_string"]},
-                  {"required": ["address_id"]}]}}}}}
+FORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["api_key", "service_code", "description"],
+                    "properties": FORM_PROPERTIES,
+                    "additionalProperties": False,
+                    "anyOf": [
+                        {"required": ["lat", "long"]},
+                        {"required": ["address_string"]},
+                        {"required": ["address_id"]},
+                    ],
+                }
+            }
+        },
+    }
+}
 DOC = {"content": {"application/json": {}, "text/xml": {}}, "description": "JSON or XML"}
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: DOC for code in (200, 400, 401, 403, 404, 422)}
+RESPONSES: dict[int | str, dict[str, Any]] = {code: DOC for code in (200, 400, 401, 403, 404, 422)}
 
 
 def _principal(request: Request, key: str | None) -> Principal:
@@ -79,19 +95,23 @@ def _reader(request: Request, key: str | None) -> Principal | None:
     return _principal(request, key)
 
 
-async def _visible(services_: Services, principal: Principal | None,
-                   ids: list[str]) -> set[str]:
+async def _visible(services_: Services, principal: Principal | None, ids: list[str]) -> set[str]:
     """Which of these needs the principal may see in full."""
     if principal is None or not ids:
         return set()
     rows = await queries.service_requests(
-        services_.db, reach(principal, services_.directory), ids=ids, start=EPOCH,
-        end=EPOCH, categories=None, state=None)
+        services_.db,
+        reach(principal, services_.directory),
+        ids=ids,
+        start=EPOCH,
+        end=EPOCH,
+        categories=None,
+        state=None,
+    )
     return {r["stream_id"] for r in rows}
 
 
-async def _projected(services_: Services, need_id: str,
-                     wait: float = PROJECTION_WAIT_S) -> bool:
+async def _projected(services_: Services, need_id: str, wait: float = PROJECTION_WAIT_S) -> bool:
     """Wait until the need's summary row exists (read your own write), up to `wait` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -120,15 +140,19 @@ async def service_definition(service_code: str, fmt: Fmt, services_: Svc) -> Res
 
 
 def _parse_form(form: dict[str, str]) -> Open311Post:
-    attributes = {k[len("attribute["):-1]: v for k, v in form.items()
-                  if k.startswith("attribute[") and k.endswith("]")}
+    attributes = {
+        k[len("attribute[") : -1]: v
+        for k, v in form.items()
+        if k.startswith("attribute[") and k.endswith("]")
+    }
     plain = {k: v for k, v in form.items() if not k.startswith("attribute[") and k != "api_key"}
     plain = {k: v for k, v in plain.items() if v != "" and k in Open311Post.model_fields}
     return Open311Post.model_validate(plain | {"attributes": attributes})
 
 
-@router.post("/requests.{fmt}", responses=RESPONSES, response_class=Response,
-             openapi_extra=FORM_BODY)
+@router.post(
+    "/requests.{fmt}", responses=RESPONSES, response_class=Response, openapi_extra=FORM_BODY
+)
 async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
     """Create a service request (a need on the open311 channel); answers its id."""
     try:
@@ -151,17 +175,34 @@ async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
     except ApiError as exc:
         return error(fmt, exc.status, exc.detail.message)
     if not await _projected(services_, need_id):  # accepted, not yet readable: a token
-        return render(fmt, "service_requests", [{
-            "token": need_id, "service_notice": "received; the id follows (GET tokens)",
-            "account_id": post.account_id}])
-    return render(fmt, "service_requests", [{
-        "service_request_id": need_id, "service_notice": "received; routing follows",
-        "account_id": post.account_id}])
+        return render(
+            fmt,
+            "service_requests",
+            [
+                {
+                    "token": need_id,
+                    "service_notice": "received; the id follows (GET tokens)",
+                    "account_id": post.account_id,
+                }
+            ],
+        )
+    return render(
+        fmt,
+        "service_requests",
+        [
+            {
+                "service_request_id": need_id,
+                "service_notice": "received; routing follows",
+                "account_id": post.account_id,
+            }
+        ],
+    )
 
 
 @router.get("/tokens/{token}.{fmt}", responses=RESPONSES, response_class=Response)
-async def get_token(token: Annotated[str, Path(max_length=100)], fmt: Fmt,
-                    services_: Svc) -> Response:
+async def get_token(
+    token: Annotated[str, Path(max_length=100)], fmt: Fmt, services_: Svc
+) -> Response:
     """The service request id of an accepted request, once it is readable."""
     if await find_need(services_, token) is None:
         return error(fmt, 404, "no service request for this token yet")
@@ -174,9 +215,14 @@ def _csv(value: str | None) -> list[str]:
 
 @router.get("/requests.{fmt}", responses=RESPONSES, response_class=Response)
 async def get_requests(
-    fmt: Fmt, request: Request, services_: Svc, api_key: str | None = None,
-    service_request_id: str | None = None, service_code: str | None = None,
-    start_date: datetime | None = None, end_date: datetime | None = None,
+    fmt: Fmt,
+    request: Request,
+    services_: Svc,
+    api_key: str | None = None,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
     status: Annotated[str | None, Query(pattern=r"^(open|closed)(,(open|closed))*$")] = None,
 ) -> Response:
     """Requests, newest first (default window: the last 90 days); description and address
@@ -188,12 +234,20 @@ async def get_requests(
     end = _aware(end_date) or datetime.now(UTC)
     states = set(_csv(status))
     rows = await queries.service_requests(
-        services_.db, Reach(everything=True), ids=_csv(service_request_id),
-        start=_aware(start_date) or end - timedelta(days=90), end=end,
-        categories=_csv(service_code), state=states.pop() if len(states) == 1 else None)
+        services_.db,
+        Reach(everything=True),
+        ids=_csv(service_request_id),
+        start=_aware(start_date) or end - timedelta(days=90),
+        end=end,
+        categories=_csv(service_code),
+        state=states.pop() if len(states) == 1 else None,
+    )
     full = await _visible(services_, principal, [r["stream_id"] for r in rows])
-    return render(fmt, "service_requests", [
-        request_view(r, services_.directory, public=r["stream_id"] not in full) for r in rows])
+    return render(
+        fmt,
+        "service_requests",
+        [request_view(r, services_.directory, public=r["stream_id"] not in full) for r in rows],
+    )
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -204,8 +258,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 @router.get("/requests/{service_request_id}.{fmt}", responses=RESPONSES, response_class=Response)
 async def get_request(
-    service_request_id: Annotated[str, Path(max_length=100)], fmt: Fmt, request: Request,
-    services_: Svc, api_key: str | None = None,
+    service_request_id: Annotated[str, Path(max_length=100)],
+    fmt: Fmt,
+    request: Request,
+    services_: Svc,
+    api_key: str | None = None,
 ) -> Response:
     """One request (a list of one, per the spec)."""
     try:
@@ -216,5 +273,4 @@ async def get_request(
     if row is None:
         return error(fmt, 404, "no such service request")
     public = principal is None or not can_read(principal, row, services_.directory)
-    return render(fmt, "service_requests", [request_view(row, services_.directory,
-                                                         public=public)])
+    return render(fmt, "service_requests", [request_view(row, services_.directory, public=public)])

@@ -21,20 +21,28 @@ from domain.policy import Policy
 Fmt = Literal["json", "xml"]
 PLACE = ("street", "community", "grid", "building")
 OWN_ATTRIBUTES = (*PLACE, "external_id", "requester_kind")
-ITEM_TAG = {"services": "service", "service_requests": "request", "errors": "error",
-            "attributes": "attribute"}
+ITEM_TAG = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "attributes": "attribute",
+}
 REQUESTER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
-def render(fmt: Fmt, root: str, items: list[dict[str, Any]] | dict[str, Any],
-           status: int = 200) -> Response:
+def render(
+    fmt: Fmt, root: str, items: list[dict[str, Any]] | dict[str, Any], status: int = 200
+) -> Response:
     if fmt == "json":
         return JSONResponse(items, status_code=status)
     element = ET.Element(root)
     _fill(element, items, ITEM_TAG.get(root, "item"))
     body = ET.tostring(element, encoding="unicode", xml_declaration=False)
-    return Response('<?xml version="1.0" encoding="utf-8"?>' + body, status_code=status,
-                    media_type="text/xml; charset=utf-8")
+    return Response(
+        '<?xml version="1.0" encoding="utf-8"?>' + body,
+        status_code=status,
+        media_type="text/xml; charset=utf-8",
+    )
 
 
 def _fill(parent: ET.Element, value: Any, item_tag: str) -> None:
@@ -73,26 +81,49 @@ def services(policy: Policy) -> list[dict[str, Any]]:
     for rule in policy.classification.rules:
         keywords.setdefault(rule.category.value, []).extend(rule.keywords)
     required = policy.collection.required_fields
-    return [{"service_code": c.value, "service_name": c.value.replace("_", " "),
-             "description": f"needs of category {c.value}", "metadata": True,
-             "type": "realtime", "keywords": sorted(set(keywords.get(c.value, [])))[:20],
-             "group": "enterprise" if c in (Category.ENTERPRISE_AFFAIRS, Category.TALENT)
-             else "resident", "required_fields": list(required.get(c, []))}
-            for c in Category]
+    return [
+        {
+            "service_code": c.value,
+            "service_name": c.value.replace("_", " "),
+            "description": f"needs of category {c.value}",
+            "metadata": True,
+            "type": "realtime",
+            "keywords": sorted(set(keywords.get(c.value, [])))[:20],
+            "group": "enterprise"
+            if c in (Category.ENTERPRISE_AFFAIRS, Category.TALENT)
+            else "resident",
+            "required_fields": list(required.get(c, [])),
+        }
+        for c in Category
+    ]
 
 
 def definition(policy: Policy, category: Category) -> dict[str, Any]:
     required = policy.collection.required_fields.get(category, [])
     attrs = [(name, True, f"required for {category.value}") for name in required]
-    attrs += [("street", False, "street unit id (default: the first receiver)"),
-              ("community", False, "community unit id"), ("grid", False, "grid unit id"),
-              ("building", False, "building"),
-              ("external_id", False, "your id of the request: resending it is idempotent"),
-              ("requester_kind", False, "resident | enterprise | talent | party_member | worker")]
-    return {"service_code": category.value, "attributes": [
-        {"variable": True, "code": code, "datatype": "string", "required": req,
-         "datatype_description": "text", "order": i, "description": text}
-        for i, (code, req, text) in enumerate(attrs, 1)]}
+    attrs += [
+        ("street", False, "street unit id (default: the first receiver)"),
+        ("community", False, "community unit id"),
+        ("grid", False, "grid unit id"),
+        ("building", False, "building"),
+        ("external_id", False, "your id of the request: resending it is idempotent"),
+        ("requester_kind", False, "resident | enterprise | talent | party_member | worker"),
+    ]
+    return {
+        "service_code": category.value,
+        "attributes": [
+            {
+                "variable": True,
+                "code": code,
+                "datatype": "string",
+                "required": req,
+                "datatype_description": "text",
+                "order": i,
+                "description": text,
+            }
+            for i, (code, req, text) in enumerate(attrs, 1)
+        ],
+    }
 
 
 class Open311Post(BaseModel):
@@ -115,7 +146,12 @@ class Open311Post(BaseModel):
 
     def submission(self, policy: Policy) -> Submission:
         a = self.attributes
-        if self.lat is None and self.long is None and not self.address_string and not self.address_id:
+        if (
+            self.lat is None
+            and self.long is None
+            and not self.address_string
+            and not self.address_id
+        ):
             raise ValueError("location: give lat and long, address_string or address_id")
         external = a.get("external_id") or uuid.uuid4().hex
         details = {k: v for k, v in a.items() if k not in OWN_ATTRIBUTES}
@@ -123,14 +159,26 @@ class Open311Post(BaseModel):
             details |= {"lat": str(self.lat), "long": str(self.long)}
         name = " ".join(p for p in (self.last_name, self.first_name) if p) or None
         return Submission(
-            channel=Channel.OPEN311, external_id=external, title=self.description[:200],
-            description=self.description, details=details, category_hint=self.service_code,
-            requester=Requester(requester_id=self._requester_id(external),
-                                kind=RequesterKind(a.get("requester_kind", "resident")),
-                                name=name, phone=self.phone),
-            location=Location(street=a.get("street") or policy.first_receiver,
-                              community=a.get("community"), grid=a.get("grid"),
-                              building=a.get("building"), address=self.address_string))
+            channel=Channel.OPEN311,
+            external_id=external,
+            title=self.description[:200],
+            description=self.description,
+            details=details,
+            category_hint=self.service_code,
+            requester=Requester(
+                requester_id=self._requester_id(external),
+                kind=RequesterKind(a.get("requester_kind", "resident")),
+                name=name,
+                phone=self.phone,
+            ),
+            location=Location(
+                street=a.get("street") or policy.first_receiver,
+                community=a.get("community"),
+                grid=a.get("grid"),
+                building=a.get("building"),
+                address=self.address_string,
+            ),
+        )
 
     def _requester_id(self, external: str) -> str:
         if self.account_id and REQUESTER_ID.match(self.account_id):
@@ -139,23 +187,31 @@ class Open311Post(BaseModel):
         return "o311-" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
 
 
-def request_view(row: dict[str, Any], directory: Directory, *,
-                 public: bool = False) -> dict[str, Any]:
+def request_view(
+    row: dict[str, Any], directory: Directory, *, public: bool = False
+) -> dict[str, Any]:
     """A request as GeoReport shows it; `public`: without its description and address (for
     anonymous readers and keys that may not see the need)."""
     closed = row["stage"] == "closed"
     notes = f"stage {row['stage']}" + (f", outcome {row['outcome']}" if row.get("outcome") else "")
     return {
-        "service_request_id": row["stream_id"], "status": "closed" if closed else "open",
-        "status_notes": notes, "service_name": (row.get("category") or "").replace("_", " ") or None,
+        "service_request_id": row["stream_id"],
+        "status": "closed" if closed else "open",
+        "status_notes": notes,
+        "service_name": (row.get("category") or "").replace("_", " ") or None,
         "service_code": row.get("category"),
         "description": None if public else row.get("title"),
         "agency_responsible": directory.name(row.get("assigned_unit")),
-        "service_notice": None, "requested_datetime": _iso(row.get("submitted_at")),
+        "service_notice": None,
+        "requested_datetime": _iso(row.get("submitted_at")),
         "updated_datetime": _iso(row.get("updated_at")),
         "expected_datetime": _iso(row.get("due_at")),
         "address": None if public else row.get("address"),
-        "address_id": None, "zipcode": None, "lat": None, "long": None, "media_url": None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": None,
+        "long": None,
+        "media_url": None,
     }
 
 

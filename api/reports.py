@@ -23,8 +23,17 @@ from store.verify import verify
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
 TABLE: dict[int | str, dict[str, Any]] = {200: CSV_RESPONSE}
 SHANGHAI = timezone(timedelta(hours=8))
-RATES = ["response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
-         "return_rate", "reopen_rate", "overdue_rate"]
+RATES = [
+    "response_rate",
+    "resolution_rate",
+    "on_time_resolution_rate",
+    "satisfaction_rate",
+    "return_rate",
+    "reopen_rate",
+    "overdue_rate",
+]
+
+
 class InboxItem(BaseModel):
     id: str
     task: str
@@ -35,37 +44,58 @@ class InboxItem(BaseModel):
     urgency: str | None = None
     due_at: datetime | None = None
     overdue: bool = False
-    near_deadline: bool = Field(description="a deadline warning (50/75 %) was issued for the "
-                                            "current due time and it is not yet breached")
+    near_deadline: bool = Field(
+        description="a deadline warning (50/75 %) was issued for the "
+        "current due time and it is not yet breached"
+    )
     warning_percent: int | None = None
     reminders: int = Field(default=0, description="催办 received so far")
-    reminded: bool = Field(default=False, description="催办: urged since this unit took it on, "
-                                                      "not yet completed")
+    reminded: bool = Field(
+        default=False, description="催办: urged since this unit took it on, not yet completed"
+    )
     reminded_at: datetime | None = None
     supervision_due_at: datetime | None = Field(
-        default=None, description="督办: this unit's written reply is due by then")
+        default=None, description="督办: this unit's written reply is due by then"
+    )
 
 
 @router.get("/units/{unit}/inbox", response_model=list[InboxItem], responses=TABLE)
-async def inbox(request: Request, unit: Annotated[str, Path(max_length=64)], principal: Caller,
-                services: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                format: Format | None = None) -> Response | list[InboxItem]:
+async def inbox(
+    request: Request,
+    unit: Annotated[str, Path(max_length=64)],
+    principal: Caller,
+    services: Svc,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    format: Format | None = None,
+) -> Response | list[InboxItem]:
     """The unit's open accept/handle tasks, most urgent first (no due time last)."""
     require_role(principal, "staff", "supervisor")
-    visible = principal.unit == unit if principal.role == "staff" else (
-        principal.role == "admin" or principal.scope is None
-        or unit in services.directory.subtree(principal.scope))
+    visible = (
+        principal.unit == unit
+        if principal.role == "staff"
+        else (
+            principal.role == "admin"
+            or principal.scope is None
+            or unit in services.directory.subtree(principal.scope)
+        )
+    )
     if not visible or services.policy.unit(unit) is None:
         raise ApiError(404, "not_found", "no such unit", field="unit")
     rows = await queries.inbox(services.db, unit, limit)
-    items = [InboxItem(id=r["stream_id"], **{k: r[k] for k in InboxItem.model_fields if k in r
-                                             and k not in ("id", "near_deadline",
-                                                           "supervision_due_at")},
-                       near_deadline=bool(r["warning_percent"]) and not r["overdue"],
-                       reminded=r["reminded_at"] is not None,
-                       supervision_due_at=r["supervision_due_at"]
-                       if r["supervision_unit"] == unit else None)
-             for r in rows]
+    items = [
+        InboxItem(
+            id=r["stream_id"],
+            **{
+                k: r[k]
+                for k in InboxItem.model_fields
+                if k in r and k not in ("id", "near_deadline", "supervision_due_at")
+            },
+            near_deadline=bool(r["warning_percent"]) and not r["overdue"],
+            reminded=r["reminded_at"] is not None,
+            supervision_due_at=r["supervision_due_at"] if r["supervision_unit"] == unit else None,
+        )
+        for r in rows
+    ]
     return csv_response(items, InboxItem, f"inbox-{unit}") if wants_csv(request, format) else items
 
 
@@ -116,10 +146,13 @@ def _rank(stats: list[UnitStats], min_needs: int) -> list[UnitStats]:
     rate with nothing to count ranks below any figure). Units equal on all three share a
     rank and the next rank skips (1, 2, 2, 4), listed by unit id; units with fewer than
     `min_needs` assigned needs are listed after, unranked."""
+
     def key(s: UnitStats) -> tuple[float, ...]:
         return tuple(-(getattr(s, r) if getattr(s, r) is not None else -1.0) for r in RANKED_BY)
-    ranked = sorted((s for s in stats if s.assigned >= min_needs),
-                    key=lambda s: (key(s), s.unit_id))
+
+    ranked = sorted(
+        (s for s in stats if s.assigned >= min_needs), key=lambda s: (key(s), s.unit_id)
+    )
     rest = sorted((s for s in stats if s.assigned < min_needs), key=lambda s: s.unit_id)
     out: list[UnitStats] = []
     for position, unit in enumerate(ranked, 1):
@@ -134,9 +167,16 @@ def _number(value: Any) -> Any:
 
 @router.get("/stats/units", response_model=list[UnitStats], responses=TABLE)
 async def unit_stats(
-    request: Request, principal: Caller, services: Svc,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-                                       description="YYYY-MM, Asia/Shanghai; default: this month")] = None,
+    request: Request,
+    principal: Caller,
+    services: Svc,
+    month: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            description="YYYY-MM, Asia/Shanghai; default: this month",
+        ),
+    ] = None,
     min_needs: Annotated[int, Query(ge=0, le=100000)] = 5,
     format: Format | None = None,
 ) -> Response | list[UnitStats]:
@@ -147,26 +187,32 @@ async def unit_stats(
     return csv_response(stats, UnitStats, "unit-stats") if wants_csv(request, format) else stats
 
 
-async def unit_statistics(services: Services, principal: Principal, month: date,
-                          min_needs: int) -> list[UnitStats]:
+async def unit_statistics(
+    services: Services, principal: Principal, month: date, min_needs: int
+) -> list[UnitStats]:
     """The month's counters and rates of the units the principal reaches, ranked."""
     units: list[str] | None
     if principal.role == "staff":  # a staff member without a unit reaches no unit's row
         units = [principal.unit] if principal.unit is not None else []
     else:
-        units = services.directory.subtree(principal.scope) if principal.scope is not None \
-            else None
+        units = services.directory.subtree(principal.scope) if principal.scope is not None else None
     rows = await queries.unit_rates(services.db, month, units)
-    stats = [UnitStats(unit_name=services.directory.name(r["unit_id"]),
-                       **{k: _number(r[k]) for k in ["unit_id", "month", *STAT_COUNTERS, *RATES]})
-             for r in rows]
+    stats = [
+        UnitStats(
+            unit_name=services.directory.name(r["unit_id"]),
+            **{k: _number(r[k]) for k in ["unit_id", "month", *STAT_COUNTERS, *RATES]},
+        )
+        for r in rows
+    ]
     return _rank(stats, min_needs)
 
 
 class DemandListRow(BaseModel):
     category: str
-    item: str = Field(description="the classification rule that placed the needs ('manual', "
-                                  "'unclassified' when none)")
+    item: str = Field(
+        description="the classification rule that placed the needs ('manual', "
+        "'unclassified' when none)"
+    )
     needs: int
     open: int
     closed: int
@@ -177,17 +223,27 @@ class DemandListRow(BaseModel):
 
 @router.get("/lists/demand", response_model=list[DemandListRow], responses=TABLE)
 async def demand_list(
-    request: Request, principal: Caller, services: Svc,
-    submitted_from: date | None = None, submitted_to: date | None = None,
-    include_merged: bool = False, format: Format | None = None,
+    request: Request,
+    principal: Caller,
+    services: Svc,
+    submitted_from: date | None = None,
+    submitted_to: date | None = None,
+    include_merged: bool = False,
+    format: Format | None = None,
 ) -> Response | list[DemandListRow]:
     """需求清单: the needs within the caller's reach consolidated by category and rule."""
     require_role(principal, "supervisor")
-    rows = await queries.demand_list(services.db, reach(principal, services.directory),
-                                     submitted_from=submitted_from, submitted_to=submitted_to,
-                                     include_merged=include_merged)
+    rows = await queries.demand_list(
+        services.db,
+        reach(principal, services.directory),
+        submitted_from=submitted_from,
+        submitted_to=submitted_to,
+        include_merged=include_merged,
+    )
     items = [DemandListRow(**dict(r)) for r in rows]
-    return csv_response(items, DemandListRow, "demand-list") if wants_csv(request, format) else items
+    return (
+        csv_response(items, DemandListRow, "demand-list") if wants_csv(request, format) else items
+    )
 
 
 class AuditReport(BaseModel):
@@ -203,6 +259,12 @@ async def audit_verify(principal: Caller, services: Svc) -> AuditReport:
     require_role(principal, "supervisor")
     async with services.db.acquire() as conn:
         report = await verify(conn)
-    return AuditReport(ok=report.ok, streams=report.streams, events=report.events,
-                       broken=[{"stream_id": b.stream_id, "version": b.version,
-                                "problem": b.problem} for b in report.broken])
+    return AuditReport(
+        ok=report.ok,
+        streams=report.streams,
+        events=report.events,
+        broken=[
+            {"stream_id": b.stream_id, "version": b.version, "problem": b.problem}
+            for b in report.broken
+        ],
+    )

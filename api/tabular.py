@@ -11,8 +11,10 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 Format = Literal["json", "csv"]
-CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}},
-                "description": "the same rows as CSV (`?format=csv` or `Accept: text/csv`)"}
+CSV_RESPONSE = {
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+    "description": "the same rows as CSV (`?format=csv` or `Accept: text/csv`)",
+}
 
 
 def wants_csv(request: Request, fmt: Format | None) -> bool:
@@ -22,8 +24,9 @@ def wants_csv(request: Request, fmt: Format | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
-def csv_response(rows: Sequence[BaseModel], model: type[BaseModel], filename: str, *,
-                 excel: bool = False) -> Response:
+def csv_response(
+    rows: Sequence[BaseModel], model: type[BaseModel], filename: str, *, excel: bool = False
+) -> Response:
     """The rows as CSV. `excel`: with a UTF-8 byte order mark, which Excel on Chinese Windows
     needs to read UTF-8 (without it, it guesses GBK and shows mojibake)."""
     out = io.StringIO()
@@ -33,8 +36,11 @@ def csv_response(rows: Sequence[BaseModel], model: type[BaseModel], filename: st
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.model_dump(mode="json").items()})
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
 
 
 def _cell(value: object) -> object:

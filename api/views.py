@@ -37,13 +37,17 @@ class NeedItem(BaseModel):
     grid: str | None = None
     reminders: int = Field(default=0, description="催办 received so far")
     reminded_at: datetime | None = Field(
-        default=None, description="the latest 催办 its current holder has not yet answered by "
-                                  "completing the need or handing it on")
+        default=None,
+        description="the latest 催办 its current holder has not yet answered by "
+        "completing the need or handing it on",
+    )
     supervisions: int = Field(default=0, description="督办 orders so far")
-    supervision_unit: str | None = Field(default=None,
-                                         description="the open 督办 order: the unit ordered")
+    supervision_unit: str | None = Field(
+        default=None, description="the open 督办 order: the unit ordered"
+    )
     supervision_due_at: datetime | None = Field(
-        default=None, description="the open 督办 order's reply deadline (none once replied)")
+        default=None, description="the open 督办 order's reply deadline (none once replied)"
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> NeedItem:
@@ -67,9 +71,13 @@ class TimelineItem(BaseModel):
 
     @classmethod
     def of(cls, envelope: EventEnvelope) -> TimelineItem:
-        return cls(version=envelope.version, type=envelope.type,
-                   occurred_at=envelope.occurred_at, actor=envelope.actor,
-                   detail=timeline_detail(envelope.event()))
+        return cls(
+            version=envelope.version,
+            type=envelope.type,
+            occurred_at=envelope.occurred_at,
+            actor=envelope.actor,
+            detail=timeline_detail(envelope.event()),
+        )
 
 
 # What the timeline shows of each event beyond its type: the rule's reasons and what the
@@ -77,8 +85,14 @@ class TimelineItem(BaseModel):
 # personal data (no requester, location, report text, answers or evaluation comments).
 _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandClassified: ("rule_id", "confidence", "matched_terms", "manual", "note"),
-    ev.ClassificationRequested: ("reason", "confidence", "best_guess", "matched_terms",
-                                 "dispatcher_unit", "due_at"),
+    ev.ClassificationRequested: (
+        "reason",
+        "confidence",
+        "best_guess",
+        "matched_terms",
+        "dispatcher_unit",
+        "due_at",
+    ),
     ev.DemandMerged: ("into_stream_id", "rule_id", "score"),
     ev.PossibleRepeatFlagged: ("of_stream_id", "rule_id", "score", "dispatcher_unit"),
     ev.PossibleRepeatResolved: ("of_stream_id", "decision"),
@@ -87,8 +101,14 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.DemandSplit: ("merged_stream_id", "primary_stream_id", "submitted_at"),
     ev.InformationRequested: ("rule_id", "missing_fields", "due_at"),
     ev.DemandAssigned: ("rule_id", "unit_id", "reason", "note"),
-    ev.DemandReclassified: ("category", "tier", "urgency", "previous_category", "previous_tier",
-                            "reason"),
+    ev.DemandReclassified: (
+        "category",
+        "tier",
+        "urgency",
+        "previous_category",
+        "previous_tier",
+        "reason",
+    ),
     ev.DemandReturned: ("unit_id", "reason", "return_count", "due_at"),
     ev.AdjudicationRequested: ("return_count", "due_at"),
     ev.NeedAdjudicated: ("unit_id", "reason"),
@@ -145,7 +165,8 @@ class LiveView(BaseModel):
     rated: list[str] = []
     overdue: bool = False
     supervision_reply_due_at: datetime | None = Field(
-        default=None, description="督办: a supervision order waits for the unit's reply by then")
+        default=None, description="督办: a supervision order waits for the unit's reply by then"
+    )
     supervision_reply_missed: bool = False
     supervision_orders: int = 0
 
@@ -154,16 +175,27 @@ class LiveView(BaseModel):
         s = snap.state
         pending = s.pending_information
         return cls(
-            version=snap.version, accept_due_at=s.accept_due_at, due_at=s.due_at,
-            classification_rule=s.classification_rule, overdue=snap.overdue,
+            version=snap.version,
+            accept_due_at=s.accept_due_at,
+            due_at=s.due_at,
+            classification_rule=s.classification_rule,
+            overdue=snap.overdue,
             pending_information=PendingInformationView(
-                missing_fields=list(pending.missing_fields), ask=pending.ask, due_at=pending.due_at,
-            ) if pending else None,
-            pending_extension_hours=s.pending_extension.extra_hours if s.pending_extension else None,
+                missing_fields=list(pending.missing_fields),
+                ask=pending.ask,
+                due_at=pending.due_at,
+            )
+            if pending
+            else None,
+            pending_extension_hours=s.pending_extension.extra_hours
+            if s.pending_extension
+            else None,
             extension_approver=s.pending_extension.approver_unit if s.pending_extension else None,
-            reviewers=[r.reviewer_id for r in s.reviewers], rated=sorted(s.ratings),
+            reviewers=[r.reviewer_id for r in s.reviewers],
+            rated=sorted(s.ratings),
             supervision_reply_due_at=s.pending_supervision.reply_due_at
-            if s.pending_supervision else None,
+            if s.pending_supervision
+            else None,
             supervision_reply_missed=bool(s.pending_supervision and s.pending_supervision.missed),
             supervision_orders=s.supervision_count,
         )
@@ -180,8 +212,14 @@ class NeedDetail(NeedItem):
     links: dict[str, str] = {}
 
     @classmethod
-    def build(cls, row: dict[str, Any], events: list[EventEnvelope], snap: Snapshot | None,
-              unmasked: bool, joined: JoinedNeed | None = None) -> NeedDetail:
+    def build(
+        cls,
+        row: dict[str, Any],
+        events: list[EventEnvelope],
+        snap: Snapshot | None,
+        unmasked: bool,
+        joined: JoinedNeed | None = None,
+    ) -> NeedDetail:
         item = NeedItem.from_row(row).model_dump()
         first = events[0].payload if events and events[0].type == "DemandSubmitted" else {}
         requester = Requester.model_validate(first["requester"]) if first else None
@@ -190,17 +228,24 @@ class NeedDetail(NeedItem):
             requester = requester.masked() if requester else None
             location = location.masked() if location else None
         return cls(
-            **item, personal_data="unmasked" if unmasked else "masked", requester=requester,
-            location=location, live=LiveView.from_snapshot(snap) if snap else None,
-            joined=joined, possible_repeat_of=snap.state.possible_repeat_of if snap else None,
+            **item,
+            personal_data="unmasked" if unmasked else "masked",
+            requester=requester,
+            location=location,
+            live=LiveView.from_snapshot(snap) if snap else None,
+            joined=joined,
+            possible_repeat_of=snap.state.possible_repeat_of if snap else None,
             timeline=[TimelineItem.of(e) for e in events],
             links=need_links(row["stream_id"]),
         )
 
 
 def need_links(need_id: str) -> dict[str, str]:
-    return {"self": f"/needs/{need_id}", "information": f"/needs/{need_id}/information",
-            "evaluation": f"/needs/{need_id}/evaluation"}
+    return {
+        "self": f"/needs/{need_id}",
+        "information": f"/needs/{need_id}/information",
+        "evaluation": f"/needs/{need_id}/evaluation",
+    }
 
 
 class Accepted(BaseModel):

@@ -42,8 +42,10 @@ async def target_problem(url: str, *, allow_private: bool) -> str | None:
     parts = urlsplit(url)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-            type=socket.SOCK_STREAM)
+            parts.hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            type=socket.SOCK_STREAM,
+        )
     except OSError:
         return "url: the host does not resolve"
     return next((p for p in (address_problem(str(i[4][0])) for i in infos) if p), None)
@@ -57,11 +59,15 @@ def _checked_url(value: str | None) -> str | None:
 
 
 class SubscriptionIn(BaseModel):
-    url: str = Field(max_length=2000, description="http(s); production refuses private, "
-                                                  "loopback and link-local targets")
+    url: str = Field(
+        max_length=2000,
+        description="http(s); production refuses private, loopback and link-local targets",
+    )
     types: list[Notification] = Field(
-        default_factory=list, max_length=len(NAMES),
-        description="the notifications wanted; empty: all")
+        default_factory=list,
+        max_length=len(NAMES),
+        description="the notifications wanted; empty: all",
+    )
 
     _url = field_validator("url")(lambda cls, value: _checked_url(value))
 
@@ -105,13 +111,19 @@ async def _reachable(url: str, services: Services) -> None:
 
 
 def _out(sub: store.Subscription, secret: str | None = None) -> SubscriptionOut:
-    return SubscriptionOut(id=sub.id, url=sub.url, types=list(sub.types),
-                           created_at=sub.created_at, secret=secret,
-                           previous_secret_valid_until=sub.previous_secret_until)
+    return SubscriptionOut(
+        id=sub.id,
+        url=sub.url,
+        types=list(sub.types),
+        created_at=sub.created_at,
+        secret=secret,
+        previous_secret_valid_until=sub.previous_secret_until,
+    )
 
 
-async def _own(services: Services, principal: Principal,
-               subscription_id: str) -> store.Subscription:
+async def _own(
+    services: Services, principal: Principal, subscription_id: str
+) -> store.Subscription:
     sub = await store.subscription(services.db, subscription_id)
     if sub is None or (principal.role != "admin" and sub.integrator_id != principal.id):
         raise ApiError(404, "not_found", "no such subscription", field="subscription_id")
@@ -119,22 +131,36 @@ async def _own(services: Services, principal: Principal,
 
 
 def _delivery(row: dict[str, Any]) -> DeliveryOut:
-    return DeliveryOut(need_id=row["stream_id"], event_type=row["type"],
-                       **{k: row[k] for k in DeliveryOut.model_fields
-                          if k in row and k not in ("need_id", "event_type")})
+    return DeliveryOut(
+        need_id=row["stream_id"],
+        event_type=row["type"],
+        **{
+            k: row[k]
+            for k in DeliveryOut.model_fields
+            if k in row and k not in ("need_id", "event_type")
+        },
+    )
 
 
 @router.post("/webhooks", status_code=201, response_model=SubscriptionOut)
-async def subscribe(body: SubscriptionIn,
-                    principal: Annotated[Principal, role_in("integrator")], services: Svc,
-                    response: Response) -> SubscriptionOut:
+async def subscribe(
+    body: SubscriptionIn,
+    principal: Annotated[Principal, role_in("integrator")],
+    services: Svc,
+    response: Response,
+) -> SubscriptionOut:
     """Subscribe a URL to the notifications of the needs this integrator submitted (and of
     the needs its reports were merged into). The answer carries the signing secret, once."""
     await _reachable(body.url, services)
     secret = "whsec_" + secrets.token_urlsafe(32)
     sub = await store.create_subscription(
-        services.db, id=f"wh-{uuid.uuid4().hex[:16]}", integrator_id=principal.id,
-        url=body.url, secret=secret, types=list(body.types))
+        services.db,
+        id=f"wh-{uuid.uuid4().hex[:16]}",
+        integrator_id=principal.id,
+        url=body.url,
+        secret=secret,
+        types=list(body.types),
+    )
     response.headers["Location"] = f"/webhooks/{sub.id}"
     return _out(sub, secret)
 
@@ -148,23 +174,30 @@ async def list_subscriptions(principal: Caller, services: Svc) -> list[Subscript
 
 
 @router.patch("/webhooks/{subscription_id}", response_model=SubscriptionOut)
-async def change_subscription(subscription_id: SubscriptionId, body: SubscriptionChange,
-                              principal: Annotated[Principal, role_in("integrator")],
-                              services: Svc) -> SubscriptionOut:
+async def change_subscription(
+    subscription_id: SubscriptionId,
+    body: SubscriptionChange,
+    principal: Annotated[Principal, role_in("integrator")],
+    services: Svc,
+) -> SubscriptionOut:
     await _own(services, principal, subscription_id)
     if body.url is not None:
         await _reachable(body.url, services)
     sub = await store.update_subscription(
-        services.db, subscription_id, url=body.url,
-        types=list(body.types) if body.types is not None else None)
+        services.db,
+        subscription_id,
+        url=body.url,
+        types=list(body.types) if body.types is not None else None,
+    )
     if sub is None:
         raise ApiError(404, "not_found", "no such subscription", field="subscription_id")
     return _out(sub)
 
 
 @router.delete("/webhooks/{subscription_id}", status_code=204)
-async def unsubscribe(subscription_id: SubscriptionId, principal: Caller,
-                      services: Svc) -> Response:
+async def unsubscribe(
+    subscription_id: SubscriptionId, principal: Caller, services: Svc
+) -> Response:
     """No more deliveries; pending ones are cancelled."""
     require_role(principal, "integrator")
     await _own(services, principal, subscription_id)
@@ -173,15 +206,17 @@ async def unsubscribe(subscription_id: SubscriptionId, principal: Caller,
 
 
 @router.post("/webhooks/{subscription_id}/secret", response_model=SubscriptionOut)
-async def rotate(subscription_id: SubscriptionId, principal: Caller,
-                 services: Svc) -> SubscriptionOut:
+async def rotate(
+    subscription_id: SubscriptionId, principal: Caller, services: Svc
+) -> SubscriptionOut:
     """A new signing secret (shown once). For 24 hours every delivery carries a signature
     with the old secret too, so the receiver can switch without losing a message."""
     require_role(principal, "integrator")
     await _own(services, principal, subscription_id)
     secret = "whsec_" + secrets.token_urlsafe(32)
-    sub = await store.rotate_secret(services.db, subscription_id, secret, datetime.now(UTC),
-                                    ROTATION_GRACE)
+    sub = await store.rotate_secret(
+        services.db, subscription_id, secret, datetime.now(UTC), ROTATION_GRACE
+    )
     if sub is None:
         raise ApiError(404, "not_found", "no such subscription", field="subscription_id")
     return _out(sub, secret)
@@ -189,7 +224,8 @@ async def rotate(subscription_id: SubscriptionId, principal: Caller,
 
 @router.get("/webhooks/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    principal: Caller, services: Svc,
+    principal: Caller,
+    services: Svc,
     status: Literal["pending", "delivered", "dead", "cancelled"] | None = None,
     subscription_id: Annotated[str | None, Query(pattern=r"^wh-[0-9a-f]{16}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -198,8 +234,13 @@ async def list_deliveries(
     `status=dead` is the dead letter."""
     require_role(principal, "integrator")
     owner = None if principal.role == "admin" else principal.id
-    rows = await store.deliveries(services.db, integrator_id=owner, status=status,
-                                  subscription_id=subscription_id, limit=limit)
+    rows = await store.deliveries(
+        services.db,
+        integrator_id=owner,
+        status=status,
+        subscription_id=subscription_id,
+        limit=limit,
+    )
     return [_delivery(r) for r in rows]
 
 
@@ -208,20 +249,24 @@ class Redelivered(BaseModel):
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/redeliver", response_model=Redelivered)
-async def redeliver(delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: Caller,
-                    services: Svc) -> Redelivered:
+async def redeliver(
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: Caller, services: Svc
+) -> Redelivered:
     """Admins: a dead letter back to the queue, with a fresh retry window."""
     require_role(principal, "admin")
     if not await store.redeliver(services.db, delivery_id, datetime.now(UTC)):
-        raise ApiError(409, "not_dead", "this delivery is not in the dead letter",
-                       field="delivery_id")
+        raise ApiError(
+            409, "not_dead", "this delivery is not in the dead letter", field="delivery_id"
+        )
     return Redelivered(redelivered=1)
 
 
 @router.post("/webhooks/dead-letter/redeliver", response_model=Redelivered)
-async def redeliver_all(principal: Caller, services: Svc,
-                        subscription_id: Annotated[str | None, Query(
-                            pattern=r"^wh-[0-9a-f]{16}$")] = None) -> Redelivered:
+async def redeliver_all(
+    principal: Caller,
+    services: Svc,
+    subscription_id: Annotated[str | None, Query(pattern=r"^wh-[0-9a-f]{16}$")] = None,
+) -> Redelivered:
     """Admins: every dead letter (of one subscription, or all) back to the queue."""
     require_role(principal, "admin")
     count = await store.redeliver_all_dead(services.db, datetime.now(UTC), subscription_id)

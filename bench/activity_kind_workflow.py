@@ -23,6 +23,10 @@ class AppendLoopWorkflow:
             envelopes = samples.envelopes(stream_id, [event], version + 1)
             request = AppendRequest(stream_id=stream_id, expected_version=version, events=envelopes)
             call = workflow.execute_local_activity if local else workflow.execute_activity
-            await call("append_events", request, result_type=AppendResult,
-                       start_to_close_timeout=timedelta(seconds=30))
+            await call(
+                "append_events",
+                request,
+                result_type=AppendResult,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
         return len(events)

@@ -59,17 +59,21 @@ async def _main() -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"],
-                                  data_converter=pydantic_data_converter)
+    client = await Client.connect(
+        os.environ["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     # The runner of workers.worker.WORKFLOW_RUNNER, so the floor is like for like; imported
     # by name, not from workers.worker, to keep the product's modules out of this process.
-    worker = Worker(client, task_queue=os.environ["TEMPORAL_TASK_QUEUE"],
-                    workflows=[BareWorkflow, BareTimerWorkflow],
-                    workflow_runner=UnsandboxedWorkflowRunner())
+    worker = Worker(
+        client,
+        task_queue=os.environ["TEMPORAL_TASK_QUEUE"],
+        workflows=[BareWorkflow, BareTimerWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
     async with worker:
         await stop.wait()
 

@@ -38,7 +38,9 @@ async def rate(client: Client, task_queue: str, local: bool, count: int, concurr
     async def one() -> None:
         async with gate:
             await client.execute_workflow(
-                AppendLoopWorkflow.run, local, id=f"need-app-{secrets.token_hex(8)}",
+                AppendLoopWorkflow.run,
+                local,
+                id=f"need-app-{secrets.token_hex(8)}",
                 task_queue=task_queue,
             )
 
@@ -57,22 +59,33 @@ async def main(count: int, concurrency: int) -> dict[str, float]:
         args += ["--sqlite-pragma", pragma]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(venv_binary("temporal")),
-        data_converter=data_converter(EncryptionCodec(Keyring.generate(),
-                                                      plaintext_readable=False)),
-        dev_server_database_filename=str(tmp / "temporal.sqlite"), dev_server_extra_args=args,
+        data_converter=data_converter(
+            EncryptionCodec(Keyring.generate(), plaintext_readable=False)
+        ),
+        dev_server_database_filename=str(tmp / "temporal.sqlite"),
+        dev_server_extra_args=args,
     )
     try:
-        async with Worker(env.client, task_queue="bench", workflows=[AppendLoopWorkflow],
-                          activities=[StoreActivities(store).append_events]):
+        async with Worker(
+            env.client,
+            task_queue="bench",
+            workflows=[AppendLoopWorkflow],
+            activities=[StoreActivities(store).append_events],
+        ):
             await rate(env.client, "bench", True, 20, concurrency)  # warm-up
             local = await rate(env.client, "bench", True, count, concurrency)
             regular = await rate(env.client, "bench", False, count, concurrency)
     finally:
         await env.shutdown()
         await store.close()
-    figures = {"local_workflows_per_s": round(local, 1), "regular_workflows_per_s": round(regular, 1),
-               "local_over_regular": round(local / regular, 2), "workflows": count,
-               "concurrency": concurrency, "events_per_workflow": 6}
+    figures = {
+        "local_workflows_per_s": round(local, 1),
+        "regular_workflows_per_s": round(regular, 1),
+        "local_over_regular": round(local / regular, 2),
+        "workflows": count,
+        "concurrency": concurrency,
+        "events_per_workflow": 6,
+    }
     return figures
 
 

@@ -28,10 +28,14 @@ from store.db import DEFAULT_APP_ROLE, connect
 from store.migrate import upgrade_async
 
 RESULTS = Path(__file__).resolve().parent / "results" / "append.json"
-PLAIN_COLUMNS = ("stream_id, version, event_id, type, schema_version, payload, actor_id, "
-                 "actor_role, actor_unit, occurred_at, hash")
-PLAIN_INSERT = f"INSERT INTO bench_plain_events ({PLAIN_COLUMNS}) VALUES " \
-               "($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
+PLAIN_COLUMNS = (
+    "stream_id, version, event_id, type, schema_version, payload, actor_id, "
+    "actor_role, actor_unit, occurred_at, hash"
+)
+PLAIN_INSERT = (
+    f"INSERT INTO bench_plain_events ({PLAIN_COLUMNS}) VALUES "
+    "($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
+)
 
 
 # The least any append honouring "projections in the same transaction" must do for one event:
@@ -80,9 +84,22 @@ def batches(worker: int, size: int, count: int) -> list[tuple[str, int, list]]:
 
 
 def plain_rows(envs: list) -> list[tuple]:
-    return [(e.stream_id, e.version, e.event_id, e.type, e.schema_version, json.dumps(e.payload),
-             e.actor.id, e.actor.role.value, e.actor.unit, e.occurred_at, os.urandom(32))
-            for e in envs]
+    return [
+        (
+            e.stream_id,
+            e.version,
+            e.event_id,
+            e.type,
+            e.schema_version,
+            json.dumps(e.payload),
+            e.actor.id,
+            e.actor.role.value,
+            e.actor.unit,
+            e.occurred_at,
+            os.urandom(32),
+        )
+        for e in envs
+    ]
 
 
 async def run_store(conn, work, deadline) -> int:
@@ -116,8 +133,9 @@ async def run_floor(conn, work, deadline) -> int:
         if time.perf_counter() >= deadline:
             break
         sid, version, event_id, type_, _, payload, actor, role, unit, at, digest = rows[0]
-        await conn.execute(FLOOR_CALL, sid, version, event_id, type_, payload, actor, role,
-                           unit, at, digest)
+        await conn.execute(
+            FLOOR_CALL, sid, version, event_id, type_, payload, actor, role, unit, at, digest
+        )
         done += 1
     return done
 
@@ -151,7 +169,9 @@ async def measure(conns, works, seconds: float, runner, **kw) -> tuple[float, fl
     cpu0, server0 = meter.read()
     start = time.perf_counter()
     deadline = start + seconds
-    counts = await asyncio.gather(*(runner(c, w, deadline, **kw) for c, w in zip(conns, works, strict=False)))
+    counts = await asyncio.gather(
+        *(runner(c, w, deadline, **kw) for c, w in zip(conns, works, strict=False))
+    )
     elapsed = time.perf_counter() - start
     cpu1, server1 = meter.read()
     events = max(sum(counts), 1)
@@ -159,8 +179,10 @@ async def measure(conns, works, seconds: float, runner, **kw) -> tuple[float, fl
 
 
 async def reset(owner) -> None:
-    await owner.execute("TRUNCATE events, stream_heads, need_summary, unit_monthly_stat_slots, "
-                        "bench_plain_events RESTART IDENTITY")
+    await owner.execute(
+        "TRUNCATE events, stream_heads, need_summary, unit_monthly_stat_slots, "
+        "bench_plain_events RESTART IDENTITY"
+    )
     await owner.execute("CHECKPOINT")
 
 
@@ -169,8 +191,7 @@ async def bench(url: str, seconds: float, n_conn: int, rounds: int = 3) -> dict:
     of the machine (they happen here) falls on all of them rather than on one."""
     await upgrade_async(url)
     owner = await connect(url, role=None)
-    await owner.execute("CREATE TABLE IF NOT EXISTS bench_plain_events "
-                        "(LIKE events INCLUDING ALL)")
+    await owner.execute("CREATE TABLE IF NOT EXISTS bench_plain_events (LIKE events INCLUDING ALL)")
     await owner.execute(FLOOR_FUNCTION)
     conns = [await connect(url, role=DEFAULT_APP_ROLE) for _ in range(n_conn)]
     plain = [await connect(url, role=None) for _ in range(n_conn)]
@@ -179,17 +200,21 @@ async def bench(url: str, seconds: float, n_conn: int, rounds: int = 3) -> dict:
         n = int(seconds * rate)
         store_work = [batches(w, size, n) for w in range(n_conn)]
         plain_work = [[plain_rows(envs) for _, _, envs in work] for work in store_work]
-        phases = [(f"plain_tx_{size}", plain, plain_work, run_plain, {}),
-                  (f"store_{size}", conns, store_work, run_store, {})]
+        phases = [
+            (f"plain_tx_{size}", plain, plain_work, run_plain, {}),
+            (f"store_{size}", conns, store_work, run_store, {}),
+        ]
         if size == 1:
-            phases[1:1] = [("plain_autocommit_1", plain, plain_work, run_plain,
-                            {"autocommit": True}),
-                           ("floor_same_tx_1", plain, plain_work, run_floor, {})]
+            phases[1:1] = [
+                ("plain_autocommit_1", plain, plain_work, run_plain, {"autocommit": True}),
+                ("floor_same_tx_1", plain, plain_work, run_floor, {}),
+            ]
         for _ in range(rounds):
             for name, writers, work, runner, kw in phases:
                 await reset(owner)
                 samples_.setdefault(name, []).append(
-                    await measure(writers, work, seconds, runner, **kw))
+                    await measure(writers, work, seconds, runner, **kw)
+                )
     for c in conns + plain + [owner]:
         await c.close()
     return summarise(samples_)
@@ -203,25 +228,29 @@ def summarise(samples_: dict[str, list[tuple[float, float, float]]]) -> dict:
         "events_per_second": {name: round(r) for name, r in rates.items()},
         "ratios": {
             "single_vs_plain_tx": round(rates["store_1"] / rates["plain_tx_1"], 3),
-            "single_vs_plain_autocommit":
-                round(rates["store_1"] / rates["plain_autocommit_1"], 3),
+            "single_vs_plain_autocommit": round(rates["store_1"] / rates["plain_autocommit_1"], 3),
             "batch100_vs_plain_tx": round(rates["store_100"] / rates["plain_tx_100"], 3),
             "floor_same_tx_vs_plain_tx": round(rates["floor_same_tx_1"] / rates["plain_tx_1"], 3),
             "single_vs_floor_same_tx": round(rates["store_1"] / rates["floor_same_tx_1"], 3),
         },
         "rounds": {name: [round(r) for r, _, _ in runs] for name, runs in samples_.items()},
         "cpu_us_per_event": {
-            name: {"client": round(statistics.median(c for _, c, _ in runs), 1),
-                   "server": round(statistics.median(s for _, _, s in runs), 1)}
-            for name, runs in samples_.items()},
+            name: {
+                "client": round(statistics.median(c for _, c, _ in runs), 1),
+                "server": round(statistics.median(s for _, _, s in runs), 1),
+            }
+            for name, runs in samples_.items()
+        },
     }
 
 
 def report(result: dict) -> None:
     for name, value in result["events_per_second"].items():
         cpu = result["cpu_us_per_event"][name]
-        print(f"{name:>22}: {value:8,} events/s   CPU per event: client {cpu['client']:6.1f} µs,"
-              f" server {cpu['server']:6.1f} µs   rounds {result['rounds'][name]}")
+        print(
+            f"{name:>22}: {value:8,} events/s   CPU per event: client {cpu['client']:6.1f} µs,"
+            f" server {cpu['server']:6.1f} µs   rounds {result['rounds'][name]}"
+        )
     for name, value in result["ratios"].items():
         print(f"{name:>28}: {value:5.2f}x")
 
@@ -240,9 +269,13 @@ def main() -> None:
         url = start_postgres(Path(tempfile.mkdtemp(prefix="bench-pg-")) / "data")
     result = asyncio.run(bench(url, args.seconds, args.connections, args.rounds))
     report(result)
-    result |= {"seconds": args.seconds, "connections": args.connections,
-               "server": "given" if args.url else "embedded", "cpus": os.cpu_count(),
-               "python": platform.python_version()}
+    result |= {
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "server": "given" if args.url else "embedded",
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 

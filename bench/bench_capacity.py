@@ -46,8 +46,14 @@ TWO_QUEUE = "bench-capacity-two"  # served by two product worker processes
 NOTES = 4  # progress notes of the needs that measure one more staff action
 SETUPS = {"one": (ONE_QUEUE, ("worker-0",)), "two": (TWO_QUEUE, ("worker-1", "worker-2"))}
 # Tables written per need (events and projections; intake_claims and outbox are per need too).
-STORE_TABLES = ("events", "stream_heads", "need_summary", "unit_monthly_stat_slots",
-                "intake_claims", "outbox")
+STORE_TABLES = (
+    "events",
+    "stream_heads",
+    "need_summary",
+    "unit_monthly_stat_slots",
+    "intake_claims",
+    "outbox",
+)
 
 
 def _busy_seconds() -> float:
@@ -56,8 +62,17 @@ def _busy_seconds() -> float:
     return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
-async def _drive(client: Client, pool: asyncpg.Pool, queue: str, tag: str, ids: range,
-                 concurrency: int, *, notes: int = 0, label: str = "") -> list[str]:
+async def _drive(
+    client: Client,
+    pool: asyncpg.Pool,
+    queue: str,
+    tag: str,
+    ids: range,
+    concurrency: int,
+    *,
+    notes: int = 0,
+    label: str = "",
+) -> list[str]:
     async def one(i: int) -> str:
         sub = lamp_need(tag, i)
         need_id = await submit(client, sub, queue)
@@ -76,22 +91,37 @@ async def _warm_up(client: Client, pool: asyncpg.Pool) -> None:
         subs = [lamp_need(f"cap-warm-{queue}", i) for i in range(n)]
         ids = [str(i) for i in await bounded(subs, n, lambda s, q=queue: submit(client, s, q))]
         await _wait_all_at(pool, ids, "assignment", timeout=600)
-        await bounded(zip(ids, subs, strict=True), n, lambda p: happy_lifecycle(
-            client, pool, p[0], p[1].requester.requester_id))
+        await bounded(
+            zip(ids, subs, strict=True),
+            n,
+            lambda p: happy_lifecycle(client, pool, p[0], p[1].requester.requester_id),
+        )
 
 
-async def _phase(client: Client, pool: asyncpg.Pool, setup: str, tag: str, n: int,
-                 concurrency: int, pids: dict[str, int | None], label: str,
-                 notes: int = 0) -> dict:
+async def _phase(
+    client: Client,
+    pool: asyncpg.Pool,
+    setup: str,
+    tag: str,
+    n: int,
+    concurrency: int,
+    pids: dict[str, int | None],
+    label: str,
+    notes: int = 0,
+) -> dict:
     queue, serving = SETUPS[setup]
     cpu: dict[str, float] = {}
     start, before, busy = time.perf_counter(), _cpu_seconds(pids), _busy_seconds()
-    ids = await _drive(client, pool, queue, tag, range(n), concurrency, notes=notes,
-                       label=label)
+    ids = await _drive(client, pool, queue, tag, range(n), concurrency, notes=notes, label=label)
     seconds = time.perf_counter() - start
     _add_cpu(cpu, before, _cpu_seconds(pids))
-    return {"ids": ids, "seconds": seconds, "cpu": cpu, "serving": serving,
-            "machine_busy": _busy_seconds() - busy}
+    return {
+        "ids": ids,
+        "seconds": seconds,
+        "cpu": cpu,
+        "serving": serving,
+        "machine_busy": _busy_seconds() - busy,
+    }
 
 
 def _per_setup(phases: list[dict]) -> dict:
@@ -112,21 +142,29 @@ def _per_setup(phases: list[dict]) -> dict:
         return round(seconds_ * 1000 / needs, 1)
 
     return {
-        "needs": needs, "seconds": round(seconds, 2),
+        "needs": needs,
+        "seconds": round(seconds, 2),
         "needs_closed_per_s": round(needs / seconds, 2),
         "per_round_needs_closed_per_s": [round(len(p["ids"]) / p["seconds"], 2) for p in phases],
         "worker_processes": len(serving),
-        "cpu_ms_per_need": {"workers": ms(workers), "temporal": ms(cpu["temporal"]),
-                            "postgres": ms(cpu["postgres"]), "bench_client": ms(cpu["bench_client"]),
-                            "idle_workers": ms(idle)},
+        "cpu_ms_per_need": {
+            "workers": ms(workers),
+            "temporal": ms(cpu["temporal"]),
+            "postgres": ms(cpu["postgres"]),
+            "bench_client": ms(cpu["bench_client"]),
+            "idle_workers": ms(idle),
+        },
         "cpu_ms_per_need_each_worker": [ms(cpu[w]) for w in serving],
         "servers_cpu_ms_per_need": ms(servers),
         "temporal_share_of_servers": round(cpu["temporal"] / servers, 3),
-        "cores_busy": {"workers": round(workers / seconds, 2),
-                       "temporal": round(cpu["temporal"] / seconds, 2),
-                       "postgres": round(cpu["postgres"] / seconds, 2),
-                       "ours": round(ours / seconds, 2), "machine": round(machine / seconds, 2),
-                       "others": round(max(machine - ours, 0.0) / seconds, 2)},
+        "cores_busy": {
+            "workers": round(workers / seconds, 2),
+            "temporal": round(cpu["temporal"] / seconds, 2),
+            "postgres": round(cpu["postgres"] / seconds, 2),
+            "ours": round(ours / seconds, 2),
+            "machine": round(machine / seconds, 2),
+            "others": round(max(machine - ours, 0.0) / seconds, 2),
+        },
     }
 
 
@@ -149,23 +187,33 @@ def _history_figures(histories: list[list[HistoryEvent]]) -> dict:
         name = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
         types[name] += 1
         type_bytes[name] += e.ByteSize()
-    return {"sampled": len(histories), "events_per_need": round(sum(events) / len(events), 1),
-            "events_min": min(events), "events_max": max(events),
-            "bytes_per_need": round(sum(sizes) / len(sizes)),
-            "bytes_min": min(sizes), "bytes_max": max(sizes),
-            "event_types": dict(sorted(types.items())),
-            "bytes_by_event_type": dict(type_bytes.most_common())}
+    return {
+        "sampled": len(histories),
+        "events_per_need": round(sum(events) / len(events), 1),
+        "events_min": min(events),
+        "events_max": max(events),
+        "bytes_per_need": round(sum(sizes) / len(sizes)),
+        "bytes_min": min(sizes),
+        "bytes_max": max(sizes),
+        "event_types": dict(sorted(types.items())),
+        "bytes_by_event_type": dict(type_bytes.most_common()),
+    }
 
 
 def _sqlite_tables(db_file: Path) -> dict[str, dict[str, int]]:
     """Bytes (pages, indexes included) and rows of each table of the dev server's SQLite file."""
     con = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=30)
     try:
-        sizes = dict(con.execute(
-            "SELECT s.tbl_name, sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s "
-            "ON s.name = d.name GROUP BY s.tbl_name").fetchall())
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_schema WHERE type = 'table'").fetchall()]
+        sizes = dict(
+            con.execute(
+                "SELECT s.tbl_name, sum(d.pgsize) FROM dbstat d JOIN sqlite_schema s "
+                "ON s.name = d.name GROUP BY s.tbl_name"
+            ).fetchall()
+        )
+        tables = [
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table'").fetchall()
+        ]
         rows = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
     finally:
         con.close()
@@ -173,42 +221,58 @@ def _sqlite_tables(db_file: Path) -> dict[str, dict[str, int]]:
 
 
 def _temporal_store(before: dict, after: dict, needs: int) -> dict:
-    grown = {t: {"bytes": v["bytes"] - before.get(t, {}).get("bytes", 0),
-                 "rows": v["rows"] - before.get(t, {}).get("rows", 0)} for t, v in after.items()}
+    grown = {
+        t: {
+            "bytes": v["bytes"] - before.get(t, {}).get("bytes", 0),
+            "rows": v["rows"] - before.get(t, {}).get("rows", 0),
+        }
+        for t, v in after.items()
+    }
     kept = {t: v for t, v in grown.items() if v["bytes"] > 0 or v["rows"] > 0}
     return {
         "needs": needs,
         "bytes_per_need": round(sum(v["bytes"] for v in grown.values()) / needs),
-        "by_table_bytes_per_need": {t: round(v["bytes"] / needs) for t, v in sorted(
-            kept.items(), key=lambda kv: -kv[1]["bytes"])},
+        "by_table_bytes_per_need": {
+            t: round(v["bytes"] / needs)
+            for t, v in sorted(kept.items(), key=lambda kv: -kv[1]["bytes"])
+        },
         "by_table_rows_per_need": {t: round(v["rows"] / needs, 2) for t, v in kept.items()},
-        "history_node_rows_per_need": round(grown.get("history_node", {}).get("rows", 0) / needs,
-                                            2),
+        "history_node_rows_per_need": round(
+            grown.get("history_node", {}).get("rows", 0) / needs, 2
+        ),
     }
 
 
 async def _event_store(pool: asyncpg.Pool, wal_before: str, wal_needs: int) -> dict:
     """Rows, bytes, write transactions per need (every stream here is a closed need); WAL
     written since `wal_before`, over the `wal_needs` needs driven since."""
-    wal = await pool.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)",
-                              wal_before)
+    wal = await pool.fetchval(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", wal_before
+    )
     await pool.execute("VACUUM ANALYZE")  # visibility map and statistics as in steady state
     needs = await pool.fetchval("SELECT count(*) FROM need_summary")
     closed = await pool.fetchval("SELECT count(*) FROM need_summary WHERE stage = 'closed'")
     rows, data, txs = await pool.fetchrow(
-        "SELECT count(*), sum(pg_column_size(e.*)), count(DISTINCT tx_id) FROM events e")
+        "SELECT count(*), sum(pg_column_size(e.*)), count(DISTINCT tx_id) FROM events e"
+    )
     tables = {}
     for t in STORE_TABLES:
         total, heap, index, live = await pool.fetchrow(
             f"SELECT pg_total_relation_size('{t}'), pg_relation_size('{t}'), "
-            f"pg_indexes_size('{t}'), (SELECT coalesce(sum(pg_column_size(x.*)), 0) FROM {t} x)")
-        tables[t] = {"bytes_per_need": round(total / needs), "heap": round(heap / needs),
-                     "indexes": round(index / needs),
-                     "toast_and_maps": round((total - heap - index) / needs),
-                     "row_data": round(live / needs)}
+            f"pg_indexes_size('{t}'), (SELECT coalesce(sum(pg_column_size(x.*)), 0) FROM {t} x)"
+        )
+        tables[t] = {
+            "bytes_per_need": round(total / needs),
+            "heap": round(heap / needs),
+            "indexes": round(index / needs),
+            "toast_and_maps": round((total - heap - index) / needs),
+            "row_data": round(live / needs),
+        }
     projections = sum(tables[t]["bytes_per_need"] for t in STORE_TABLES if t != "events")
     return {
-        "needs": needs, "closed": closed, "rows_per_need": round(rows / needs, 2),
+        "needs": needs,
+        "closed": closed,
+        "rows_per_need": round(rows / needs, 2),
         "row_data_bytes_per_need": round(data / needs),
         "events_bytes_per_need": tables["events"]["bytes_per_need"],
         "bytes_per_event_row": round(tables["events"]["bytes_per_need"] * needs / rows),
@@ -219,30 +283,51 @@ async def _event_store(pool: asyncpg.Pool, wal_before: str, wal_needs: int) -> d
     }
 
 
-async def _per_action(client: Client, pool: asyncpg.Pool, base: dict, n: int,
-                      concurrency: int, pids: dict[str, int | None]) -> dict:
+async def _per_action(
+    client: Client,
+    pool: asyncpg.Pool,
+    base: dict,
+    n: int,
+    concurrency: int,
+    pids: dict[str, int | None],
+) -> dict:
     """What NOTES more staff actions (progress notes) add to a need, per action: history,
     event rows, and CPU (against the 1-worker phases' CPU per need; one short phase, so the
     CPU figures are rougher than the others)."""
-    phase = await _phase(client, pool, "one", f"cap-notes-{uuid.uuid4().hex[:6]}", n,
-                         concurrency, pids, f"capacity: {n} needs with {NOTES} notes",
-                         notes=NOTES)
+    phase = await _phase(
+        client,
+        pool,
+        "one",
+        f"cap-notes-{uuid.uuid4().hex[:6]}",
+        n,
+        concurrency,
+        pids,
+        f"capacity: {n} needs with {NOTES} notes",
+        notes=NOTES,
+    )
     ids = phase["ids"]
     hist = _history_figures(await _histories(client, ids))
     rows, data = await pool.fetchrow(
-        "SELECT count(*), sum(pg_column_size(e.*)) FROM events e WHERE stream_id = ANY($1)", ids)
+        "SELECT count(*), sum(pg_column_size(e.*)) FROM events e WHERE stream_id = ANY($1)", ids
+    )
     cpu, cpu_base = _per_setup([phase])["cpu_ms_per_need"], base["one_worker"]["cpu_ms_per_need"]
     return {
-        "needs": n, "extra_actions": NOTES,
-        "history_events": round((hist["events_per_need"] - base["history"]["events_per_need"])
-                                / NOTES, 1),
-        "history_bytes": round((hist["bytes_per_need"] - base["history"]["bytes_per_need"])
-                               / NOTES),
+        "needs": n,
+        "extra_actions": NOTES,
+        "history_events": round(
+            (hist["events_per_need"] - base["history"]["events_per_need"]) / NOTES, 1
+        ),
+        "history_bytes": round(
+            (hist["bytes_per_need"] - base["history"]["bytes_per_need"]) / NOTES
+        ),
         "event_rows": round((rows / n - base["event_store"]["rows_per_need"]) / NOTES, 2),
         "event_row_data_bytes": round(
-            (data / n - base["event_store"]["row_data_bytes_per_need"]) / NOTES),
-        "cpu_ms": {k: round((cpu[k] - cpu_base[k]) / NOTES, 1)
-                   for k in ("workers", "temporal", "postgres", "bench_client")},
+            (data / n - base["event_store"]["row_data_bytes_per_need"]) / NOTES
+        ),
+        "cpu_ms": {
+            k: round((cpu[k] - cpu_base[k]) / NOTES, 1)
+            for k in ("workers", "temporal", "postgres", "bench_client")
+        },
         "cpu_ms_per_need_with_notes": cpu,
     }
 
@@ -270,8 +355,10 @@ async def bench_capacity(root: Path, n: int, concurrency: int, samples: int) -> 
         for _ in range(2):
             stack.start_worker(task_queue=TWO_QUEUE)  # worker-1 and worker-2
         pids = {f"worker-{k}": w.pid() for k, w in enumerate(stack.workers)} | {
-            "temporal": stack.temporal.pid(), "postgres": stack.pg.pid(),
-            "bench_client": os.getpid()}
+            "temporal": stack.temporal.pid(),
+            "postgres": stack.pg.pid(),
+            "bench_client": os.getpid(),
+        }
         pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=2, max_size=16)
         try:
             await _warm_up(client, pool)
@@ -281,31 +368,45 @@ async def bench_capacity(root: Path, n: int, concurrency: int, samples: int) -> 
             per_round = max(n // 2, 1)
             for r, order in enumerate((("one", "two"), ("two", "one"))):
                 for setup in order:
-                    label = (f"capacity {r + 1}/2: {len(SETUPS[setup][1])} worker(s), "
-                             "submit→closed")
-                    phases[setup].append(await _phase(
-                        client, pool, setup, f"cap-{setup}-{r}", per_round, concurrency, pids,
-                        label))
+                    label = f"capacity {r + 1}/2: {len(SETUPS[setup][1])} worker(s), submit→closed"
+                    phases[setup].append(
+                        await _phase(
+                            client,
+                            pool,
+                            setup,
+                            f"cap-{setup}-{r}",
+                            per_round,
+                            concurrency,
+                            pids,
+                            label,
+                        )
+                    )
             everything = [i for ps in phases.values() for p in ps for i in p["ids"]]
             await _wait_all_at(pool, everything, "closed", timeout=300)
             one, two = _per_setup(phases["one"]), _per_setup(phases["two"])
             out: dict = {
-                "needs_per_setup": per_round * 2, "rounds": 2, "concurrency": concurrency,
+                "needs_per_setup": per_round * 2,
+                "rounds": 2,
+                "concurrency": concurrency,
                 "order": [["one", "two"], ["two", "one"]],
-                "one_worker": one, "two_workers": two,
+                "one_worker": one,
+                "two_workers": two,
                 "two_vs_one": round(two["needs_closed_per_s"] / one["needs_closed_per_s"], 3),
-                "cpu_two_vs_one": round(two["servers_cpu_ms_per_need"]
-                                        / one["servers_cpu_ms_per_need"], 3),
+                "cpu_two_vs_one": round(
+                    two["servers_cpu_ms_per_need"] / one["servers_cpu_ms_per_need"], 3
+                ),
             }
             console.print(f"  fetching {samples} histories")
             sample = random.Random(0).sample(everything, min(samples, len(everything)))
             out["history"] = _history_figures(await _histories(client, sample))
             timed = len(everything)
             out["temporal_store"] = _temporal_store(
-                sqlite_before, _sqlite_tables(stack.temporal.db_file), timed)
+                sqlite_before, _sqlite_tables(stack.temporal.db_file), timed
+            )
             out["event_store"] = await _event_store(pool, wal_before, timed)
-            out["per_action"] = await _per_action(client, pool, out, max(samples, 10),
-                                                  concurrency, pids)
+            out["per_action"] = await _per_action(
+                client, pool, out, max(samples, 10), concurrency, pids
+            )
             out["history"]["bare"] = await _bare_histories(stack, max(samples // 2, 5))
         finally:
             await pool.close()

@@ -39,10 +39,13 @@ BARE_QUEUE = "bench-bare"
 
 async def _count_at(pool: asyncpg.Pool, ids: list[str], stage: str) -> int:
     return await pool.fetchval(
-        "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) AND stage = $2", ids, stage)
+        "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) AND stage = $2", ids, stage
+    )
 
 
-async def _wait_all_at(pool: asyncpg.Pool, ids: list[str], stage: str, timeout: float = 1800) -> None:
+async def _wait_all_at(
+    pool: asyncpg.Pool, ids: list[str], stage: str, timeout: float = 1800
+) -> None:
     deadline = time.monotonic() + timeout
     with progress(f"waiting for {len(ids)} needs at {stage}", len(ids)) as advance:
         seen = 0
@@ -58,11 +61,18 @@ async def _wait_all_at(pool: asyncpg.Pool, ids: list[str], stage: str, timeout: 
 
 
 async def _bare_start(client: Client, wf_id: str, updates: int) -> None:
-    await client.start_workflow(BareWorkflow.run, updates, id=wf_id, task_queue=BARE_QUEUE,
-                                start_signal="report", start_signal_args=["x"])
+    await client.start_workflow(
+        BareWorkflow.run,
+        updates,
+        id=wf_id,
+        task_queue=BARE_QUEUE,
+        start_signal="report",
+        start_signal_args=["x"],
+    )
 
 
 # --- 1. intake ------------------------------------------------------------------------------
+
 
 def legacy_intake_policy(root: Path) -> Path:
     """The real policy read as intake read it before the word matcher and the repeat rules
@@ -76,8 +86,9 @@ def legacy_intake_policy(root: Path) -> Path:
     return path
 
 
-async def _intake_round(client: Client, pool: asyncpg.Pool, queue: str, label: str, n: int,
-                        concurrency: int) -> tuple[float, float]:
+async def _intake_round(
+    client: Client, pool: asyncpg.Pool, queue: str, label: str, n: int, concurrency: int
+) -> tuple[float, float]:
     tag = uuid.uuid4().hex[:6]
     subs = [lamp_need(f"{label}-{tag}", i) for i in range(n)]
     start = time.perf_counter()
@@ -88,8 +99,9 @@ async def _intake_round(client: Client, pool: asyncpg.Pool, queue: str, label: s
     return accepted, time.perf_counter() - start
 
 
-async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: int,
-                       bare_client: Client) -> dict:
+async def bench_intake(
+    client: Client, pool: asyncpg.Pool, n: int, concurrency: int, bare_client: Client
+) -> dict:
     tag = uuid.uuid4().hex[:6]
     # Alternating half rounds, so neither reading of intake gets the fresher machine.
     accepted = processed = legacy_accepted = legacy_processed = 0.0
@@ -106,11 +118,11 @@ async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: 
         await bounded(bare_ids, concurrency, lambda i: _bare_start(bare_client, i, 0), advance)
     started = time.perf_counter() - start
     with progress("intake floor: bare completions", n) as advance:
-        await bounded(bare_ids, 500, lambda i: bare_client.get_workflow_handle(i).result(),
-                      advance)
+        await bounded(bare_ids, 500, lambda i: bare_client.get_workflow_handle(i).result(), advance)
     completed = time.perf_counter() - start
     return {
-        "needs": n, "concurrency": concurrency,
+        "needs": n,
+        "concurrency": concurrency,
         "needs_accepted_per_s": round(n / accepted, 1),
         "needs_classified_and_assigned_per_s": round(n / processed, 1),
         "bare_starts_per_s": round(n / started, 1),
@@ -125,6 +137,7 @@ async def bench_intake(client: Client, pool: asyncpg.Pool, n: int, concurrency: 
 
 
 # --- 2. full lifecycle ----------------------------------------------------------------------
+
 
 def _cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
     """User + system CPU seconds of each process (PostgreSQL: with its backends)."""
@@ -141,9 +154,17 @@ def _add_cpu(total: dict[str, float], before: dict[str, float], after: dict[str,
         total[name] = total.get(name, 0.0) + after[name] - seconds
 
 
-async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrency: int,
-                          rounds: int = 2, pids: dict[str, int | None] | None = None, *,
-                          bare_client: Client, plain_client: Client | None = None) -> dict:
+async def bench_lifecycle(
+    client: Client,
+    pool: asyncpg.Pool,
+    n: int,
+    concurrency: int,
+    rounds: int = 2,
+    pids: dict[str, int | None] | None = None,
+    *,
+    bare_client: Client,
+    plain_client: Client | None = None,
+) -> dict:
     """Needs and bare workflows in alternating rounds (needs, needs with the codec off, bare,
     needs, …): on a shared 2-core machine the speed drifts, and alternating spreads the drift
     over all. With `pids` (name → process), also the CPU each process spent per need and per
@@ -181,8 +202,9 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
         for _ in range(3):
             await handle.execute_update(BareWorkflow.act, "x")
 
-    async def phase(label: str, ids: range, one, cpu_total: dict[str, float],
-                    watched: dict[str, int | None]) -> float:
+    async def phase(
+        label: str, ids: range, one, cpu_total: dict[str, float], watched: dict[str, int | None]
+    ) -> float:
         """Run `one` for every id; seconds taken, CPU added to `cpu_total`."""
         start, cpu = time.perf_counter(), _cpu_seconds(watched)
         with progress(label, len(ids)) as advance:
@@ -197,45 +219,76 @@ async def bench_lifecycle(client: Client, pool: asyncpg.Pool, n: int, concurrenc
     needs_s = plain_s = bare_s = no_outbox_s = 0.0
     for r in range(rounds):
         ids = range(r * per_round, (r + 1) * per_round)
-        needs_s += await phase(f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
-                               ids, one_need, cpu_needs, pids)
+        needs_s += await phase(
+            f"lifecycle {r + 1}/{rounds}: submit→accept→complete→evaluate",
+            ids,
+            one_need,
+            cpu_needs,
+            pids,
+        )
         # the same needs with the outbox trigger off (migration 0009): what it costs
         await pool.execute("ALTER TABLE events DISABLE TRIGGER events_outbox")
         try:
-            no_outbox_s += await phase(f"lifecycle {r + 1}/{rounds}, outbox off", ids,
-                                       one_need_no_outbox, cpu_no_outbox, pids)
+            no_outbox_s += await phase(
+                f"lifecycle {r + 1}/{rounds}, outbox off",
+                ids,
+                one_need_no_outbox,
+                cpu_no_outbox,
+                pids,
+            )
         finally:
             await pool.execute("ALTER TABLE events ENABLE TRIGGER events_outbox")
         if plain_client is not None:
-            plain_s += await phase(f"lifecycle {r + 1}/{rounds}, codec off", ids,
-                                   one_plain_need, cpu_plain, plain_pids)
-        bare_s += await phase(f"lifecycle floor {r + 1}/{rounds}: bare start + 3 updates",
-                              ids, one_bare, cpu_bare, pids)
+            plain_s += await phase(
+                f"lifecycle {r + 1}/{rounds}, codec off", ids, one_plain_need, cpu_plain, plain_pids
+            )
+        bare_s += await phase(
+            f"lifecycle floor {r + 1}/{rounds}: bare start + 3 updates",
+            ids,
+            one_bare,
+            cpu_bare,
+            pids,
+        )
     total = per_round * rounds
     closed = await pool.fetchval(
         "SELECT count(*) FROM need_summary WHERE stream_id LIKE 'need-app-%' AND stage = 'closed' "
-        "AND requester_id LIKE $1", f"res-lc-{tag}-%")
+        "AND requester_id LIKE $1",
+        f"res-lc-{tag}-%",
+    )
     return {
-        "needs": total, "concurrency": concurrency, "rounds": rounds, "closed": closed,
+        "needs": total,
+        "concurrency": concurrency,
+        "rounds": rounds,
+        "closed": closed,
         "updates_per_need": 3,
         "needs_closed_per_s": round(total / needs_s, 2),
         "bare_per_s": round(total / bare_s, 2),
-        "ratio": round(bare_s / needs_s, 3), "target_ratio": 0.7,
+        "ratio": round(bare_s / needs_s, 3),
+        "target_ratio": 0.7,
         "cpu_ms_per_need": {k: round(v * 1000 / total, 1) for k, v in cpu_needs.items()},
         "cpu_ms_per_bare": {k: round(v * 1000 / total, 1) for k, v in cpu_bare.items()},
         "outbox_off_needs_closed_per_s": round(total / no_outbox_s, 2),
         "outbox_on_vs_off": round(no_outbox_s / needs_s, 3),
-    } | ({
-        "codec_off_needs_closed_per_s": round(total / plain_s, 2),
-        "codec_on_vs_off": round(plain_s / needs_s, 3), "target_codec_on_vs_off": 0.9,
-        "cpu_ms_per_need_codec_off": {k: round(v * 1000 / total, 1) for k, v in cpu_plain.items()},
-    } if plain_client is not None else {})
+    } | (
+        {
+            "codec_off_needs_closed_per_s": round(total / plain_s, 2),
+            "codec_on_vs_off": round(plain_s / needs_s, 3),
+            "target_codec_on_vs_off": 0.9,
+            "cpu_ms_per_need_codec_off": {
+                k: round(v * 1000 / total, 1) for k, v in cpu_plain.items()
+            },
+        }
+        if plain_client is not None
+        else {}
+    )
 
 
 # --- 3. staff-action latency under background load --------------------------------------------
 
-async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
-                        load_per_s: float = 1.0) -> tuple[dict, list[float]]:
+
+async def bench_latency(
+    client: Client, pool: asyncpg.Pool, n_needs: int, load_per_s: float = 1.0
+) -> tuple[dict, list[float]]:
     tag = uuid.uuid4().hex[:6]
     subs = [lamp_need(f"lat-{tag}", i) for i in range(n_needs)]
     ids = await bounded(subs, 10, lambda s: submit(client, s, NEED_QUEUE))
@@ -263,7 +316,8 @@ async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
     async def visible(need_id: str, before: int, t0: float) -> float:
         while True:
             v = await pool.fetchval(
-                "SELECT last_version FROM need_summary WHERE stream_id = $1", need_id)
+                "SELECT last_version FROM need_summary WHERE stream_id = $1", need_id
+            )
             if v is not None and v > before:
                 return time.perf_counter() - t0
             await asyncio.sleep(0.002)
@@ -276,14 +330,20 @@ async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
     with progress("latency: staff actions at 1 new need/s", n_needs * actions_per_need) as advance:
         for need_id in ids:
             row = await pool.fetchrow(
-                "SELECT assigned_unit FROM need_summary WHERE stream_id = $1", need_id)
+                "SELECT assigned_unit FROM need_summary WHERE stream_id = $1", need_id
+            )
             unit = staff(row["assigned_unit"])
-            commands = [Accept(), NoteProgress(note="on site"), NoteProgress(note="parts ordered"),
-                        NoteProgress(note="fitted"),
-                        Complete(result_summary="lamp replaced", service_mode=ServiceMode.ON_SITE)]
+            commands = [
+                Accept(),
+                NoteProgress(note="on site"),
+                NoteProgress(note="parts ordered"),
+                NoteProgress(note="fitted"),
+                Complete(result_summary="lamp replaced", service_mode=ServiceMode.ON_SITE),
+            ]
             for command in commands:
                 before = await pool.fetchval(
-                    "SELECT last_version FROM need_summary WHERE stream_id = $1", need_id)
+                    "SELECT last_version FROM need_summary WHERE stream_id = $1", need_id
+                )
                 t0 = time.perf_counter()
                 watcher = asyncio.create_task(visible(need_id, before, t0))
                 await needs.act(client, need_id, unit, command)
@@ -296,7 +356,8 @@ async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
     figures = {
         "background_load_needs_per_s": load_per_s,
         "background_needs_completed": bg_done,
-        "measured_needs": n_needs, "actions": len(latencies),
+        "measured_needs": n_needs,
+        "actions": len(latencies),
         "update_to_projection": pcts(latencies),
         "update_round_trip": pcts(round_trips),
         "target_p99_ms": 150,
@@ -305,6 +366,7 @@ async def bench_latency(client: Client, pool: asyncpg.Pool, n_needs: int,
 
 
 # --- 4. memory of open needs -------------------------------------------------------------------
+
 
 def _rss_mb(pid: int | None) -> float:
     assert pid is not None
@@ -335,14 +397,21 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
         pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=1, max_size=4)
         tag = uuid.uuid4().hex[:6]
         with progress(f"memory: {n} open needs", n) as advance:
-            ids = await bounded([lamp_need(f"mem-{tag}", i) for i in range(n)], concurrency,
-                                lambda s: submit(client, s, NEED_QUEUE), advance)
+            ids = await bounded(
+                [lamp_need(f"mem-{tag}", i) for i in range(n)],
+                concurrency,
+                lambda s: submit(client, s, NEED_QUEUE),
+                advance,
+            )
         await _wait_all_at(pool, list(ids), "assignment")
         await pool.close()
         await _settle(worker.pid())
-        out["needs"] = {"worker_idle_mb": idle_worker, "server_idle_mb": idle_server,
-                        "worker_mb": _rss_mb(worker.pid()),
-                        "server_mb": _rss_mb(stack.temporal.pid())}
+        out["needs"] = {
+            "worker_idle_mb": idle_worker,
+            "server_idle_mb": idle_server,
+            "worker_mb": _rss_mb(worker.pid()),
+            "server_mb": _rss_mb(stack.temporal.pid()),
+        }
     finally:
         await stack.close()
     # bare workflows waiting on one timer
@@ -356,8 +425,14 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
         tag = uuid.uuid4().hex[:6]
         wf_ids = [f"bare-mem-{tag}-{i}" for i in range(n)]
         with progress(f"memory floor: {n} bare timer workflows", n) as advance:
-            await bounded(wf_ids, concurrency, lambda i: client.start_workflow(
-                BareTimerWorkflow.run, 30, id=i, task_queue=BARE_QUEUE), advance)
+            await bounded(
+                wf_ids,
+                concurrency,
+                lambda i: client.start_workflow(
+                    BareTimerWorkflow.run, 30, id=i, task_queue=BARE_QUEUE
+                ),
+                advance,
+            )
         # a query answers only after the workflow's first task ran; ask the last ones started
         for wf_id in wf_ids[-20:]:
             for _ in range(60):
@@ -367,9 +442,12 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
                 except Exception:  # noqa: BLE001 - the worker is still busy: ask again
                     await asyncio.sleep(1)
         await _settle(worker.pid())
-        out["bare"] = {"worker_idle_mb": idle_worker, "server_idle_mb": idle_server,
-                       "worker_mb": _rss_mb(worker.pid()),
-                       "server_mb": _rss_mb(stack.temporal.pid())}
+        out["bare"] = {
+            "worker_idle_mb": idle_worker,
+            "server_idle_mb": idle_server,
+            "worker_mb": _rss_mb(worker.pid()),
+            "server_mb": _rss_mb(stack.temporal.pid()),
+        }
     finally:
         await stack.close()
     for kind in ("needs", "bare"):
@@ -381,8 +459,9 @@ async def bench_memory(root: Path, n: int, concurrency: int) -> dict:
     return out
 
 
-async def run_flow(root: Path, sizes: dict, only: set[str],
-                   results: dict | None = None) -> tuple[dict, list[float]]:
+async def run_flow(
+    root: Path, sizes: dict, only: set[str], results: dict | None = None
+) -> tuple[dict, list[float]]:
     """Benchmarks 1–3 share one stack (product worker + bare worker); 4 starts its own.
     Figures go into `results` as each part finishes."""
     results = {} if results is None else results
@@ -396,32 +475,46 @@ async def run_flow(root: Path, sizes: dict, only: set[str],
             if "intake" in only:
                 stack.start_worker(task_queue=LEGACY_QUEUE, policy=legacy_intake_policy(root))
             plain_client = await stack.temporal.connect(encrypted=False)
-            pids = {"product_worker": stack.workers[0].pid(), "bare_worker": bare.pid(),
-                    "temporal": stack.temporal.pid(), "postgres": stack.pg.pid(),
-                    "plain_worker": plain.pid()}
+            pids = {
+                "product_worker": stack.workers[0].pid(),
+                "bare_worker": bare.pid(),
+                "temporal": stack.temporal.pid(),
+                "postgres": stack.pg.pid(),
+                "plain_worker": plain.pid(),
+            }
             pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=2, max_size=12)
             try:
                 # warm up both workers (imports, sandbox, first connections)
                 warm = [lamp_need("warm", i) for i in range(5)]
                 await bounded(warm, 5, lambda s: submit(client, s, NEED_QUEUE))
-                await bounded(range(5), 5,
-                              lambda i: _bare_start(plain_client, f"bare-warm-{i}", 0))
-                await bounded([lamp_need("warm-plain", i) for i in range(5)], 5,
-                              lambda s: submit(plain_client, s, PLAIN_QUEUE))
+                await bounded(range(5), 5, lambda i: _bare_start(plain_client, f"bare-warm-{i}", 0))
+                await bounded(
+                    [lamp_need("warm-plain", i) for i in range(5)],
+                    5,
+                    lambda s: submit(plain_client, s, PLAIN_QUEUE),
+                )
                 await asyncio.sleep(3)
                 if "intake" in only:
                     console.print("[bold]1. intake[/bold]")
                     results["intake"] = await bench_intake(
-                        client, pool, sizes["intake"], sizes["concurrency"], plain_client)
+                        client, pool, sizes["intake"], sizes["concurrency"], plain_client
+                    )
                 if "lifecycle" in only:
                     console.print("[bold]2. full lifecycle[/bold]")
                     results["lifecycle"] = await bench_lifecycle(
-                        client, pool, sizes["lifecycle"], sizes["concurrency"] // 2, pids=pids,
-                        bare_client=plain_client, plain_client=plain_client)
+                        client,
+                        pool,
+                        sizes["lifecycle"],
+                        sizes["concurrency"] // 2,
+                        pids=pids,
+                        bare_client=plain_client,
+                        plain_client=plain_client,
+                    )
                 if "latency" in only:
                     console.print("[bold]3. staff-action latency[/bold]")
                     results["latency"], latencies = await bench_latency(
-                        client, pool, sizes["latency_needs"])
+                        client, pool, sizes["latency_needs"]
+                    )
             finally:
                 await pool.close()
         finally:

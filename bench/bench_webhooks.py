@@ -41,22 +41,33 @@ async def bench_webhooks(root: Path, rate: float, seconds: float) -> dict:
         return Response(status_code=204)
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=port,
-                                           lifespan="off", log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            receiver, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
+        )
+    )
     serving = asyncio.create_task(server.serve())
     stack = Stack(root / "webhooks", policy=REAL_POLICY)
     client = await stack.start()
     pool = await create_pool(stack.pg.url, DEFAULT_APP_ROLE, min_size=1, max_size=8)
     stop = asyncio.Event()
-    delivering = asyncio.create_task(delivery_loop(pool, DeliveryPolicy(allow_private=True),
-                                                   stop))
+    delivering = asyncio.create_task(delivery_loop(pool, DeliveryPolicy(allow_private=True), stop))
     try:
-        app = create_app(Services(temporal=client, pool=pool, task_queue=stack.task_queue,
-                                  policy_file=REAL_POLICY))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api",
-                                     headers={"X-API-Key": KEY}, timeout=60) as api:
-            made = await api.post("/webhooks", json={
-                "url": f"http://127.0.0.1:{port}/hook", "types": ["received", "assigned"]})
+        app = create_app(
+            Services(
+                temporal=client, pool=pool, task_queue=stack.task_queue, policy_file=REAL_POLICY
+            )
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://api",
+            headers={"X-API-Key": KEY},
+            timeout=60,
+        ) as api:
+            made = await api.post(
+                "/webhooks",
+                json={"url": f"http://127.0.0.1:{port}/hook", "types": ["received", "assigned"]},
+            )
             assert made.status_code == 201, made.text
             total = int(rate * seconds)
             start, ids = time.perf_counter(), []
@@ -71,8 +82,9 @@ async def bench_webhooks(root: Path, rate: float, seconds: float) -> dict:
                     break
                 await asyncio.sleep(0.1)
         mine = [(m, at) for m, at in arrivals if m["need_id"] in set(ids)]
-        latencies = [(at - datetime.fromisoformat(m["occurred_at"]).timestamp()) * 1000
-                     for m, at in mine]
+        latencies = [
+            (at - datetime.fromisoformat(m["occurred_at"]).timestamp()) * 1000 for m, at in mine
+        ]
         figures = pcts(latencies)
         console.print(f"  {len(mine)} messages for {len(ids)} needs at {rate}/s")
     finally:
@@ -82,6 +94,11 @@ async def bench_webhooks(root: Path, rate: float, seconds: float) -> dict:
         await stack.close()
         server.should_exit = True
         await serving
-    return {"needs": len(ids), "rate_per_s": rate, "messages": len(mine),
-            "expected_messages": 2 * len(ids), "commit_to_webhook_ms": figures,
-            "target_p99_ms": TARGET_P99_MS}
+    return {
+        "needs": len(ids),
+        "rate_per_s": rate,
+        "messages": len(mine),
+        "expected_messages": 2 * len(ids),
+        "commit_to_webhook_ms": figures,
+        "target_p99_ms": TARGET_P99_MS,
+    }

@@ -37,8 +37,13 @@ DATA = ROOT / "tests" / "data"
 PARTS = {"tune": DATA / "needs_tune.yaml", "holdout": DATA / "needs_holdout.yaml"}
 START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Asia/Shanghai
 REQUESTER = Actor(id="requester", role=Role.REQUESTER)
-TARGETS = {"category": 0.90, "tier": 0.85, "dispatcher_share": 0.15, "false_merges": 0,
-           "missed_repeats": 0.05}
+TARGETS = {
+    "category": 0.90,
+    "tier": 0.85,
+    "dispatcher_share": 0.15,
+    "false_merges": 0,
+    "missed_repeats": 0.05,
+}
 
 
 @dataclass
@@ -63,11 +68,13 @@ def submission(case: dict[str, Any]) -> Submission:
     lat, lon = place.pop("lat", None), place.pop("lon", None)
     details = {"lat": str(lat), "long": str(lon)} if lat is not None and lon is not None else {}
     return Submission(
-        channel=case["channel"], external_id=case["id"],
-        requester=Requester(requester_id=case["requester"]["id"],
-                            kind=case["requester"]["kind"]),
-        location=Location(**place), title=case["title"],
-        description=case.get("description") or "", details=details,
+        channel=case["channel"],
+        external_id=case["id"],
+        requester=Requester(requester_id=case["requester"]["id"], kind=case["requester"]["kind"]),
+        location=Location(**place),
+        title=case["title"],
+        description=case.get("description") or "",
+        details=details,
     )
 
 
@@ -92,21 +99,22 @@ def judge_all(cases: list[dict[str, Any]], policy: Policy) -> list[Judged]:
     return list(judged.values())
 
 
-def _candidate(claim: Fingerprint, new: Fingerprint, since: datetime,
-               judged: dict[str, Judged]) -> bool:
+def _candidate(
+    claim: Fingerprint, new: Fingerprint, since: datetime, judged: dict[str, Judged]
+) -> bool:
     """What store.intake.open_candidates selects (every simulated need is still open; no
     community of the set holds more reports than its limit of recent ones)."""
-    return ((None in (claim.category, new.category) or claim.category == new.category)
-            and (None in (claim.item, new.item) or claim.item == new.item)
-            and claim.street == new.street
-            and claim.submitted_at >= since
-            and (new.community is None or claim.community is None
-                 or claim.community == new.community)
-            and claim.stream_id in judged)
+    return (
+        (None in (claim.category, new.category) or claim.category == new.category)
+        and (None in (claim.item, new.item) or claim.item == new.item)
+        and claim.street == new.street
+        and claim.submitted_at >= since
+        and (new.community is None or claim.community is None or claim.community == new.community)
+        and claim.stream_id in judged
+    )
 
 
-def classified(case: dict[str, Any], report: Submission, policy: Policy,
-               now: datetime) -> Judged:
+def classified(case: dict[str, Any], report: Submission, policy: Policy, now: datetime) -> Judged:
     """The events a fresh Submit of `report` causes on the real decider."""
     ctx = DecisionContext(now=now, actor=SYSTEM_ACTOR, policy=policy)
     result = Judged(case=case)
@@ -131,8 +139,9 @@ def classified(case: dict[str, Any], report: Submission, policy: Policy,
         found = classify_state(state, policy)
         if found and found.confidence >= policy.classification.confidence_threshold:
             result.item, result.category, result.tier = found.rule_id, found.category, found.tier
-        result.unit = policy.first_receiver if result.tier != "street" else _street_unit(
-            result.item, policy)
+        result.unit = (
+            policy.first_receiver if result.tier != "street" else _street_unit(result.item, policy)
+        )
     return result
 
 
@@ -149,19 +158,31 @@ def scores(judged: list[Judged]) -> dict[str, Any]:
         group_need.setdefault(j.case["group"], j.case["id"])
     group_of = {j.case["id"]: j.case["group"] for j in judged}
     repeats = [j for j in judged if group_need[j.case["group"]] != j.case["id"]]
-    false_merges = [j for j in judged if j.verdict.kind == "merge"
-                    and group_of[j.need] != j.case["group"]]
-    false_possible = [j for j in judged if j.verdict.kind == "possible"
-                      and group_of.get(j.verdict.of_stream_id or "") != j.case["group"]]
-    merged_right = [j for j in repeats if j.verdict.kind == "merge"
-                    and group_of[j.need] == j.case["group"]]
-    flagged_right = [j for j in repeats if j.verdict.kind == "possible"
-                     and group_of.get(j.verdict.of_stream_id or "") == j.case["group"]]
+    false_merges = [
+        j for j in judged if j.verdict.kind == "merge" and group_of[j.need] != j.case["group"]
+    ]
+    false_possible = [
+        j
+        for j in judged
+        if j.verdict.kind == "possible"
+        and group_of.get(j.verdict.of_stream_id or "") != j.case["group"]
+    ]
+    merged_right = [
+        j for j in repeats if j.verdict.kind == "merge" and group_of[j.need] == j.case["group"]
+    ]
+    flagged_right = [
+        j
+        for j in repeats
+        if j.verdict.kind == "possible"
+        and group_of.get(j.verdict.of_stream_id or "") == j.case["group"]
+    ]
     missed = len(repeats) - len(merged_right) - len(flagged_right)
     should_ask = [j for j in judged if j.case["expect"].get("asks_location")]
     confusions = Counter(
-        (j.case["expect"]["item"], j.item or "dispatcher") for j in judged
-        if j.item != j.case["expect"]["item"])
+        (j.case["expect"]["item"], j.item or "dispatcher")
+        for j in judged
+        if j.item != j.case["expect"]["item"]
+    )
     return {
         "reports": n,
         "category": _share(judged, lambda j: j.category == j.case["expect"]["category"]),
@@ -172,14 +193,17 @@ def scores(judged: list[Judged]) -> dict[str, Any]:
         "repeats": len(repeats),
         "false_merges": len(false_merges),
         "false_merge_rate": round(len(false_merges) / n, 4) if n else 0.0,
-        "merged": len(merged_right), "flagged_possible": len(flagged_right),
+        "merged": len(merged_right),
+        "flagged_possible": len(flagged_right),
         "false_possible": len(false_possible),
         "missed_repeats": round(missed / len(repeats), 4) if repeats else 0.0,
         "location_asked": f"{sum(j.asked_location for j in should_ask)}/{len(should_ask)}",
-        "location_asked_wrongly": sum(j.asked_location for j in judged
-                                      if not j.case["expect"].get("asks_location")),
-        "worst_confusions": [f"{want} -> {got} x{count}"
-                             for (want, got), count in confusions.most_common(6)],
+        "location_asked_wrongly": sum(
+            j.asked_location for j in judged if not j.case["expect"].get("asks_location")
+        ),
+        "worst_confusions": [
+            f"{want} -> {got} x{count}" for (want, got), count in confusions.most_common(6)
+        ],
         "false_merge_ids": [f"{j.case['id']}->{j.need}" for j in false_merges],
     }
 
@@ -191,8 +215,10 @@ def _share(judged: list[Judged], test) -> float:
 def without_buildings(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The second pass: the same reports with only a grid (and any street address), as
     residents often write; places named in the text stay."""
-    return [case | {"location": {k: v for k, v in case["location"].items() if k != "building"}}
-            for case in cases]
+    return [
+        case | {"location": {k: v for k, v in case["location"].items() if k != "building"}}
+        for case in cases
+    ]
 
 
 def run(policy: Policy) -> dict[str, Any]:
@@ -205,26 +231,33 @@ def run(policy: Policy) -> dict[str, Any]:
         cases = load(path)
         results[part] = scores(judge_all(cases, policy))
         bare = scores(judge_all(without_buildings(cases), policy))
-        results[part] |= {"false_merges_no_buildings": bare["false_merges"],
-                          "missed_repeats_no_buildings": bare["missed_repeats"]}
+        results[part] |= {
+            "false_merges_no_buildings": bare["false_merges"],
+            "missed_repeats_no_buildings": bare["missed_repeats"],
+        }
     return results
 
 
 def print_report(results: dict[str, Any], out=print) -> None:
     out(f"  {'figure':<24}{'tune':>10}{'holdout':>10}   target")
-    rows = [("reports", "reports", ""), ("category accuracy", "category", ">= 0.90 holdout"),
-            ("tier accuracy", "tier", ">= 0.85 holdout"), ("unit accuracy", "unit", ""),
-            ("item accuracy", "item", ""),
-            ("sent to a dispatcher", "dispatcher_share", "<= 0.15 holdout"),
-            ("false merges", "false_merges", "0"),
-            ("  without buildings", "false_merges_no_buildings", "0"),
-            ("repeat reports", "repeats", ""),
-            ("  merged", "merged", ""), ("  flagged possible", "flagged_possible", ""),
-            ("missed-repeat rate", "missed_repeats", "<= 0.05"),
-            ("  without buildings", "missed_repeats_no_buildings", ""),
-            ("possible, wrongly", "false_possible", ""),
-            ("place asked (of due)", "location_asked", ""),
-            ("place asked wrongly", "location_asked_wrongly", "")]
+    rows = [
+        ("reports", "reports", ""),
+        ("category accuracy", "category", ">= 0.90 holdout"),
+        ("tier accuracy", "tier", ">= 0.85 holdout"),
+        ("unit accuracy", "unit", ""),
+        ("item accuracy", "item", ""),
+        ("sent to a dispatcher", "dispatcher_share", "<= 0.15 holdout"),
+        ("false merges", "false_merges", "0"),
+        ("  without buildings", "false_merges_no_buildings", "0"),
+        ("repeat reports", "repeats", ""),
+        ("  merged", "merged", ""),
+        ("  flagged possible", "flagged_possible", ""),
+        ("missed-repeat rate", "missed_repeats", "<= 0.05"),
+        ("  without buildings", "missed_repeats_no_buildings", ""),
+        ("possible, wrongly", "false_possible", ""),
+        ("place asked (of due)", "location_asked", ""),
+        ("place asked wrongly", "location_asked_wrongly", ""),
+    ]
     for label, key, target in rows:
         cells = [str(results.get(part, {}).get(key, "-")) for part in ("tune", "holdout")]
         out(f"  {label:<24}{cells[0]:>10}{cells[1]:>10}   {target}")

@@ -45,18 +45,31 @@ def requester_actor(requester_id: str) -> Actor:
     return Actor(id=requester_id, role=Role.REQUESTER)
 
 
-def lamp_need(tag: str, i: int, *, name: str = "王小明", phone: str = "13812345678",
-              address: str = "洞庭街 7 号", title: str = "路灯坏了，晚上很黑",
-              external_id: str | None = None) -> Submission:
+def lamp_need(
+    tag: str,
+    i: int,
+    *,
+    name: str = "王小明",
+    phone: str = "13812345678",
+    address: str = "洞庭街 7 号",
+    title: str = "路灯坏了，晚上很黑",
+    external_id: str | None = None,
+) -> Submission:
     """A need that the rules classify and route to grid-dongting-1 without a dispatcher."""
     return Submission(
         channel=Channel.APP,
         external_id=external_id or f"ext-{tag}-{i}-{uuid.uuid4().hex[:8]}",
         title=title,
-        requester=Requester(requester_id=f"res-{tag}-{i}", kind=RequesterKind.RESIDENT,
-                            name=name, phone=phone),
-        location=Location(street="street-hanzheng", community="community-dongting",
-                          grid=GRID, building=f"b-{tag}-{i}", address=address),
+        requester=Requester(
+            requester_id=f"res-{tag}-{i}", kind=RequesterKind.RESIDENT, name=name, phone=phone
+        ),
+        location=Location(
+            street="street-hanzheng",
+            community="community-dongting",
+            grid=GRID,
+            building=f"b-{tag}-{i}",
+            address=address,
+        ),
     )
 
 
@@ -67,11 +80,14 @@ async def submit(client: Client, submission: Submission, task_queue: str) -> str
 async def summary_row(pool: asyncpg.Pool, need_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
         "SELECT stage, assigned_unit, last_version, requester_id FROM need_summary "
-        "WHERE stream_id = $1", need_id)
+        "WHERE stream_id = $1",
+        need_id,
+    )
 
 
-async def wait_projected(pool: asyncpg.Pool, need_id: str, stage: str, *,
-                         timeout: float = 120, tick: float = 0.02) -> asyncpg.Record:
+async def wait_projected(
+    pool: asyncpg.Pool, need_id: str, stage: str, *, timeout: float = 120, tick: float = 0.02
+) -> asyncpg.Record:
     """Poll the projection (not Temporal) until the need reaches `stage`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -84,26 +100,36 @@ async def wait_projected(pool: asyncpg.Pool, need_id: str, stage: str, *,
         await asyncio.sleep(tick)
 
 
-async def happy_lifecycle(client: Client, pool: asyncpg.Pool, need_id: str, requester_id: str,
-                          *, notes: int = 0) -> None:
+async def happy_lifecycle(
+    client: Client, pool: asyncpg.Pool, need_id: str, requester_id: str, *, notes: int = 0
+) -> None:
     """accept → (notes) → complete → evaluate: the need closes, resolved and satisfied."""
     row = await wait_projected(pool, need_id, Stage.ASSIGNMENT.value)
     unit = staff(row["assigned_unit"])
     await needs.act(client, need_id, unit, Accept())
     for k in range(notes):
         await needs.act(client, need_id, unit, NoteProgress(note=f"progress {k}"))
-    await needs.act(client, need_id, unit,
-                    Complete(result_summary="lamp replaced", service_mode=ServiceMode.ON_SITE))
-    await needs.act(client, need_id, requester_actor(requester_id),
-                    Evaluate(reviewer_id=requester_id, rating=Rating.SATISFIED))
+    await needs.act(
+        client,
+        need_id,
+        unit,
+        Complete(result_summary="lamp replaced", service_mode=ServiceMode.ON_SITE),
+    )
+    await needs.act(
+        client,
+        need_id,
+        requester_actor(requester_id),
+        Evaluate(reviewer_id=requester_id, rating=Rating.SATISFIED),
+    )
 
 
 class StreamDiverged(AssertionError):
     """The workflow's state is behind its stored stream (a VersionConflict on its own append)."""
 
 
-async def drive_to_closed(client: Client, need_id: str, *, timeout: float = 150,
-                          act_timeout: float = 15) -> Snapshot:
+async def drive_to_closed(
+    client: Client, need_id: str, *, timeout: float = 150, act_timeout: float = 15
+) -> Snapshot:
     """Carry a need to closed whatever happens meanwhile (timers firing, servers restarting):
     read the snapshot, send the action its stage needs as whoever holds it now, repeat.
     Refused actions (a timer moved the need first) and unreachable servers are retried."""
@@ -127,18 +153,25 @@ async def drive_to_closed(client: Client, need_id: str, *, timeout: float = 150,
         if s.stage in (Stage.ASSIGNMENT,) and s.assigned_unit:
             action = (staff(s.assigned_unit), Accept())
         elif s.stage == Stage.HANDLING and s.assigned_unit and s.pending_information is None:
-            action = (staff(s.assigned_unit),
-                      Complete(result_summary="done", service_mode=ServiceMode.ON_SITE))
+            action = (
+                staff(s.assigned_unit),
+                Complete(result_summary="done", service_mode=ServiceMode.ON_SITE),
+            )
         elif s.stage == Stage.EVALUATION:
-            pending = [r for r in s.reviewers
-                       if r.reviewer_id not in s.ratings and r.reviewer_id not in s.no_response]
+            pending = [
+                r
+                for r in s.reviewers
+                if r.reviewer_id not in s.ratings and r.reviewer_id not in s.no_response
+            ]
             if pending:
                 rid = pending[0].reviewer_id
                 action = (requester_actor(rid), Evaluate(reviewer_id=rid, rating=Rating.SATISFIED))
         if action is None:
-            last = (f"waiting at {s.stage} unit={s.assigned_unit} "
-                    f"dispatcher={s.awaiting_dispatcher} info={s.pending_information} "
-                    f"timeline={[e.type for e in snap.timeline]}")
+            last = (
+                f"waiting at {s.stage} unit={s.assigned_unit} "
+                f"dispatcher={s.awaiting_dispatcher} info={s.pending_information} "
+                f"timeline={[e.type for e in snap.timeline]}"
+            )
             await asyncio.sleep(0.2)
             continue
         try:
@@ -150,8 +183,12 @@ async def drive_to_closed(client: Client, need_id: str, *, timeout: float = 150,
                 # stored stream have diverged, and it will not heal by retrying.
                 raise StreamDiverged(f"{need_id}: {exc.cause}") from exc
             last = exc  # refused: the need moved on (timer) — look again
-        except (RPCError, TimeoutError, RuntimeError,
-                WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        except (
+            RPCError,
+            TimeoutError,
+            RuntimeError,
+            WorkflowUpdateRPCTimeoutOrCancelledError,
+        ) as exc:
             last = exc  # server or worker away: the update may or may not land; look again
             await asyncio.sleep(0.3)
     raise TimeoutError(f"{need_id} did not close in {timeout} s; last problem: {last!r}")

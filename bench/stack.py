@@ -80,9 +80,14 @@ class Postgres:
 
     def _pg_ctl(self, *args: str, check: bool = True, timeout: float = 30) -> int:
         log = (self.data_dir.parent / "pg_ctl.log").open("ab")
-        done = subprocess.run([str(pg_ctl_binary()), "-D", str(self.data_dir), *args],
-                              stdout=log, stderr=subprocess.STDOUT, user=_pg_user(),
-                              timeout=timeout, check=check)
+        done = subprocess.run(
+            [str(pg_ctl_binary()), "-D", str(self.data_dir), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=_pg_user(),
+            timeout=timeout,
+            check=check,
+        )
         return done.returncode
 
     def crash(self) -> None:
@@ -93,8 +98,17 @@ class Postgres:
     def restart(self) -> None:
         """Start again on the same data directory and socket (after `crash`)."""
         assert self.socket_dir is not None
-        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}",
-                     "-l", str(self.data_dir / "log"), "start", timeout=60)
+        self._pg_ctl(
+            "-w",
+            "-o",
+            '-h ""',
+            "-o",
+            f"-k {self.socket_dir}",
+            "-l",
+            str(self.data_dir / "log"),
+            "start",
+            timeout=60,
+        )
 
     def pid(self) -> int | None:
         pidfile = self.data_dir / "postmaster.pid"
@@ -127,12 +141,19 @@ class TemporalDevServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [str(venv_binary("temporal")), "server", "start-dev",
-                   "--db-filename", str(self.db_file),
-                   *dev_server_args(self.port, self.ui_port), *dev_server_flags()]
+        command = [
+            str(venv_binary("temporal")),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            *dev_server_args(self.port, self.ui_port),
+            *dev_server_flags(),
+        ]
         log = self.log_file.open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     async def connect(self, attempts: int = 120, *, encrypted: bool = True) -> Client:
         """A client of the product's converter (encrypted), or the plain pydantic one."""
@@ -166,10 +187,18 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        args = [sys.executable, "-m", self.module] + (["worker"] if self.module == "workers.cli" else [])
+        args = [sys.executable, "-m", self.module] + (
+            ["worker"] if self.module == "workers.cli" else []
+        )
         log = self.log_file.open("ab")
-        self.process = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -187,21 +216,28 @@ class WorkerProcess:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
 
-def worker_env(database_url: str, temporal_address: str, task_queue: str, policy: Path,
-               log_level: str = "WARNING", payload_keys_file: Path | None = None) -> dict[str, str]:
+def worker_env(
+    database_url: str,
+    temporal_address: str,
+    task_queue: str,
+    policy: Path,
+    log_level: str = "WARNING",
+    payload_keys_file: Path | None = None,
+) -> dict[str, str]:
     env = dict(os.environ)
-    for inherited in ("MIGRATION_DATABASE_URL", "ENVIRONMENT", "PAYLOAD_KEYS",
-                      "PAYLOAD_KEYS_FILE"):
+    for inherited in ("MIGRATION_DATABASE_URL", "ENVIRONMENT", "PAYLOAD_KEYS", "PAYLOAD_KEYS_FILE"):
         env.pop(inherited, None)
-    env.update({
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": temporal_address,
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "POLICY_FILE": str(policy),
-        "LOG_LEVEL": log_level,
-        "LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+            "POLICY_FILE": str(policy),
+            "LOG_LEVEL": log_level,
+            "LOG_FORMAT": "json",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if payload_keys_file is not None:
         env |= {"PAYLOAD_KEYS_FILE": str(payload_keys_file), "PAYLOAD_PLAINTEXT_READABLE": "false"}
     return env
@@ -210,8 +246,14 @@ def worker_env(database_url: str, temporal_address: str, task_queue: str, policy
 class Stack:
     """PostgreSQL + Temporal dev server + worker subprocesses under one root directory."""
 
-    def __init__(self, root: Path, *, policy: Path = FAST_POLICY, task_queue: str = "demandflow",
-                 worker_log_level: str = "WARNING") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        policy: Path = FAST_POLICY,
+        task_queue: str = "demandflow",
+        worker_log_level: str = "WARNING",
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root, self.policy, self.task_queue = root, policy, task_queue
         self.pg = Postgres(root)
@@ -231,10 +273,17 @@ class Stack:
             self.start_worker()
         return self.client
 
-    def start_worker(self, module: str = "workers.cli", task_queue: str | None = None,
-                     policy: Path | None = None) -> WorkerProcess:
-        env = worker_env(self.pg.url, self.temporal.address, task_queue or self.task_queue,
-                         policy or self.policy, self.worker_log_level, self.temporal.keys_file)
+    def start_worker(
+        self, module: str = "workers.cli", task_queue: str | None = None, policy: Path | None = None
+    ) -> WorkerProcess:
+        env = worker_env(
+            self.pg.url,
+            self.temporal.address,
+            task_queue or self.task_queue,
+            policy or self.policy,
+            self.worker_log_level,
+            self.temporal.keys_file,
+        )
         w = WorkerProcess(self.root, f"worker-{len(self.workers)}", module=module, env=env)
         w.start()
         self._remember(w.pid())
@@ -263,8 +312,11 @@ class Stack:
 
     def leftovers(self) -> list[int]:
         """Processes this stack started that still run (PostgreSQL's postmaster included)."""
-        alive = [p for p in self._pids if psutil.pid_exists(p)
-                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p
+            for p in self._pids
+            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
         pg = self.pg.pid()
         if pg and psutil.pid_exists(pg):
             try:

@@ -24,10 +24,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def pcts(values_ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(percentile(values_ms, 50), 2),
-            "p95_ms": round(percentile(values_ms, 95), 2),
-            "p99_ms": round(percentile(values_ms, 99), 2),
-            "max_ms": round(max(values_ms), 2), "samples": len(values_ms)}
+    return {
+        "p50_ms": round(percentile(values_ms, 50), 2),
+        "p95_ms": round(percentile(values_ms, 95), 2),
+        "p99_ms": round(percentile(values_ms, 99), 2),
+        "max_ms": round(max(values_ms), 2),
+        "samples": len(values_ms),
+    }
 
 
 @contextmanager
@@ -37,15 +40,25 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
         console.print(f"  … {description} ({total})")
         yield lambda n=1: None
         return
-    bar = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, transient=True)
+    bar = Progress(
+        TextColumn("  {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
 
 
-async def bounded(items: Iterable[T], limit: int, fn: Callable[[T], Awaitable[object]],
-                  advance: Callable[[int], None] | None = None) -> list[object]:
+async def bounded(
+    items: Iterable[T],
+    limit: int,
+    fn: Callable[[T], Awaitable[object]],
+    advance: Callable[[int], None] | None = None,
+) -> list[object]:
     """Run `fn` over `items` with at most `limit` in flight; results in input order."""
     sem = asyncio.Semaphore(limit)
 

@@ -50,15 +50,20 @@ class Action:
         return role in self.roles or role in ALWAYS
 
 
-def _action(name: str, command: type[cmd.Command], roles: set[Role], scope: Scope,
-            stages: tuple[Stage, ...], summary: str) -> Action:
+def _action(
+    name: str,
+    command: type[cmd.Command],
+    roles: set[Role],
+    scope: Scope,
+    stages: tuple[Stage, ...],
+    summary: str,
+) -> Action:
     return Action(name, command, frozenset(roles), scope, stages, summary)
 
 
 STAFF, SUPERVISOR, DISPATCHER = Role.STAFF, Role.SUPERVISOR, Role.DISPATCHER
 DISPATCH = {DISPATCHER, SUPERVISOR}
-OPEN = (Stage.COLLECTION, Stage.CLASSIFICATION, Stage.ASSIGNMENT, Stage.HANDLING,
-        Stage.EVALUATION)
+OPEN = (Stage.COLLECTION, Stage.CLASSIFICATION, Stage.ASSIGNMENT, Stage.HANDLING, Stage.EVALUATION)
 HANDLING, ASSIGNMENT = (Stage.HANDLING,), (Stage.ASSIGNMENT,)
 OWNED = (Stage.ASSIGNMENT, Stage.HANDLING)
 CLASSIFIED = (Stage.CLASSIFICATION, *OWNED)
@@ -66,50 +71,169 @@ UNOWNED = (Stage.CLASSIFICATION, Stage.ASSIGNMENT)
 
 ACTIONS: tuple[Action, ...] = (
     # the assigned unit's work
-    _action("accept", cmd.Accept, {STAFF}, "assignee", ASSIGNMENT,
-            "The assigned unit takes the need on; the handling deadline starts."),
-    _action("progress", cmd.NoteProgress, {STAFF}, "assignee", HANDLING,
-            "A progress note on the need's timeline."),
-    _action("information-request", cmd.RequestInformation, {STAFF}, "assignee", HANDLING,
-            "Ask the requester for more; the handling clock stops until it arrives."),
-    _action("extension", cmd.RequestExtension, {STAFF}, "assignee", HANDLING,
-            "Ask the unit above for more working hours, with a reason."),
-    _action("return", cmd.Return, {STAFF}, "assignee", OWNED,
-            "退单: send the need back to dispatch, with a reason."),
-    _action("complete", cmd.Complete, {STAFF}, "assignee", HANDLING,
-            "办结: the work is done; the need goes to evaluation."),
+    _action(
+        "accept",
+        cmd.Accept,
+        {STAFF},
+        "assignee",
+        ASSIGNMENT,
+        "The assigned unit takes the need on; the handling deadline starts.",
+    ),
+    _action(
+        "progress",
+        cmd.NoteProgress,
+        {STAFF},
+        "assignee",
+        HANDLING,
+        "A progress note on the need's timeline.",
+    ),
+    _action(
+        "information-request",
+        cmd.RequestInformation,
+        {STAFF},
+        "assignee",
+        HANDLING,
+        "Ask the requester for more; the handling clock stops until it arrives.",
+    ),
+    _action(
+        "extension",
+        cmd.RequestExtension,
+        {STAFF},
+        "assignee",
+        HANDLING,
+        "Ask the unit above for more working hours, with a reason.",
+    ),
+    _action(
+        "return",
+        cmd.Return,
+        {STAFF},
+        "assignee",
+        OWNED,
+        "退单: send the need back to dispatch, with a reason.",
+    ),
+    _action(
+        "complete",
+        cmd.Complete,
+        {STAFF},
+        "assignee",
+        HANDLING,
+        "办结: the work is done; the need goes to evaluation.",
+    ),
     # dispatching
-    _action("classify", cmd.Classify, DISPATCH, "visible", (Stage.CLASSIFICATION,),
-            "Classify by hand a need the rules left to a dispatcher; routing follows."),
-    _action("reclassify", cmd.Reclassify, DISPATCH | {STAFF}, "visible", CLASSIFIED,
-            "Correct the category, tier or urgency, with a reason."),
-    _action("assign", cmd.Assign, DISPATCH | {Role.SYSTEM}, "visible", UNOWNED,
-            "Give a classified need nobody owns to a unit in scope, or to the routing rules."),
-    _action("repeat-decision", cmd.ResolvePossibleRepeat, DISPATCH, "visible", OPEN,
-            "Link a possible repeat to the need it may repeat, or dismiss the flag."),
-    _action("unmerge", cmd.UnlinkReport, DISPATCH, "visible", OPEN,
-            "Split a merged report back out as a need of its own."),
+    _action(
+        "classify",
+        cmd.Classify,
+        DISPATCH,
+        "visible",
+        (Stage.CLASSIFICATION,),
+        "Classify by hand a need the rules left to a dispatcher; routing follows.",
+    ),
+    _action(
+        "reclassify",
+        cmd.Reclassify,
+        DISPATCH | {STAFF},
+        "visible",
+        CLASSIFIED,
+        "Correct the category, tier or urgency, with a reason.",
+    ),
+    _action(
+        "assign",
+        cmd.Assign,
+        DISPATCH | {Role.SYSTEM},
+        "visible",
+        UNOWNED,
+        "Give a classified need nobody owns to a unit in scope, or to the routing rules.",
+    ),
+    _action(
+        "repeat-decision",
+        cmd.ResolvePossibleRepeat,
+        DISPATCH,
+        "visible",
+        OPEN,
+        "Link a possible repeat to the need it may repeat, or dismiss the flag.",
+    ),
+    _action(
+        "unmerge",
+        cmd.UnlinkReport,
+        DISPATCH,
+        "visible",
+        OPEN,
+        "Split a merged report back out as a need of its own.",
+    ),
     # supervision
-    _action("remind", cmd.Remind, DISPATCH | {Role.REQUESTER, Role.INTEGRATOR}, "visible", OWNED,
-            "催办: urge the assigned unit on."),
-    _action("supervise", cmd.Supervise, {SUPERVISOR}, "visible", OWNED,
-            "督办: a supervision order; the assigned unit must reply in writing in time."),
-    _action("supervision-reply", cmd.ReplySupervision, {STAFF}, "assignee", OPEN,
-            "The assigned unit's written reply to a supervision order."),
-    _action("reassign", cmd.Reassign, {SUPERVISOR}, "visible", OWNED,
-            "Move the need to another unit in scope, which must accept it."),
-    _action("adjudicate", cmd.Adjudicate, {SUPERVISOR}, "visible", OWNED,
-            "裁定: rule which unit is responsible for a disputed or returned need; binding."),
-    _action("extension-decision", cmd.DecideExtension, {STAFF, SUPERVISOR}, "approver", HANDLING,
-            "Grant or refuse a pending extension request."),
+    _action(
+        "remind",
+        cmd.Remind,
+        DISPATCH | {Role.REQUESTER, Role.INTEGRATOR},
+        "visible",
+        OWNED,
+        "催办: urge the assigned unit on.",
+    ),
+    _action(
+        "supervise",
+        cmd.Supervise,
+        {SUPERVISOR},
+        "visible",
+        OWNED,
+        "督办: a supervision order; the assigned unit must reply in writing in time.",
+    ),
+    _action(
+        "supervision-reply",
+        cmd.ReplySupervision,
+        {STAFF},
+        "assignee",
+        OPEN,
+        "The assigned unit's written reply to a supervision order.",
+    ),
+    _action(
+        "reassign",
+        cmd.Reassign,
+        {SUPERVISOR},
+        "visible",
+        OWNED,
+        "Move the need to another unit in scope, which must accept it.",
+    ),
+    _action(
+        "adjudicate",
+        cmd.Adjudicate,
+        {SUPERVISOR},
+        "visible",
+        OWNED,
+        "裁定: rule which unit is responsible for a disputed or returned need; binding.",
+    ),
+    _action(
+        "extension-decision",
+        cmd.DecideExtension,
+        {STAFF, SUPERVISOR},
+        "approver",
+        HANDLING,
+        "Grant or refuse a pending extension request.",
+    ),
     # the requester's side
-    _action("information", cmd.ProvideInformation, {Role.REQUESTER, STAFF, Role.INTEGRATOR},
-            "visible", OPEN, "The requester's missing information, relayed by its integrator."),
-    _action("evaluation", cmd.Evaluate, {Role.REQUESTER, Role.REVIEWER, STAFF, Role.INTEGRATOR},
-            "reviewer", (Stage.EVALUATION,),
-            "A rating from a requester (relayed) or a reviewing unit."),
-    _action("callback", cmd.RecordCallback, DISPATCH, "visible", (Stage.EVALUATION,),
-            "回访: the dispatch centre records a requester's rating taken by phone."),
+    _action(
+        "information",
+        cmd.ProvideInformation,
+        {Role.REQUESTER, STAFF, Role.INTEGRATOR},
+        "visible",
+        OPEN,
+        "The requester's missing information, relayed by its integrator.",
+    ),
+    _action(
+        "evaluation",
+        cmd.Evaluate,
+        {Role.REQUESTER, Role.REVIEWER, STAFF, Role.INTEGRATOR},
+        "reviewer",
+        (Stage.EVALUATION,),
+        "A rating from a requester (relayed) or a reviewing unit.",
+    ),
+    _action(
+        "callback",
+        cmd.RecordCallback,
+        DISPATCH,
+        "visible",
+        (Stage.EVALUATION,),
+        "回访: the dispatch centre records a requester's rating taken by phone.",
+    ),
 )
 BY_NAME = {a.name: a for a in ACTIONS}
 BY_COMMAND = {a.command: a for a in ACTIONS}
@@ -132,8 +256,9 @@ def require_stage(command: cmd.Command, stage: Stage | None) -> None:
     their own)."""
     action = BY_COMMAND.get(type(command))
     if action is not None and stage not in action.stages:
-        raise WrongStage(action.type, stage.value if stage else None,
-                         tuple(s.value for s in action.stages))
+        raise WrongStage(
+            action.type, stage.value if stage else None, tuple(s.value for s in action.stages)
+        )
 
 
 def permit(command: cmd.Command, actor: Actor) -> None:

@@ -31,9 +31,11 @@ def admit(submission: Submission, policy: Policy) -> Submission:
         raise InvalidCommand("description", "must be empty or contain visible text")
     location = _checked_place(submission, policy)
     fields = {name: getattr(location, name) for name in ("building", "address")}
-    location = location.model_copy(update={
-        name: None if is_placeholder(value) else value.strip()
-        for name, value in fields.items()})
+    location = location.model_copy(
+        update={
+            name: None if is_placeholder(value) else value.strip() for name, value in fields.items()
+        }
+    )
     return submission.model_copy(update=text | {"location": location})
 
 

@@ -59,7 +59,8 @@ class WorkingCalendar(Frozen):
     day_end: time = time(17, 0)
     utc_offset_hours: int = 8
     years: dict[int, YearSchedule] = Field(
-        default_factory=dict, description="the official schedule per year, before any library")
+        default_factory=dict, description="the official schedule per year, before any library"
+    )
 
     @model_validator(mode="after")
     def _dates_in_their_year(self) -> WorkingCalendar:
@@ -69,8 +70,9 @@ class WorkingCalendar(Frozen):
                 raise ValueError(f"calendar.years.{year}: {stray[0]} is not in {year}")
             both = sorted(schedule.holidays & schedule.workdays)
             if both:
-                raise ValueError(f"calendar.years.{year}: {both[0]} is both a holiday and a "
-                                 "make-up working day")
+                raise ValueError(
+                    f"calendar.years.{year}: {both[0]} is both a holiday and a make-up working day"
+                )
         return self
 
     @property
@@ -125,16 +127,18 @@ def unconfirmed_ahead(year: int, calendar: WorkingCalendar = DEFAULT_CALENDAR) -
     return unconfirmed_years([year, year + 1], calendar)
 
 
-def unconfirmed_years(years: list[int], calendar: WorkingCalendar = DEFAULT_CALENDAR
-                      ) -> list[str]:
+def unconfirmed_years(years: list[int], calendar: WorkingCalendar = DEFAULT_CALENDAR) -> list[str]:
     """For each of `years` without a confirmed schedule, what deadlines in it rest on."""
     found = []
     for year in years:
         if confirmed(year, calendar):
             continue
         schedule = calendar.years.get(year)
-        found.append(f"{year}: {schedule.label(year)}" if schedule is not None
-                     else f"{year}: {HOLIDAYS_LABEL}")
+        found.append(
+            f"{year}: {schedule.label(year)}"
+            if schedule is not None
+            else f"{year}: {HOLIDAYS_LABEL}"
+        )
     return found
 
 

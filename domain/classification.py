@@ -47,29 +47,41 @@ def rule_matches(
     if rule.keywords and not any(k.casefold() in lowered for k in rule.keywords):
         return False
     return _filters_hold(rule, kind, channel) and bool(
-        rule.keywords or rule.requester_kinds or rule.channels)
+        rule.keywords or rule.requester_kinds or rule.channels
+    )
 
 
-def _filters_hold(rule: ClassificationRule, kind: RequesterKind | None,
-                  channel: Channel | None) -> bool:
+def _filters_hold(
+    rule: ClassificationRule, kind: RequesterKind | None, channel: Channel | None
+) -> bool:
     return (not rule.requester_kinds or kind in rule.requester_kinds) and (
-        not rule.channels or channel in rule.channels)
+        not rule.channels or channel in rule.channels
+    )
 
 
 def classify(
-    text: str, kind: RequesterKind | None, channel: Channel | None, hint: Category | None,
-    policy: Policy, *, title: str = "",
+    text: str,
+    kind: RequesterKind | None,
+    channel: Channel | None,
+    hint: Category | None,
+    policy: Policy,
+    *,
+    title: str = "",
 ) -> Classification | None:
     """The item the report is about, or None. `text` is the whole report; `title`, when
     given, is its first part (the word matcher weighs words there more)."""
     if policy.classification.matcher == "words":
-        return classify_words(title, text[len(title):] if title else text, kind, channel,
-                              hint, policy)
+        return classify_words(
+            title, text[len(title) :] if title else text, kind, channel, hint, policy
+        )
     return _classify_substring(text, kind, channel, hint, policy)
 
 
 def _classify_substring(
-    text: str, kind: RequesterKind | None, channel: Channel | None, hint: Category | None,
+    text: str,
+    kind: RequesterKind | None,
+    channel: Channel | None,
+    hint: Category | None,
     policy: Policy,
 ) -> Classification | None:
     """The most confident matching rule (first in the file wins ties), or None."""
@@ -83,15 +95,22 @@ def _classify_substring(
         if best is None or confidence > best.confidence:
             urgent = any(k.casefold() in text.casefold() for k in settings.urgent_keywords)
             best = Classification(
-                rule_id=rule.id, category=rule.category, tier=rule.tier, confidence=confidence,
+                rule_id=rule.id,
+                category=rule.category,
+                tier=rule.tier,
+                confidence=confidence,
                 urgency=Urgency.URGENT if urgent else rule.urgency,
             )
     return best
 
 
 def classify_words(
-    title: str, body: str, kind: RequesterKind | None, channel: Channel | None,
-    hint: Category | None, policy: Policy,
+    title: str,
+    body: str,
+    kind: RequesterKind | None,
+    channel: Channel | None,
+    hint: Category | None,
+    policy: Policy,
 ) -> Classification | None:
     """Score every item by the words of the report that name it; the best item wins.
 
@@ -123,8 +142,12 @@ def classify_words(
     confidence = round(min(1.0, rule.confidence * strength * (0.5 + 0.5 * share) + bonus), 4)
     urgent = _mentions(title + " " + body, settings.urgent_keywords)
     return Classification(
-        rule_id=rule.id, category=rule.category, tier=rule.tier, confidence=confidence,
-        urgency=Urgency.URGENT if urgent else rule.urgency, matched_terms=matched,
+        rule_id=rule.id,
+        category=rule.category,
+        tier=rule.tier,
+        confidence=confidence,
+        urgency=Urgency.URGENT if urgent else rule.urgency,
+        matched_terms=matched,
     )
 
 
@@ -137,8 +160,12 @@ def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:
     found: dict[str, float] = {}
     for part, weight in ((title, settings.title_weight), (body, 1.0)):
         text = normalise(part)
-        hits = [(start, term) for start, _ in words(part)
-                for term in by_first.get(text[start:start + 1], ()) if text.startswith(term, start)]
+        hits = [
+            (start, term)
+            for start, _ in words(part)
+            for term in by_first.get(text[start : start + 1], ())
+            if text.startswith(term, start)
+        ]
         taken = [False] * len(text)
         for start, term in sorted(hits, key=lambda hit: (-len(hit[1]), hit[0])):
             span = range(start, start + len(term))
@@ -164,6 +191,7 @@ def _mentions(text: str, terms: list[str]) -> bool:
 
 def _vocabulary(policy: Policy) -> dict[str, tuple[str, ...]]:
     """All terms of the policy by their first character (one table per policy version)."""
+
     def build() -> dict[str, tuple[str, ...]]:
         rules = policy.classification.rules
         terms = {normalise(t) for r in rules for t in (*r.keywords, *r.hints)}
@@ -171,17 +199,20 @@ def _vocabulary(policy: Policy) -> dict[str, tuple[str, ...]]:
         for term in sorted(t for t in terms if t):
             table.setdefault(term[0], []).append(term)
         return {first: tuple(group) for first, group in table.items()}
+
     return _per_version(policy, "vocabulary", build)
 
 
 def term_items(policy: Policy) -> dict[str, str]:
     """Each policy term -> '#' + the first rule that lists it (what the term means)."""
+
     def build() -> dict[str, str]:
         meaning: dict[str, str] = {}
         for rule in policy.classification.rules:
             for term in (*rule.keywords, *rule.hints):
                 meaning.setdefault(normalise(term), "#" + rule.id)
         return meaning
+
     return _per_version(policy, "term_items", build)
 
 
@@ -205,8 +236,9 @@ def _normalised(terms: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(map(normalise, terms)))
 
 
-def _score(rule: ClassificationRule, found: dict[str, float],
-           hint_weight: float) -> tuple[float, list[str]]:
+def _score(
+    rule: ClassificationRule, found: dict[str, float], hint_weight: float
+) -> tuple[float, list[str]]:
     score, matched = 0.0, []
     for terms, weight in ((rule.keywords, 1.0), (rule.hints, hint_weight)):
         for term in _normalised(tuple(terms)):
@@ -218,15 +250,13 @@ def _score(rule: ClassificationRule, found: dict[str, float],
 
 def classify_state(state: DemandState, policy: Policy) -> Classification | None:
     kind = state.requesters[0].kind if state.requesters else None
-    return classify(state.text, kind, state.channel, state.category_hint, policy,
-                    title=state.title)
+    return classify(state.text, kind, state.channel, state.category_hint, policy, title=state.title)
 
 
 def dispatcher_for(state: DemandState, policy: Policy) -> str:
     """The community of the need's location dispatches; the street office if unknown."""
     community = state.location.community if state.location else None
-    return community if community is not None and policy.unit(community) \
-        else policy.first_receiver
+    return community if community is not None and policy.unit(community) else policy.first_receiver
 
 
 def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
@@ -238,14 +268,17 @@ def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.Dom
     if found and found.confidence >= ctx.policy.classification.confidence_threshold:
         return [ev.DemandClassified(**found.model_dump(), policy_version=ctx.version)]
     due_at, warn_at = dispatch_clock(ctx)
-    return [ev.ClassificationRequested(
-        due_at=due_at, warn_at=warn_at,
-        dispatcher_unit=dispatcher_for(state, ctx.policy),
-        reason="low_confidence" if found else "no_rule",
-        confidence=found.confidence if found else 0.0,
-        best_guess=found.rule_id if found else None,
-        matched_terms=found.matched_terms if found else [],
-    )]
+    return [
+        ev.ClassificationRequested(
+            due_at=due_at,
+            warn_at=warn_at,
+            dispatcher_unit=dispatcher_for(state, ctx.policy),
+            reason="low_confidence" if found else "no_rule",
+            confidence=found.confidence if found else 0.0,
+            best_guess=found.rule_id if found else None,
+            matched_terms=found.matched_terms if found else [],
+        )
+    ]
 
 
 def classify_by_hand(
@@ -254,11 +287,18 @@ def classify_by_hand(
     """A dispatcher sets category, tier and urgency (rule_id 'manual', confidence 1)."""
     if state.category is not None:
         raise InvalidCommand("category", "already classified; use Reclassify")
-    return [ev.DemandClassified(
-        rule_id="manual", policy_version=ctx.version, category=command.category,
-        tier=command.tier, urgency=command.urgency, confidence=1.0, manual=True,
-        note=command.reason,
-    )]
+    return [
+        ev.DemandClassified(
+            rule_id="manual",
+            policy_version=ctx.version,
+            category=command.category,
+            tier=command.tier,
+            urgency=command.urgency,
+            confidence=1.0,
+            manual=True,
+            note=command.reason,
+        )
+    ]
 
 
 def reclassify(
@@ -270,15 +310,22 @@ def reclassify(
     if state.stage == Stage.CLASSIFICATION and (state.category is None or state.tier is None):
         raise InvalidCommand("category", "not classified yet; use Classify")
     if (command.category, command.tier, command.urgency) == (
-        state.category, state.tier, state.urgency
+        state.category,
+        state.tier,
+        state.urgency,
     ):
         raise InvalidCommand("category", "category, tier and urgency are unchanged")
     changed = ev.DemandReclassified(
-        category=command.category, tier=command.tier, urgency=command.urgency,
-        previous_category=state.category, previous_tier=state.tier, reason=command.reason,
+        category=command.category,
+        tier=command.tier,
+        urgency=command.urgency,
+        previous_category=state.category,
+        previous_tier=state.tier,
+        reason=command.reason,
     )
     ruled = state.awaiting_adjudication or (
-        state.adjudicated_unit is not None and state.adjudicated_unit == state.assigned_unit)
+        state.adjudicated_unit is not None and state.adjudicated_unit == state.assigned_unit
+    )
     if state.stage != Stage.ASSIGNMENT or ruled:
         return [changed]
     return [changed, *reroute_if_target_changed(evolve(state, changed), ctx)]

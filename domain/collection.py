@@ -59,8 +59,14 @@ def likely_category(submission: Submission, policy: Policy) -> Category | None:
     """The category the rules give a fresh report (or the channel's hint): what repeated
     reports are compared by, before the report is classified for real."""
     text = " ".join([submission.title, submission.description, *submission.details.values()])
-    found = classify(text, submission.requester.kind, submission.channel,
-                     submission.category_hint, policy, title=submission.title)
+    found = classify(
+        text,
+        submission.requester.kind,
+        submission.channel,
+        submission.category_hint,
+        policy,
+        title=submission.title,
+    )
     return found.category if found else submission.category_hint
 
 
@@ -68,8 +74,9 @@ def missing_fields(state: DemandState, policy: Policy) -> list[str]:
     """Detail fields the likely category requires and the record lacks. Only a confident
     rule (or the channel's hint) names the likely category: a weak guess asks for nothing."""
     found = classify_state(state, policy)
-    confident = found if found and found.confidence >= policy.classification.confidence_threshold \
-        else None
+    confident = (
+        found if found and found.confidence >= policy.classification.confidence_threshold else None
+    )
     category = state.category or (confident.category if confident else state.category_hint)
     required = policy.collection.required_fields.get(category, []) if category else []
     return [f for f in required if f not in state.known_fields]
@@ -87,13 +94,16 @@ def needs_a_place(state: DemandState, policy: Policy) -> bool:
         return False
     found = classify_state(state, policy)
     rule = policy.rule(found.rule_id) if found else None
-    if not (found and rule and rule.at_place
-            and found.confidence >= policy.classification.confidence_threshold):
+    if not (
+        found
+        and rule
+        and rule.at_place
+        and found.confidence >= policy.classification.confidence_threshold
+    ):
         return False
     loc = state.location
     placed = loc is not None and (loc.community or loc.grid or loc.building)
-    return not (placed or state.address_given or places_in(state.text)
-                or state.has_coordinates)
+    return not (placed or state.address_given or places_in(state.text) or state.has_coordinates)
 
 
 def collection_step(state: DemandState, ctx: DecisionContext) -> Events:
@@ -103,18 +113,27 @@ def collection_step(state: DemandState, ctx: DecisionContext) -> Events:
     if not state.handed_to_grid and needs_a_place(state, ctx.policy):
         limit = ctx.policy.collection.location_request_limit
         assert limit is not None
-        return [ev.InformationRequested(
-            rule_id="collection.location", policy_version=ctx.version,
-            missing_fields=["location"], ask="requester", due_at=ctx.now + limit,
-        )]
+        return [
+            ev.InformationRequested(
+                rule_id="collection.location",
+                policy_version=ctx.version,
+                missing_fields=["location"],
+                ask="requester",
+                due_at=ctx.now + limit,
+            )
+        ]
     missing = [] if state.handed_to_grid else missing_fields(state, ctx.policy)
     if not missing:
         return []
-    return [ev.InformationRequested(
-        rule_id="collection.required_fields", policy_version=ctx.version,
-        missing_fields=missing, ask="requester",
-        due_at=ctx.now + ctx.policy.collection.information_request_limit,
-    )]
+    return [
+        ev.InformationRequested(
+            rule_id="collection.required_fields",
+            policy_version=ctx.version,
+            missing_fields=missing,
+            ask="requester",
+            due_at=ctx.now + ctx.policy.collection.information_request_limit,
+        )
+    ]
 
 
 def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
@@ -123,25 +142,41 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
         raise WrongStage("Submit", state.stage.value, ("none",))
     s = command.submission
     submitted = ev.DemandSubmitted(
-        channel=s.channel, external_id=s.external_id, requester=s.requester,
-        location=s.location, title=s.title, description=s.description, details=s.details,
-        policy_version=ctx.version, category_hint=s.category_hint,
+        channel=s.channel,
+        external_id=s.external_id,
+        requester=s.requester,
+        location=s.location,
+        title=s.title,
+        description=s.description,
+        details=s.details,
+        policy_version=ctx.version,
+        category_hint=s.category_hint,
     )
     if command.split is not None:
         origin = command.split
-        return [submitted, ev.DemandSplit(
-            merged_stream_id=origin.merged_stream_id, primary_stream_id=origin.primary_stream_id,
-            submitted_at=origin.submitted_at)]
+        return [
+            submitted,
+            ev.DemandSplit(
+                merged_stream_id=origin.merged_stream_id,
+                primary_stream_id=origin.primary_stream_id,
+                submitted_at=origin.submitted_at,
+            ),
+        ]
     if command.repeat is not None:
         return repeat_events(state, submitted, command.repeat, ctx)
     if command.duplicate_of is None:
         return [submitted]
-    merged = ev.DemandMerged(rule_id="collection.duplicate_window", policy_version=ctx.version,
-                             into_stream_id=command.duplicate_of)
+    merged = ev.DemandMerged(
+        rule_id="collection.duplicate_window",
+        policy_version=ctx.version,
+        into_stream_id=command.duplicate_of,
+    )
     return [submitted, merged, ev.DemandClosed(outcome=Outcome.MERGED)]
 
 
-def provide_information(state: DemandState, command: ProvideInformation, ctx: DecisionContext) -> Events:
+def provide_information(
+    state: DemandState, command: ProvideInformation, ctx: DecisionContext
+) -> Events:
     """Answers fill the record; when a paused handling clock has all it asked for, it resumes."""
     if state.pending_information is None:
         raise InvalidCommand("fields", "no information request is pending")
@@ -160,7 +195,9 @@ def _place_answer(fields: dict[str, str], state: DemandState, policy: Policy) ->
     if "grid" in fields:
         grid = policy.unit(fields["grid"])
         if grid is None or grid.kind != UnitKind.GRID or (community and grid.parent != community):
-            raise InvalidCommand("fields.grid", "is not a grid of this district or of that community")
+            raise InvalidCommand(
+                "fields.grid", "is not a grid of this district or of that community"
+            )
         community = grid.parent
     if community is not None:
         unit = policy.unit(community)
@@ -170,27 +207,38 @@ def _place_answer(fields: dict[str, str], state: DemandState, policy: Policy) ->
     return fields
 
 
-def request_information(state: DemandState, command: RequestInformation, ctx: DecisionContext) -> Events:
+def request_information(
+    state: DemandState, command: RequestInformation, ctx: DecisionContext
+) -> Events:
     """The assignee needs more from the requester: the handling clock stops until answered."""
     require_assignee(state, "RequestInformation", ctx)
     if state.pending_information:
         raise InvalidCommand("missing_fields", "an information request is already pending")
-    return [ev.InformationRequested(
-        rule_id="handling.information_request", policy_version=ctx.version,
-        missing_fields=command.missing_fields, ask="requester",
-        due_at=ctx.now + ctx.policy.collection.information_request_limit, paused_at=ctx.now,
-    )]
+    return [
+        ev.InformationRequested(
+            rule_id="handling.information_request",
+            policy_version=ctx.version,
+            missing_fields=command.missing_fields,
+            ask="requester",
+            due_at=ctx.now + ctx.policy.collection.information_request_limit,
+            paused_at=ctx.now,
+        )
+    ]
 
 
-def expire_information(state: DemandState, command: ExpireInformationRequest, ctx: DecisionContext) -> Events:
+def expire_information(
+    state: DemandState, command: ExpireInformationRequest, ctx: DecisionContext
+) -> Events:
     """No answer in time: close as incomplete, or hand to the grid worker and go on."""
     pending = state.pending_information
     if pending is None or not timer_is_current(pending.due_at, command.due_at, ctx.now):
         return []
     action = ctx.policy.collection.on_information_expiry
     expired = ev.InformationRequestExpired(
-        rule_id=f"collection.information_expiry.{action}", policy_version=ctx.version,
-        missing_fields=list(pending.missing_fields), action=action,
+        rule_id=f"collection.information_expiry.{action}",
+        policy_version=ctx.version,
+        missing_fields=list(pending.missing_fields),
+        action=action,
     )
     if action == "close":
         return [expired, ev.DemandClosed(outcome=Outcome.INCOMPLETE)]
@@ -204,5 +252,10 @@ def link_report(state: DemandState, command: LinkReport, ctx: DecisionContext) -
     require_stage(state, "LinkReport", *OPEN_STAGES)
     if command.linked_stream_id in state.linked_reports:
         return []
-    return [ev.ReportLinked(linked_stream_id=command.linked_stream_id, channel=command.channel,
-                            requester=command.requester)]
+    return [
+        ev.ReportLinked(
+            linked_stream_id=command.linked_stream_id,
+            channel=command.channel,
+            requester=command.requester,
+        )
+    ]

@@ -78,9 +78,11 @@ class Submit(Command):
     submission: Submission
     duplicate_of: str | None = None
     repeat: RepeatVerdict | None = Field(
-        default=None, description="the repeat rules' verdict (policies with `repeats`)")
+        default=None, description="the repeat rules' verdict (policies with `repeats`)"
+    )
     split: SplitOrigin | None = Field(
-        default=None, description="set: a merged report split back out as its own need")
+        default=None, description="set: a merged report split back out as its own need"
+    )
 
 
 class ProvideInformation(Command):
@@ -153,7 +155,6 @@ class Assign(Command):
     reason: str = Field(default="", max_length=2000, description="why this unit")
 
 
-
 class Return(Command):
     """退单: the assignee sends the need back to dispatch."""
 
@@ -212,9 +213,11 @@ class Supervise(Command):
     type: Literal["Supervise"] = "Supervise"
     note: ShortText
     reply_hours: int | None = Field(
-        default=None, gt=0, le=24 * 30,
-        description="working hours the unit has to reply; none: the policy's "
-                    "sla.supervision_reply")
+        default=None,
+        gt=0,
+        le=24 * 30,
+        description="working hours the unit has to reply; none: the policy's sla.supervision_reply",
+    )
 
 
 class ReplySupervision(Command):
@@ -290,17 +293,46 @@ class CloseEvaluationWindow(Command):
 
 
 TimerCommand = (
-    ExpireInformationRequest | AcceptanceTimeout | WarningDue | DeadlineBreached
-    | CloseEvaluationWindow | SupervisionDue | DispatchOverdue | ExtensionDecisionDue
+    ExpireInformationRequest
+    | AcceptanceTimeout
+    | WarningDue
+    | DeadlineBreached
+    | CloseEvaluationWindow
+    | SupervisionDue
+    | DispatchOverdue
+    | ExtensionDecisionDue
 )
 
 AnyCommand = Annotated[
-    Submit | ProvideInformation | RequestInformation | ExpireInformationRequest | LinkReport
-    | ResolvePossibleRepeat | UnlinkReport
-    | Classify | Reclassify | Assign | Return | Adjudicate | Accept | Reassign | AcceptanceTimeout
-    | WarningDue | DeadlineBreached | Remind | NoteProgress | RequestExtension
-    | DecideExtension | Complete | Evaluate | RecordCallback | CloseEvaluationWindow
-    | Supervise | ReplySupervision | SupervisionDue | DispatchOverdue | ExtensionDecisionDue,
+    Submit
+    | ProvideInformation
+    | RequestInformation
+    | ExpireInformationRequest
+    | LinkReport
+    | ResolvePossibleRepeat
+    | UnlinkReport
+    | Classify
+    | Reclassify
+    | Assign
+    | Return
+    | Adjudicate
+    | Accept
+    | Reassign
+    | AcceptanceTimeout
+    | WarningDue
+    | DeadlineBreached
+    | Remind
+    | NoteProgress
+    | RequestExtension
+    | DecideExtension
+    | Complete
+    | Evaluate
+    | RecordCallback
+    | CloseEvaluationWindow
+    | Supervise
+    | ReplySupervision
+    | SupervisionDue
+    | DispatchOverdue
+    | ExtensionDecisionDue,
     Field(discriminator="type"),
 ]
-

@@ -31,7 +31,9 @@ class DecisionContext(Frozen):
         return self.policy.version
 
     def after_working(
-        self, duration: timedelta, start: datetime | None = None,
+        self,
+        duration: timedelta,
+        start: datetime | None = None,
         calendar: WorkingCalendar | None = None,
     ) -> tuple[datetime, str]:
         """`duration` of working time after `start` (default now), with the calendar label.
@@ -39,9 +41,15 @@ class DecisionContext(Frozen):
         return add_working_time(start or self.now, duration, calendar or self.working_calendar)
 
     def warn_points(
-        self, duration: timedelta, start: datetime | None = None,
+        self,
+        duration: timedelta,
+        start: datetime | None = None,
         calendar: WorkingCalendar | None = None,
     ) -> dict[int, datetime]:
         """When each warning percentage of a handling budget falls due."""
-        return checkpoints(start or self.now, duration, self.policy.sla.warning_percents,
-                           calendar or self.working_calendar)
+        return checkpoints(
+            start or self.now,
+            duration,
+            self.policy.sla.warning_percents,
+            calendar or self.working_calendar,
+        )

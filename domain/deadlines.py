@@ -27,8 +27,9 @@ BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
 """Escalation causes that are a breached deadline (not `reopen_limit`)."""
 
 
-def overdue_after(overdue: bool, event_type: str, cause: str | None = None,
-                  threshold: int | None = None) -> bool:
+def overdue_after(
+    overdue: bool, event_type: str, cause: str | None = None, threshold: int | None = None
+) -> bool:
     """Whether the need is overdue after an event of `event_type` (with its escalation `cause`
     or warning `threshold`): from a breached deadline (an escalation for a breach, or a breach
     recorded at the top of the ladder) until the need is accepted anew, completed or closed.
@@ -89,9 +90,11 @@ def waiting_for_dispatcher(state: DemandState) -> bool:
 
 
 def _warnings(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
-    return [(when, WarningDue(percent=percent, due_at=when))
-            for percent, when in sorted(state.warn_at.items())
-            if percent not in state.warnings_issued]
+    return [
+        (when, WarningDue(percent=percent, due_at=when))
+        for percent, when in sorted(state.warn_at.items())
+        if percent not in state.warnings_issued
+    ]
 
 
 def _handling_candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:

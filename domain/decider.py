@@ -25,8 +25,14 @@ from domain.state import DemandState, fold
 Handler = Callable[[DemandState, Any, DecisionContext], list[DomainEvent]]
 
 TIMER_COMMANDS = (
-    cmd.ExpireInformationRequest, cmd.AcceptanceTimeout, cmd.WarningDue, cmd.DeadlineBreached,
-    cmd.CloseEvaluationWindow, cmd.SupervisionDue, cmd.DispatchOverdue, cmd.ExtensionDecisionDue,
+    cmd.ExpireInformationRequest,
+    cmd.AcceptanceTimeout,
+    cmd.WarningDue,
+    cmd.DeadlineBreached,
+    cmd.CloseEvaluationWindow,
+    cmd.SupervisionDue,
+    cmd.DispatchOverdue,
+    cmd.ExtensionDecisionDue,
 )
 OPEN = tuple(s.value for s in OPEN_STAGES)
 

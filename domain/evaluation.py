@@ -47,7 +47,8 @@ def evaluation_requested(state: DemandState, ctx: DecisionContext) -> ev.Evaluat
     enterprise = is_enterprise_need(state, ctx.policy)
     return ev.EvaluationRequested(
         rule_id="evaluation.enterprise" if enterprise else "evaluation.requesters",
-        policy_version=ctx.version, reviewers=reviewers_for(state, ctx.policy),
+        policy_version=ctx.version,
+        reviewers=reviewers_for(state, ctx.policy),
         due_at=ctx.now + ctx.policy.evaluation.window,
     )
 
@@ -70,8 +71,9 @@ def evaluate(state: DemandState, command: Evaluate, ctx: DecisionContext) -> Eve
     _not_rated_yet(state, command.reviewer_id)
     if not _may_rate_for(command.reviewer_id, ctx):
         raise NotYourUnit("Evaluate", command.reviewer_id, ctx.actor.unit)
-    rated = ev.EvaluationSubmitted(reviewer_id=command.reviewer_id, rating=command.rating,
-                                   comment=command.comment)
+    rated = ev.EvaluationSubmitted(
+        reviewer_id=command.reviewer_id, rating=command.rating, comment=command.comment
+    )
     return _rated(state, rated, ctx)
 
 
@@ -82,13 +84,19 @@ def record_callback(state: DemandState, command: RecordCallback, ctx: DecisionCo
     _not_rated_yet(state, command.reviewer_id)
     called = next(r for r in state.reviewers if r.reviewer_id == command.reviewer_id)
     if called.role != "requester":
-        raise InvalidCommand("reviewer_id", "only a requester is called back; a reviewing "
-                             "unit rates for itself")
+        raise InvalidCommand(
+            "reviewer_id", "only a requester is called back; a reviewing unit rates for itself"
+        )
     if ctx.actor.unit is not None and ctx.actor.unit == state.assigned_unit:
-        raise InvalidCommand("reviewer_id", "the unit that handled the need cannot record "
-                             "its own rating")
-    rated = ev.EvaluationSubmitted(reviewer_id=command.reviewer_id, rating=command.rating,
-                                   comment=command.comment, via="phone_callback")
+        raise InvalidCommand(
+            "reviewer_id", "the unit that handled the need cannot record its own rating"
+        )
+    rated = ev.EvaluationSubmitted(
+        reviewer_id=command.reviewer_id,
+        rating=command.rating,
+        comment=command.comment,
+        via="phone_callback",
+    )
     return _rated(state, rated, ctx)
 
 
@@ -99,7 +107,9 @@ def _rated(state: DemandState, rated: ev.EvaluationSubmitted, ctx: DecisionConte
     return [rated, *conclude(after, ctx)]
 
 
-def close_window(state: DemandState, command: CloseEvaluationWindow, ctx: DecisionContext) -> Events:
+def close_window(
+    state: DemandState, command: CloseEvaluationWindow, ctx: DecisionContext
+) -> Events:
     """The window ended: record who did not answer, then conclude on the answers received."""
     if state.stage != Stage.EVALUATION:
         return []
@@ -125,11 +135,15 @@ def reopen_or_escalate(state: DemandState, ctx: DecisionContext) -> Events:
     if state.reopen_count < ctx.policy.evaluation.max_reopenings:
         budget, _ = handling_budget(state, ctx.policy)
         clock = Clock(ctx, budget, ctx.now, need_calendar(state, ctx))
-        return [ev.DemandReopened(
-            reason=f"rated unsatisfied by {unsatisfied} reviewer(s)",
-            reopen_count=state.reopen_count + 1, due_at=clock.due_at, calendar=clock.calendar,
-            warn_at=clock.warn_at,
-        )]
+        return [
+            ev.DemandReopened(
+                reason=f"rated unsatisfied by {unsatisfied} reviewer(s)",
+                reopen_count=state.reopen_count + 1,
+                due_at=clock.due_at,
+                calendar=clock.calendar,
+                warn_at=clock.warn_at,
+            )
+        ]
     step = escalated(state, ctx, "reopen_limit")
     if step:
         return [step]

@@ -165,7 +165,8 @@ class ClassificationRequested(DomainEvent):
     best_guess: str | None = Field(default=None, description="the weakly matched rule")
     matched_terms: list[str] = Field(default_factory=list)
     due_at: datetime | None = Field(
-        default=None, description="the dispatcher must act by then (policy `sla.dispatch`)")
+        default=None, description="the dispatcher must act by then (policy `sla.dispatch`)"
+    )
     warn_at: dict[int, datetime] = Field(default_factory=dict)
 
 
@@ -179,7 +180,8 @@ class DemandClassified(RuleApplied):
     confidence: float
     manual: bool = False
     matched_terms: list[str] = Field(
-        default_factory=list, description="the report's words that named the item")
+        default_factory=list, description="the report's words that named the item"
+    )
     note: str = Field(default="", max_length=2000, description="a dispatcher's reason")
 
 
@@ -191,7 +193,8 @@ class DemandReclassified(DomainEvent):
     tier: Tier
     urgency: Urgency
     previous_category: Category | None = Field(
-        default=None, description="None: the need reached a unit unclassified")
+        default=None, description="None: the need reached a unit unclassified"
+    )
     previous_tier: Tier | None = None
     reason: ShortText
 
@@ -206,10 +209,18 @@ class DemandAssigned(RuleApplied):
     unit_id: str
     unit_kind: UnitKind
     accept_due_at: datetime
-    reason: Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
-                    "dispatch_timeout", "adjudicated"]
-    note: str = Field(default="", max_length=2000,
-                      description="the reason a person gave for a manual assignment")
+    reason: Literal[
+        "routing",
+        "first_receiver",
+        "return_limit",
+        "reassigned",
+        "handed_to_grid",
+        "dispatch_timeout",
+        "adjudicated",
+    ]
+    note: str = Field(
+        default="", max_length=2000, description="the reason a person gave for a manual assignment"
+    )
 
 
 class DemandReturned(DomainEvent):
@@ -220,8 +231,10 @@ class DemandReturned(DomainEvent):
     reason: ShortText
     return_count: int
     due_at: datetime | None = Field(
-        default=None, description="below the return limit: a dispatcher must give it an owner "
-        "by then (policy `sla.dispatch`)")
+        default=None,
+        description="below the return limit: a dispatcher must give it an owner "
+        "by then (policy `sla.dispatch`)",
+    )
     warn_at: dict[int, datetime] = Field(default_factory=dict)
 
 
@@ -327,7 +340,8 @@ class ExtensionRequested(DomainEvent):
     reason: ShortText
     approver_unit: str
     decide_by: datetime | None = Field(
-        default=None, description="the approver must decide by then (`sla.extension_decision`)")
+        default=None, description="the approver must decide by then (`sla.extension_decision`)"
+    )
 
 
 class ExtensionDecisionEscalated(DomainEvent):
@@ -396,8 +410,10 @@ class EvaluationSubmitted(DomainEvent):
     rating: Rating
     comment: str = Field(default="", max_length=2000)
     via: Literal["direct", "phone_callback"] = Field(
-        default="direct", description="direct: the reviewer (or its integrator) rated; "
-        "phone_callback: 回访, taken by phone and recorded by the event's actor")
+        default="direct",
+        description="direct: the reviewer (or its integrator) rated; "
+        "phone_callback: 回访, taken by phone and recorded by the event's actor",
+    )
 
 
 class EvaluationWindowClosed(DomainEvent):
@@ -506,7 +522,13 @@ class EventEnvelope(Frozen):
 
     @classmethod
     def wrap(
-        cls, event: DomainEvent, *, event_id: str, stream_id: str, version: int, actor: Actor,
+        cls,
+        event: DomainEvent,
+        *,
+        event_id: str,
+        stream_id: str,
+        version: int,
+        actor: Actor,
         occurred_at: datetime,
     ) -> EventEnvelope:
         return cls(

@@ -10,7 +10,11 @@ from domain.model import Role, Stage
 from domain.state import DemandState
 
 OPEN_STAGES = (
-    Stage.COLLECTION, Stage.CLASSIFICATION, Stage.ASSIGNMENT, Stage.HANDLING, Stage.EVALUATION,
+    Stage.COLLECTION,
+    Stage.CLASSIFICATION,
+    Stage.ASSIGNMENT,
+    Stage.HANDLING,
+    Stage.EVALUATION,
 )
 
 

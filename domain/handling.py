@@ -41,13 +41,21 @@ def accept(state: DemandState, command: Accept, ctx: DecisionContext) -> Events:
     require_assignee(state, "Accept", ctx)
     budget, rule_id = handling_budget(state, ctx.policy)
     clock = Clock(ctx, budget, ctx.now, need_calendar(state, ctx))
-    return [ev.DemandAccepted(
-        rule_id=rule_id, policy_version=ctx.version, unit_id=state.assigned_unit,
-        due_at=clock.due_at, calendar=clock.calendar, warn_at=clock.warn_at,
-    )]
+    return [
+        ev.DemandAccepted(
+            rule_id=rule_id,
+            policy_version=ctx.version,
+            unit_id=state.assigned_unit,
+            due_at=clock.due_at,
+            calendar=clock.calendar,
+            warn_at=clock.warn_at,
+        )
+    ]
 
 
-def acceptance_timeout(state: DemandState, command: AcceptanceTimeout, ctx: DecisionContext) -> Events:
+def acceptance_timeout(
+    state: DemandState, command: AcceptanceTimeout, ctx: DecisionContext
+) -> Events:
     """Not accepted in time: one rung up the ladder (recorded only at the top)."""
     if state.stage != Stage.ASSIGNMENT:
         return []
@@ -59,8 +67,9 @@ def acceptance_timeout(state: DemandState, command: AcceptanceTimeout, ctx: Deci
 def warning_due(state: DemandState, command: WarningDue, ctx: DecisionContext) -> Events:
     """50% / 75% of the handling time (or of a dispatcher's wait) is used: warn whoever must
     act, once per threshold."""
-    if state.due_at is None or (state.stage != Stage.HANDLING
-                                and not waiting_for_dispatcher(state)):
+    if state.due_at is None or (
+        state.stage != Stage.HANDLING and not waiting_for_dispatcher(state)
+    ):
         return []
     if state.pending_information:
         return []
@@ -71,7 +80,9 @@ def warning_due(state: DemandState, command: WarningDue, ctx: DecisionContext) -
     return [ev.DeadlineWarningIssued(threshold_percent=command.percent, due_at=state.due_at)]
 
 
-def deadline_breached(state: DemandState, command: DeadlineBreached, ctx: DecisionContext) -> Events:
+def deadline_breached(
+    state: DemandState, command: DeadlineBreached, ctx: DecisionContext
+) -> Events:
     """The handling deadline passed: escalate one rung with a new deadline."""
     if state.stage != Stage.HANDLING or state.pending_information:
         return []
@@ -90,7 +101,9 @@ def note_progress(state: DemandState, command: NoteProgress, ctx: DecisionContex
     return [ev.ProgressNoted(note=command.note)]
 
 
-def request_extension(state: DemandState, command: RequestExtension, ctx: DecisionContext) -> Events:
+def request_extension(
+    state: DemandState, command: RequestExtension, ctx: DecisionContext
+) -> Events:
     """The assignee asks for more working hours; the unit above decides (the top decides
     for itself). One request at a time, at most `max_extensions` granted."""
     require_assignee(state, "RequestExtension", ctx)
@@ -102,13 +115,19 @@ def request_extension(state: DemandState, command: RequestExtension, ctx: Decisi
     approver = above.id if above else state.assigned_unit
     assert approver is not None
     wait = ctx.policy.sla.extension_decision
-    return [ev.ExtensionRequested(extra_hours=command.extra_hours, reason=command.reason,
-                                  approver_unit=approver,
-                                  decide_by=ctx.after_working(wait)[0] if wait else None)]
+    return [
+        ev.ExtensionRequested(
+            extra_hours=command.extra_hours,
+            reason=command.reason,
+            approver_unit=approver,
+            decide_by=ctx.after_working(wait)[0] if wait else None,
+        )
+    ]
 
 
-def extension_decision_due(state: DemandState, command: ExtensionDecisionDue,
-                           ctx: DecisionContext) -> Events:
+def extension_decision_due(
+    state: DemandState, command: ExtensionDecisionDue, ctx: DecisionContext
+) -> Events:
     """Nobody decided in time: the request goes one rung above its approver; at the top it
     lapses (refused), and the unit works on to its current deadline."""
     pending = state.pending_extension
@@ -120,8 +139,11 @@ def extension_decision_due(state: DemandState, command: ExtensionDecisionDue,
     wait = ctx.policy.sla.extension_decision
     if above is None or wait is None:
         return [ev.ExtensionRefused(reason="no decision in time", lapsed=True)]
-    return [ev.ExtensionDecisionEscalated(from_unit=pending.approver_unit, to_unit=above.id,
-                                          decide_by=ctx.after_working(wait)[0])]
+    return [
+        ev.ExtensionDecisionEscalated(
+            from_unit=pending.approver_unit, to_unit=above.id, decide_by=ctx.after_working(wait)[0]
+        )
+    ]
 
 
 def decide_extension(state: DemandState, command: DecideExtension, ctx: DecisionContext) -> Events:
@@ -138,9 +160,14 @@ def decide_extension(state: DemandState, command: DecideExtension, ctx: Decision
     clock = need_calendar(state, ctx)
     due_at, calendar = ctx.after_working(extra, max(ctx.now, state.due_at), clock)
     left = working_time_between(ctx.now, due_at, clock)
-    return [ev.ExtensionApproved(due_at=due_at, calendar=calendar,
-                                 warn_at=ctx.warn_points(left, calendar=clock),
-                                 reason=command.reason)]
+    return [
+        ev.ExtensionApproved(
+            due_at=due_at,
+            calendar=calendar,
+            warn_at=ctx.warn_points(left, calendar=clock),
+            reason=command.reason,
+        )
+    ]
 
 
 def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Events:
@@ -150,6 +177,10 @@ def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Eve
         raise InvalidCommand("result_summary", "information is still awaited")
     assert state.assigned_unit is not None
     in_time = state.due_at is None or ctx.now <= state.due_at
-    done = ev.HandlingCompleted(unit_id=state.assigned_unit, result_summary=command.result_summary,
-                                service_mode=command.service_mode, in_time=in_time)
+    done = ev.HandlingCompleted(
+        unit_id=state.assigned_unit,
+        result_summary=command.result_summary,
+        service_mode=command.service_mode,
+        in_time=in_time,
+    )
     return [done, evaluation_requested(state, ctx)]

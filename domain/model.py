@@ -174,7 +174,9 @@ class Requester(Frozen):
     organisation: str | None = Field(default=None, max_length=200)
 
     def masked(self) -> Requester:
-        return self.model_copy(update={"name": mask_text(self.name), "phone": mask_phone(self.phone)})
+        return self.model_copy(
+            update={"name": mask_text(self.name), "phone": mask_phone(self.phone)}
+        )
 
 
 class Actor(Frozen):

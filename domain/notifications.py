@@ -36,19 +36,25 @@ NOTIFIED: dict[str, str] = {
 NAMES = tuple(sorted(set(NOTIFIED.values())))
 
 
-def message(*, need_id: str, event: ev.EventEnvelope, state: DemandState, via_stream_id: str,
-            base_url: str) -> dict[str, Any]:
+def message(
+    *, need_id: str, event: ev.EventEnvelope, state: DemandState, via_stream_id: str, base_url: str
+) -> dict[str, Any]:
     """The body for one channel: `state` is the need folded up to and including `event`;
     `via_stream_id` is the report through which this channel hears (its own need, or a report
     of it merged here)."""
     name = NOTIFIED[event.type]
     body: dict[str, Any] = {
-        "event_id": str(event.event_id), "need_id": need_id, "type": name,
-        "event_type": event.type, "version": event.version,
+        "event_id": str(event.event_id),
+        "need_id": need_id,
+        "type": name,
+        "event_type": event.type,
+        "version": event.version,
         "status": state.stage.value if state.stage else None,
         "occurred_at": _iso(event.occurred_at),
-        "links": {"need": f"{base_url}/needs/{need_id}",
-                  "open311": f"{base_url}/open311/v2/requests/{need_id}.json"},
+        "links": {
+            "need": f"{base_url}/needs/{need_id}",
+            "open311": f"{base_url}/open311/v2/requests/{need_id}.json",
+        },
     }
     if via_stream_id != need_id:
         body["report_id"] = via_stream_id  # the channel's own report, merged into this need
@@ -60,21 +66,25 @@ def message(*, need_id: str, event: ev.EventEnvelope, state: DemandState, via_st
             "submit": f"{base_url}/needs/{need_id}/evaluation",
         }
     if isinstance(payload, ev.InformationRequested):
-        body["information"] = {"missing_fields": list(payload.missing_fields),
-                               "submit": f"{base_url}/needs/{need_id}/information"}
+        body["information"] = {
+            "missing_fields": list(payload.missing_fields),
+            "submit": f"{base_url}/needs/{need_id}/information",
+        }
     if isinstance(payload, ev.DemandMerged):
         body["merged_into"] = payload.into_stream_id
     return body
 
 
-def _requesters_via(state: DemandState, need_id: str, via: str,
-                    asked: ev.EvaluationRequested) -> list[str]:
+def _requesters_via(
+    state: DemandState, need_id: str, via: str, asked: ev.EvaluationRequested
+) -> list[str]:
     """The requester reviewers this channel speaks for: its own report's requester, or the
     requester of its report merged here."""
     own = state.requesters[0].requester_id if via == need_id and state.requesters else None
     mine = own if via == need_id else state.linked_requesters.get(via)
-    return [r.reviewer_id for r in asked.reviewers
-            if r.role == "requester" and r.reviewer_id == mine]
+    return [
+        r.reviewer_id for r in asked.reviewers if r.role == "requester" and r.reviewer_id == mine
+    ]
 
 
 def _iso(value: datetime) -> str:
@@ -102,8 +112,14 @@ def address_problem(address: str) -> str | None:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    for name in ("is_loopback", "is_private", "is_link_local", "is_multicast", "is_reserved",
-                 "is_unspecified"):
+    for name in (
+        "is_loopback",
+        "is_private",
+        "is_link_local",
+        "is_multicast",
+        "is_reserved",
+        "is_unspecified",
+    ):
         if getattr(ip, name):
             return f"url: resolves to a {name.removeprefix('is_').replace('_', '-')} address"
     return None

@@ -100,17 +100,21 @@ class CollectionPolicy(Frozen):
     on_information_expiry: Literal["close", "hand_to_grid"] = "hand_to_grid"
     duplicate_window: Duration = timedelta(days=7)
     repeats: RepeatPolicy | None = Field(
-        default=None, description="unset: the category-and-place rule of older policies")
+        default=None, description="unset: the category-and-place rule of older policies"
+    )
     location_request_limit: Duration | None = Field(
-        default=None, description="set: a place-bound report with no place is asked for one")
+        default=None, description="set: a place-bound report with no place is asked for one"
+    )
 
 
 class RoutingPolicy(Frozen):
     category_units: dict[Category, str] = Field(default_factory=dict)
     max_returns: int = Field(default=2, ge=1)
     adjudication: bool = Field(
-        default=False, description="at the return limit a supervisor rules which unit is "
-        "responsible (binding) instead of the first receiver taking the need at once")
+        default=False,
+        description="at the return limit a supervisor rules which unit is "
+        "responsible (binding) instead of the first receiver taking the need at once",
+    )
 
 
 UrgencyHours = dict[Urgency, Duration]
@@ -124,15 +128,19 @@ class UrgencyLevel(Frozen):
     clock: Literal["calendar", "working"] = "working"
     limit: Duration | None = Field(default=None, description="a duration on the level's clock")
     working_days: int | None = Field(
-        default=None, ge=1, description="the limit in working days (each the calendar's "
-        "working day long); only with the working clock")
+        default=None,
+        ge=1,
+        description="the limit in working days (each the calendar's "
+        "working day long); only with the working clock",
+    )
 
     def budget(self, calendar: WorkingCalendar) -> timedelta | None:
         if self.limit is not None:
             return self.limit
         if self.working_days is not None:
-            day = (timedelta(hours=calendar.day_end.hour, minutes=calendar.day_end.minute)
-                   - timedelta(hours=calendar.day_start.hour, minutes=calendar.day_start.minute))
+            day = timedelta(
+                hours=calendar.day_end.hour, minutes=calendar.day_end.minute
+            ) - timedelta(hours=calendar.day_start.hour, minutes=calendar.day_start.minute)
             return day * self.working_days
         return None
 
@@ -143,27 +151,38 @@ class SlaPolicy(Frozen):
     default_handling: Duration = timedelta(hours=40)
     escalation: Duration = timedelta(hours=16)
     extension_decision: Duration | None = Field(
-        default=None, description="working time the approving unit has to decide an extension "
+        default=None,
+        description="working time the approving unit has to decide an extension "
         "request; then the request goes one rung up (at the top it lapses, refused). Unset: no "
-        "clock")
+        "clock",
+    )
     dispatch: Duration | None = Field(
-        default=None, description="working time a need may wait for a dispatcher (to be "
+        default=None,
+        description="working time a need may wait for a dispatcher (to be "
         "classified by hand, or to get an owner after a return) before the first receiver "
-        "takes it; warnings at `warning_percents`. Unset: no clock, as policies before it")
+        "takes it; warnings at `warning_percents`. Unset: no clock, as policies before it",
+    )
     supervision_reply: Duration = Field(
         default=timedelta(hours=24),
         description="督办: working time a unit has to reply to a supervision order, unless "
-                    "the order names its own")
+        "the order names its own",
+    )
     warning_percents: list[int] = Field(default_factory=lambda: [50, 75])
     max_extensions: int = Field(default=2, ge=0)
     levels: dict[Urgency, UrgencyLevel] = Field(
-        default_factory=dict, description="per urgency: its clock and the most time any "
+        default_factory=dict,
+        description="per urgency: its clock and the most time any "
         "deadline of a need of that urgency may give (handling, escalation); unset: working "
-        "time and no cap, as policies before the levels")
+        "time and no cap, as policies before the levels",
+    )
     ladder: dict[UnitKind, int] = Field(
         default_factory=lambda: {
-            UnitKind.GRID: 0, UnitKind.COMMUNITY: 1, UnitKind.STREET: 2,
-            UnitKind.DEPARTMENT: 2, UnitKind.SERVICE_TEAM: 2, UnitKind.SUPERVISION: 3,
+            UnitKind.GRID: 0,
+            UnitKind.COMMUNITY: 1,
+            UnitKind.STREET: 2,
+            UnitKind.DEPARTMENT: 2,
+            UnitKind.SERVICE_TEAM: 2,
+            UnitKind.SUPERVISION: 3,
         }
     )
 
@@ -180,7 +199,9 @@ class ReviewerRule(Frozen):
 class EvaluationPolicy(Frozen):
     window: Duration = timedelta(days=7)
     max_reopenings: int = Field(default=2, ge=0)
-    enterprise_kinds: list[RequesterKind] = Field(default_factory=lambda: [RequesterKind.ENTERPRISE])
+    enterprise_kinds: list[RequesterKind] = Field(
+        default_factory=lambda: [RequesterKind.ENTERPRISE]
+    )
     enterprise_categories: list[Category] = Field(
         default_factory=lambda: [Category.ENTERPRISE_AFFAIRS]
     )
@@ -202,8 +223,10 @@ class Policy(Frozen):
     @model_validator(mode="after")
     def _a_ruling_has_a_deadline(self) -> Policy:
         if self.routing.adjudication and self.sla.dispatch is None:
-            raise ValueError("routing.adjudication needs sla.dispatch: a need waiting for a "
-                             "ruling must have a deadline")
+            raise ValueError(
+                "routing.adjudication needs sla.dispatch: a need waiting for a "
+                "ruling must have a deadline"
+            )
         return self
 
     def unit(self, unit_id: str | None) -> Unit | None:
@@ -254,7 +277,9 @@ def shared(policy: Policy) -> Policy:
 def load_policy(text: str | bytes) -> Policy:
     """Parse a YAML policy and check its references (parents, first receiver, rule units)."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
-    policy = Policy.model_validate(yaml.load(raw, Loader=_YAML_LOADER) | {"version": policy_version(raw)})
+    policy = Policy.model_validate(
+        yaml.load(raw, Loader=_YAML_LOADER) | {"version": policy_version(raw)}
+    )
     _check_references(policy)
     return policy
 

@@ -76,23 +76,31 @@ class Fingerprint(Frozen):
     submitted_at: datetime
 
 
-def fingerprint(stream_id: str, submission: Submission, policy: Policy,
-                now: datetime) -> Fingerprint:
+def fingerprint(
+    stream_id: str, submission: Submission, policy: Policy, now: datetime
+) -> Fingerprint:
     """The report as repeat detection sees it (pure: the same report gives the same print)."""
     s, loc = submission, submission.location
     text = " ".join([s.title, s.description, *s.details.values()])
     found = classify(text, s.requester.kind, s.channel, s.category_hint, policy, title=s.title)
     sure = found and found.confidence >= policy.classification.confidence_threshold
     rule = policy.rule(found.rule_id) if sure and found else None
-    places = place_digests(loc.community or loc.grid or loc.street, text, loc.building,
-                           loc.address)
+    places = place_digests(loc.community or loc.grid or loc.street, text, loc.building, loc.address)
     lat, lon = coordinates(s.details)
     return Fingerprint(
-        stream_id=stream_id, item=rule.id if rule else None,
+        stream_id=stream_id,
+        item=rule.id if rule else None,
         category=rule.category if rule else s.category_hint,
-        at_place=rule.at_place if rule else True, street=loc.street, community=loc.community,
-        grid=loc.grid, places=sorted(places), latitude=lat, longitude=lon,
-        requester_id=s.requester.requester_id, text=text[:500], submitted_at=now,
+        at_place=rule.at_place if rule else True,
+        street=loc.street,
+        community=loc.community,
+        grid=loc.grid,
+        places=sorted(places),
+        latitude=lat,
+        longitude=lon,
+        requester_id=s.requester.requester_id,
+        text=text[:500],
+        submitted_at=now,
     )
 
 
@@ -121,17 +129,24 @@ def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
     text = similarity(new.text, old.text, policy)
     score = round(rules.place_weight * PLACE_VALUE[place] + rules.text_weight * text, 4)
     if mergeable and same_item and place == "same" and score >= rules.merge_score:
-        return RepeatVerdict(kind="merge", of_stream_id=old.stream_id, score=score,
-                             rule_id=f"collection.repeats.{new.item}")
+        return RepeatVerdict(
+            kind="merge",
+            of_stream_id=old.stream_id,
+            score=score,
+            rule_id=f"collection.repeats.{new.item}",
+        )
     if score >= rules.possible_score:
         named = new.item or (new.category.value if new.category else "unclassified")
-        return RepeatVerdict(kind="possible", of_stream_id=old.stream_id, score=score,
-                             rule_id=f"collection.repeats.{named}")
+        return RepeatVerdict(
+            kind="possible",
+            of_stream_id=old.stream_id,
+            score=score,
+            rule_id=f"collection.repeats.{named}",
+        )
     return none.model_copy(update={"score": score})
 
 
-def best_verdict(new: Fingerprint, candidates: list[Fingerprint],
-                 policy: Policy) -> RepeatVerdict:
+def best_verdict(new: Fingerprint, candidates: list[Fingerprint], policy: Policy) -> RepeatVerdict:
     """A sure repeat before a possible one, the higher score first, the older need on ties."""
     verdicts = [judge(new, old, policy) for old in candidates]
     rank = {"merge": 2, "possible": 1, "none": 0}
@@ -139,8 +154,7 @@ def best_verdict(new: Fingerprint, candidates: list[Fingerprint],
     return best if best.kind != "none" else RepeatVerdict()
 
 
-def place_digests(scope: str, text: str, building: str | None,
-                  address: str | None) -> list[str]:
+def place_digests(scope: str, text: str, building: str | None, address: str | None) -> list[str]:
     """Digests of the places a report names, in its fields or its text, scoped by its
     community (or grid, or street): buildings 'b:', units of a building 'u:', courtyards 'y:',
     house numbers or addresses 'a:'. A placeholder ('无', '不详') names nothing, nor does an
@@ -183,7 +197,8 @@ def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Pla
             if shared is not None:
                 return "same" if shared else "different"
     same_area = (new.grid and new.grid == old.grid) or (
-        new.community and new.community == old.community and not (new.grid and old.grid))
+        new.community and new.community == old.community and not (new.grid and old.grid)
+    )
     return "near" if same_area else "unknown"
 
 
@@ -229,25 +244,39 @@ def _metres(a: Fingerprint, b: Fingerprint) -> float:
     return 6_371_000 * math.hypot(dx, dy)
 
 
-def repeat_events(state: DemandState, submitted: ev.DemandSubmitted, verdict: RepeatVerdict,
-                  ctx: DecisionContext) -> list[ev.DomainEvent]:
+def repeat_events(
+    state: DemandState, submitted: ev.DemandSubmitted, verdict: RepeatVerdict, ctx: DecisionContext
+) -> list[ev.DomainEvent]:
     """What the verdict adds to a new need's submission: a merge that ends it, or the flag
     that puts it before a dispatcher."""
     if verdict.kind == "none" or verdict.of_stream_id is None:
         return [submitted]
     if verdict.kind == "merge":
-        return [submitted, ev.DemandMerged(
-            rule_id=verdict.rule_id, policy_version=ctx.version,
-            into_stream_id=verdict.of_stream_id, score=verdict.score,
-        ), ev.DemandClosed(outcome=Outcome.MERGED)]
-    return [submitted, ev.PossibleRepeatFlagged(
-        rule_id=verdict.rule_id, policy_version=ctx.version, of_stream_id=verdict.of_stream_id,
-        score=verdict.score, dispatcher_unit=dispatcher_for(evolve(state, submitted), ctx.policy),
-    )]
+        return [
+            submitted,
+            ev.DemandMerged(
+                rule_id=verdict.rule_id,
+                policy_version=ctx.version,
+                into_stream_id=verdict.of_stream_id,
+                score=verdict.score,
+            ),
+            ev.DemandClosed(outcome=Outcome.MERGED),
+        ]
+    return [
+        submitted,
+        ev.PossibleRepeatFlagged(
+            rule_id=verdict.rule_id,
+            policy_version=ctx.version,
+            of_stream_id=verdict.of_stream_id,
+            score=verdict.score,
+            dispatcher_unit=dispatcher_for(evolve(state, submitted), ctx.policy),
+        ),
+    ]
 
 
-def resolve_possible_repeat(state: DemandState, command: ResolvePossibleRepeat,
-                            ctx: DecisionContext) -> list[ev.DomainEvent]:
+def resolve_possible_repeat(
+    state: DemandState, command: ResolvePossibleRepeat, ctx: DecisionContext
+) -> list[ev.DomainEvent]:
     """A dispatcher links the need to the one it may repeat (it merges there and closes) or
     dismisses the doubt (it goes on as its own need)."""
     other = state.possible_repeat_of
@@ -269,13 +298,18 @@ def split_id(merged_stream_id: str) -> str:
     return demand_id(channel, merged_stream_id, "split")
 
 
-def unlink_report(state: DemandState, command: UnlinkReport,
-                  ctx: DecisionContext) -> list[ev.DomainEvent]:
+def unlink_report(
+    state: DemandState, command: UnlinkReport, ctx: DecisionContext
+) -> list[ev.DomainEvent]:
     """Unmerge: a report merged into this open need was not the same need after all. It
     leaves this need (its requester no longer evaluates it) and goes on as its own, from
     intake (the workflow starts it under `split_id`)."""
     if command.linked_stream_id not in state.linked_reports:
         raise InvalidCommand("linked_stream_id", "is not a report merged into this need")
-    return [ev.ReportUnlinked(linked_stream_id=command.linked_stream_id,
-                              split_stream_id=split_id(command.linked_stream_id),
-                              reason=command.reason)]
+    return [
+        ev.ReportUnlinked(
+            linked_stream_id=command.linked_stream_id,
+            split_stream_id=split_id(command.linked_stream_id),
+            reason=command.reason,
+        )
+    ]

@@ -23,8 +23,15 @@ from domain.policy import Policy, Unit
 from domain.sla import need_calendar
 from domain.state import DemandState
 
-Reason = Literal["routing", "first_receiver", "return_limit", "reassigned", "handed_to_grid",
-                 "dispatch_timeout", "adjudicated"]
+Reason = Literal[
+    "routing",
+    "first_receiver",
+    "return_limit",
+    "reassigned",
+    "handed_to_grid",
+    "dispatch_timeout",
+    "adjudicated",
+]
 
 
 class RoutingDecision(Frozen):
@@ -54,8 +61,9 @@ def route(state: DemandState, policy: Policy, exclude: tuple[str, ...] = ()) -> 
     if state.handed_to_grid and state.location:
         grid = policy.unit(state.location.grid)
         if grid:
-            return RoutingDecision(unit=grid, rule_id="routing.handed_to_grid",
-                                   reason="handed_to_grid")
+            return RoutingDecision(
+                unit=grid, rule_id="routing.handed_to_grid", reason="handed_to_grid"
+            )
     for unit_id, rule_id in _candidates(state, policy):
         unit = policy.unit(unit_id)
         if unit and unit.id not in exclude:
@@ -69,16 +77,26 @@ def first_receiver(policy: Policy, rule_id: str, reason: Reason) -> RoutingDecis
     return RoutingDecision(unit=unit, rule_id=rule_id, reason=reason)
 
 
-def assigned(decision: RoutingDecision, state: DemandState, ctx: DecisionContext,
-             start: datetime | None = None, note: str = "") -> ev.DemandAssigned:
+def assigned(
+    decision: RoutingDecision,
+    state: DemandState,
+    ctx: DecisionContext,
+    start: datetime | None = None,
+    note: str = "",
+) -> ev.DemandAssigned:
     """The assignee must accept within the policy's acceptance limit (on the need's clock:
     calendar hours for an emergency), counted from now or, for a need split out of a merge,
     from its own submission (`start`)."""
-    accept_due_at, _ = ctx.after_working(ctx.policy.sla.acceptance, start,
-                                         need_calendar(state, ctx))
+    accept_due_at, _ = ctx.after_working(
+        ctx.policy.sla.acceptance, start, need_calendar(state, ctx)
+    )
     return ev.DemandAssigned(
-        rule_id=decision.rule_id, policy_version=ctx.version, unit_id=decision.unit.id,
-        unit_kind=decision.unit.kind, accept_due_at=accept_due_at, reason=decision.reason,
+        rule_id=decision.rule_id,
+        policy_version=ctx.version,
+        unit_id=decision.unit.id,
+        unit_kind=decision.unit.kind,
+        accept_due_at=accept_due_at,
+        reason=decision.reason,
         note=note,
     )
 
@@ -88,8 +106,9 @@ def routing_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEven
     if state.stage != Stage.CLASSIFICATION or state.category is None or state.assigned_unit:
         return []
     first = state.return_count == 0 and state.escalation_count == 0
-    return [assigned(route(state, ctx.policy), state, ctx,
-                     start=state.clock_from if first else None)]
+    return [
+        assigned(route(state, ctx.policy), state, ctx, start=state.clock_from if first else None)
+    ]
 
 
 def reroute_if_target_changed(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
@@ -112,22 +131,34 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
     if state.assigned_unit:
         raise InvalidCommand("unit_id", f"already assigned to {state.assigned_unit}; use Reassign")
     if state.awaiting_adjudication:
-        raise InvalidCommand("unit_id", "returned as often as allowed: a supervisor rules who "
-                             "is responsible (Adjudicate)")
+        raise InvalidCommand(
+            "unit_id",
+            "returned as often as allowed: a supervisor rules who is responsible (Adjudicate)",
+        )
     if command.unit_id is None:
-        return [assigned(route(state, ctx.policy, exclude=state.returned_by), state, ctx,
-                         note=command.reason)]
+        return [
+            assigned(
+                route(state, ctx.policy, exclude=state.returned_by), state, ctx, note=command.reason
+            )
+        ]
     unit = _known_unit(ctx.policy, command.unit_id)
-    return [assigned(RoutingDecision(unit=unit, rule_id="manual", reason="routing"), state, ctx,
-                     note=command.reason)]
+    return [
+        assigned(
+            RoutingDecision(unit=unit, rule_id="manual", reason="routing"),
+            state,
+            ctx,
+            note=command.reason,
+        )
+    ]
 
 
 def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """退单: the assignee sends the need back; at the return limit the street office decides."""
     require_assignee(state, "Return", ctx)
     if state.adjudicated_unit is not None and state.adjudicated_unit == state.assigned_unit:
-        raise InvalidCommand("reason", f"a ruling made {state.adjudicated_unit} responsible: "
-                             "it cannot be returned")
+        raise InvalidCommand(
+            "reason", f"a ruling made {state.adjudicated_unit} responsible: it cannot be returned"
+        )
     limit = ctx.policy.routing.max_returns
     if state.assigned_unit == ctx.policy.first_receiver and state.return_count >= limit:
         raise InvalidCommand("reason", "the street office decides after the return limit")
@@ -135,14 +166,24 @@ def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> li
     count = state.return_count + 1
     if count < limit:
         due_at, warn_at = dispatch_clock(ctx)
-        return [ev.DemandReturned(unit_id=state.assigned_unit, reason=command.reason,
-                                  return_count=count, due_at=due_at, warn_at=warn_at)]
-    returned = ev.DemandReturned(unit_id=state.assigned_unit, reason=command.reason,
-                                 return_count=count)
+        return [
+            ev.DemandReturned(
+                unit_id=state.assigned_unit,
+                reason=command.reason,
+                return_count=count,
+                due_at=due_at,
+                warn_at=warn_at,
+            )
+        ]
+    returned = ev.DemandReturned(
+        unit_id=state.assigned_unit, reason=command.reason, return_count=count
+    )
     if ctx.policy.routing.adjudication:
         due_at, warn_at = dispatch_clock(ctx)
-        return [returned, ev.AdjudicationRequested(return_count=count, due_at=due_at,
-                                                   warn_at=warn_at)]
+        return [
+            returned,
+            ev.AdjudicationRequested(return_count=count, due_at=due_at, warn_at=warn_at),
+        ]
     decision = first_receiver(ctx.policy, "routing.return_limit", "return_limit")
     return [returned, assigned(decision, state, ctx)]
 
@@ -156,8 +197,9 @@ def dispatch_clock(ctx: DecisionContext) -> tuple[datetime | None, dict[int, dat
     return ctx.after_working(wait)[0], ctx.warn_points(wait)
 
 
-def dispatch_overdue(state: DemandState, command: DispatchOverdue,
-                     ctx: DecisionContext) -> list[ev.DomainEvent]:
+def dispatch_overdue(
+    state: DemandState, command: DispatchOverdue, ctx: DecisionContext
+) -> list[ev.DomainEvent]:
     """Nobody dispatched it in time: the first receiver (the street office) owns it now and
     must accept it, whatever its classification (首接负责)."""
     if not waiting_for_dispatcher(state):
@@ -168,8 +210,9 @@ def dispatch_overdue(state: DemandState, command: DispatchOverdue,
     return [assigned(decision, state, ctx)]
 
 
-def adjudicate(state: DemandState, command: Adjudicate, ctx: DecisionContext
-               ) -> list[ev.DomainEvent]:
+def adjudicate(
+    state: DemandState, command: Adjudicate, ctx: DecisionContext
+) -> list[ev.DomainEvent]:
     """裁定: the named unit is responsible, bindingly; it must accept the need afresh unless
     it already holds it."""
     unit = _known_unit(ctx.policy, command.unit_id)

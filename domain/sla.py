@@ -35,8 +35,9 @@ def need_calendar(state: DemandState, ctx: DecisionContext) -> WorkingCalendar:
     return calendar
 
 
-def _capped(budget: timedelta, rule_id: str, state: DemandState,
-            policy: Policy) -> tuple[timedelta, str]:
+def _capped(
+    budget: timedelta, rule_id: str, state: DemandState, policy: Policy
+) -> tuple[timedelta, str]:
     level = policy.sla.levels.get(state.urgency) if state.urgency else None
     cap = level.budget(policy.calendar) if level is not None else None
     if cap is not None and cap < budget:
@@ -63,8 +64,13 @@ def handling_budget(state: DemandState, policy: Policy) -> tuple[timedelta, str]
 class Clock:
     """A deadline with its warning points, computed from `start` on the need's clock."""
 
-    def __init__(self, ctx: DecisionContext, budget: timedelta, start: datetime,
-                 calendar: WorkingCalendar | None = None) -> None:
+    def __init__(
+        self,
+        ctx: DecisionContext,
+        budget: timedelta,
+        start: datetime,
+        calendar: WorkingCalendar | None = None,
+    ) -> None:
         self.due_at, self.calendar = ctx.after_working(budget, start, calendar)
         self.warn_at = ctx.warn_points(budget, start, calendar)
 
@@ -84,9 +90,15 @@ def escalated(
     budget, _ = _capped(ctx.policy.sla.escalation, "sla.escalation", state, ctx.policy)
     clock = Clock(ctx, budget, ctx.now, need_calendar(state, ctx))
     return ev.HandlingEscalated(
-        rule_id="sla.escalation.ladder", policy_version=ctx.version,
-        from_unit=state.assigned_unit, to_unit=target.id, to_kind=target.kind, cause=cause,
-        due_at=clock.due_at, calendar=clock.calendar, warn_at=clock.warn_at,
+        rule_id="sla.escalation.ladder",
+        policy_version=ctx.version,
+        from_unit=state.assigned_unit,
+        to_unit=target.id,
+        to_kind=target.kind,
+        cause=cause,
+        due_at=clock.due_at,
+        calendar=clock.calendar,
+        warn_at=clock.warn_at,
     )
 
 

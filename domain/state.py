@@ -52,9 +52,7 @@ STAGE_TRANSITIONS: dict[Stage | None, frozenset[Stage]] = {
     Stage.COLLECTION: frozenset({Stage.COLLECTION, Stage.CLASSIFICATION, Stage.CLOSED}),
     Stage.CLASSIFICATION: frozenset({Stage.CLASSIFICATION, Stage.ASSIGNMENT}),
     Stage.ASSIGNMENT: frozenset({Stage.ASSIGNMENT, Stage.HANDLING}),
-    Stage.HANDLING: frozenset(
-        {Stage.HANDLING, Stage.ASSIGNMENT, Stage.EVALUATION, Stage.CLOSED}
-    ),
+    Stage.HANDLING: frozenset({Stage.HANDLING, Stage.ASSIGNMENT, Stage.EVALUATION, Stage.CLOSED}),
     Stage.EVALUATION: frozenset({Stage.EVALUATION, Stage.HANDLING, Stage.CLOSED}),
     Stage.CLOSED: frozenset(),
 }
@@ -69,9 +67,11 @@ class DemandState(Frozen):
     requesters: tuple[LinkedRequester, ...] = ()
     linked_reports: tuple[str, ...] = ()
     linked_requesters: dict[str, str] = Field(
-        default_factory=dict, description="linked report -> its requester id")
+        default_factory=dict, description="linked report -> its requester id"
+    )
     clock_from: datetime | None = Field(
-        default=None, description="a split need: its first acceptance deadline counts from here")
+        default=None, description="a split need: its first acceptance deadline counts from here"
+    )
     location: Location | None = None
     text: str = ""
     title: str = ""
@@ -97,7 +97,8 @@ class DemandState(Frozen):
     returned_by: tuple[str, ...] = ()
     awaiting_adjudication: bool = False
     adjudicated_unit: str | None = Field(
-        default=None, description="the unit a ruling made responsible: it cannot return it")
+        default=None, description="the unit a ruling made responsible: it cannot return it"
+    )
     escalation_count: int = 0
     reopen_count: int = 0
     extension_count: int = 0
@@ -115,9 +116,12 @@ class DemandState(Frozen):
     possible_repeat_of: str | None = None
     outcome: Outcome | None = None
     satisfied: bool | None = None
-    overdue: bool = Field(default=False, description="a deadline was breached and the need "
-                          "has not been accepted anew, completed or closed since "
-                          "(domain.deadlines.overdue_after)")
+    overdue: bool = Field(
+        default=False,
+        description="a deadline was breached and the need "
+        "has not been accepted anew, completed or closed since "
+        "(domain.deadlines.overdue_after)",
+    )
 
     def requester_kinds(self) -> set[RequesterKind]:
         return {r.kind for r in self.requesters}
@@ -126,10 +130,12 @@ class DemandState(Frozen):
 def evolve(state: DemandState, event: ev.DomainEvent) -> DemandState:
     """Record one event: the new state, never a decision."""
     update = EVOLVERS[event.type](state, event)
-    overdue = overdue_after(state.overdue, event.type,
-                            cause=event.cause if isinstance(event, ev.HandlingEscalated) else None,
-                            threshold=event.threshold_percent
-                            if isinstance(event, ev.DeadlineWarningIssued) else None)
+    overdue = overdue_after(
+        state.overdue,
+        event.type,
+        cause=event.cause if isinstance(event, ev.HandlingEscalated) else None,
+        threshold=event.threshold_percent if isinstance(event, ev.DeadlineWarningIssued) else None,
+    )
     return state.model_copy(update=update | {"version": state.version + 1, "overdue": overdue})
 
 

@@ -27,12 +27,20 @@ def supervise(state: DemandState, command: Supervise, ctx: DecisionContext) -> E
         raise InvalidCommand("note", "a supervision order is already waiting for its reply")
     if state.assigned_unit is None:
         raise InvalidCommand("note", "the need has no assigned unit to supervise")
-    window = timedelta(hours=command.reply_hours) if command.reply_hours \
+    window = (
+        timedelta(hours=command.reply_hours)
+        if command.reply_hours
         else ctx.policy.sla.supervision_reply
+    )
     due_at, _ = ctx.after_working(window)
-    return [ev.SupervisionOrdered(note=command.note, unit_id=state.assigned_unit,
-                                  reply_due_at=due_at,
-                                  order_count=state.supervision_count + 1)]
+    return [
+        ev.SupervisionOrdered(
+            note=command.note,
+            unit_id=state.assigned_unit,
+            reply_due_at=due_at,
+            order_count=state.supervision_count + 1,
+        )
+    ]
 
 
 def reply(state: DemandState, command: ReplySupervision, ctx: DecisionContext) -> Events:
@@ -50,5 +58,8 @@ def reply_due(state: DemandState, command: SupervisionDue, ctx: DecisionContext)
     if not timer_is_current(pending.reply_due_at, command.due_at, ctx.now):
         return []
     above = next_rung(state, ctx.policy)
-    return [ev.SupervisionReplyMissed(reply_due_at=pending.reply_due_at,
-                                      escalated_to=above.id if above else None)]
+    return [
+        ev.SupervisionReplyMissed(
+            reply_due_at=pending.reply_due_at, escalated_to=above.id if above else None
+        )
+    ]

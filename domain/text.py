@@ -25,12 +25,25 @@ import jieba
 
 jieba.setLogLevel(logging.WARNING)
 
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _NUM = r"(\d+|[零一二两三四五六七八九十百]+)"
 # 6栋, 六号楼 (not 一栋楼 / 两栋楼, a count of buildings); 3号院 is a courtyard of its own.
-_BUILDING = re.compile(r"(?<![A-Za-z\d])" + _NUM + r"\s*(?:栋|幢|号楼|座|号门栋)(?!楼)"
-                       r"|(?<![A-Za-z\d])(\d+|[三四五六七八九十百]+)\s*栋(?=楼)")
+_BUILDING = re.compile(
+    r"(?<![A-Za-z\d])" + _NUM + r"\s*(?:栋|幢|号楼|座|号门栋)(?!楼)"
+    r"|(?<![A-Za-z\d])(\d+|[三四五六七八九十百]+)\s*栋(?=楼)"
+)
 _COURTYARD = re.compile(r"(?<![A-Za-z\d])" + _NUM + r"\s*号院")
 _UNIT = re.compile(_NUM + r"\s*(?:栋|幢|号楼|座)\s*" + _NUM + r"\s*单元")
 _LETTER_BUILDING = re.compile(r"(?<![A-Za-z])([A-Za-z])\s*(\d+)\s*(?:栋|幢|号楼|座)")
@@ -39,8 +52,25 @@ _BUILDING_FIELD = re.compile(r"^\s*(?:([A-Za-z])\s*)?" + _NUM + r"\s*(?:栋|幢|
 _HOUSE = re.compile(r"([\u4e00-\u9fff]{1,8}?(?:大街|街|路|道|巷|里|弄))\s*" + _NUM + r"\s*号")
 # Words that come before a street name in speech (我家在汉正街857号): cut off the name.
 _BEFORE_STREET = re.compile("^.*[在的家住是到了我你他她和与对旁边近]")
-_PLACEHOLDERS = frozenset({"无", "没有", "不知道", "不详", "未知", "暂无", "不清楚", "-", "--",
-                           "/", "n/a", "na", "none", "null", "0"})
+_PLACEHOLDERS = frozenset(
+    {
+        "无",
+        "没有",
+        "不知道",
+        "不详",
+        "未知",
+        "暂无",
+        "不清楚",
+        "-",
+        "--",
+        "/",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "0",
+    }
+)
 # Characters that render as nothing (zero-width, BOM, word joiner) and variation selectors.
 _INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\ufe00-\ufe0f]")
 _FILLER = (
@@ -63,8 +93,11 @@ characters). A pure function of the pinned package: the same words on every work
 def _segmenter() -> jieba.Tokenizer:
     tokenizer = jieba.Tokenizer()
     with tokenizer.get_dict_file() as packaged:
-        kept = b"".join(line for line in packaged
-                        if line.strip() and int(line.split()[1]) >= DICTIONARY_MIN_FREQ)
+        kept = b"".join(
+            line
+            for line in packaged
+            if line.strip() and int(line.split()[1]) >= DICTIONARY_MIN_FREQ
+        )
     tokenizer.FREQ, tokenizer.total = tokenizer.gen_pfdict(io.BytesIO(kept))
     tokenizer.initialized = True
     return tokenizer

@@ -57,23 +57,33 @@ def _on(event_type: type[ev.DomainEvent]) -> Callable[[Callable[..., Update]], A
 
 
 def _clock(due_at: datetime | None, calendar: str, warn_at: dict[int, datetime]) -> Update:
-    return {"due_at": due_at, "due_calendar": calendar, "warn_at": dict(warn_at),
-            "warnings_issued": frozenset()}
+    return {
+        "due_at": due_at,
+        "due_calendar": calendar,
+        "warn_at": dict(warn_at),
+        "warnings_issued": frozenset(),
+    }
 
 
 def _add_requester(state: DemandState, requester_id: str, kind: RequesterKind) -> Update:
     if any(r.requester_id == requester_id for r in state.requesters):
         return {}
-    return {"requesters": (*state.requesters, LinkedRequester(requester_id=requester_id, kind=kind))}
+    return {
+        "requesters": (*state.requesters, LinkedRequester(requester_id=requester_id, kind=kind))
+    }
 
 
 @_on(ev.DemandSubmitted)
 def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
     text = " ".join([e.title, e.description, *e.details.values()])
     return {
-        "stage": Stage.COLLECTION, "policy_version": e.policy_version, "channel": e.channel,
-        "location": e.location.model_copy(update={"address": None}), "text": text,
-        "title": e.title, "address_given": not is_placeholder(e.location.address),
+        "stage": Stage.COLLECTION,
+        "policy_version": e.policy_version,
+        "channel": e.channel,
+        "location": e.location.model_copy(update={"address": None}),
+        "text": text,
+        "title": e.title,
+        "address_given": not is_placeholder(e.location.address),
         "has_coordinates": coordinates(e.details) != (None, None),
         "known_fields": frozenset(k for k, v in e.details.items() if v.strip()),
         "category_hint": e.category_hint,
@@ -82,18 +92,22 @@ def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
 
 @_on(ev.InformationRequested)
 def _info_requested(state: DemandState, e: ev.InformationRequested) -> Update:
-    pending = PendingInformation(missing_fields=tuple(e.missing_fields), ask=e.ask,
-                                 due_at=e.due_at, paused_at=e.paused_at)
+    pending = PendingInformation(
+        missing_fields=tuple(e.missing_fields), ask=e.ask, due_at=e.due_at, paused_at=e.paused_at
+    )
     return {"pending_information": pending}
 
 
 @_on(ev.InformationProvided)
 def _info_provided(state: DemandState, e: ev.InformationProvided) -> Update:
     given = {k for k, v in e.fields.items() if v.strip()}
-    update: Update = {"known_fields": state.known_fields | given,
-                      "text": " ".join([state.text, *e.fields.values()])}
-    place: dict[str, str] = {k: e.fields[k].strip() for k in ("community", "grid", "building")
-                             if k in given}
+    update: Update = {
+        "known_fields": state.known_fields | given,
+        "text": " ".join([state.text, *e.fields.values()]),
+    }
+    place: dict[str, str] = {
+        k: e.fields[k].strip() for k in ("community", "grid", "building") if k in given
+    }
     if given & {"community", "grid", "building", "address"}:
         given.add("location")  # any of these answers a request for the need's place
         update["known_fields"] = update["known_fields"] | {"location"}
@@ -122,10 +136,11 @@ def _clock_resumed(state: DemandState, e: ev.HandlingClockResumed) -> Update:
 
 @_on(ev.ReportLinked)
 def _linked(state: DemandState, e: ev.ReportLinked) -> Update:
-    return {"linked_reports": (*state.linked_reports, e.linked_stream_id),
-            "linked_requesters": state.linked_requesters | {
-                e.linked_stream_id: e.requester.requester_id},
-            } | _add_requester(state, e.requester.requester_id, e.requester.kind)
+    return {
+        "linked_reports": (*state.linked_reports, e.linked_stream_id),
+        "linked_requesters": state.linked_requesters
+        | {e.linked_stream_id: e.requester.requester_id},
+    } | _add_requester(state, e.requester.requester_id, e.requester.kind)
 
 
 @_on(ev.ReportUnlinked)
@@ -136,10 +151,16 @@ def _unlinked(state: DemandState, e: ev.ReportUnlinked) -> Update:
     leaving = state.linked_requesters.get(e.linked_stream_id)
     own = state.requesters[0].requester_id if state.requesters else None
     keep = leaving is None or leaving == own or leaving in links.values()
-    requesters = state.requesters if keep else tuple(
-        r for r in state.requesters if r.requester_id != leaving)
-    return {"linked_reports": tuple(r for r in state.linked_reports if r != e.linked_stream_id),
-            "linked_requesters": links, "requesters": requesters}
+    requesters = (
+        state.requesters
+        if keep
+        else tuple(r for r in state.requesters if r.requester_id != leaving)
+    )
+    return {
+        "linked_reports": tuple(r for r in state.linked_reports if r != e.linked_stream_id),
+        "linked_requesters": links,
+        "requesters": requesters,
+    }
 
 
 @_on(ev.DemandSplit)
@@ -165,36 +186,58 @@ def _repeat_resolved(state: DemandState, e: ev.PossibleRepeatResolved) -> Update
 @_on(ev.ClassificationRequested)
 def _classification_requested(state: DemandState, e: ev.ClassificationRequested) -> Update:
     return {"stage": Stage.CLASSIFICATION, "awaiting_dispatcher": e.dispatcher_unit} | _clock(
-        e.due_at, "", e.warn_at)
+        e.due_at, "", e.warn_at
+    )
 
 
 @_on(ev.DemandClassified)
 def _classified(state: DemandState, e: ev.DemandClassified) -> Update:
-    return {"stage": Stage.CLASSIFICATION, "category": e.category, "tier": e.tier,
-            "urgency": e.urgency, "classification_rule": e.rule_id, "awaiting_dispatcher": None,
-            } | _clock(None, "", {})
+    return {
+        "stage": Stage.CLASSIFICATION,
+        "category": e.category,
+        "tier": e.tier,
+        "urgency": e.urgency,
+        "classification_rule": e.rule_id,
+        "awaiting_dispatcher": None,
+    } | _clock(None, "", {})
 
 
 @_on(ev.DemandReclassified)
 def _reclassified(state: DemandState, e: ev.DemandReclassified) -> Update:
-    return {"category": e.category, "tier": e.tier, "urgency": e.urgency,
-            "classification_rule": "manual"}
+    return {
+        "category": e.category,
+        "tier": e.tier,
+        "urgency": e.urgency,
+        "classification_rule": "manual",
+    }
 
 
 @_on(ev.DemandAssigned)
 def _assigned(state: DemandState, e: ev.DemandAssigned) -> Update:
-    return {"stage": Stage.ASSIGNMENT, "assigned_unit": e.unit_id, "assigned_kind": e.unit_kind,
-            "accept_due_at": e.accept_due_at, "pending_extension": None,
-            "pending_information": None, "awaiting_dispatcher": None,
-            "awaiting_adjudication": False} | _clock(None, "", {})
+    return {
+        "stage": Stage.ASSIGNMENT,
+        "assigned_unit": e.unit_id,
+        "assigned_kind": e.unit_kind,
+        "accept_due_at": e.accept_due_at,
+        "pending_extension": None,
+        "pending_information": None,
+        "awaiting_dispatcher": None,
+        "awaiting_adjudication": False,
+    } | _clock(None, "", {})
 
 
 @_on(ev.DemandReturned)
 def _returned(state: DemandState, e: ev.DemandReturned) -> Update:
-    return {"stage": Stage.ASSIGNMENT, "assigned_unit": None, "assigned_kind": None,
-            "accept_due_at": None, "return_count": e.return_count,
-            "returned_by": (*state.returned_by, e.unit_id), "pending_extension": None,
-            "pending_information": None} | _clock(e.due_at, "", e.warn_at)
+    return {
+        "stage": Stage.ASSIGNMENT,
+        "assigned_unit": None,
+        "assigned_kind": None,
+        "accept_due_at": None,
+        "return_count": e.return_count,
+        "returned_by": (*state.returned_by, e.unit_id),
+        "pending_extension": None,
+        "pending_information": None,
+    } | _clock(e.due_at, "", e.warn_at)
 
 
 @_on(ev.AdjudicationRequested)
@@ -209,7 +252,9 @@ def _adjudicated(state: DemandState, e: ev.NeedAdjudicated) -> Update:
 
 @_on(ev.DemandAccepted)
 def _accepted(state: DemandState, e: ev.DemandAccepted) -> Update:
-    return {"stage": Stage.HANDLING, "accept_due_at": None} | _clock(e.due_at, e.calendar, e.warn_at)
+    return {"stage": Stage.HANDLING, "accept_due_at": None} | _clock(
+        e.due_at, e.calendar, e.warn_at
+    )
 
 
 @_on(ev.DeadlineWarningIssued)
@@ -219,12 +264,19 @@ def _warned(state: DemandState, e: ev.DeadlineWarningIssued) -> Update:
 
 @_on(ev.HandlingEscalated)
 def _escalated(state: DemandState, e: ev.HandlingEscalated) -> Update:
-    return {"stage": Stage.HANDLING, "assigned_unit": e.to_unit, "assigned_kind": e.to_kind,
-            "accept_due_at": None, "escalation_count": state.escalation_count + 1,
-            "pending_extension": None, "ratings": {}, "reviewers": (), "no_response": (),
-            "evaluation_due_at": None, "completed_in_time": None} | _clock(
-        e.due_at, e.calendar, e.warn_at
-    )
+    return {
+        "stage": Stage.HANDLING,
+        "assigned_unit": e.to_unit,
+        "assigned_kind": e.to_kind,
+        "accept_due_at": None,
+        "escalation_count": state.escalation_count + 1,
+        "pending_extension": None,
+        "ratings": {},
+        "reviewers": (),
+        "no_response": (),
+        "evaluation_due_at": None,
+        "completed_in_time": None,
+    } | _clock(e.due_at, e.calendar, e.warn_at)
 
 
 @_on(ev.ReminderSent)
@@ -234,9 +286,10 @@ def _reminded(state: DemandState, e: ev.ReminderSent) -> Update:
 
 @_on(ev.SupervisionOrdered)
 def _supervised(state: DemandState, e: ev.SupervisionOrdered) -> Update:
-    return {"supervision_count": e.order_count,
-            "pending_supervision": PendingSupervision(unit_id=e.unit_id,
-                                                      reply_due_at=e.reply_due_at)}
+    return {
+        "supervision_count": e.order_count,
+        "pending_supervision": PendingSupervision(unit_id=e.unit_id, reply_due_at=e.reply_due_at),
+    }
 
 
 @_on(ev.SupervisionReplied)
@@ -249,8 +302,11 @@ def _supervision_missed(state: DemandState, e: ev.SupervisionReplyMissed) -> Upd
     pending = state.pending_supervision
     if pending is None:
         return {}
-    return {"pending_supervision": pending.model_copy(
-        update={"missed": True, "escalated_to": e.escalated_to})}
+    return {
+        "pending_supervision": pending.model_copy(
+            update={"missed": True, "escalated_to": e.escalated_to}
+        )
+    }
 
 
 @_on(ev.ProgressNoted)
@@ -260,19 +316,23 @@ def _progress(state: DemandState, e: ev.ProgressNoted) -> Update:
 
 @_on(ev.ExtensionRequested)
 def _extension_requested(state: DemandState, e: ev.ExtensionRequested) -> Update:
-    return {"pending_extension": PendingExtension(extra_hours=e.extra_hours,
-                                                  approver_unit=e.approver_unit,
-                                                  decide_by=e.decide_by)}
+    return {
+        "pending_extension": PendingExtension(
+            extra_hours=e.extra_hours, approver_unit=e.approver_unit, decide_by=e.decide_by
+        )
+    }
 
 
 @_on(ev.ExtensionDecisionEscalated)
-def _extension_decision_escalated(state: DemandState,
-                                  e: ev.ExtensionDecisionEscalated) -> Update:
+def _extension_decision_escalated(state: DemandState, e: ev.ExtensionDecisionEscalated) -> Update:
     pending = state.pending_extension
     if pending is None:
         return {}
-    return {"pending_extension": pending.model_copy(
-        update={"approver_unit": e.to_unit, "decide_by": e.decide_by})}
+    return {
+        "pending_extension": pending.model_copy(
+            update={"approver_unit": e.to_unit, "decide_by": e.decide_by}
+        )
+    }
 
 
 @_on(ev.ExtensionApproved)
@@ -294,8 +354,12 @@ def _completed(state: DemandState, e: ev.HandlingCompleted) -> Update:
 
 @_on(ev.EvaluationRequested)
 def _evaluation_requested(state: DemandState, e: ev.EvaluationRequested) -> Update:
-    return {"reviewers": tuple(e.reviewers), "evaluation_due_at": e.due_at, "ratings": {},
-            "no_response": ()}
+    return {
+        "reviewers": tuple(e.reviewers),
+        "evaluation_due_at": e.due_at,
+        "ratings": {},
+        "no_response": (),
+    }
 
 
 @_on(ev.EvaluationSubmitted)
@@ -310,16 +374,28 @@ def _window_closed(state: DemandState, e: ev.EvaluationWindowClosed) -> Update:
 
 @_on(ev.DemandReopened)
 def _reopened(state: DemandState, e: ev.DemandReopened) -> Update:
-    return {"stage": Stage.HANDLING, "reopen_count": e.reopen_count, "ratings": {},
-            "reviewers": (), "no_response": (), "evaluation_due_at": None,
-            "completed_in_time": None} | _clock(e.due_at, e.calendar, e.warn_at)
+    return {
+        "stage": Stage.HANDLING,
+        "reopen_count": e.reopen_count,
+        "ratings": {},
+        "reviewers": (),
+        "no_response": (),
+        "evaluation_due_at": None,
+        "completed_in_time": None,
+    } | _clock(e.due_at, e.calendar, e.warn_at)
 
 
 @_on(ev.DemandClosed)
 def _closed(state: DemandState, e: ev.DemandClosed) -> Update:
-    return {"stage": Stage.CLOSED, "outcome": e.outcome, "satisfied": e.satisfied,
-            "pending_information": None, "pending_extension": None, "accept_due_at": None,
-            "evaluation_due_at": None}
+    return {
+        "stage": Stage.CLOSED,
+        "outcome": e.outcome,
+        "satisfied": e.satisfied,
+        "pending_information": None,
+        "pending_extension": None,
+        "accept_due_at": None,
+        "evaluation_due_at": None,
+    }
 
 
 _missing = set(ev.EVENT_TYPES) - set(EVOLVERS)

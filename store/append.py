@@ -34,10 +34,14 @@ from store.hashing import content_digest, jsonb_text
 from store.read import read_stream
 from store.validation import check_batch
 
-APPEND_SQL = ("SELECT status, actual, reason FROM df_append($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-              "$10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)")
-APPEND_ONE_SQL = ("SELECT status, actual, reason FROM df_append_one($1, $2, $3, $4, $5, $6, $7, "
-                  "$8, $9, $10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)")
+APPEND_SQL = (
+    "SELECT status, actual, reason FROM df_append($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)"
+)
+APPEND_ONE_SQL = (
+    "SELECT status, actual, reason FROM df_append_one($1, $2, $3, $4, $5, $6, $7, "
+    "$8, $9, $10, $11, $12::need_summary, $13::unit_monthly_stat_slots[], $14)"
+)
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 STALE_SUMMARY = "DF001"
 _summary_values = itemgetter(*SUMMARY_COLUMNS)  # the row as need_summary's composite
@@ -79,8 +83,18 @@ def event_columns(events: Sequence[EventEnvelope]) -> list[list[Any]]:
             raise InvalidEvent(f"events[{i}].payload", str(exc)) from None
         try:
             digest = content_digest(
-                e.stream_id, e.version, e.event_id, e.type, e.schema_version, e.payload,
-                e.actor.id, e.actor.role.value, e.actor.unit, e.occurred_at, payload)
+                e.stream_id,
+                e.version,
+                e.event_id,
+                e.type,
+                e.schema_version,
+                e.payload,
+                e.actor.id,
+                e.actor.role.value,
+                e.actor.unit,
+                e.occurred_at,
+                payload,
+            )
         except ValueError as exc:  # NUL or a lone surrogate: "<field>: <problem>"
             field, _, problem = str(exc).partition(": ")
             raise InvalidEvent(f"events[{i}].{field}", problem) from None
@@ -98,12 +112,16 @@ def event_columns(events: Sequence[EventEnvelope]) -> list[list[Any]]:
 
 def credit_rows(credits: fold.Credits) -> list[tuple[Any, ...]]:
     """In (unit, month) order: concurrent appends then lock counter rows in the same order."""
-    return [(unit, month, 0, *(credits[unit, month][c] for c in STAT_COUNTERS))
-            for unit, month in sorted(credits)]
+    return [
+        (unit, month, 0, *(credits[unit, month][c] for c in STAT_COUNTERS))
+        for unit, month in sorted(credits)
+    ]
 
 
 async def _prior(
-    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int,
+    conn: asyncpg.Connection | asyncpg.Pool,
+    stream_id: str,
+    expected: int,
     cache: SummaryCache | None,
 ) -> tuple[fold.Row | None, bool]:
     """The need's row as of `expected`, and whether it was folded from the stored events
@@ -134,8 +152,12 @@ async def _refold(
 
 
 async def _send(
-    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected: int,
-    columns: list[list[Any]], events: Sequence[EventEnvelope], cache: SummaryCache | None,
+    conn: asyncpg.Connection | asyncpg.Pool,
+    stream_id: str,
+    expected: int,
+    columns: list[list[Any]],
+    events: Sequence[EventEnvelope],
+    cache: SummaryCache | None,
     refold: bool = False,
 ) -> tuple[str, int, str | None, fold.Row]:
     prior: fold.Row | None
@@ -150,19 +172,23 @@ async def _send(
         else:
             sql, values = APPEND_SQL, columns
         status, actual, reason = await conn.fetchrow(
-            sql, stream_id, expected, *values,
-            _summary_values(row), credit_rows(credits), refolded)
+            sql, stream_id, expected, *values, _summary_values(row), credit_rows(credits), refolded
+        )
     except asyncpg.UniqueViolationError as exc:
         # The head lock makes the version key unreachable here: an event id of the batch is
         # stored already (the detail names it; event ids carry no personal data).
-        raise VersionConflict(stream_id, expected, -1,
-                              f"event id already used: {exc.detail or exc.constraint_name}") from None
+        raise VersionConflict(
+            stream_id, expected, -1, f"event id already used: {exc.detail or exc.constraint_name}"
+        ) from None
     return status, actual, reason, row
 
 
 async def append(
-    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected_version: int,
-    events: Sequence[EventEnvelope], cache: SummaryCache | None = None,
+    conn: asyncpg.Connection | asyncpg.Pool,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[EventEnvelope],
+    cache: SummaryCache | None = None,
 ) -> AppendResult:
     """Validate (InvalidEvent names the field; nothing is written) and append in one trip."""
     check_batch(stream_id, expected_version, events)
@@ -170,15 +196,19 @@ async def append(
 
 
 async def append_unchecked(
-    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, expected_version: int,
-    events: Sequence[EventEnvelope], cache: SummaryCache | None = None,
+    conn: asyncpg.Connection | asyncpg.Pool,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[EventEnvelope],
+    cache: SummaryCache | None = None,
 ) -> AppendResult:
     """`append` without the validation: for callers that validated already, and for tests
     that must store what validation would refuse (an old schema version)."""
     columns = event_columns(events)
     try:
         status, actual, reason, row = await _send(
-            conn, stream_id, expected_version, columns, events, cache)
+            conn, stream_id, expected_version, columns, events, cache
+        )
     except asyncpg.PostgresError as exc:
         if exc.sqlstate != STALE_SUMMARY:
             raise
@@ -186,7 +216,8 @@ async def append_unchecked(
         if cache is not None:
             cache.drop(stream_id)
         status, actual, reason, row = await _send(
-            conn, stream_id, expected_version, columns, events, None, refold=True)
+            conn, stream_id, expected_version, columns, events, None, refold=True
+        )
     if status == "conflict":
         if cache is not None:
             cache.drop(stream_id)
@@ -195,6 +226,8 @@ async def append_unchecked(
     if cache is not None:
         cache.put(stream_id, row)
     return AppendResult(
-        stream_id=stream_id, first_version=expected_version + 1,
-        last_version=expected_version + len(events), duplicate=status == "duplicate",
+        stream_id=stream_id,
+        first_version=expected_version + 1,
+        last_version=expected_version + len(events),
+        duplicate=status == "duplicate",
     )

@@ -29,7 +29,8 @@ SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relname
 """
 COUNTS_SQL = "SELECT count(DISTINCT stream_id) AS streams, count(*) AS events FROM events"
 HAS_EVENT_STORE_SQL = (
-    "SELECT to_regclass('events') IS NOT NULL AND to_regclass('stream_heads') IS NOT NULL")
+    "SELECT to_regclass('events') IS NOT NULL AND to_regclass('stream_heads') IS NOT NULL"
+)
 # set_config(…, true) is SET LOCAL with the value as a parameter
 LOCK_TIMEOUT_SQL = "SELECT set_config('lock_timeout', $1, true)"
 LOCK_SQL = "LOCK TABLE events, stream_heads IN ACCESS SHARE MODE"

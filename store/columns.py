@@ -17,19 +17,47 @@ Kind = Literal["text", "integer", "boolean", "timestamptz"]
 SUMMARY: tuple[tuple[str, Kind, bool], ...] = (
     ("stream_id", "text", False),  # primary key
     ("stage", "text", False),
-    *((c, "text", True) for c in ("channel", "external_id", "title", "category", "tier",
-                                  "urgency", "assigned_unit", "unit_kind", "task")),
+    *(
+        (c, "text", True)
+        for c in (
+            "channel",
+            "external_id",
+            "title",
+            "category",
+            "tier",
+            "urgency",
+            "assigned_unit",
+            "unit_kind",
+            "task",
+        )
+    ),
     ("due_at", "timestamptz", True),
     ("overdue", "boolean", False),
-    *((c, "integer", False) for c in ("escalations", "returns", "reopenings", "extensions",
-                                      "linked_reports")),
-    *((c, "timestamptz", True) for c in ("submitted_at", "accepted_at", "completed_at",
-                                         "closed_at")),
+    *(
+        (c, "integer", False)
+        for c in ("escalations", "returns", "reopenings", "extensions", "linked_reports")
+    ),
+    *(
+        (c, "timestamptz", True)
+        for c in ("submitted_at", "accepted_at", "completed_at", "closed_at")
+    ),
     ("outcome", "text", True),
     ("satisfied", "boolean", True),
-    *((c, "text", True) for c in ("requester_id", "requester_kind", "requester_name",
-                                  "requester_phone", "organisation", "street", "community",
-                                  "grid", "building", "address")),
+    *(
+        (c, "text", True)
+        for c in (
+            "requester_id",
+            "requester_kind",
+            "requester_name",
+            "requester_phone",
+            "organisation",
+            "street",
+            "community",
+            "grid",
+            "building",
+            "address",
+        )
+    ),
     ("last_version", "integer", False),
     ("updated_at", "timestamptz", False),
     # revision 0011: 催办 and 督办
@@ -43,9 +71,21 @@ SUMMARY_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in SUMMARY)
 
 # unit_monthly_stat_slots' counters, in column order (after unit_id, month, slot).
 STAT_COUNTERS: tuple[str, ...] = (
-    "assigned", "accepted", "accepted_in_time", "completed", "completed_in_time",
-    "evaluations", "satisfied", "unsatisfied", "no_response", "returns", "reopened", "overdue",
-    "reminded", "supervised", "supervision_missed",  # revision 0011
+    "assigned",
+    "accepted",
+    "accepted_in_time",
+    "completed",
+    "completed_in_time",
+    "evaluations",
+    "satisfied",
+    "unsatisfied",
+    "no_response",
+    "returns",
+    "reopened",
+    "overdue",
+    "reminded",
+    "supervised",
+    "supervision_missed",  # revision 0011
 )
 
 # Writers add to slot `pg_backend_pid() % STAT_SLOTS` (a number frozen in the append

@@ -17,17 +17,29 @@ WHERE token_sha256 = $1 AND expires_at > $2
 """
 
 
-async def create_session(db: asyncpg.Pool, token_sha256: bytes, user_name: str, csrf: str,
-                         expires_at: datetime, now: datetime) -> None:
+async def create_session(
+    db: asyncpg.Pool,
+    token_sha256: bytes,
+    user_name: str,
+    csrf: str,
+    expires_at: datetime,
+    now: datetime,
+) -> None:
     async with db.acquire() as conn, conn.transaction():
         await conn.execute("DELETE FROM console_sessions WHERE expires_at <= $1", now)
         await conn.execute(
             "INSERT INTO console_sessions (token_sha256, user_name, csrf_token, expires_at) "
-            "VALUES ($1, $2, $3, $4)", token_sha256, user_name, csrf, expires_at)
+            "VALUES ($1, $2, $3, $4)",
+            token_sha256,
+            user_name,
+            csrf,
+            expires_at,
+        )
 
 
-async def find_session(db: asyncpg.Pool, token_sha256: bytes,
-                       now: datetime) -> asyncpg.Record | None:
+async def find_session(
+    db: asyncpg.Pool, token_sha256: bytes, now: datetime
+) -> asyncpg.Record | None:
     return await db.fetchrow(SESSION_SQL, token_sha256, now)
 
 
@@ -38,7 +50,8 @@ async def end_session(db: asyncpg.Pool, token_sha256: bytes) -> None:
 async def locked_until(db: asyncpg.Pool, user_name: str, now: datetime) -> datetime | None:
     """When the name's lock ends, if it is locked now."""
     until = await db.fetchval(
-        "SELECT locked_until FROM console_sign_in_failures WHERE user_name = $1", user_name)
+        "SELECT locked_until FROM console_sign_in_failures WHERE user_name = $1", user_name
+    )
     return until if until is not None and until > now else None
 
 
@@ -56,8 +69,15 @@ RETURNING failures
 """
 
 
-async def record_failure(db: asyncpg.Pool, user_name: str, now: datetime, *, window: timedelta,
-                         limit: int, lock_for: timedelta) -> datetime | None:
+async def record_failure(
+    db: asyncpg.Pool,
+    user_name: str,
+    now: datetime,
+    *,
+    window: timedelta,
+    limit: int,
+    lock_for: timedelta,
+) -> datetime | None:
     """Count a wrong password; at `limit` failures within `window` lock the name for
     `lock_for`. Returns when the lock ends, if this failure locked it."""
     async with db.acquire() as conn, conn.transaction():
@@ -65,8 +85,11 @@ async def record_failure(db: asyncpg.Pool, user_name: str, now: datetime, *, win
         if failures < limit:
             return None
         until = now + lock_for
-        await conn.execute("UPDATE console_sign_in_failures SET locked_until = $2 "
-                           "WHERE user_name = $1", user_name, until)
+        await conn.execute(
+            "UPDATE console_sign_in_failures SET locked_until = $2 WHERE user_name = $1",
+            user_name,
+            until,
+        )
         return until
 
 

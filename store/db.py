@@ -52,12 +52,17 @@ async def connect(url: str, role: str | None = DEFAULT_APP_ROLE, **kw: Any) -> a
 
 
 async def create_pool(
-    url: str, role: str | None = DEFAULT_APP_ROLE, *, min_size: int = 1, max_size: int = 10,
+    url: str,
+    role: str | None = DEFAULT_APP_ROLE,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
     **kw: Any,
 ) -> asyncpg.Pool:
     """The pool the append and read paths use (raw asyncpg: one round trip per append)."""
-    return await asyncpg.create_pool(login_dsn(url, role), min_size=min_size,
-                                     max_size=max_size, **kw)
+    return await asyncpg.create_pool(
+        login_dsn(url, role), min_size=min_size, max_size=max_size, **kw
+    )
 
 
 async def answers(pool: asyncpg.Pool) -> bool:

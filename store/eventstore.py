@@ -43,14 +43,18 @@ class EventStore:
         started = time.perf_counter()
         try:
             with tracing.append_span(stream_id, expected_version, [e.type for e in events]):
-                result = await append(self.pool, stream_id, expected_version, events,
-                                      self.summaries)
+                result = await append(
+                    self.pool, stream_id, expected_version, events, self.summaries
+                )
         except VersionConflict:
             metrics.APPEND_CONFLICTS.inc()
             raise
         if not result.duplicate:
-            metrics.appended(events, self.summaries.get(stream_id, result.last_version),
-                             time.perf_counter() - started)
+            metrics.appended(
+                events,
+                self.summaries.get(stream_id, result.last_version),
+                time.perf_counter() - started,
+            )
         return result
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:

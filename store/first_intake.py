@@ -16,8 +16,10 @@ from typing import Any
 
 import asyncpg
 
-_PLACE = "street IS NOT DISTINCT FROM $4 AND community IS NOT DISTINCT FROM $5 " \
-         "AND grid IS NOT DISTINCT FROM $6 AND building IS NOT DISTINCT FROM $7"
+_PLACE = (
+    "street IS NOT DISTINCT FROM $4 AND community IS NOT DISTINCT FROM $5 "
+    "AND grid IS NOT DISTINCT FROM $6 AND building IS NOT DISTINCT FROM $7"
+)
 _CANDIDATES = f"""
 SELECT stream_id, category, concat_ws('/', street, community, grid, building) AS place_key,
        submitted_at
@@ -38,13 +40,19 @@ INSERT INTO intake_claims (stream_id, category, street, community, grid, buildin
 VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()))
 ON CONFLICT (stream_id) DO NOTHING
 """
-_FORGET = ("DELETE FROM intake_claims "
-           "WHERE category = $1 AND submitted_at < coalesce($2::timestamptz, now()) - $3::interval")
+_FORGET = (
+    "DELETE FROM intake_claims "
+    "WHERE category = $1 AND submitted_at < coalesce($2::timestamptz, now()) - $3::interval"
+)
 
 
 async def candidates_and_claim(
-    pool: asyncpg.Pool, category: str, stream_id: str, since: datetime,
-    place: tuple[str | None, str | None, str | None, str | None], claimed_at: datetime | None,
+    pool: asyncpg.Pool,
+    category: str,
+    stream_id: str,
+    since: datetime,
+    place: tuple[str | None, str | None, str | None, str | None],
+    claimed_at: datetime | None,
     kept: timedelta,
 ) -> list[dict[str, Any]]:
     """The open needs of `category` at `place` submitted since `since` (oldest first, at most

@@ -59,9 +59,18 @@ Credits = dict[tuple[str, date], dict[str, int]]
 def empty_row(stream_id: str) -> Row:
     """A need's row before its first event."""
     row: Row = dict.fromkeys(SUMMARY_COLUMNS)
-    row.update(stream_id=stream_id, stage="collection", overdue=False, escalations=0,
-               returns=0, reopenings=0, extensions=0, linked_reports=0, reminders=0,
-               supervisions=0)
+    row.update(
+        stream_id=stream_id,
+        stage="collection",
+        overdue=False,
+        escalations=0,
+        returns=0,
+        reopenings=0,
+        extensions=0,
+        linked_reports=0,
+        reminders=0,
+        supervisions=0,
+    )
     return row
 
 
@@ -74,8 +83,9 @@ def fold(prior: Row | None, stream_id: str, events: Iterable[EventEnvelope]) -> 
         if rule is not None:
             rule(_Step(row, credits, envelope))
         p = envelope.payload
-        row["overdue"] = overdue_after(row["overdue"], envelope.type, p.get("cause"),
-                                       p.get("threshold_percent"))
+        row["overdue"] = overdue_after(
+            row["overdue"], envelope.type, p.get("cause"), p.get("threshold_percent")
+        )
         row["last_version"] = envelope.version
     return row, {key: counts for key, counts in credits.items() if any(counts.values())}
 
@@ -124,20 +134,28 @@ class _Step:
 def _submitted(s: _Step) -> None:
     p, requester, place = s.p, s.p.get("requester") or {}, s.p.get("location") or {}
     s.row.update(
-        stage="collection", channel=p.get("channel"), external_id=p.get("external_id"),
-        title=p.get("title"), submitted_at=s.at,
-        requester_id=requester.get("requester_id"), requester_kind=requester.get("kind"),
+        stage="collection",
+        channel=p.get("channel"),
+        external_id=p.get("external_id"),
+        title=p.get("title"),
+        submitted_at=s.at,
+        requester_id=requester.get("requester_id"),
+        requester_kind=requester.get("kind"),
         requester_name=mask_text(requester.get("name")),
         requester_phone=mask_phone(requester.get("phone")),
         organisation=requester.get("organisation"),
-        street=place.get("street"), community=place.get("community"), grid=place.get("grid"),
-        building=place.get("building"), address=mask_text(place.get("address")),
+        street=place.get("street"),
+        community=place.get("community"),
+        grid=place.get("grid"),
+        building=place.get("building"),
+        address=mask_text(place.get("address")),
     )
 
 
 def _stage(stage: str) -> Callable[[_Step], None]:
     def rule(s: _Step) -> None:
         s.row["stage"] = stage
+
     return rule
 
 
@@ -163,17 +181,28 @@ def _reclassified(s: _Step) -> None:
 
 
 def _assigned(s: _Step) -> None:
-    s.row.update(stage="assignment", assigned_unit=s.p.get("unit_id"),
-                 unit_kind=s.p.get("unit_kind"), task="accept",
-                 due_at=_time(s.p.get("accept_due_at")), reminded_at=None)
+    s.row.update(
+        stage="assignment",
+        assigned_unit=s.p.get("unit_id"),
+        unit_kind=s.p.get("unit_kind"),
+        task="accept",
+        due_at=_time(s.p.get("accept_due_at")),
+        reminded_at=None,
+    )
     s.credit(s.row["assigned_unit"], "assigned")
 
 
 def _returned(s: _Step) -> None:
     s.row["returns"] += 1
     s.credit(s.p.get("unit_id"), "returns")
-    s.row.update(stage="assignment", assigned_unit=None, unit_kind=None, task=None,
-                 due_at=_time(s.p.get("due_at")), reminded_at=None)
+    s.row.update(
+        stage="assignment",
+        assigned_unit=None,
+        unit_kind=None,
+        task=None,
+        due_at=_time(s.p.get("due_at")),
+        reminded_at=None,
+    )
 
 
 def _adjudication_requested(s: _Step) -> None:
@@ -190,8 +219,13 @@ def _accepted(s: _Step) -> None:
     s.credit(unit, "accepted")
     if row["task"] != "accept" or row["due_at"] is None or s.at <= row["due_at"]:
         s.credit(unit, "accepted_in_time")
-    row.update(stage="handling", assigned_unit=unit, task="handle",
-               due_at=_time(s.p.get("due_at")), accepted_at=s.at)
+    row.update(
+        stage="handling",
+        assigned_unit=unit,
+        task="handle",
+        due_at=_time(s.p.get("due_at")),
+        accepted_at=s.at,
+    )
 
 
 def _escalated(s: _Step) -> None:
@@ -199,8 +233,12 @@ def _escalated(s: _Step) -> None:
     row["escalations"] += 1
     if s.p.get("cause") in BREACHES:
         s.credit(s.p.get("from_unit"), "overdue")
-    row.update(assigned_unit=s.p.get("to_unit"), unit_kind=s.p.get("to_kind"),
-               due_at=_time(s.p.get("due_at")), reminded_at=None)
+    row.update(
+        assigned_unit=s.p.get("to_unit"),
+        unit_kind=s.p.get("to_kind"),
+        due_at=_time(s.p.get("due_at")),
+        reminded_at=None,
+    )
     if row["stage"] != "closed":  # the unit above handles it at once, accepted or not
         row.update(stage="handling", task="handle")
 
@@ -237,8 +275,14 @@ def _reopened(s: _Step) -> None:
 
 
 def _closed(s: _Step) -> None:
-    s.row.update(stage="closed", closed_at=s.at, outcome=s.p.get("outcome"),
-                 satisfied=s.p.get("satisfied"), task=None, reminded_at=None)
+    s.row.update(
+        stage="closed",
+        closed_at=s.at,
+        outcome=s.p.get("outcome"),
+        satisfied=s.p.get("satisfied"),
+        task=None,
+        reminded_at=None,
+    )
 
 
 def _reminded(s: _Step) -> None:

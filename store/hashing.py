@@ -45,8 +45,17 @@ def chain(previous: bytes, digest: bytes) -> bytes:
 _NUL_MESSAGE = "holds the character U+0000, which jsonb cannot store"
 _needs_escape = re.compile(r'[\x00-\x1f"\\]').search
 _ESCAPES = {c: f"\\u{c:04x}" for c in range(0x20)}
-_ESCAPES.update({0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t",
-                 ord('"'): '\\"', ord("\\"): "\\\\"})
+_ESCAPES.update(
+    {
+        0x08: "\\b",
+        0x0C: "\\f",
+        0x0A: "\\n",
+        0x0D: "\\r",
+        0x09: "\\t",
+        ord('"'): '\\"',
+        ord("\\"): "\\\\",
+    }
+)
 
 
 def _string(s: str) -> str:
@@ -178,19 +187,34 @@ def jsonb_text(value: Any) -> str:
 
 # --- the content digest --------------------------------------------------------------------
 
+
 def utc_micros_text(moment: datetime) -> str:
     """`to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`; naive is UTC."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - the fastest spelling
-        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
-        moment.microsecond)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def content_digest(
-    stream_id: str, version: int, event_id: str, type: str, schema_version: int,
-    payload: dict[str, Any], actor_id: str, actor_role: str, actor_unit: str | None,
-    occurred_at: datetime, payload_text: str | None = None,
+    stream_id: str,
+    version: int,
+    event_id: str,
+    type: str,
+    schema_version: int,
+    payload: dict[str, Any],
+    actor_id: str,
+    actor_role: str,
+    actor_unit: str | None,
+    occurred_at: datetime,
+    payload_text: str | None = None,
 ) -> bytes:
     """What `SELECT df_event_digest(...)` answers for these values, computed here.
 
@@ -211,9 +235,17 @@ def content_digest(
             f'"schema_version": {_value(schema_version)}}}'
         ).encode()
     except ValueError:
-        fields = {"stream_id": stream_id, "version": version, "event_id": event_id,
-                  "type": type, "schema_version": schema_version, "payload": payload,
-                  "actor_id": actor_id, "actor_role": actor_role, "actor_unit": actor_unit}
+        fields = {
+            "stream_id": stream_id,
+            "version": version,
+            "event_id": event_id,
+            "type": type,
+            "schema_version": schema_version,
+            "payload": payload,
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "actor_unit": actor_unit,
+        }
         raise ValueError(_refusal(fields)) from None
     return hashlib.sha256(text).digest()
 

@@ -68,16 +68,27 @@ async def lock_place(conn: asyncpg.Connection, new: Fingerprint) -> None:
     await conn.execute(_LOCK, lock_key(new))
 
 
-async def open_candidates(conn: asyncpg.Connection, new: Fingerprint, since: datetime,
-                          distance_m: float) -> list[Fingerprint]:
+async def open_candidates(
+    conn: asyncpg.Connection, new: Fingerprint, since: datetime, distance_m: float
+) -> list[Fingerprint]:
     """Claimed reports of the same category and item (any, when either names none) and
     community (or no community) since `since` whose need is not closed, oldest first."""
     category = new.category.value if new.category else None
     box = _box(new, distance_m)
     buildings = [p for p in new.places if p.startswith("b:")]
     addresses = [p for p in new.places if p.startswith("a:")]
-    rows = await conn.fetch(_CANDIDATES, category, new.street, new.stream_id, since,
-                            new.community, new.item, buildings, addresses, *box)
+    rows = await conn.fetch(
+        _CANDIDATES,
+        category,
+        new.street,
+        new.stream_id,
+        since,
+        new.community,
+        new.item,
+        buildings,
+        addresses,
+        *box,
+    )
     found = [_fingerprint(dict(row)) for row in rows]
     return sorted(found, key=lambda f: (f.submitted_at, f.stream_id))
 
@@ -94,9 +105,20 @@ def _box(new: Fingerprint, distance_m: float) -> tuple[float | None, ...]:
 async def claim(conn: asyncpg.Connection, new: Fingerprint) -> None:
     """Record `new` for later reports; a retried intake finds its claim and changes nothing."""
     await conn.execute(
-        _CLAIM, new.stream_id, new.category.value if new.category else None, new.street,
-        new.community, new.grid, new.submitted_at, new.item, new.at_place, new.places,
-        new.latitude, new.longitude, new.requester_id, new.text,
+        _CLAIM,
+        new.stream_id,
+        new.category.value if new.category else None,
+        new.street,
+        new.community,
+        new.grid,
+        new.submitted_at,
+        new.item,
+        new.at_place,
+        new.places,
+        new.latitude,
+        new.longitude,
+        new.requester_id,
+        new.text,
     )
 
 
@@ -112,4 +134,3 @@ def _fingerprint(row: dict[str, Any]) -> Fingerprint:
     row["text"] = row["text"] or ""
     row["category"] = Category(row["category"]) if row["category"] else None
     return Fingerprint.model_construct(**row)  # our own rows: no validation on the hot path
-

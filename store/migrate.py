@@ -71,7 +71,9 @@ def head_revision() -> str:
 
 
 async def upgrade_async(
-    owner_url: str, app_role: str = DEFAULT_APP_ROLE, revision: str = "head",
+    owner_url: str,
+    app_role: str = DEFAULT_APP_ROLE,
+    revision: str = "head",
     app_password: str | None = None,
 ) -> None:
     """Upgrade to `revision` (default head) over the owner URL, then (re)grant the app role;
@@ -80,6 +82,7 @@ async def upgrade_async(
     engine = create_async_engine(owner_url)
     try:
         async with engine.connect() as conn:
+
             def run(sync_conn: Connection) -> None:
                 cfg.attributes["connection"] = sync_conn
                 command.upgrade(cfg, revision)
@@ -87,17 +90,22 @@ async def upgrade_async(
             await conn.run_sync(run)
             await conn.commit()
         async with engine.begin() as conn:
-            grants = (role_split(app_role) + login_role(app_role, app_password)
-                      + claims_grant(app_role)
-                      + console_grant(app_role) + webhooks_grant(app_role))
+            grants = (
+                role_split(app_role)
+                + login_role(app_role, app_password)
+                + claims_grant(app_role)
+                + console_grant(app_role)
+                + webhooks_grant(app_role)
+            )
             for statement in statements(grants):
                 await conn.exec_driver_sql(statement)
     finally:
         await engine.dispose()
 
 
-def upgrade(owner_url: str, app_role: str = DEFAULT_APP_ROLE,
-            app_password: str | None = None) -> None:
+def upgrade(
+    owner_url: str, app_role: str = DEFAULT_APP_ROLE, app_password: str | None = None
+) -> None:
     """Synchronous entry for the CLI; must not be called from inside a running event loop.
     `app_password`: set as the app role's login password (production; DATABASE_APP_PASSWORD)."""
     asyncio.run(upgrade_async(owner_url, app_role, app_password=app_password))

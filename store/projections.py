@@ -58,14 +58,20 @@ async def rebuild_projections(conn: asyncpg.Connection, fetch_size: int = 2000) 
         _fold_into(rows, credits, stream, history)
         await _copy_rows(conn, rows)
         await conn.copy_records_to_table(
-            "unit_monthly_stat_slots", records=credit_rows(credits),
-            columns=["unit_id", "month", "slot", *STAT_COUNTERS])
+            "unit_monthly_stat_slots",
+            records=credit_rows(credits),
+            columns=["unit_id", "month", "slot", *STAT_COUNTERS],
+        )
         replayed: int = await conn.fetchval("SELECT count(*) FROM need_summary")
         return replayed
 
 
-def _fold_into(rows: list[tuple[Any, ...]], credits: fold.Credits, stream: str | None,
-               history: list[EventEnvelope]) -> None:
+def _fold_into(
+    rows: list[tuple[Any, ...]],
+    credits: fold.Credits,
+    stream: str | None,
+    history: list[EventEnvelope],
+) -> None:
     if stream is None:
         return
     row, earned = fold.fold(None, stream, history)
@@ -79,13 +85,16 @@ async def _copy_rows(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> N
         now = await conn.fetchval("SELECT now()")
         at = SUMMARY_COLUMNS.index("updated_at")
         await conn.copy_records_to_table(
-            "need_summary", records=[(*r[:at], now, *r[at + 1:]) for r in rows],
-            columns=list(SUMMARY_COLUMNS))
+            "need_summary",
+            records=[(*r[:at], now, *r[at + 1 :]) for r in rows],
+            columns=list(SUMMARY_COLUMNS),
+        )
         rows.clear()
 
 
-async def need_summary(conn: asyncpg.Connection | asyncpg.Pool,
-                       stream_id: str) -> dict[str, Any] | None:
+async def need_summary(
+    conn: asyncpg.Connection | asyncpg.Pool, stream_id: str
+) -> dict[str, Any] | None:
     row = await conn.fetchrow(SUMMARY_SQL, stream_id)
     return dict(row) if row else None
 

@@ -46,8 +46,10 @@ class NeedFilters(BaseModel):
     submitted_to: date | None = Field(default=None, description="Asia/Shanghai day, inclusive")
     mine: bool = Field(default=False, description="integrators always see only their own")
     possible_repeat: bool | None = Field(
-        default=None, description="true: open needs flagged as a possible repeat that no "
-                                  "dispatcher has linked or dismissed yet")
+        default=None,
+        description="true: open needs flagged as a possible repeat that no "
+        "dispatcher has linked or dismissed yet",
+    )
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
@@ -75,13 +77,16 @@ def _reach(reach: Reach, where: _Where, alias: str = "s") -> None:
         return
     if reach.units is not None:
         units = where.arg(list(reach.units))
-        where.add("(" + " OR ".join(f"{alias}.{c} = ANY({units}::text[])"
-                                    for c in PLACE_COLUMNS) + ")")
+        where.add(
+            "(" + " OR ".join(f"{alias}.{c} = ANY({units}::text[])" for c in PLACE_COLUMNS) + ")"
+        )
     elif reach.assigned_unit is not None:
         where.add(f"{alias}.assigned_unit = {where.arg(reach.assigned_unit)}")
     elif reach.submitter is not None:
-        where.add(f"{alias}.stream_id IN (SELECT e.stream_id FROM events e WHERE e.version = 1 "
-                  f"AND e.actor_id = {where.arg(reach.submitter)})")
+        where.add(
+            f"{alias}.stream_id IN (SELECT e.stream_id FROM events e WHERE e.version = 1 "
+            f"AND e.actor_id = {where.arg(reach.submitter)})"
+        )
     else:
         where.add("false")
 
@@ -125,8 +130,9 @@ async def need_row(db: asyncpg.Pool, need_id: str) -> Row | None:
 
 
 # --- lists ---------------------------------------------------------------------------------
-async def list_needs(db: asyncpg.Pool, reach: Reach, filters: NeedFilters,
-                     extra_limit: int = 0) -> list[Row]:
+async def list_needs(
+    db: asyncpg.Pool, reach: Reach, filters: NeedFilters, extra_limit: int = 0
+) -> list[Row]:
     """Needs within reach matching the filters, newest first: `filters.limit` rows plus
     `extra_limit` more (a caller asks one more to know whether a next page exists)."""
     where = _Where()
@@ -136,13 +142,21 @@ async def list_needs(db: asyncpg.Pool, reach: Reach, filters: NeedFilters,
     rows = await db.fetch(
         f"SELECT s.* FROM need_summary s {where.sql()} "
         f"ORDER BY s.submitted_at DESC NULLS LAST, s.stream_id LIMIT {limit} OFFSET {offset}",
-        *where.args)
+        *where.args,
+    )
     return [dict(r) for r in rows]
 
 
-async def service_requests(db: asyncpg.Pool, reach: Reach, *, ids: list[str] | None,
-                           start: datetime, end: datetime, categories: list[str] | None,
-                           state: str | None) -> list[Row]:
+async def service_requests(
+    db: asyncpg.Pool,
+    reach: Reach,
+    *,
+    ids: list[str] | None,
+    start: datetime,
+    end: datetime,
+    categories: list[str] | None,
+    state: str | None,
+) -> list[Row]:
     """Open311's request list: by ids, or submitted between start and end; at most 1,000."""
     where = _Where()
     _reach(reach, where)
@@ -156,7 +170,8 @@ async def service_requests(db: asyncpg.Pool, reach: Reach, *, ids: list[str] | N
         where.add("s.stage = 'closed'" if state == "closed" else "s.stage <> 'closed'")
     rows = await db.fetch(
         f"SELECT s.* FROM need_summary s {where.sql()} ORDER BY s.submitted_at DESC LIMIT 1000",
-        *where.args)
+        *where.args,
+    )
     return [dict(r) for r in rows]
 
 
@@ -171,8 +186,14 @@ ORDER BY i.due_at NULLS LAST, i.stream_id LIMIT $2
 """
 
 
-async def inbox(db: asyncpg.Pool, unit: str, limit: int, *, stage: str | None = None,
-                category: str | None = None) -> list[Row]:
+async def inbox(
+    db: asyncpg.Pool,
+    unit: str,
+    limit: int,
+    *,
+    stage: str | None = None,
+    category: str | None = None,
+) -> list[Row]:
     """The unit's open accept/handle tasks, most urgent first (no due time last), with the
     highest deadline warning issued for the current due time."""
     return [dict(r) for r in await db.fetch(INBOX_SQL, unit, limit, stage, category)]
@@ -185,8 +206,10 @@ async def unit_rates(db: asyncpg.Pool, month: date, units: list[str] | None) -> 
     where.add(f"month = {where.arg(month)}")
     if units is not None:
         where.add(f"unit_id = ANY({where.arg(units)}::text[])")
-    return [dict(r) for r in await db.fetch(f"SELECT * FROM unit_monthly_rates {where.sql()}",
-                                            *where.args)]
+    return [
+        dict(r)
+        for r in await db.fetch(f"SELECT * FROM unit_monthly_rates {where.sql()}", *where.args)
+    ]
 
 
 LIST_SQL = """
@@ -206,8 +229,14 @@ GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
 """
 
 
-async def demand_list(db: asyncpg.Pool, reach: Reach, *, submitted_from: date | None,
-                      submitted_to: date | None, include_merged: bool) -> list[Row]:
+async def demand_list(
+    db: asyncpg.Pool,
+    reach: Reach,
+    *,
+    submitted_from: date | None,
+    submitted_to: date | None,
+    include_merged: bool,
+) -> list[Row]:
     """需求清单: needs within reach consolidated by category and classification rule."""
     where = _Where()
     _reach(reach, where)
@@ -228,7 +257,9 @@ async def open_counts(db: asyncpg.Pool, reach: Reach) -> list[Row]:
     rows = await db.fetch(
         "SELECT s.stage, COALESCE(s.category, 'unclassified') AS category, count(*) AS needs, "
         f"count(*) FILTER (WHERE s.overdue) AS overdue FROM need_summary s {where.sql()} "
-        "GROUP BY 1, 2 ORDER BY 1, 2", *where.args)
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        *where.args,
+    )
     return [dict(r) for r in rows]
 
 
@@ -240,7 +271,8 @@ async def daily_trend(db: asyncpg.Pool, reach: Reach, today: date, days: int) ->
     first = where.arg(today - timedelta(days=days - 1))
     last = where.arg(today)
     reach_sql = where.sql().removeprefix("WHERE ") or "true"
-    rows = await db.fetch(f"""
+    rows = await db.fetch(
+        f"""
         WITH days AS (SELECT generate_series({first}::date, {last}::date, '1 day')::date AS day),
         mine AS (SELECT s.submitted_at, s.closed_at FROM need_summary s WHERE {reach_sql}
                  AND (s.submitted_at >= {first}::date - interval '1 day'
@@ -250,7 +282,9 @@ async def daily_trend(db: asyncpg.Pool, reach: Reach, today: date, days: int) ->
            WHERE (m.submitted_at AT TIME ZONE 'Asia/Shanghai')::date = d.day) AS submitted,
           (SELECT count(*) FROM mine m
            WHERE (m.closed_at AT TIME ZONE 'Asia/Shanghai')::date = d.day) AS closed
-        FROM days d ORDER BY d.day""", *where.args)
+        FROM days d ORDER BY d.day""",
+        *where.args,
+    )
     return [dict(r) for r in rows]
 
 
@@ -263,8 +297,10 @@ async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> li
     where = _Where()
     _reach(reach, where)
     where.add("s.stage <> 'closed'")
-    where.add("(s.stage = 'classification' OR (s.stage = 'assignment' AND s.assigned_unit IS "
-              f"NULL) OR {PENDING_REPEAT})")
+    where.add(
+        "(s.stage = 'classification' OR (s.stage = 'assignment' AND s.assigned_unit IS "
+        f"NULL) OR {PENDING_REPEAT})"
+    )
     rows = await db.fetch(
         "SELECT s.*, CASE WHEN s.stage = 'classification' THEN 'classify' "
         "WHEN s.stage = 'assignment' AND s.assigned_unit IS NULL THEN "
@@ -272,7 +308,9 @@ async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> li
         "  ELSE 'assign' END "
         f"ELSE 'possible_repeat' END AS reason FROM need_summary s {where.sql()} "
         f"ORDER BY s.due_at NULLS LAST, s.submitted_at NULLS LAST, s.stream_id "
-        f"LIMIT {where.arg(limit)}", *where.args)
+        f"LIMIT {where.arg(limit)}",
+        *where.args,
+    )
     return [dict(r) for r in rows]
 
 
@@ -281,7 +319,8 @@ async def dispatch_queue(db: asyncpg.Pool, reach: Reach, limit: int = 200) -> li
 _LAST_OWNERSHIP_EVENT = (
     "SELECT e.type FROM events e WHERE e.stream_id = s.stream_id AND e.type IN "
     "('AdjudicationRequested', 'NeedAdjudicated', 'DemandAssigned', 'DemandReturned') "
-    "ORDER BY e.version DESC LIMIT 1")
+    "ORDER BY e.version DESC LIMIT 1"
+)
 
 
 PENDING_EXTENSION_SQL = """

@@ -26,9 +26,7 @@ COLUMNS = (
     "recorded_at, hash"
 )
 FIRST_SQL = f"SELECT {COLUMNS} FROM events WHERE stream_id = ANY($1::text[]) AND version = 1"
-STREAM_SQL = (
-    f"SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version"
-)
+STREAM_SQL = f"SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version"
 ALL_SQL = f"""
 SELECT {COLUMNS} FROM events
 WHERE (tx_id, position) > ($1::text::xid8, $2)
@@ -74,8 +72,12 @@ def to_envelope(row: asyncpg.Record) -> EventEnvelope:
     """Build the envelope from a stored row, upcasting an old payload to the current shape."""
     version, payload = upcast(row["type"], row["schema_version"], json.loads(row["payload"]))
     return EventEnvelope(
-        event_id=row["event_id"], stream_id=row["stream_id"], version=row["version"],
-        type=row["type"], schema_version=version, payload=payload,
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        type=row["type"],
+        schema_version=version,
+        payload=payload,
         actor=Actor(id=row["actor_id"], role=row["actor_role"], unit=row["actor_unit"]),
         occurred_at=row["occurred_at"],
     )
@@ -83,7 +85,9 @@ def to_envelope(row: asyncpg.Record) -> EventEnvelope:
 
 def to_recorded(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(
-        envelope=to_envelope(row), position=row["position"], tx_id=row["tx_id"],
+        envelope=to_envelope(row),
+        position=row["position"],
+        tx_id=row["tx_id"],
         recorded_at=row["recorded_at"],
     )
 

@@ -55,7 +55,8 @@ def _ts(name: str, **kw: Any) -> Column[datetime]:
 
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("position", BigInteger, Identity(always=True), primary_key=True),
     Column("tx_id", Xid8, nullable=False),
     Column("stream_id", Text, nullable=False),
@@ -75,7 +76,8 @@ events = Table(
 )
 
 stream_heads = Table(
-    "stream_heads", metadata,
+    "stream_heads",
+    metadata,
     Column("stream_id", Text, primary_key=True),
     Column("version", Integer, nullable=False),
     Column("hash", LargeBinary, nullable=False),
@@ -83,17 +85,25 @@ stream_heads = Table(
 )
 
 _KINDS: dict[str, type[TypeEngine[Any]] | TypeEngine[Any]] = {
-    "text": Text, "integer": Integer, "boolean": Boolean, "timestamptz": DateTime(timezone=True)}
+    "text": Text,
+    "integer": Integer,
+    "boolean": Boolean,
+    "timestamptz": DateTime(timezone=True),
+}
 
 need_summary = Table(
-    "need_summary", metadata,
-    *[Column(name, _KINDS[kind], nullable=nullable, primary_key=name == "stream_id")
-      for name, kind, nullable in SUMMARY],
+    "need_summary",
+    metadata,
+    *[
+        Column(name, _KINDS[kind], nullable=nullable, primary_key=name == "stream_id")
+        for name, kind, nullable in SUMMARY
+    ],
 )
 
 # Written by df_append (rows folded by store.fold); read through the views unit_monthly_stats / unit_monthly_rates.
 unit_monthly_stat_slots = Table(
-    "unit_monthly_stat_slots", metadata,
+    "unit_monthly_stat_slots",
+    metadata,
     Column("unit_id", Text, nullable=False),
     Column("month", Date, nullable=False),
     Column("slot", SmallInteger, nullable=False),
@@ -105,7 +115,8 @@ unit_monthly_stat_slots = Table(
 # within the duplicate window (store/intake.py, domain/repeats.py; not an event, not a
 # projection).
 intake_claims = Table(
-    "intake_claims", metadata,
+    "intake_claims",
+    metadata,
     Column("stream_id", Text, primary_key=True),
     Column("category", Text),
     *[Column(c, Text) for c in ("street", "community", "grid", "building")],
@@ -122,14 +133,33 @@ intake_claims = Table(
 # Views, for building queries only (never created from this metadata).
 views = MetaData()
 unit_monthly_stats = Table(
-    "unit_monthly_stats", views,
-    Column("unit_id", Text), Column("month", Date),
+    "unit_monthly_stats",
+    views,
+    Column("unit_id", Text),
+    Column("month", Date),
     *[Column(c, Integer) for c in STAT_COUNTERS],
 )
 unit_inbox = Table(
-    "unit_inbox", views,
-    *[Column(c, Text) for c in ("unit_id", "stream_id", "task", "stage", "category", "tier",
-                                  "urgency", "title", "unit_kind", "supervision_unit")],
-    _ts("due_at"), Column("overdue", Boolean), Column("reminders", Integer),
-    _ts("reminded_at"), _ts("supervision_due_at"),
+    "unit_inbox",
+    views,
+    *[
+        Column(c, Text)
+        for c in (
+            "unit_id",
+            "stream_id",
+            "task",
+            "stage",
+            "category",
+            "tier",
+            "urgency",
+            "title",
+            "unit_kind",
+            "supervision_unit",
+        )
+    ],
+    _ts("due_at"),
+    Column("overdue", Boolean),
+    Column("reminders", Integer),
+    _ts("reminded_at"),
+    _ts("supervision_due_at"),
 )

@@ -57,7 +57,8 @@ def check_envelope(envelope: EventEnvelope, where: str, stream_id: str, version:
         raise InvalidEvent(f"{where}.type", "is not a known event type (domain.events)")
     if envelope.schema_version != cls.SCHEMA_VERSION:
         raise InvalidEvent(
-            f"{where}.schema_version", f"must be {cls.SCHEMA_VERSION}: only current shapes are written"
+            f"{where}.schema_version",
+            f"must be {cls.SCHEMA_VERSION}: only current shapes are written",
         )
     check_payload(cls, envelope.payload, f"{where}.payload")
 

@@ -69,24 +69,27 @@ def check_head(walk: _Walk, heads: dict[str, tuple[int, bytes]]) -> BrokenLink |
     version, head_hash = head
     if version != walk.version or bytes(head_hash) != walk.hash:
         return BrokenLink(
-            walk.stream_id, walk.version + 1,
+            walk.stream_id,
+            walk.version + 1,
             f"head says version {version}, events end at {walk.version} (tail cut or changed)",
         )
     return None
 
 
-async def verify(conn: asyncpg.Connection, batch: int = 1000,
-                 stream_id: str | None = None) -> VerifyReport:
+async def verify(
+    conn: asyncpg.Connection, batch: int = 1000, stream_id: str | None = None
+) -> VerifyReport:
     """Walk all streams, or only `stream_id` (one consistent snapshot, streamed by a cursor),
     and report breaks."""
     report = VerifyReport()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         where, args = (ONE_STREAM, [stream_id]) if stream_id is not None else ("", [])
-        heads = {r["stream_id"]: (r["version"], r["hash"])
-                 for r in await conn.fetch(HEADS_SQL.format(where=where), *args)}
+        heads = {
+            r["stream_id"]: (r["version"], r["hash"])
+            for r in await conn.fetch(HEADS_SQL.format(where=where), *args)
+        }
         walk: _Walk | None = None
-        async for row in conn.cursor(ROWS_SQL.format(where=where), *args,
-                                         prefetch=batch):
+        async for row in conn.cursor(ROWS_SQL.format(where=where), *args, prefetch=batch):
             if walk is None or row["stream_id"] != walk.stream_id:
                 _finish(walk, heads, report)
                 walk = _Walk(row["stream_id"])
@@ -107,8 +110,7 @@ async def verify(conn: asyncpg.Connection, batch: int = 1000,
     return report
 
 
-def _finish(walk: _Walk | None, heads: dict[str, tuple[int, bytes]],
-            report: VerifyReport) -> None:
+def _finish(walk: _Walk | None, heads: dict[str, tuple[int, bytes]], report: VerifyReport) -> None:
     if walk is None:
         return
     if walk.broken:

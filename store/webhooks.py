@@ -54,17 +54,32 @@ class Claimed:
 
 
 def _subscription(row: asyncpg.Record) -> Subscription:
-    return Subscription(row["id"], row["integrator_id"], row["url"], row["secret"],
-                        row["previous_secret"], row["previous_secret_until"],
-                        tuple(row["types"]), row["active"], row["created_at"])
+    return Subscription(
+        row["id"],
+        row["integrator_id"],
+        row["url"],
+        row["secret"],
+        row["previous_secret"],
+        row["previous_secret_until"],
+        tuple(row["types"]),
+        row["active"],
+        row["created_at"],
+    )
 
 
 # --- subscriptions -------------------------------------------------------------------------
-async def create_subscription(db: asyncpg.Pool, *, id: str, integrator_id: str, url: str,
-                              secret: str, types: list[str]) -> Subscription:
+async def create_subscription(
+    db: asyncpg.Pool, *, id: str, integrator_id: str, url: str, secret: str, types: list[str]
+) -> Subscription:
     row = await db.fetchrow(
         "INSERT INTO webhook_subscriptions (id, integrator_id, url, secret, types) "
-        "VALUES ($1, $2, $3, $4, $5) RETURNING *", id, integrator_id, url, secret, types)
+        "VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        id,
+        integrator_id,
+        url,
+        secret,
+        types,
+    )
     return _subscription(row)
 
 
@@ -72,7 +87,9 @@ async def subscriptions_of(db: asyncpg.Pool, integrator_id: str | None) -> list[
     """An integrator's subscriptions (None: everyone's, for admins)."""
     rows = await db.fetch(
         "SELECT * FROM webhook_subscriptions WHERE active AND ($1::text IS NULL OR "
-        "integrator_id = $1) ORDER BY created_at, id", integrator_id)
+        "integrator_id = $1) ORDER BY created_at, id",
+        integrator_id,
+    )
     return [_subscription(r) for r in rows]
 
 
@@ -81,21 +98,30 @@ async def subscription(db: asyncpg.Pool, id: str) -> Subscription | None:
     return _subscription(row) if row else None
 
 
-async def update_subscription(db: asyncpg.Pool, id: str, *, url: str | None,
-                              types: list[str] | None) -> Subscription | None:
+async def update_subscription(
+    db: asyncpg.Pool, id: str, *, url: str | None, types: list[str] | None
+) -> Subscription | None:
     row = await db.fetchrow(
         "UPDATE webhook_subscriptions SET url = COALESCE($2, url), types = COALESCE($3, types) "
-        "WHERE id = $1 AND active RETURNING *", id, url, types)
+        "WHERE id = $1 AND active RETURNING *",
+        id,
+        url,
+        types,
+    )
     return _subscription(row) if row else None
 
 
-async def rotate_secret(db: asyncpg.Pool, id: str, secret: str, now: datetime,
-                        grace: timedelta) -> Subscription | None:
+async def rotate_secret(
+    db: asyncpg.Pool, id: str, secret: str, now: datetime, grace: timedelta
+) -> Subscription | None:
     """A new secret signs from now on; the old one is sent beside it until `now + grace`."""
     row = await db.fetchrow(
         "UPDATE webhook_subscriptions SET previous_secret = secret, secret = $2, "
-        "previous_secret_until = $3 WHERE id = $1 AND active RETURNING *", id, secret,
-        now + grace)
+        "previous_secret_until = $3 WHERE id = $1 AND active RETURNING *",
+        id,
+        secret,
+        now + grace,
+    )
     return _subscription(row) if row else None
 
 
@@ -103,9 +129,13 @@ async def end_subscription(db: asyncpg.Pool, id: str) -> bool:
     """No more deliveries (pending ones are dropped); the history stays readable."""
     async with db.acquire() as conn, conn.transaction():
         done: str = await conn.execute(
-            "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active", id)
-        await conn.execute("UPDATE webhook_deliveries SET status = 'cancelled' "
-                           "WHERE subscription_id = $1 AND status = 'pending'", id)
+            "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active", id
+        )
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'cancelled' "
+            "WHERE subscription_id = $1 AND status = 'pending'",
+            id,
+        )
     return done.endswith(" 1")
 
 
@@ -170,27 +200,43 @@ RETURNING d.id, d.subscription_id, s.url, s.secret, s.previous_secret, s.previou
 """
 
 
-async def claim(db: asyncpg.Pool, now: datetime, limit: int,
-                lease: timedelta) -> list[Claimed]:
+async def claim(db: asyncpg.Pool, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
     """Due deliveries, each claimed until `now + lease` (then it is due again)."""
     rows = await db.fetch(CLAIM_SQL, now, limit, now + lease)
     return [Claimed(**dict(r)) for r in rows]
 
 
 async def delivered(db: asyncpg.Pool, id: int, status: int, now: datetime) -> None:
-    await db.execute("UPDATE webhook_deliveries SET status = 'delivered', last_status = $2, "
-                     "last_error = NULL, delivered_at = $3 WHERE id = $1", id, status, now)
+    await db.execute(
+        "UPDATE webhook_deliveries SET status = 'delivered', last_status = $2, "
+        "last_error = NULL, delivered_at = $3 WHERE id = $1",
+        id,
+        status,
+        now,
+    )
 
 
-async def failed(db: asyncpg.Pool, id: int, *, status: int | None, error: str,
-                 retry_at: datetime | None) -> None:
+async def failed(
+    db: asyncpg.Pool, id: int, *, status: int | None, error: str, retry_at: datetime | None
+) -> None:
     """Try again at `retry_at`, or (None) give up: the delivery becomes a dead letter."""
     if retry_at is None:
-        await db.execute("UPDATE webhook_deliveries SET status = 'dead', last_status = $2, "
-                         "last_error = $3 WHERE id = $1", id, status, error[:300])
+        await db.execute(
+            "UPDATE webhook_deliveries SET status = 'dead', last_status = $2, "
+            "last_error = $3 WHERE id = $1",
+            id,
+            status,
+            error[:300],
+        )
     else:
-        await db.execute("UPDATE webhook_deliveries SET next_attempt_at = $4, last_status = $2, "
-                         "last_error = $3 WHERE id = $1", id, status, error[:300], retry_at)
+        await db.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = $4, last_status = $2, "
+            "last_error = $3 WHERE id = $1",
+            id,
+            status,
+            error[:300],
+            retry_at,
+        )
 
 
 DELIVERIES_SQL = """
@@ -204,9 +250,14 @@ ORDER BY d.id DESC LIMIT $4
 """
 
 
-async def deliveries(db: asyncpg.Pool, *, integrator_id: str | None, status: str | None,
-                     subscription_id: str | None = None,
-                     limit: int = 100) -> list[dict[str, Any]]:
+async def deliveries(
+    db: asyncpg.Pool,
+    *,
+    integrator_id: str | None,
+    status: str | None,
+    subscription_id: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     rows = await db.fetch(DELIVERIES_SQL, integrator_id, status, subscription_id, limit)
     return [dict(r) for r in rows]
 
@@ -215,14 +266,20 @@ async def redeliver(db: asyncpg.Pool, id: int, now: datetime) -> bool:
     """A dead letter goes back to the queue with a fresh retry window."""
     done: str = await db.execute(
         "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, "
-        "created_at = $2 WHERE id = $1 AND status = 'dead'", id, now)
+        "created_at = $2 WHERE id = $1 AND status = 'dead'",
+        id,
+        now,
+    )
     return done.endswith(" 1")
 
 
-async def redeliver_all_dead(db: asyncpg.Pool, now: datetime,
-                             subscription_id: str | None = None) -> int:
+async def redeliver_all_dead(
+    db: asyncpg.Pool, now: datetime, subscription_id: str | None = None
+) -> int:
     done = await db.execute(
         "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, "
         "created_at = $1 WHERE status = 'dead' AND ($2::text IS NULL OR subscription_id = $2)",
-        now, subscription_id)
+        now,
+        subscription_id,
+    )
     return int(done.split()[-1])

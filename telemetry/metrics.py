@@ -32,39 +32,50 @@ from domain.events import EventEnvelope
 __all__ = ["CONTENT_TYPE_LATEST", "exposition", "serve"]
 
 EVENTS_APPENDED = Counter(
-    "demandflow_events_appended", "Events stored in the event store, by type", ["type"])
+    "demandflow_events_appended", "Events stored in the event store, by type", ["type"]
+)
 APPEND_SECONDS = Histogram(
     "demandflow_event_append_seconds",
     "One batch's append: validation, fold and the database round trip",
-    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
 APPEND_CONFLICTS = Counter(
     "demandflow_event_append_conflicts",
-    "Appends refused because the stream moved on (the writer decides again)")
-NEEDS_SUBMITTED = Counter(
-    "demandflow_needs_submitted", "Needs received, by channel", ["channel"])
+    "Appends refused because the stream moved on (the writer decides again)",
+)
+NEEDS_SUBMITTED = Counter("demandflow_needs_submitted", "Needs received, by channel", ["channel"])
 NEEDS_CLOSED = Counter(
-    "demandflow_needs_closed", "Needs closed, by channel and category", ["channel", "category"])
-ESCALATIONS = Counter(
-    "demandflow_escalations", "Escalations up the ladder, by cause", ["cause"])
+    "demandflow_needs_closed", "Needs closed, by channel and category", ["channel", "category"]
+)
+ESCALATIONS = Counter("demandflow_escalations", "Escalations up the ladder, by cause", ["cause"])
 WEBHOOK_DELIVERIES = Counter(
     "demandflow_webhook_deliveries",
     "Webhook POST attempts by outcome: delivered, retry (failed, tried again later), dead "
-    "(failed for the last time: a dead letter)", ["outcome"])
+    "(failed for the last time: a dead letter)",
+    ["outcome"],
+)
 WEBHOOK_SECONDS = Histogram(
-    "demandflow_webhook_delivery_seconds", "One webhook attempt, lookup and POST",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+    "demandflow_webhook_delivery_seconds",
+    "One webhook attempt, lookup and POST",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 OPEN_NEEDS = Gauge(
-    "demandflow_open_needs", "Needs not closed, by stage and category (from the store)",
-    ["stage", "category"])
+    "demandflow_open_needs",
+    "Needs not closed, by stage and category (from the store)",
+    ["stage", "category"],
+)
 OVERDUE_NEEDS = Gauge(
-    "demandflow_overdue_needs", "Open needs past a deadline, by category (from the store)",
-    ["category"])
+    "demandflow_overdue_needs",
+    "Open needs past a deadline, by category (from the store)",
+    ["category"],
+)
 
 UNCLASSIFIED = "unclassified"  # the category label of a need not classified yet
 
 
-def appended(events: Sequence[EventEnvelope], row: Mapping[str, Any] | None,
-             seconds: float) -> None:
+def appended(
+    events: Sequence[EventEnvelope], row: Mapping[str, Any] | None, seconds: float
+) -> None:
     """Count a stored batch. `row`: the need's summary row after it (its channel and
     category label the submitted and closed counters)."""
     APPEND_SECONDS.observe(seconds)

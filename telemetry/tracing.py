@@ -30,13 +30,22 @@ _provider: TracerProvider | None = None  # None: the global provider (a no-op un
 # person's network address; rewritten in `_scrub`.
 _URL_ATTRIBUTES = ("http.url", "url.full")
 _QUERY_ATTRIBUTES = ("url.query",)
-_PEER_ATTRIBUTES = ("net.peer.ip", "net.peer.port", "client.address", "client.port",
-                    "http.client_ip", "network.peer.address", "network.peer.port")
+_PEER_ATTRIBUTES = (
+    "net.peer.ip",
+    "net.peer.port",
+    "client.address",
+    "client.port",
+    "http.client_ip",
+    "network.peer.address",
+    "network.peer.port",
+)
 
 
 def enabled() -> bool:
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
 
 
 def configure(service: str) -> bool:
@@ -78,9 +87,12 @@ def instrument_api(app: Any, provider: TracerProvider | None = None) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, server_request_hook=_scrub,
+        app,
+        tracer_provider=provider,
+        server_request_hook=_scrub,
         excluded_urls="/health,/ready,/metrics,/static/.*",
-        exclude_spans=["receive", "send"])
+        exclude_spans=["receive", "send"],
+    )
 
 
 def _scrub(span: Span, scope: dict[str, Any]) -> None:
@@ -97,11 +109,15 @@ def _scrub(span: Span, scope: dict[str, Any]) -> None:
 
 
 @contextmanager
-def append_span(stream_id: str, expected_version: int,
-                types: Sequence[str]) -> Iterator[Span]:
+def append_span(stream_id: str, expected_version: int, types: Sequence[str]) -> Iterator[Span]:
     """A span around one append; the need id (no personal data by design: docs/security.md),
     where in the stream, the event types."""
-    with _tracer().start_as_current_span("demandflow.append_events", attributes={
-            "demandflow.need_id": stream_id, "demandflow.expected_version": expected_version,
-            "demandflow.event_types": list(types)}) as span:
+    with _tracer().start_as_current_span(
+        "demandflow.append_events",
+        attributes={
+            "demandflow.need_id": stream_id,
+            "demandflow.expected_version": expected_version,
+            "demandflow.event_types": list(types),
+        },
+    ) as span:
         yield span

@@ -45,14 +45,27 @@ LOCK_TIMEOUT = "60s"  # a backup gives up rather than queue behind a migration f
 
 # URL query parameters (asyncpg's names) and the libpq variables that carry them
 QUERY_ENV = {
-    "host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
-    "database": "PGDATABASE", "dbname": "PGDATABASE", "sslmode": "PGSSLMODE",
-    "ssl": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL", "passfile": "PGPASSFILE",
-    "target_session_attrs": "PGTARGETSESSIONATTRS", "krbsrvname": "PGKRBSRVNAME",
-    "gsslib": "PGGSSLIB", "application_name": "PGAPPNAME", "connect_timeout": "PGCONNECT_TIMEOUT",
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "database": "PGDATABASE",
+    "dbname": "PGDATABASE",
+    "sslmode": "PGSSLMODE",
+    "ssl": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "passfile": "PGPASSFILE",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "krbsrvname": "PGKRBSRVNAME",
+    "gsslib": "PGGSSLIB",
+    "application_name": "PGAPPNAME",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
 }
 SSL_WORDS = {"true": "require", "false": "disable"}  # asyncpg's `ssl=true|false`
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -75,8 +88,10 @@ class BackupReport:
     tool: Tool
 
     def line(self) -> str:
-        return (f"backed up {self.streams} streams, {self.events} events from {self.source} "
-                f"to {self.file} ({self.size} bytes, {self.tool.path.name} {self.tool.major})")
+        return (
+            f"backed up {self.streams} streams, {self.events} events from {self.source} "
+            f"to {self.file} ({self.size} bytes, {self.tool.path.name} {self.tool.major})"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,13 +102,16 @@ class RestoreReport:
     tool: Tool
 
     def line(self) -> str:
-        return (f"restored {self.streams} streams, {self.events} events into {self.target} "
-                f"({self.tool.path.name} {self.tool.major}); migrations and the app role's "
-                "grants applied; check it with `demandflow verify-audit` "
-                "(DATABASE_URL set to the copy)")
+        return (
+            f"restored {self.streams} streams, {self.events} events into {self.target} "
+            f"({self.tool.path.name} {self.tool.major}); migrations and the app role's "
+            "grants applied; check it with `demandflow verify-audit` "
+            "(DATABASE_URL set to the copy)"
+        )
 
 
 # --- connection settings for libpq ------------------------------------------------------------
+
 
 def libpq_env(url: str, setting: str) -> dict[str, str]:
     """The libpq environment variables that reach the database `url` names (password in
@@ -102,8 +120,9 @@ def libpq_env(url: str, setting: str) -> dict[str, str]:
         parts = urlsplit(asyncpg_dsn(url))
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{setting} is not a postgresql+asyncpg://user:pw@host:port/db URL "
-                          "(one host)") from None
+        raise ConfigError(
+            f"{setting} is not a postgresql+asyncpg://user:pw@host:port/db URL (one host)"
+        ) from None
     env: dict[str, str] = {}
     if parts.hostname:
         env["PGHOST"] = parts.hostname
@@ -118,8 +137,10 @@ def libpq_env(url: str, setting: str) -> dict[str, str]:
     for key, value in parse_qsl(parts.query):
         name = QUERY_ENV.get(key)
         if name is None:
-            raise ConfigError(f"{setting} has the parameter '{key}', which pg_dump and "
-                              "pg_restore do not know; remove it from the URL")
+            raise ConfigError(
+                f"{setting} has the parameter '{key}', which pg_dump and "
+                "pg_restore do not know; remove it from the URL"
+            )
         env[name] = SSL_WORDS.get(value.lower(), value) if key == "ssl" else value
     return env
 
@@ -139,14 +160,19 @@ async def connect(url: str, setting: str) -> asyncpg.Connection:
     try:
         return await asyncio.wait_for(asyncpg.connect(dsn), timeout=CONNECT_TIMEOUT_S)
     except asyncpg.InvalidCatalogNameError:
-        raise ConfigError(f"the database {redact_url(url)} ({setting}) does not exist; create "
-                          "it first (CREATE DATABASE)") from None
+        raise ConfigError(
+            f"the database {redact_url(url)} ({setting}) does not exist; create "
+            "it first (CREATE DATABASE)"
+        ) from None
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        raise ConfigError(f"cannot reach {setting} at {redact_url(url)} ({type(exc).__name__}); "
-                          "check the server and the URL") from None
+        raise ConfigError(
+            f"cannot reach {setting} at {redact_url(url)} ({type(exc).__name__}); "
+            "check the server and the URL"
+        ) from None
 
 
 # --- the PostgreSQL client tools ----------------------------------------------------------------
+
 
 def embedded_bin() -> Path | None:
     """The embedded package's bin/ folder, found without importing it (its import sets up
@@ -159,8 +185,12 @@ def embedded_bin() -> Path | None:
 
 async def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        *argv, env=os.environ | (env or {}), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *argv,
+        env=os.environ | (env or {}),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
@@ -206,7 +236,8 @@ async def usable_tools(name: str, major: int) -> list[Tool]:
         raise ConfigError(
             f"no {name} of PostgreSQL {major} or newer (found: {found}); install the "
             f"PostgreSQL {major} client tools (e.g. postgresql-client-{major}) and put "
-            f"{name} on PATH")
+            f"{name} on PATH"
+        )
     return tools
 
 
@@ -214,18 +245,22 @@ def first_error(stderr: str) -> str:
     """The first error line of a PostgreSQL tool's output (no DETAIL or CONTEXT lines,
     which can quote row values), shortened."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    chosen = next((line for line in lines if "error:" in line or "FATAL" in line),
-                  lines[0] if lines else "no message")
+    chosen = next(
+        (line for line in lines if "error:" in line or "FATAL" in line),
+        lines[0] if lines else "no message",
+    )
     return chosen[:300]
 
 
 # --- backup --------------------------------------------------------------------------------------
 
+
 def backup(url: str, file: Path, setting: str) -> BackupReport:
     """pg_dump -Fc of the database `url` names to `file`, in one snapshot with the counts."""
     if not file.parent.is_dir():
-        raise ConfigError(f"the folder {file.parent} does not exist; create it or name another "
-                          "file")
+        raise ConfigError(
+            f"the folder {file.parent} does not exist; create it or name another file"
+        )
     if file.is_dir():
         raise ConfigError(f"{file} is a folder; name the backup file to write")
     return asyncio.run(_backup(url, file, setting))
@@ -237,17 +272,23 @@ async def _backup(url: str, file: Path, setting: str) -> BackupReport:
     try:
         tool = (await usable_tools("pg_dump", await store_backup.server_major(conn)))[0]
         if not await store_backup.has_event_store(conn):
-            raise ConfigError(f"the database {redact_url(url)} ({setting}) holds no event store "
-                              "(no events or stream_heads table); check the URL or run "
-                              "`demandflow migrate`")
+            raise ConfigError(
+                f"the database {redact_url(url)} ({setting}) holds no event store "
+                "(no events or stream_heads table); check the URL or run "
+                "`demandflow migrate`"
+            )
         async with store_backup.exported_snapshot(conn, LOCK_TIMEOUT) as snapshot:
             size = await _dump(tool, env, snapshot.id, file, url)
     except asyncpg.LockNotAvailableError:
-        raise ConfigError(f"the events table stayed locked for {LOCK_TIMEOUT} (a migration "
-                          "running?); try the backup again") from None
+        raise ConfigError(
+            f"the events table stayed locked for {LOCK_TIMEOUT} (a migration "
+            "running?); try the backup again"
+        ) from None
     except asyncpg.PostgresError as exc:  # our own statements: no row values in the message
-        raise ConfigError(f"backup of {redact_url(url)} failed ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:200]})") from None
+        raise ConfigError(
+            f"backup of {redact_url(url)} failed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]})"
+        ) from None
     finally:
         await conn.close()
     return BackupReport(file, redact_url(url), snapshot.streams, snapshot.events, size, tool)
@@ -258,8 +299,16 @@ async def _dump(tool: Tool, env: dict[str, str], snapshot: str, file: Path, url:
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         code, _, err = await run(
-            [str(tool.path), "--format=custom", f"--file={partial}", f"--snapshot={snapshot}",
-             f"--lock-wait-timeout={LOCK_TIMEOUT}", "--no-password"], env)
+            [
+                str(tool.path),
+                "--format=custom",
+                f"--file={partial}",
+                f"--snapshot={snapshot}",
+                f"--lock-wait-timeout={LOCK_TIMEOUT}",
+                "--no-password",
+            ],
+            env,
+        )
         if code != 0:
             raise ConfigError(f"pg_dump of {redact_url(url)} failed: {first_error(err)}")
         return _put_in_place(partial, file)
@@ -286,22 +335,46 @@ def _remove(partial: Path) -> None:
 
 # --- restore -------------------------------------------------------------------------------------
 
-def restore(file: Path, target_url: str, *, clean: bool, app_role: str,
-            app_password: str | None, setting: str = "--target-url") -> RestoreReport:
+
+def restore(
+    file: Path,
+    target_url: str,
+    *,
+    clean: bool,
+    app_role: str,
+    app_password: str | None,
+    setting: str = "--target-url",
+) -> RestoreReport:
     """pg_restore of `file` into the (empty, unless `clean`) database `target_url` names, then
     the migrations and grants, as `demandflow migrate` applies them."""
     if not file.is_file():
         raise ConfigError(f"no backup file at {file}")
-    return asyncio.run(_restore(file, target_url, clean=clean, app_role=app_role,
-                                app_password=app_password, setting=setting))
+    return asyncio.run(
+        _restore(
+            file,
+            target_url,
+            clean=clean,
+            app_role=app_role,
+            app_password=app_password,
+            setting=setting,
+        )
+    )
 
 
-async def _restore(file: Path, target_url: str, *, clean: bool, app_role: str,
-                   app_password: str | None, setting: str) -> RestoreReport:
+async def _restore(
+    file: Path,
+    target_url: str,
+    *,
+    clean: bool,
+    app_role: str,
+    app_password: str | None,
+    setting: str,
+) -> RestoreReport:
     env = libpq_env(target_url, setting) | {"PGAPPNAME": "demandflow restore"}
     if "PGDATABASE" not in env:
-        raise ConfigError(f"{setting} must name the database to restore into "
-                          "(…/database at its end)")
+        raise ConfigError(
+            f"{setting} must name the database to restore into (…/database at its end)"
+        )
     target = redact_url(target_url)
     conn = await connect(target_url, setting)
     try:
@@ -313,15 +386,24 @@ async def _restore(file: Path, target_url: str, *, clean: bool, app_role: str,
         raise ConfigError(
             f"the database {target} is not empty ({objects} tables, views, sequences or "
             "functions); restore into a new empty database (CREATE DATABASE), or pass --clean "
-            "to replace what the backup holds")
+            "to replace what the backup holds"
+        )
     tool = await _reader(file, major)
-    argv = [str(tool.path), "--no-owner", "--no-acl", "--single-transaction", "--exit-on-error",
-            "--no-password", f"--dbname={conninfo_dbname(env['PGDATABASE'])}"]
+    argv = [
+        str(tool.path),
+        "--no-owner",
+        "--no-acl",
+        "--single-transaction",
+        "--exit-on-error",
+        "--no-password",
+        f"--dbname={conninfo_dbname(env['PGDATABASE'])}",
+    ]
     argv += ["--clean", "--if-exists"] if clean else []
     code, _, err = await run([*argv, str(file)], env)
     if code != 0:
-        raise ConfigError(f"pg_restore into {target} failed, nothing was restored: "
-                          f"{first_error(err)}")
+        raise ConfigError(
+            f"pg_restore into {target} failed, nothing was restored: {first_error(err)}"
+        )
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -336,7 +418,8 @@ async def _restore(file: Path, target_url: str, *, clean: bool, app_role: str,
         raise ConfigError(
             f"restored into {target}, but migrating the copy failed ({type(exc).__name__}: "
             f"{problem}); fix that, then run `demandflow migrate` with MIGRATION_DATABASE_URL "
-            "set to the copy") from None
+            "set to the copy"
+        ) from None
     conn = await connect(target_url, setting)
     try:
         counts = await store_backup.counts(conn)
@@ -362,8 +445,10 @@ async def _reader(file: Path, major: int) -> Tool:
         problem = first_error(err)
         if "unsupported version" not in problem:
             raise ConfigError(f"{file} is not a backup pg_restore can read ({problem})")
-    raise ConfigError(f"no pg_restore here reads {file}, written by a newer pg_dump "
-                      f"({problem}); install that PostgreSQL version's client tools")
+    raise ConfigError(
+        f"no pg_restore here reads {file}, written by a newer pg_dump "
+        f"({problem}); install that PostgreSQL version's client tools"
+    )
 
 
 def source_url(settings: Settings) -> tuple[str, str]:
@@ -376,8 +461,10 @@ def source_url(settings: Settings) -> tuple[str, str]:
         return settings.database_url, "DATABASE_URL"
     pgdata = settings.data_dir / "postgres"
     if not (pgdata / "PG_VERSION").is_file():
-        raise ConfigError(f"no embedded PostgreSQL in {pgdata}; set DATA_DIR to the stack's "
-                          "state folder or DATABASE_URL to the database to back up")
+        raise ConfigError(
+            f"no embedded PostgreSQL in {pgdata}; set DATA_DIR to the stack's "
+            "state folder or DATABASE_URL to the database to back up"
+        )
     from workers.embedded import start_postgres
 
     return start_postgres(pgdata), f"the embedded PostgreSQL in {pgdata}"

@@ -67,8 +67,11 @@ def migrate() -> None:
     if url is None:
         raise ConfigError("set DATABASE_URL (or MIGRATION_DATABASE_URL) to the database to migrate")
     password = settings.database_app_password
-    upgrade(url, settings.database_app_role,
-            password.get_secret_value() if password is not None else None)
+    upgrade(
+        url,
+        settings.database_app_role,
+        password.get_secret_value() if password is not None else None,
+    )
     typer.echo("migrations applied")
 
 
@@ -88,18 +91,23 @@ def temporal_setup() -> None:
     from workers.temporal_setup import register_search_attributes
 
     if settings.temporal_address is None:
-        raise ConfigError("set TEMPORAL_ADDRESS to the Temporal frontend to prepare "
-                          "(the embedded dev server registers them itself)")
+        raise ConfigError(
+            "set TEMPORAL_ADDRESS to the Temporal frontend to prepare "
+            "(the embedded dev server registers them itself)"
+        )
 
     async def run(address: str) -> list[str]:
         # no payload is read or written: no key needed
-        client = await connect_temporal(address, settings.temporal_namespace,
-                                        DataConverter.default, attempts=60)
+        client = await connect_temporal(
+            address, settings.temporal_namespace, DataConverter.default, attempts=60
+        )
         return await register_search_attributes(client)
 
     added = asyncio.run(run(settings.temporal_address))
-    typer.echo(f"namespace {settings.temporal_namespace}: "
-               + (f"registered {', '.join(added)}" if added else "search attributes already there"))
+    typer.echo(
+        f"namespace {settings.temporal_namespace}: "
+        + (f"registered {', '.join(added)}" if added else "search attributes already there")
+    )
     # The SDK's Rust threads outlive the loop, and interpreter teardown can then abort the
     # process ("PyGILState_Release", temporalio/sdk-python#300) after the work is done: a
     # short-lived client command leaves without teardown.
@@ -157,16 +165,20 @@ def verify_audit() -> None:
     try:
         report = asyncio.run(run())
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
-        raise ConfigError(f"the database {redact_url(url)} (DATABASE_URL) holds no event store "
-                          "(no events or stream_heads table); check the URL or run "
-                          "`demandflow migrate`, which creates it and grants the app role "
-                          "its rights") from None
+        raise ConfigError(
+            f"the database {redact_url(url)} (DATABASE_URL) holds no event store "
+            "(no events or stream_heads table); check the URL or run "
+            "`demandflow migrate`, which creates it and grants the app role "
+            "its rights"
+        ) from None
     except asyncpg.InsufficientPrivilegeError as exc:  # names a table, never a row value
         problem = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(f"the app role {role} may not read the event store in "
-                          f"{redact_url(url)} (DATABASE_URL): {problem}; run `demandflow "
-                          "migrate` as the owner (MIGRATION_DATABASE_URL), which grants the "
-                          "app role its rights") from None
+        raise ConfigError(
+            f"the app role {role} may not read the event store in "
+            f"{redact_url(url)} (DATABASE_URL): {problem}; run `demandflow "
+            "migrate` as the owner (MIGRATION_DATABASE_URL), which grants the "
+            "app role its rights"
+        ) from None
     typer.echo(f"checked {report.streams} streams, {report.events} events")
     for broken in report.broken:
         typer.echo(f"BROKEN {broken.stream_id} v{broken.version}: {broken.problem}")
@@ -174,8 +186,11 @@ def verify_audit() -> None:
 
 
 @app.command()
-def backup(file: Annotated[Path, typer.Argument(
-        help="the archive to write (pg_dump custom format, mode 0600)")]) -> None:
+def backup(
+    file: Annotated[
+        Path, typer.Argument(help="the archive to write (pg_dump custom format, mode 0600)")
+    ],
+) -> None:
     """Back up the event store database to FILE (pg_dump -Fc, one snapshot, as the owner)."""
     from workers.backup import backup as run_backup
     from workers.backup import source_url
@@ -187,11 +202,17 @@ def backup(file: Annotated[Path, typer.Argument(
 @app.command()
 def restore(
     file: Annotated[Path, typer.Argument(help="an archive written by `demandflow backup`")],
-    target_url: Annotated[str, typer.Option(
-        "--target-url", envvar="DEMANDFLOW_RESTORE_TARGET_URL",
-        help="owner URL of the database to restore into (empty unless --clean)")],
-    clean: Annotated[bool, typer.Option(
-        "--clean", help="drop what the backup holds from the target first")] = False,
+    target_url: Annotated[
+        str,
+        typer.Option(
+            "--target-url",
+            envvar="DEMANDFLOW_RESTORE_TARGET_URL",
+            help="owner URL of the database to restore into (empty unless --clean)",
+        ),
+    ],
+    clean: Annotated[
+        bool, typer.Option("--clean", help="drop what the backup holds from the target first")
+    ] = False,
 ) -> None:
     """Restore a backup into an empty database, then apply the migrations and grants."""
     from workers.backup import restore as run_restore
@@ -199,8 +220,12 @@ def restore(
     settings = _settings()
     password = settings.database_app_password
     report = run_restore(
-        file, target_url, clean=clean, app_role=settings.database_app_role,
-        app_password=password.get_secret_value() if password is not None else None)
+        file,
+        target_url,
+        clean=clean,
+        app_role=settings.database_app_role,
+        app_password=password.get_secret_value() if password is not None else None,
+    )
     typer.echo(report.line())
 
 

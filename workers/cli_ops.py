@@ -29,8 +29,9 @@ from workers.errors import ConfigError
 
 ops = typer.Typer(add_completion=False)
 console = Console()
-Url = Annotated[str, typer.Option("--api-url", envvar="DEMANDFLOW_API_URL",
-                                  help="base URL of the HTTP API")]
+Url = Annotated[
+    str, typer.Option("--api-url", envvar="DEMANDFLOW_API_URL", help="base URL of the HTTP API")
+]
 Key = Annotated[str, typer.Option("--api-key", envvar="DEMANDFLOW_API_KEY", help="your API key")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -43,11 +44,14 @@ def call(url: str, key: str, method: str, path: str, **kw: Any) -> Any:
 def request(url: str, key: str, method: str, path: str, **kw: Any) -> httpx.Response:
     """One request; API errors print one line and exit 1, an unreachable API exits 2."""
     try:
-        response = httpx.request(method, url.rstrip("/") + path, headers={"X-API-Key": key},
-                                 timeout=30, **kw)
+        response = httpx.request(
+            method, url.rstrip("/") + path, headers={"X-API-Key": key}, timeout=30, **kw
+        )
     except httpx.HTTPError as exc:
-        raise ConfigError(f"the API at {url} does not answer ({type(exc).__name__}); "
-                          "start it or set DEMANDFLOW_API_URL") from None
+        raise ConfigError(
+            f"the API at {url} does not answer ({type(exc).__name__}); "
+            "start it or set DEMANDFLOW_API_URL"
+        ) from None
     if response.status_code >= 400:
         typer.echo(f"error {response.status_code}: {describe(response)}", err=True)
         raise typer.Exit(1)
@@ -96,15 +100,31 @@ def inbox_flags(row: dict[str, Any]) -> str:
 
 IDS = {"id", "need_id"}  # never folded: an id is copied whole
 # Short Chinese headers for the listings (values stay the codes the commands take back).
-HEADERS = {"id": "编号", "task": "待办", "title": "标题", "category": "类别", "due_at": "时限",
-           "flags": "提示", "stage": "阶段", "assigned_unit": "承办单位", "overdue": "超期",
-           "rank": "排名", "unit_name": "单位", "assigned": "派单", "completed": "办结",
-           "response_rate": "响应率", "on_time_resolution_rate": "按时办结率",
-           "satisfaction_rate": "满意率", "reminded": "催办", "supervised": "督办"}
+HEADERS = {
+    "id": "编号",
+    "task": "待办",
+    "title": "标题",
+    "category": "类别",
+    "due_at": "时限",
+    "flags": "提示",
+    "stage": "阶段",
+    "assigned_unit": "承办单位",
+    "overdue": "超期",
+    "rank": "排名",
+    "unit_name": "单位",
+    "assigned": "派单",
+    "completed": "办结",
+    "response_rate": "响应率",
+    "on_time_resolution_rate": "按时办结率",
+    "satisfaction_rate": "满意率",
+    "reminded": "催办",
+    "supervised": "督办",
+}
 
 
-def table(rows: list[dict[str, Any]], columns: list[str], title: str,
-          as_json: bool = False) -> None:
+def table(
+    rows: list[dict[str, Any]], columns: list[str], title: str, as_json: bool = False
+) -> None:
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
@@ -129,16 +149,25 @@ def read_json(file: Path) -> Any:
     try:
         return json.loads(read_text(file))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file} is not JSON ({exc.msg}, line {exc.lineno}); fix the "
-                          "file (a Submission, see docs/api.md)") from None
+        raise ConfigError(
+            f"{file} is not JSON ({exc.msg}, line {exc.lineno}); fix the "
+            "file (a Submission, see docs/api.md)"
+        ) from None
 
 
 @ops.command()
-def submit(file: Annotated[Path, typer.Argument(help="a Submission as JSON")],
-           wait: Annotated[bool, typer.Option(
-               help="print the id once intake is done (routed, or waiting for a dispatcher "
-                    "or for information), so the next command finds the need there")] = True,
-           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def submit(
+    file: Annotated[Path, typer.Argument(help="a Submission as JSON")],
+    wait: Annotated[
+        bool,
+        typer.Option(
+            help="print the id once intake is done (routed, or waiting for a dispatcher "
+            "or for information), so the next command finds the need there"
+        ),
+    ] = True,
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Submit one need from a JSON file; prints its id."""
     answer = call(api_url, api_key, "POST", "/needs", json=read_json(file))
     need_id = answer["id"]
@@ -150,8 +179,9 @@ def submit(file: Annotated[Path, typer.Argument(help="a Submission as JSON")],
 def _settled(url: str, key: str, need_id: str, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = httpx.get(f"{url.rstrip('/')}/needs/{need_id}", headers={"X-API-Key": key},
-                             timeout=10)
+        response = httpx.get(
+            f"{url.rstrip('/')}/needs/{need_id}", headers={"X-API-Key": key}, timeout=10
+        )
         if response.status_code == 200 and len(response.json().get("timeline") or []) > 1:
             return True
         time.sleep(0.3)
@@ -159,14 +189,14 @@ def _settled(url: str, key: str, need_id: str, timeout: float = 30) -> bool:
 
 
 @ops.command()
-def inbox(unit: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
-          api_key: Key = "") -> None:
+def inbox(
+    unit: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL, api_key: Key = ""
+) -> None:
     """A unit's open tasks, most urgent first (due times in Asia/Shanghai)."""
     rows = call(api_url, api_key, "GET", f"/units/{unit}/inbox")
     if not as_json:
         rows = [r | {"flags": inbox_flags(r)} for r in rows]
-    table(rows, ["id", "task", "title", "category", "due_at", "flags"], f"inbox of {unit}",
-          as_json)
+    table(rows, ["id", "task", "title", "category", "due_at", "flags"], f"inbox of {unit}", as_json)
 
 
 @ops.command()
@@ -177,9 +207,13 @@ def accept(need_id: str, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
 
 
 @ops.command()
-def complete(need_id: str, summary: Annotated[str, typer.Option(help="what was done")],
-             mode: Annotated[str, typer.Option(help="on_site|online|proxy|appointment")] = "on_site",
-             api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def complete(
+    need_id: str,
+    summary: Annotated[str, typer.Option(help="what was done")],
+    mode: Annotated[str, typer.Option(help="on_site|online|proxy|appointment")] = "on_site",
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Report a need handled; evaluation starts."""
     body = {"result_summary": summary, "service_mode": mode}
     answer = call(api_url, api_key, "POST", f"/needs/{need_id}/complete", json=body)
@@ -187,65 +221,103 @@ def complete(need_id: str, summary: Annotated[str, typer.Option(help="what was d
 
 
 @ops.command()
-def classify(need_id: str, category: Annotated[Category, typer.Option(help="the category")],
-             tier: Annotated[Tier, typer.Option(help="grid, community or street")],
-             urgency: Annotated[Urgency, typer.Option(help="the urgency")] = Urgency.NORMAL,
-             reason: Annotated[str, typer.Option(help="why (kept in the timeline)")] = "",
-             api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def classify(
+    need_id: str,
+    category: Annotated[Category, typer.Option(help="the category")],
+    tier: Annotated[Tier, typer.Option(help="grid, community or street")],
+    urgency: Annotated[Urgency, typer.Option(help="the urgency")] = Urgency.NORMAL,
+    reason: Annotated[str, typer.Option(help="why (kept in the timeline)")] = "",
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Classify by hand a need the rules left to a dispatcher (supervisors); routing follows."""
-    body = {"category": category.value, "tier": tier.value, "urgency": urgency.value,
-            "reason": reason}
+    body = {
+        "category": category.value,
+        "tier": tier.value,
+        "urgency": urgency.value,
+        "reason": reason,
+    }
     answer = call(api_url, api_key, "POST", f"/needs/{need_id}/classify", json=body)
     typer.echo(f"{need_id}: {answer['stage']}")
 
 
 @ops.command()
-def assign(need_id: str,
-           unit: Annotated[str | None, typer.Option(help="a unit id; none: the routing rules")] = None,
-           reason: Annotated[str, typer.Option(help="why (kept in the timeline)")] = "",
-           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def assign(
+    need_id: str,
+    unit: Annotated[str | None, typer.Option(help="a unit id; none: the routing rules")] = None,
+    reason: Annotated[str, typer.Option(help="why (kept in the timeline)")] = "",
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Give a need nobody owns (after a return) to a unit (supervisors, within their scope)."""
-    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/assign",
-                  json={"unit_id": unit, "reason": reason})
+    answer = call(
+        api_url,
+        api_key,
+        "POST",
+        f"/needs/{need_id}/assign",
+        json={"unit_id": unit, "reason": reason},
+    )
     typer.echo(f"{need_id}: {answer['stage']}")
 
 
 @ops.command()
-def repeat(need_id: str,
-           decision: Annotated[str, typer.Argument(help="link (it merges) or dismiss")],
-           api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def repeat(
+    need_id: str,
+    decision: Annotated[str, typer.Argument(help="link (it merges) or dismiss")],
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Settle a possible repeat (supervisors): link it to the need it may repeat, or dismiss."""
-    answer = call(api_url, api_key, "POST", f"/needs/{need_id}/repeat-decision",
-                  json={"decision": decision})
+    answer = call(
+        api_url, api_key, "POST", f"/needs/{need_id}/repeat-decision", json={"decision": decision}
+    )
     typer.echo(f"{need_id}: {answer['stage']} ({', '.join(answer['events'])})")
 
 
 @ops.command()
-def unmerge(need_id: str, reason: Annotated[str, typer.Option(help="why it is another need")],
-            api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def unmerge(
+    need_id: str,
+    reason: Annotated[str, typer.Option(help="why it is another need")],
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Split a merged report back out as a need of its own (supervisors); prints its new id."""
-    response = request(api_url, api_key, "POST", f"/needs/{need_id}/unmerge",
-                       json={"reason": reason})
+    response = request(
+        api_url, api_key, "POST", f"/needs/{need_id}/unmerge", json={"reason": reason}
+    )
     typer.echo(response.headers["location"].removeprefix("/needs/"))
 
 
 @ops.command()
-def show(need_id: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
-         api_key: Key = "") -> None:
+def show(
+    need_id: str, as_json: AsJson = False, api_url: Url = DEFAULT_URL, api_key: Key = ""
+) -> None:
     """A need's status and timeline."""
     need = call(api_url, api_key, "GET", f"/needs/{need_id}")
     if as_json:
         typer.echo(json.dumps(need, ensure_ascii=False, indent=1))
         return
-    fields = ["id", "stage", "title", "category", "tier", "assigned_unit", "due_at", "overdue",
-              "outcome", "possible_repeat_of"]
+    fields = [
+        "id",
+        "stage",
+        "title",
+        "category",
+        "tier",
+        "assigned_unit",
+        "due_at",
+        "overdue",
+        "outcome",
+        "possible_repeat_of",
+    ]
     rows = [{"field": f, "value": cell(f, need.get(f))} for f in fields]
     if need.get("joined"):
         joined = need["joined"]
         rows.append({"field": "joined", "value": f"{joined['id']} ({joined['stage']})"})
     table(rows, ["field", "value"], need_id)
-    timeline = [t | {"actor": f"{t['actor']['role']} {t['actor']['id']}",
-                     "why": reasons(t.get("detail"))} for t in need["timeline"]]
+    timeline = [
+        t | {"actor": f"{t['actor']['role']} {t['actor']['id']}", "why": reasons(t.get("detail"))}
+        for t in need["timeline"]
+    ]
     table(timeline, ["version", "type", "occurred_at", "actor", "why"], "timeline")
 
 
@@ -253,13 +325,20 @@ def reasons(detail: dict[str, Any] | None) -> str:
     """A timeline entry's reasons in one short cell: rule, score or confidence, words."""
     if not detail:
         return ""
-    parts = [str(detail[k]) for k in ("rule_id", "best_guess", "decision", "unit_id")
-             if detail.get(k)]
-    parts += [f"→ {detail[k]}" for k in ("into_stream_id", "of_stream_id", "split_stream_id")
-              if detail.get(k)]
+    parts = [
+        str(detail[k]) for k in ("rule_id", "best_guess", "decision", "unit_id") if detail.get(k)
+    ]
+    parts += [
+        f"→ {detail[k]}"
+        for k in ("into_stream_id", "of_stream_id", "split_stream_id")
+        if detail.get(k)
+    ]
     parts += [f"{detail[k]:.2f}" for k in ("confidence", "score") if detail.get(k) is not None]
-    parts += [str(detail[k]) for k in ("reason", "note", "result_summary", "reply", "rating")
-              if detail.get(k) and isinstance(detail[k], str)]
+    parts += [
+        str(detail[k])
+        for k in ("reason", "note", "result_summary", "reply", "rating")
+        if detail.get(k) and isinstance(detail[k], str)
+    ]
     if detail.get("matched_terms"):
         parts.append("、".join(detail["matched_terms"]))
     if detail.get("missing_fields"):
@@ -268,34 +347,77 @@ def reasons(detail: dict[str, Any] | None) -> str:
 
 
 @ops.command("list")
-def list_needs(stage: str | None = None, unit: str | None = None, category: str | None = None,
-               overdue: bool | None = None,
-               possible_repeat: Annotated[bool | None, typer.Option(
-                   help="only needs that may repeat another, not yet settled")] = None,
-               limit: int = 50, as_json: AsJson = False, api_url: Url = DEFAULT_URL,
-               api_key: Key = "") -> None:
+def list_needs(
+    stage: str | None = None,
+    unit: str | None = None,
+    category: str | None = None,
+    overdue: bool | None = None,
+    possible_repeat: Annotated[
+        bool | None, typer.Option(help="only needs that may repeat another, not yet settled")
+    ] = None,
+    limit: int = 50,
+    as_json: AsJson = False,
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Needs you may see, newest first."""
-    params = {k: v for k, v in {"stage": stage, "unit": unit, "category": category,
-                                "overdue": overdue, "possible_repeat": possible_repeat,
-                                "limit": limit}.items() if v is not None}
+    params = {
+        k: v
+        for k, v in {
+            "stage": stage,
+            "unit": unit,
+            "category": category,
+            "overdue": overdue,
+            "possible_repeat": possible_repeat,
+            "limit": limit,
+        }.items()
+        if v is not None
+    }
     page = call(api_url, api_key, "GET", "/needs", params=params)
-    table(page["items"], ["id", "stage", "title", "category", "assigned_unit", "due_at",
-                          "overdue"], "needs", as_json)
+    table(
+        page["items"],
+        ["id", "stage", "title", "category", "assigned_unit", "due_at", "overdue"],
+        "needs",
+        as_json,
+    )
 
 
 @ops.command()
-def stats(month: str | None = None, min_needs: int = 5, as_json: AsJson = False,
-          api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def stats(
+    month: str | None = None,
+    min_needs: int = 5,
+    as_json: AsJson = False,
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Monthly counters and rates per unit, ranked (rates as percentages)."""
     params = {"min_needs": min_needs} | ({"month": month} if month else {})
     rows = call(api_url, api_key, "GET", "/stats/units", params=params)
-    table(rows, ["rank", "unit_name", "assigned", "completed", "response_rate",
-                 "on_time_resolution_rate", "satisfaction_rate", "reminded", "supervised"],
-          "unit statistics", as_json)
+    table(
+        rows,
+        [
+            "rank",
+            "unit_name",
+            "assigned",
+            "completed",
+            "response_rate",
+            "on_time_resolution_rate",
+            "satisfaction_rate",
+            "reminded",
+            "supervised",
+        ],
+        "unit statistics",
+        as_json,
+    )
 
 
-CSV_PERSON = {"requester_id": "requester_id", "requester_kind": "kind", "name": "name",
-              "phone": "phone", "organisation": "organisation"}
+CSV_PERSON = {
+    "requester_id": "requester_id",
+    "requester_kind": "kind",
+    "name": "name",
+    "phone": "phone",
+    "organisation": "organisation",
+}
 CSV_PLACE = ("street", "community", "grid", "building", "address")
 
 
@@ -303,13 +425,18 @@ def row_submission(row: dict[str, str]) -> Submission:
     """A CSV row as a Submission; `details` is `key=value;key=value`."""
     details = dict(p.split("=", 1) for p in (row.get("details") or "").split(";") if "=" in p)
     person = {field: row[column] for column, field in CSV_PERSON.items() if row.get(column)}
-    return Submission.model_validate({
-        "channel": row.get("channel") or "staff_entry", "external_id": row.get("external_id"),
-        "title": row.get("title"), "description": row.get("description") or "",
-        "category_hint": row.get("category_hint") or None, "details": details,
-        "requester": person,
-        "location": {k: row[k] for k in CSV_PLACE if row.get(k)},
-    })
+    return Submission.model_validate(
+        {
+            "channel": row.get("channel") or "staff_entry",
+            "external_id": row.get("external_id"),
+            "title": row.get("title"),
+            "description": row.get("description") or "",
+            "category_hint": row.get("category_hint") or None,
+            "details": details,
+            "requester": person,
+            "location": {k: row[k] for k in CSV_PLACE if row.get(k)},
+        }
+    )
 
 
 @ops.command("import-csv")
@@ -333,22 +460,28 @@ def import_csv(file: Path, api_url: Url = DEFAULT_URL, api_key: Key = "") -> Non
     raise typer.Exit(1 if problems else 0)
 
 
-def _import_row(http: httpx.Client, url: str, key: str,
-                row: dict[str, str]) -> tuple[str, str] | None:
+def _import_row(
+    http: httpx.Client, url: str, key: str, row: dict[str, str]
+) -> tuple[str, str] | None:
     try:
         submission = row_submission(row)
     except ValidationError as exc:
         first = exc.errors()[0]
         return ".".join(map(str, first["loc"])) or "row", first["msg"]
     try:
-        response = http.post(url.rstrip("/") + "/needs", headers={"X-API-Key": key},
-                             json=submission.model_dump(mode="json"))
+        response = http.post(
+            url.rstrip("/") + "/needs",
+            headers={"X-API-Key": key},
+            json=submission.model_dump(mode="json"),
+        )
     except httpx.HTTPError as exc:
         return "request", type(exc).__name__
     if response.status_code >= 400:
-        return (response.json().get("error", {}).get("field") or "request"
-                if response.headers.get("content-type", "").startswith("application/json")
-                else "request"), describe(response)
+        return (
+            response.json().get("error", {}).get("field") or "request"
+            if response.headers.get("content-type", "").startswith("application/json")
+            else "request"
+        ), describe(response)
     return None
 
 
@@ -360,23 +493,40 @@ def webhooks(as_json: AsJson = False, api_url: Url = DEFAULT_URL, api_key: Key =
 
 
 @ops.command()
-def deliveries(status: Annotated[str | None, typer.Option(
-                   help="pending | delivered | dead (the dead letter) | cancelled")] = None,
-               subscription: str | None = None, limit: int = 50, as_json: AsJson = False,
-               api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def deliveries(
+    status: Annotated[
+        str | None, typer.Option(help="pending | delivered | dead (the dead letter) | cancelled")
+    ] = None,
+    subscription: str | None = None,
+    limit: int = 50,
+    as_json: AsJson = False,
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Webhook deliveries, newest first: yours, or (admins) everyone's."""
-    params = {k: v for k, v in {"status": status, "subscription_id": subscription,
-                                "limit": limit}.items() if v is not None}
+    params = {
+        k: v
+        for k, v in {"status": status, "subscription_id": subscription, "limit": limit}.items()
+        if v is not None
+    }
     rows = call(api_url, api_key, "GET", "/webhooks/deliveries", params=params)
-    table(rows, ["id", "need_id", "event_type", "status", "attempts", "last_status",
-                 "last_error"], "webhook deliveries", as_json)
+    table(
+        rows,
+        ["id", "need_id", "event_type", "status", "attempts", "last_status", "last_error"],
+        "webhook deliveries",
+        as_json,
+    )
 
 
 @ops.command()
-def redeliver(delivery: Annotated[int | None, typer.Argument(
-                  help="a dead delivery's id; none: every dead letter")] = None,
-              subscription: str | None = None,
-              api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
+def redeliver(
+    delivery: Annotated[
+        int | None, typer.Argument(help="a dead delivery's id; none: every dead letter")
+    ] = None,
+    subscription: str | None = None,
+    api_url: Url = DEFAULT_URL,
+    api_key: Key = "",
+) -> None:
     """Admins: put dead letters back in the queue with a fresh retry window."""
     if delivery is not None:
         answer = call(api_url, api_key, "POST", f"/webhooks/deliveries/{delivery}/redeliver")

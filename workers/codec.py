@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from workers.settings import Settings
 
 
-
 # --- keys from settings -----------------------------------------------------------------------
+
 
 def read_key_file(path: Path) -> Keyring:
     """A key file: readable by its owner only (0600 or 0400), `id=base64key` lines."""
@@ -35,11 +35,15 @@ def read_key_file(path: Path) -> Keyring:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read PAYLOAD_KEYS_FILE {path} ({type(exc).__name__}); "
-                          "check the path and its permissions") from None
+        raise ConfigError(
+            f"cannot read PAYLOAD_KEYS_FILE {path} ({type(exc).__name__}); "
+            "check the path and its permissions"
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"payload key file {path} is readable by others "
-                          f"(mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`")
+        raise ConfigError(
+            f"payload key file {path} is readable by others "
+            f"(mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`"
+        )
     try:
         return Keyring.parse(text, source=str(path))
     except ValueError as exc:
@@ -78,18 +82,20 @@ def keyring_from_settings(settings: Settings) -> Keyring:
     if settings.payload_keys_file:
         return read_key_file(settings.payload_keys_file)
     if settings.environment == "production":
-        raise ConfigError("production needs payload keys: set PAYLOAD_KEYS_FILE (or PAYLOAD_KEYS) "
-                          "to the keyring shared by every worker and API process")
+        raise ConfigError(
+            "production needs payload keys: set PAYLOAD_KEYS_FILE (or PAYLOAD_KEYS) "
+            "to the keyring shared by every worker and API process"
+        )
     return read_key_file(ensure_local_key_file(settings.data_dir))
 
 
 def codec_from_settings(settings: Settings) -> EncryptionCodec:
-    return EncryptionCodec(keyring_from_settings(settings),
-                           plaintext_readable=settings.plaintext_readable)
+    return EncryptionCodec(
+        keyring_from_settings(settings), plaintext_readable=settings.plaintext_readable
+    )
 
 
 def converter_from_settings(settings: Settings, *, worker: bool = False) -> DataConverter:
     """The encrypting converter; `worker`: one that refuses unopenable payloads in place."""
     codec = codec_from_settings(settings)
     return data_converter(codec.refusing() if worker else codec)
-

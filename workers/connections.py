@@ -39,13 +39,22 @@ def sdk_metrics_runtime(host: str, port: int) -> Runtime:
     """A Temporal SDK runtime serving the SDK's own metrics (task latencies, slots, polls,
     sticky cache) as Prometheus text on http://host:port/metrics."""
     ensure_port_free(port, "TEMPORAL_METRICS_PORT", host)
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=f"{host}:{port}", durations_as_seconds=True)))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"{host}:{port}", durations_as_seconds=True)
+        )
+    )
 
 
-async def connect_temporal(address: str, namespace: str, data_converter: DataConverter, *,
-                           attempts: int = 1, runtime: Runtime | None = None,
-                           interceptors: Sequence[Interceptor] = ()) -> Client:
+async def connect_temporal(
+    address: str,
+    namespace: str,
+    data_converter: DataConverter,
+    *,
+    attempts: int = 1,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     """Connect with the converter every process of ours shares: pydantic payloads, encrypted
     (`workers.codec.converter_from_settings`). `runtime`: one with the SDK's metrics
     (`sdk_metrics_runtime`); `interceptors`: the tracing one when traces are on."""
@@ -53,8 +62,11 @@ async def connect_temporal(address: str, namespace: str, data_converter: DataCon
     for attempt in range(attempts):
         try:
             return await Client.connect(
-                address, namespace=namespace, data_converter=data_converter,
-                runtime=runtime, interceptors=interceptors,
+                address,
+                namespace=namespace,
+                data_converter=data_converter,
+                runtime=runtime,
+                interceptors=interceptors,
             )
         except RuntimeError as exc:  # the SDK raises RuntimeError for connection failures
             last = exc

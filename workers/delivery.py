@@ -62,8 +62,10 @@ class DeliveryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         """Exponential backoff with full jitter in [0.5, 1.5) of the step."""
-        step = min(self.max_delay.total_seconds(),
-                   self.first_delay.total_seconds() * 2 ** max(0, attempts - 1))
+        step = min(
+            self.max_delay.total_seconds(),
+            self.first_delay.total_seconds() * 2 ** max(0, attempts - 1),
+        )
         return timedelta(seconds=step * random.uniform(0.5, 1.5))
 
 
@@ -76,8 +78,11 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 def signature_header(claimed: store.Claimed, timestamp: int, body: bytes, now: datetime) -> str:
     """`t=<unix seconds>,v1=<hex>`; during a secret rotation's grace also `v1=` of the old."""
     parts = [f"t={timestamp}", f"v1={signature(claimed.secret, timestamp, body)}"]
-    if claimed.previous_secret and claimed.previous_secret_until and \
-            claimed.previous_secret_until > now:
+    if (
+        claimed.previous_secret
+        and claimed.previous_secret_until
+        and claimed.previous_secret_until > now
+    ):
         parts.append(f"v1={signature(claimed.previous_secret, timestamp, body)}")
     return ",".join(parts)
 
@@ -88,24 +93,33 @@ async def body_for(db: asyncpg.Pool, claimed: store.Claimed, base_url: str) -> b
     if not events or events[-1].version != claimed.version or events[-1].type not in NOTIFIED:
         return None
     state = fold([e.event() for e in events])
-    body = message(need_id=claimed.stream_id, event=events[-1], state=state,
-                   via_stream_id=claimed.via_stream_id, base_url=base_url)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
-                      sort_keys=True).encode("utf-8")
+    body = message(
+        need_id=claimed.stream_id,
+        event=events[-1],
+        state=state,
+        via_stream_id=claimed.via_stream_id,
+        base_url=base_url,
+    )
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode(
+        "utf-8"
+    )
 
 
-async def attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Claimed,
-                  policy: DeliveryPolicy) -> bool:
+async def attempt(
+    db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Claimed, policy: DeliveryPolicy
+) -> bool:
     """One POST; the outcome recorded and counted. True when delivered."""
     with metrics.WEBHOOK_SECONDS.time():
         delivered, dead = await _attempt(db, client, claimed, policy)
     metrics.WEBHOOK_DELIVERIES.labels(
-        "delivered" if delivered else "dead" if dead else "retry").inc()
+        "delivered" if delivered else "dead" if dead else "retry"
+    ).inc()
     return delivered
 
 
-async def _attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Claimed,
-                   policy: DeliveryPolicy) -> tuple[bool, bool]:
+async def _attempt(
+    db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.Claimed, policy: DeliveryPolicy
+) -> tuple[bool, bool]:
     """(delivered, dead: given up for good)."""
     now = datetime.now(UTC)
     status: int | None = None
@@ -116,30 +130,47 @@ async def _attempt(db: asyncpg.Pool, client: httpx.AsyncClient, claimed: store.C
             problem = "the event is gone from the store"
         if problem is None and body is not None:
             timestamp = int(time.time())
-            response = await client.post(claimed.url, content=body, headers={
-                "Content-Type": "application/json", "User-Agent": USER_AGENT,
-                "X-Demandflow-Event-Id": claimed.event_id,
-                "X-Demandflow-Delivery": str(claimed.id),
-                "X-Demandflow-Signature": signature_header(claimed, timestamp, body, now)})
+            response = await client.post(
+                claimed.url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": USER_AGENT,
+                    "X-Demandflow-Event-Id": claimed.event_id,
+                    "X-Demandflow-Delivery": str(claimed.id),
+                    "X-Demandflow-Signature": signature_header(claimed, timestamp, body, now),
+                },
+            )
             status = response.status_code
             if 200 <= status < 300:
                 await store.delivered(db, claimed.id, status, datetime.now(UTC))
                 return True, False
-            problem = f"answered {status}" + (" (redirects are not followed)"
-                                              if 300 <= status < 400 else "")
+            problem = f"answered {status}" + (
+                " (redirects are not followed)" if 300 <= status < 400 else ""
+            )
     except httpx.HTTPError as exc:
         problem = f"{type(exc).__name__}"
     retry_at = now + policy.delay(claimed.attempts)
     dead = retry_at > claimed.created_at + policy.retry_window
-    await store.failed(db, claimed.id, status=status, error=problem or "failed",
-                       retry_at=None if dead else retry_at)
-    log.info("webhook delivery failed", delivery=claimed.id, attempts=claimed.attempts,
-             status=status, dead=dead, problem=problem)
+    await store.failed(
+        db,
+        claimed.id,
+        status=status,
+        error=problem or "failed",
+        retry_at=None if dead else retry_at,
+    )
+    log.info(
+        "webhook delivery failed",
+        delivery=claimed.id,
+        attempts=claimed.attempts,
+        status=status,
+        dead=dead,
+        problem=problem,
+    )
     return False, dead
 
 
-async def deliver_once(db: asyncpg.Pool, client: httpx.AsyncClient,
-                       policy: DeliveryPolicy) -> int:
+async def deliver_once(db: asyncpg.Pool, client: httpx.AsyncClient, policy: DeliveryPolicy) -> int:
     """One round: fan out, claim, post. The number of deliveries attempted."""
     await store.fan_out(db)
     claimed = await store.claim(db, datetime.now(UTC), policy.batch, policy.lease)
@@ -183,7 +214,8 @@ async def run_delivery(settings: Settings) -> None:
         first_delay=timedelta(seconds=settings.webhook_first_delay_s),
         lease=timedelta(seconds=settings.webhook_lease_s),
         allow_private=settings.webhooks_allow_private_targets,
-        base_url=settings.public_base_url.rstrip("/"))
+        base_url=settings.public_base_url.rstrip("/"),
+    )
     from workers.connections import ensure_port_free
 
     if settings.metrics_port is not None:

@@ -22,21 +22,29 @@ def run_api(settings: Settings) -> None:
             "the api process needs DATABASE_URL and TEMPORAL_ADDRESS "
             "(`demandflow up` sets both for its children)"
         )
-    demo_files = ((settings.api_keys_file, DEFAULT_KEYS_FILE, "API keys", "API_KEYS_FILE",
-                   "key table"),
-                  (settings.console_users_file, DEFAULT_USERS_FILE, "console users",
-                   "CONSOLE_USERS_FILE", "users table (`demandflow hash-password` makes a hash)"))
+    demo_files = (
+        (settings.api_keys_file, DEFAULT_KEYS_FILE, "API keys", "API_KEYS_FILE", "key table"),
+        (
+            settings.console_users_file,
+            DEFAULT_USERS_FILE,
+            "console users",
+            "CONSOLE_USERS_FILE",
+            "users table (`demandflow hash-password` makes a hash)",
+        ),
+    )
     for chosen, demo, what, variable, yours in demo_files:
         if settings.environment == "production" and chosen == demo:
-            raise ConfigError(f"the api refuses the demo {what} in production: set {variable} "
-                              f"to your {yours}")
+            raise ConfigError(
+                f"the api refuses the demo {what} in production: set {variable} to your {yours}"
+            )
     codec = codec_from_settings(settings)  # before the policy: its errors are ConfigErrors
     traced = tracing.configure("demandflow-api")
     try:
         services = _services(settings, codec, traced)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load the policy, the API key table or the console users: "
-                          f"{exc}") from None
+        raise ConfigError(
+            f"cannot load the policy, the API key table or the console users: {exc}"
+        ) from None
     app = create_app(services)
     if traced:
         tracing.instrument_api(app)
@@ -50,8 +58,12 @@ def _services(settings: Settings, codec: EncryptionCodec, traced: bool) -> Servi
 
     async def reach_temporal(converter: DataConverter) -> Client:
         return await connect_temporal(
-            address, namespace, converter, attempts=20,
-            interceptors=tracing.temporal_interceptors() if traced else [])
+            address,
+            namespace,
+            converter,
+            attempts=20,
+            interceptors=tracing.temporal_interceptors() if traced else [],
+        )
 
     return Services(
         connect_temporal=reach_temporal,

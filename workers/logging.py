@@ -16,9 +16,13 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 # Keys whose values are personal data wherever they appear in a log event.
-PERSONAL_KEYS = frozenset({"name", "phone", "address", "requester_name", "requester_phone", "mobile"})
+PERSONAL_KEYS = frozenset(
+    {"name", "phone", "address", "requester_name", "requester_phone", "mobile"}
+)
 # Mainland mobile numbers and common landline shapes, with optional +86 and separators.
-_PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
+_PHONE = re.compile(
+    r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)"
+)
 MASK = "***"
 # Validation errors (pydantic) quote the rejected input, which may be a whole submission.
 _QUOTED_INPUT = re.compile(r"input_value=.*?, input_type=", re.DOTALL)
@@ -78,4 +82,3 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Alembic announces each of its plugins at INFO on every start: noise, not news.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-

@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     environment: Literal["local", "production"] = "local"
     data_dir: Path = Field(default=REPO_ROOT / "var", description="state of the embedded servers")
     database_url: str | None = Field(
-        default=None, description="postgresql+asyncpg://… ; unset: embedded PostgreSQL under data_dir"
+        default=None,
+        description="postgresql+asyncpg://… ; unset: embedded PostgreSQL under data_dir",
     )
     migration_database_url: str | None = Field(
         default=None, description="owner connection for migrations; unset: database_url"
@@ -33,7 +34,8 @@ class Settings(BaseSettings):
         description="role the application runs as: may insert events, never update or delete them",
     )
     database_app_password: SecretStr | None = Field(
-        default=None, description="`demandflow migrate` sets it as the app role's login "
+        default=None,
+        description="`demandflow migrate` sets it as the app role's login "
         "password (production: the one in DATABASE_URL); unset: left as it is",
     )
     temporal_address: str | None = Field(
@@ -46,17 +48,31 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     metrics_host: str = Field(
-        default="127.0.0.1", description="address the worker's and delivery process's metrics "
-        "ports listen on (0.0.0.0 in a container)")
+        default="127.0.0.1",
+        description="address the worker's and delivery process's metrics "
+        "ports listen on (0.0.0.0 in a container)",
+    )
     metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="this worker's or delivery process's "
-        "Prometheus port (`demandflow_*`); unset: none. The API serves /metrics on its own port")
+        default=None,
+        ge=1,
+        le=65535,
+        description="this worker's or delivery process's "
+        "Prometheus port (`demandflow_*`); unset: none. The API serves /metrics on its own port",
+    )
     temporal_metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="the worker's Temporal SDK metrics port "
-        "(task latencies, slots, polls); unset: none")
+        default=None,
+        ge=1,
+        le=65535,
+        description="the worker's Temporal SDK metrics port "
+        "(task latencies, slots, polls); unset: none",
+    )
     stack_metrics_port: int = Field(
-        default=9464, ge=1, le=65533, description="`demandflow up`: the worker's metrics port; "
-        "its Temporal SDK's and the delivery process's are the next two")
+        default=9464,
+        ge=1,
+        le=65533,
+        description="`demandflow up`: the worker's metrics port; "
+        "its Temporal SDK's and the delivery process's are the next two",
+    )
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
     policy_file: Path = Field(default=REPO_ROOT / "deploy" / "policy.yaml")
@@ -73,28 +89,39 @@ class Settings(BaseSettings):
         description="the console's reply templates per category (policy data)",
     )
     temporal_ui_url: str | None = Field(
-        default=None, description="base URL of the Temporal Web UI the console links needs to; "
+        default=None,
+        description="base URL of the Temporal Web UI the console links needs to; "
         "`demandflow up` sets it to the embedded dev server's UI; unset: no link",
     )
     console_secure_cookies: bool | None = Field(
-        default=None, description="mark console cookies Secure (HTTPS only); unset: in production",
+        default=None,
+        description="mark console cookies Secure (HTTPS only); unset: in production",
     )
     max_request_bytes: int = Field(
-        default=1_048_576, ge=1024, description="the largest request body the API reads (413 "
-        "beyond it; the codec server /codec allows 8 MiB)")
+        default=1_048_576,
+        ge=1024,
+        description="the largest request body the API reads (413 "
+        "beyond it; the codec server /codec allows 8 MiB)",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="the API's address as integrators reach it: the links in webhook messages",
     )
     webhook_retry_window_s: int = Field(
-        default=86_400, ge=1, description="how long a failing delivery is retried (seconds)")
+        default=86_400, ge=1, description="how long a failing delivery is retried (seconds)"
+    )
     webhook_first_delay_s: float = Field(
-        default=10.0, gt=0, description="the first retry's delay; it doubles, with jitter")
+        default=10.0, gt=0, description="the first retry's delay; it doubles, with jitter"
+    )
     webhook_lease_s: float = Field(
-        default=60.0, gt=0, description="a claimed delivery is due again after this long "
-        "(a delivery process that died mid-POST)")
+        default=60.0,
+        gt=0,
+        description="a claimed delivery is due again after this long "
+        "(a delivery process that died mid-POST)",
+    )
     webhooks_allow_private: bool | None = Field(
-        default=None, description="deliver to private, loopback and link-local addresses; "
+        default=None,
+        description="deliver to private, loopback and link-local addresses; "
         "unset: yes locally, no in production",
     )
     payload_keys: SecretStr | None = Field(
@@ -103,7 +130,8 @@ class Settings(BaseSettings):
         "first encrypts, all decrypt (workers/codec.py)",
     )
     payload_keys_file: Path | None = Field(
-        default=None, description="a file of `id=base64key` lines (mode 0600), first encrypts",
+        default=None,
+        description="a file of `id=base64key` lines (mode 0600), first encrypts",
     )
     payload_plaintext_readable: bool | None = Field(
         default=None,
@@ -154,4 +182,6 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]).upper()
-        raise ConfigError(f"setting {field} is invalid: {first['msg']}; fix it in the environment or .env") from None
+        raise ConfigError(
+            f"setting {field} is invalid: {first['msg']}; fix it in the environment or .env"
+        ) from None

@@ -87,8 +87,11 @@ class Stack:
             ports = {name: str(port) for name, port in self.metrics_ports.items()}
             env.pop("METRICS_PORT", None)
             env.pop("TEMPORAL_METRICS_PORT", None)
-            self._spawn("worker", env | {"METRICS_PORT": ports["worker"],
-                                         "TEMPORAL_METRICS_PORT": ports["worker-sdk"]})
+            self._spawn(
+                "worker",
+                env
+                | {"METRICS_PORT": ports["worker"], "TEMPORAL_METRICS_PORT": ports["worker-sdk"]},
+            )
             self._spawn("api", env)
             # webhooks: outbox → signed POSTs (workers/delivery.py)
             self._spawn("deliver", env | {"METRICS_PORT": ports["deliver"]})
@@ -138,11 +141,13 @@ class Stack:
             asyncio.run(self._prepare_external(s.temporal_address))
             return s.temporal_address
         address = f"127.0.0.1:{s.temporal_port}"
-        process = start_dev_server(s.data_dir, s.temporal_port, s.temporal_ui_port,
-                                   codec_endpoint=self.codec_endpoint)
+        process = start_dev_server(
+            s.data_dir, s.temporal_port, s.temporal_ui_port, codec_endpoint=self.codec_endpoint
+        )
         self.children.append(("temporal", process))
-        asyncio.run(connect_temporal(address, s.temporal_namespace, converter_from_settings(s),
-                                     attempts=60))
+        asyncio.run(
+            connect_temporal(address, s.temporal_namespace, converter_from_settings(s), attempts=60)
+        )
         log.info("temporal ready", frontend=address)
         return address
 
@@ -150,15 +155,18 @@ class Stack:
         """An external cluster knows none of our search attributes until told."""
         from workers.temporal_setup import register_search_attributes
 
-        client = await connect_temporal(address, self.settings.temporal_namespace,
-                                        converter_from_settings(self.settings))
+        client = await connect_temporal(
+            address, self.settings.temporal_namespace, converter_from_settings(self.settings)
+        )
         added = await register_search_attributes(client)
         log.info("temporal ready", frontend=address, search_attributes_added=len(added))
 
     @property
     def codec_endpoint(self) -> str:
         """The API's codec server, as the Web UI and the `temporal` CLI reach it."""
-        host = "127.0.0.1" if self.settings.api_host in ("0.0.0.0", "::") else self.settings.api_host
+        host = (
+            "127.0.0.1" if self.settings.api_host in ("0.0.0.0", "::") else self.settings.api_host
+        )
         return f"http://{host}:{self.settings.api_port}/codec"
 
     def _spawn(self, command: str, env: dict[str, str]) -> None:
@@ -194,10 +202,13 @@ class Stack:
 
     def _announce(self, temporal_address: str) -> None:
         s = self.settings
-        ui = f"http://127.0.0.1:{s.temporal_ui_port}" if s.temporal_address is None else "(external)"
+        ui = (
+            f"http://127.0.0.1:{s.temporal_ui_port}" if s.temporal_address is None else "(external)"
+        )
         api = f"http://{s.api_host}:{s.api_port}"
-        metrics = {name: f"http://{s.metrics_host}:{port}"
-                   for name, port in self.metrics_ports.items()}
+        metrics = {
+            name: f"http://{s.metrics_host}:{port}" for name, port in self.metrics_ports.items()
+        }
         print(
             "\ndemandflow is up\n"
             f"  console    {api}/console/   (demo users: README, password demo1234)\n"
@@ -239,11 +250,16 @@ class Stack:
                     raise ConfigError(
                         f"the {name} process exited {len(crashes)} times within "
                         f"{RESTART_WINDOW_S:.0f} s (last code {process.returncode}); see its "
-                        "output above")
+                        "output above"
+                    )
                 backoff = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (len(crashes) - 1))
                 self._due[name] = now + backoff
-                log.warning("child exited; restarting it", child=name,
-                            code=process.returncode, after_s=backoff)
+                log.warning(
+                    "child exited; restarting it",
+                    child=name,
+                    code=process.returncode,
+                    after_s=backoff,
+                )
             elif now >= self._due[name]:
                 del self._due[name]
                 self._spawn(name, self._env[name])

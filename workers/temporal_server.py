@@ -26,16 +26,20 @@ def dev_server_args(port: int, ui_port: int) -> list[str]:
     return [*args, "--log-level", "warn", "--ui-disable-news-fetch"]
 
 
-def start_dev_server(data_dir: Path, port: int, ui_port: int, *,
-                     codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
+def start_dev_server(
+    data_dir: Path, port: int, ui_port: int, *, codec_endpoint: str | None = None
+) -> subprocess.Popen[bytes]:
     """Start `temporal server start-dev` on a persistent file; output goes to a log file.
     `codec_endpoint`: the codec server the Web UI sends payloads to for decoding."""
     binary = venv_binary("temporal")
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "temporal.log").open("ab")
     command = [
-        str(binary), "server", "start-dev",
-        "--db-filename", str(data_dir / "temporal.sqlite"),
+        str(binary),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.sqlite"),
         *dev_server_args(port, ui_port),
         *dev_server_flags(),
         *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),

@@ -22,7 +22,8 @@ from workflows import search_attributes
 async def register_search_attributes(client: Client) -> list[str]:
     """Add the search attributes the namespace lacks; the names added (none: all there)."""
     listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace))
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
     present = dict(listed.custom_attributes)
     missing: dict[str, IndexedValueType.ValueType] = {}
     for key in search_attributes.ALL:
@@ -34,8 +35,10 @@ async def register_search_attributes(client: Client) -> list[str]:
             raise ConfigError(
                 f"search attribute {key.name} is registered as {IndexedValueType.Name(have)} in "
                 f"namespace {client.namespace}, demandflow needs {IndexedValueType.Name(wanted)}; "
-                "remove it with `temporal operator search-attribute remove` first")
+                "remove it with `temporal operator search-attribute remove` first"
+            )
     if missing:
-        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=client.namespace, search_attributes=missing))
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
     return sorted(missing)

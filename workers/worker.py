@@ -78,8 +78,10 @@ async def _require_head(store: EventStore) -> None:
     revision, head = await migration_revision(store.pool), migration_head()
     if revision != head:
         await store.close()
-        raise ConfigError(f"the database is at migration {revision or 'none'}, this worker needs "
-                          f"{head}: run `demandflow migrate` first")
+        raise ConfigError(
+            f"the database is at migration {revision or 'none'}, this worker needs "
+            f"{head}: run `demandflow migrate` first"
+        )
 
 
 def _warn_unconfirmed_calendar(policy_file: Path) -> None:
@@ -92,8 +94,11 @@ def _warn_unconfirmed_calendar(policy_file: Path) -> None:
 
     year = datetime.now(ZoneInfo("Asia/Shanghai")).year
     for problem in unconfirmed_ahead(year, load_policy(policy_file.read_bytes()).calendar):
-        log.warning("deadlines in a year without a confirmed holiday schedule", year=problem,
-                    fix="enter the State Council's notice under calendar.years in the policy")
+        log.warning(
+            "deadlines in a year without a confirmed holiday schedule",
+            year=problem,
+            fix="enter the State Council's notice under calendar.years in the policy",
+        )
 
 
 async def run_worker(settings: Settings, converter: DataConverter | None = None) -> None:
@@ -107,13 +112,20 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
     host = settings.metrics_host
     if settings.metrics_port is not None:
         ensure_port_free(settings.metrics_port, "METRICS_PORT", host)
-    runtime = (sdk_metrics_runtime(host, settings.temporal_metrics_port)
-               if settings.temporal_metrics_port is not None else None)
+    runtime = (
+        sdk_metrics_runtime(host, settings.temporal_metrics_port)
+        if settings.temporal_metrics_port is not None
+        else None
+    )
     traced = tracing.configure("demandflow-worker")
-    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace,
-                                    converter or converter_from_settings(settings, worker=True),
-                                    attempts=20, runtime=runtime,
-                                    interceptors=tracing.temporal_interceptors() if traced else [])
+    client = await connect_temporal(
+        settings.temporal_address,
+        settings.temporal_namespace,
+        converter or converter_from_settings(settings, worker=True),
+        attempts=20,
+        runtime=runtime,
+        interceptors=tracing.temporal_interceptors() if traced else [],
+    )
     store = await EventStore.open(settings.database_url, settings.database_app_role)
     await _require_head(store)
     if settings.metrics_port is not None:
@@ -125,9 +137,13 @@ async def run_worker(settings: Settings, converter: DataConverter | None = None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker started", task_queue=settings.temporal_task_queue,
-             metrics_port=settings.metrics_port, temporal_metrics_port=settings.temporal_metrics_port,
-             traces=traced)
+    log.info(
+        "worker started",
+        task_queue=settings.temporal_task_queue,
+        metrics_port=settings.metrics_port,
+        temporal_metrics_port=settings.temporal_metrics_port,
+        traces=traced,
+    )
     async with worker:
         await stop.wait()
         log.info("worker stopping: finishing the tasks in flight")

@@ -35,8 +35,14 @@ from workflows.messages import (
 )
 
 
-async def submit_need(client: Client, submission: Submission, actor: Actor, *, task_queue: str,
-                      need_id: str | None = None) -> str:
+async def submit_need(
+    client: Client,
+    submission: Submission,
+    actor: Actor,
+    *,
+    task_queue: str,
+    need_id: str | None = None,
+) -> str:
     """Start the need's workflow, or reach the running one; returns the need's id (by
     default named after the channel, the submitting actor and the external id).
 

@@ -138,22 +138,26 @@ def is_encrypted(payload: Payload) -> bool:
 class EncryptionCodec(PayloadCodec):
     """AES-GCM payload codec (see the module docstring for the format)."""
 
-    def __init__(self, keyring: Keyring, *, plaintext_readable: bool,
-                 refuse_in_place: bool = False) -> None:
+    def __init__(
+        self, keyring: Keyring, *, plaintext_readable: bool, refuse_in_place: bool = False
+    ) -> None:
         self.keyring = keyring
         self.plaintext_readable = plaintext_readable
         self.refuse_in_place = refuse_in_place
 
     def __repr__(self) -> str:
-        return (f"EncryptionCodec({self.keyring!r}, plaintext_readable={self.plaintext_readable}, "
-                f"refuse_in_place={self.refuse_in_place})")
+        return (
+            f"EncryptionCodec({self.keyring!r}, plaintext_readable={self.plaintext_readable}, "
+            f"refuse_in_place={self.refuse_in_place})"
+        )
 
     def refusing(self) -> EncryptionCodec:
         """The same keys, for a worker: a payload it cannot open becomes a `refused` marker
         instead of an error, so the workflow refuses it (a rejected update, a dropped signal,
         a start that fails at once) rather than retrying its task forever."""
-        return EncryptionCodec(self.keyring, plaintext_readable=self.plaintext_readable,
-                               refuse_in_place=True)
+        return EncryptionCodec(
+            self.keyring, plaintext_readable=self.plaintext_readable, refuse_in_place=True
+        )
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(p) for p in payloads]
@@ -183,15 +187,17 @@ class EncryptionCodec(PayloadCodec):
         sealed = cipher.encrypt(nonce, raw, _associated(key_id, metadata))
         return Payload(metadata=metadata, data=nonce + sealed)
 
-    def decrypt(self, payload: Payload, *, index: int = 0,
-                plaintext_readable: bool | None = None) -> Payload:
+    def decrypt(
+        self, payload: Payload, *, index: int = 0, plaintext_readable: bool | None = None
+    ) -> Payload:
         """The original payload. `plaintext_readable` overrides the codec's setting (the codec
         server hands plaintext back as it came: its caller already holds it)."""
         if not is_encrypted(payload):
             readable = self.plaintext_readable if plaintext_readable is None else plaintext_readable
             if not readable:
                 raise PayloadDecodeError(
-                    f"payload {index} is not encrypted and PAYLOAD_PLAINTEXT_READABLE is off")
+                    f"payload {index} is not encrypted and PAYLOAD_PLAINTEXT_READABLE is off"
+                )
             return payload
         key_id = payload.metadata.get(KEY_ID_FIELD, b"").decode("ascii", errors="replace")
         cipher = self.keyring.cipher(key_id)
@@ -199,13 +205,15 @@ class EncryptionCodec(PayloadCodec):
             known = ", ".join(sorted(self.keyring.keys))
             raise PayloadDecodeError(
                 f"payload {index} is encrypted with key id {key_id[:64]!r}, which this process "
-                f"does not hold (it holds: {known}); add that key to PAYLOAD_KEYS(_FILE)")
+                f"does not hold (it holds: {known}); add that key to PAYLOAD_KEYS(_FILE)"
+            )
         data = payload.data
         if len(data) < NONCE_BYTES + 16:
             raise PayloadDecodeError(f"payload {index} (key {key_id}) is too short to be sealed")
         try:
-            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:],
-                                   _associated(key_id, payload.metadata))
+            plain = cipher.decrypt(
+                data[:NONCE_BYTES], data[NONCE_BYTES:], _associated(key_id, payload.metadata)
+            )
         except InvalidTag:
             raise PayloadDecodeError(
                 f"payload {index} (key {key_id}) failed authentication: altered or corrupted"
@@ -214,7 +222,9 @@ class EncryptionCodec(PayloadCodec):
             try:
                 plain = zlib.decompress(plain)
             except zlib.error:
-                raise PayloadDecodeError(f"payload {index} (key {key_id}) does not inflate") from None
+                raise PayloadDecodeError(
+                    f"payload {index} (key {key_id}) does not inflate"
+                ) from None
         inner = Payload()
         inner.ParseFromString(plain)
         return inner
@@ -243,5 +253,7 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
     if codec is None:
         return pydantic_data_converter
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=codec,
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

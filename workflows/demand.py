@@ -35,9 +35,11 @@ class DemandWorkflow:
     @workflow.run
     async def run(self, start: DemandStart | RefusedPayload) -> Snapshot:
         if self._need is None or not isinstance(start, DemandStart):
-            raise ApplicationError("the start could not be opened: it was not encrypted with a "
-                                   "key this worker holds", type="RefusedPayload",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "the start could not be opened: it was not encrypted with a key this worker holds",
+                type="RefusedPayload",
+                non_retryable=True,
+            )
         return await self._need.run(start)
 
     @workflow.signal

@@ -84,8 +84,10 @@ def ids_for(start: DemandStart) -> set[str]:
     """The ids a start may run under: named after its submitter (today), without it (needs
     started before 2026-12), or, for a merged report split back out, after the merged stream."""
     submission = start.submission
-    ids = {cmd.demand_id(submission.channel, submission.external_id, start.actor.id),
-           cmd.demand_id(submission.channel, submission.external_id)}
+    ids = {
+        cmd.demand_id(submission.channel, submission.external_id, start.actor.id),
+        cmd.demand_id(submission.channel, submission.external_id),
+    }
     if start.split_from is not None:
         ids.add(split_id(start.split_from.merged_stream_id))
     return ids
@@ -135,20 +137,29 @@ class NeedLifecycle:
         if unlinked is not None:  # a supervisor split a merged report back out
             # event() parses the payload by the envelope's type: a ReportUnlinked here
             await self._start_split(cast(ev.ReportUnlinked, unlinked.event()))
-        return ActionResult(version=self._state.version, stage=self._stage_name(),
-                            events=[e.type for e in stored])
+        return ActionResult(
+            version=self._state.version, stage=self._stage_name(), events=[e.type for e in stored]
+        )
 
     def validate(self, action: Action) -> None:
         # Refuse before anything is written: a refused action leaves no trace.
         if self._state.stage is None:  # the first run task has not recorded the submission yet
-            raise ApplicationError("the need is still being registered; retry in a moment",
-                                   {"code": "not_ready", "field": None}, type="NotReady")
+            raise ApplicationError(
+                "the need is still being registered; retry in a moment",
+                {"code": "not_ready", "field": None},
+                type="NotReady",
+            )
         self._decide(action.command, action.actor)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(demand_id=self._id, version=self._state.version, state=self._state,
-                        timeline=self._timeline, overdue=self._state.overdue,
-                        policy_version=self._policy.version if self._policy else "")
+        return Snapshot(
+            demand_id=self._id,
+            version=self._state.version,
+            state=self._state,
+            timeline=self._timeline,
+            overdue=self._state.overdue,
+            policy_version=self._policy.version if self._policy else "",
+        )
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -158,9 +169,11 @@ class NeedLifecycle:
         # other id is refused before anything is written (runs started before this check
         # replay without it).
         if workflow.patched(ID_PATCH) and self._id not in ids_for(start):
-            raise ApplicationError("the workflow id does not name this submission (channel, "
-                                   "submitter, external id)", type="IdMismatch",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "the workflow id does not name this submission (channel, submitter, external id)",
+                type="IdMismatch",
+                non_retryable=True,
+            )
         async with self._lock:
             # A patch costs every run that asks a marker and a TemporalChangeVersion upsert:
             # runs started by today's client skip it (their start input says so, and replays
@@ -180,8 +193,15 @@ class NeedLifecycle:
                     primary, verdict = None, cmd.RepeatVerdict()
                 await self._apply(cmd.Submit(submission=submission, repeat=verdict), actor)
                 return
-            await self._apply(cmd.Submit(submission=submission, duplicate_of=primary,
-                                         repeat=verdict, split=start.split_from), actor)
+            await self._apply(
+                cmd.Submit(
+                    submission=submission,
+                    duplicate_of=primary,
+                    repeat=verdict,
+                    split=start.split_from,
+                ),
+                actor,
+            )
         if primary is not None:  # the older rule: merged first, then the need is told
             await self._tell_primary(primary, actor)
 
@@ -194,30 +214,44 @@ class NeedLifecycle:
         if other is not None and not await self._tell_primary(other, action.actor):
             raise ApplicationError(
                 "the need it may repeat has closed: dismiss the doubt instead",
-                {"code": "wrong_stage", "field": "decision"}, type="WrongStage",
-                non_retryable=True)
+                {"code": "wrong_stage", "field": "decision"},
+                type="WrongStage",
+                non_retryable=True,
+            )
 
     async def _start_split(self, unlinked: ev.ReportUnlinked) -> None:
         """Start the split report as a need of its own, from its stored submission, as its
         original submitter (a child that outlives this need). Once only: its id is fixed."""
         read = await workflow.execute_local_activity(
-            "read_stream", ReadStreamRequest(stream_id=unlinked.linked_stream_id, from_version=1),
-            result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+            "read_stream",
+            ReadStreamRequest(stream_id=unlinked.linked_stream_id, from_version=1),
+            result_type=ReadStreamResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         first = read.events[0] if read.events else None
         submitted = first.event() if first else None
         if first is None or not isinstance(submitted, ev.DemandSubmitted):
             workflow.logger.warning("the split report's submission was not found")
             return
-        origin = cmd.SplitOrigin(merged_stream_id=unlinked.linked_stream_id,
-                                 primary_stream_id=self._id, submitted_at=first.occurred_at)
-        submission = cmd.Submission(**submitted.model_dump(include=set(cmd.Submission.model_fields)))
+        origin = cmd.SplitOrigin(
+            merged_stream_id=unlinked.linked_stream_id,
+            primary_stream_id=self._id,
+            submitted_at=first.occurred_at,
+        )
+        submission = cmd.Submission(
+            **submitted.model_dump(include=set(cmd.Submission.model_fields))
+        )
         try:
             await workflow.start_child_workflow(
                 "DemandWorkflow",
-                DemandStart(submission=submission, actor=first.actor, split_from=origin,
-                            started_by=START_GENERATION),
-                id=unlinked.split_stream_id, task_queue=workflow.info().task_queue,
+                DemandStart(
+                    submission=submission,
+                    actor=first.actor,
+                    split_from=origin,
+                    started_by=START_GENERATION,
+                ),
+                id=unlinked.split_stream_id,
+                task_queue=workflow.info().task_queue,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
@@ -244,9 +278,12 @@ class NeedLifecycle:
         local activity: the repeat rules' verdict (reached under the intake lock), or, for
         older policies, the candidates that the pure rules match here."""
         context = await workflow.execute_local_activity(
-            "prepare_intake", IntakeRequest(stream_id=self._id, submission=submission,
-                                            now=workflow.now(), judge=judge),
-            result_type=IntakeContext, start_to_close_timeout=ACTIVITY_TIMEOUT,
+            "prepare_intake",
+            IntakeRequest(
+                stream_id=self._id, submission=submission, now=workflow.now(), judge=judge
+            ),
+            result_type=IntakeContext,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._policy = shared(context.policy)
         verdict = context.verdict
@@ -262,7 +299,9 @@ class NeedLifecycle:
         if query is None:
             return None
         answer = await workflow.execute_local_activity(
-            "find_open_duplicate", query, result_type=DuplicateAnswer,
+            "find_open_duplicate",
+            query,
+            result_type=DuplicateAnswer,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         return _first_match(answer.candidates, submission, policy, now)
@@ -293,9 +332,11 @@ class NeedLifecycle:
                 continue  # the need's own submission, sent again: already handled
             if report.stream_id in self._state.linked_reports:
                 continue  # a repeated signal of a link already recorded
-            command = cmd.LinkReport(linked_stream_id=report.stream_id,
-                                     channel=report.submission.channel,
-                                     requester=report.submission.requester)
+            command = cmd.LinkReport(
+                linked_stream_id=report.stream_id,
+                channel=report.submission.channel,
+                requester=report.submission.requester,
+            )
             async with self._lock:
                 try:
                     await self._apply(command, report.actor)
@@ -312,8 +353,12 @@ class NeedLifecycle:
         try:
             return decide_split(self._state, command, ctx)
         except DomainError as exc:
-            raise ApplicationError(exc.message, {"code": exc.code, "field": exc.field},
-                                   type=type(exc).__name__, non_retryable=True) from None
+            raise ApplicationError(
+                exc.message,
+                {"code": exc.code, "field": exc.field},
+                type=type(exc).__name__,
+                non_retryable=True,
+            ) from None
 
     async def _apply(self, command: cmd.Command, actor: Actor) -> list[ev.EventEnvelope]:
         own, automatic = self._decide(command, actor)
@@ -325,16 +370,22 @@ class NeedLifecycle:
         # Ids are named after the version (they came from workflow.uuid4() before): no patch
         # is needed, as the commands stay the same and the state keeps no event ids.
         envelopes = [
-            ev.EventEnvelope.wrap(e, event_id=ev.EventEnvelope.id_for(self._id, base + i + 1),
-                                  stream_id=self._id, version=base + i + 1, actor=who,
-                                  occurred_at=now)
+            ev.EventEnvelope.wrap(
+                e,
+                event_id=ev.EventEnvelope.id_for(self._id, base + i + 1),
+                stream_id=self._id,
+                version=base + i + 1,
+                actor=who,
+                occurred_at=now,
+            )
             for i, (e, who) in enumerate(zip(events, actors, strict=True))
         ]
         try:
             await workflow.execute_local_activity(
                 "append_events",
                 AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
-                result_type=AppendResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                result_type=AppendResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=APPEND_RETRY,
             )
         except (ActivityError, ApplicationError) as err:
@@ -347,7 +398,10 @@ class NeedLifecycle:
         return envelopes
 
     async def _catch_up(
-        self, command: cmd.Command, actor: Actor, envelopes: list[ev.EventEnvelope],
+        self,
+        command: cmd.Command,
+        actor: Actor,
+        envelopes: list[ev.EventEnvelope],
         err: Exception,
     ) -> list[ev.EventEnvelope]:
         """The stream is ahead of this workflow's state.
@@ -364,31 +418,43 @@ class NeedLifecycle:
         the server, are therefore answered by the first.
         """
         read: ReadStreamResult = await workflow.execute_local_activity(
-            "read_stream", ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
-            result_type=ReadStreamResult, start_to_close_timeout=ACTIVITY_TIMEOUT,
+            "read_stream",
+            ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
+            result_type=ReadStreamResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         if not read.events:
             raise err
         for stored in read.events:
             self._record(stored, stored.event())
         self._upsert_search_attributes()
-        workflow.logger.info("adopted %d events stored by an earlier task attempt", len(read.events))
-        if _same_batch(read.events[: len(envelopes)], envelopes,
-                       by_actor=workflow.patched(CATCH_UP_PATCH)):
+        workflow.logger.info(
+            "adopted %d events stored by an earlier task attempt", len(read.events)
+        )
+        if _same_batch(
+            read.events[: len(envelopes)], envelopes, by_actor=workflow.patched(CATCH_UP_PATCH)
+        ):
             return read.events
         return await self._apply(command, actor)
 
     def _record(self, stored: ev.EventEnvelope, event: ev.DomainEvent) -> None:
         self._state = evolve(self._state, event)
-        self._timeline.append(TimelineEntry(
-            version=stored.version, type=stored.type, occurred_at=stored.occurred_at,
-            actor_role=stored.actor.role.value, actor_unit=stored.actor.unit,
-        ))
+        self._timeline.append(
+            TimelineEntry(
+                version=stored.version,
+                type=stored.type,
+                occurred_at=stored.occurred_at,
+                actor_role=stored.actor.role.value,
+                actor_unit=stored.actor.unit,
+            )
+        )
 
     def _upsert_search_attributes(self) -> None:
         s = self._state
         updates: list[SearchAttributeUpdate[Any]] = [
-            sa.STAGE.value_set(self._stage_name()), sa.OVERDUE.value_set(s.overdue)]
+            sa.STAGE.value_set(self._stage_name()),
+            sa.OVERDUE.value_set(s.overdue),
+        ]
         if s.channel is not None:
             updates.append(sa.CHANNEL.value_set(s.channel.value))
         if s.category is not None:
@@ -408,8 +474,11 @@ class NeedLifecycle:
         stage, due time in Asia/Shanghai, overdue. No personal data (no text, no names).
         (Workflow metadata, not a command: replays are unaffected.)"""
         s = self._state
-        parts = [s.category.value if s.category else "unclassified",
-                 s.assigned_unit or "no unit", self._stage_name()]
+        parts = [
+            s.category.value if s.category else "unclassified",
+            s.assigned_unit or "no unit",
+            self._stage_name(),
+        ]
         if due is not None:
             parts.append("due " + due.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") + " CST")
         if s.overdue:
@@ -425,23 +494,28 @@ class NeedLifecycle:
 
     async def _load_policy(self) -> Policy:
         loaded = await workflow.execute_local_activity(
-            "load_policy", PolicyRequest(), result_type=LoadedPolicy,
+            "load_policy",
+            PolicyRequest(),
+            result_type=LoadedPolicy,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         return shared(loaded.policy)
 
     async def _continue_as_new(self, start: DemandStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carried = Carried(state=self._state, policy=self._require_policy(), timeline=self._timeline,
-                          overdue=self._state.overdue)
+        carried = Carried(
+            state=self._state,
+            policy=self._require_policy(),
+            timeline=self._timeline,
+            overdue=self._state.overdue,
+        )
         workflow.continue_as_new(start.model_copy(update={"carried": carried}))
 
 
-
-def _first_match(candidates: list[OpenNeedSummary], submission: cmd.Submission,
-                 policy: Policy, now: datetime) -> str | None:
-    return next((c.stream_id for c in candidates if matches(c, submission, policy, now=now)),
-                None)
+def _first_match(
+    candidates: list[OpenNeedSummary], submission: cmd.Submission, policy: Policy, now: datetime
+) -> str | None:
+    return next((c.stream_id for c in candidates if matches(c, submission, policy, now=now)), None)
 
 
 def _is_version_conflict(err: BaseException) -> bool:
@@ -451,8 +525,9 @@ def _is_version_conflict(err: BaseException) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == "VersionConflict"
 
 
-def _same_batch(stored: list[ev.EventEnvelope], sent: list[ev.EventEnvelope], *,
-                by_actor: bool) -> bool:
+def _same_batch(
+    stored: list[ev.EventEnvelope], sent: list[ev.EventEnvelope], *, by_actor: bool
+) -> bool:
     """Whether the stored events are an earlier try of the batch sent (see _catch_up)."""
     if by_actor:
         return [(e.type, e.actor) for e in stored] == [(e.type, e.actor) for e in sent]

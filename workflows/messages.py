@@ -46,11 +46,13 @@ class DemandStart(Frozen):
         default=2_000, ge=50, description="history length that triggers continue-as-new"
     )
     split_from: SplitOrigin | None = Field(
-        default=None, description="a merged report split back out (UnlinkReport)")
+        default=None, description="a merged report split back out (UnlinkReport)"
+    )
     started_by: int = Field(
-        default=0, ge=0,
+        default=0,
+        ge=0,
         description="the client generation that started the run (START_GENERATION): runs "
-                    "started by today's client take today's paths without a patch marker",
+        "started by today's client take today's paths without a patch marker",
     )
 
 
@@ -116,15 +118,20 @@ class DuplicateQuery(Frozen):
     since: datetime
 
     @classmethod
-    def for_submission(cls, stream_id: str, submission: Submission, policy: Policy,
-                       now: datetime) -> DuplicateQuery | None:
+    def for_submission(
+        cls, stream_id: str, submission: Submission, policy: Policy, now: datetime
+    ) -> DuplicateQuery | None:
         """Same category (as the rules classify it), same place, within the policy's window;
         None when the rules name no category (nothing to compare with)."""
         category = likely_category(submission, policy)
         if category is None:
             return None
-        return cls(stream_id=stream_id, category=category, location=submission.location,
-                   since=now - policy.collection.duplicate_window)
+        return cls(
+            stream_id=stream_id,
+            category=category,
+            location=submission.location,
+            since=now - policy.collection.duplicate_window,
+        )
 
 
 class DuplicateAnswer(Frozen):

@@ -53,9 +53,11 @@ SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 MIN_RANKED = 5
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-    "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
 }
 LOGIN_CSRF = "demandflow_login_csrf"
 
@@ -88,8 +90,10 @@ def response_templates(path: Path) -> dict[str, list[dict[str, str]]]:
     if not path.exists():
         return {}
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(k): [{"title": str(e["title"]), "text": str(e["text"])} for e in v]
-            for k, v in (raw.get("templates") or {}).items()}
+    return {
+        str(k): [{"title": str(e["title"]), "text": str(e["text"])} for e in v]
+        for k, v in (raw.get("templates") or {}).items()
+    }
 
 
 def console_app(services: Services) -> FastAPI:
@@ -97,15 +101,26 @@ def console_app(services: Services) -> FastAPI:
     templates = load_templates(lambda unit: _unit_label(services, unit))
     replies = response_templates(services.response_templates_file)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.mount("/vendor", StaticFiles(directory=str(HERE.parent / "static" / "vendor")),
-              name="vendor")
+    app.mount(
+        "/vendor", StaticFiles(directory=str(HERE.parent / "static" / "vendor")), name="vendor"
+    )
 
-    def page(request: Request, name: str, session: Session | None, status: int = 200,
-             **context: Any) -> HTMLResponse:
+    def page(
+        request: Request, name: str, session: Session | None, status: int = 200, **context: Any
+    ) -> HTMLResponse:
         principal = session.principal if session else None
-        response = templates.TemplateResponse(request, name, {
-            "session": session, "principal": principal, "user": session.user if session else None,
-            "flash": _flash(request), **context}, status_code=status)
+        response = templates.TemplateResponse(
+            request,
+            name,
+            {
+                "session": session,
+                "principal": principal,
+                "user": session.user if session else None,
+                "flash": _flash(request),
+                **context,
+            },
+            status_code=status,
+        )
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -142,8 +157,7 @@ def console_app(services: Services) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("console page failed", error=type(exc).__name__, path=request.url.path)
-        return page(request, "problem.html", None, status=500,
-                    message=t("error", "unavailable"))
+        return page(request, "problem.html", None, status=500, message=t("error", "unavailable"))
 
     # --- signing in ----------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
@@ -154,27 +168,57 @@ def console_app(services: Services) -> FastAPI:
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "") -> Response:
         token = secrets.token_urlsafe(16)
-        response = page(request, "login.html", None, next=_safe_next(next), csrf=token,
-                        problem=request.query_params.get("problem"))
-        response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict",
-                            secure=services.secure_cookies, path="/console/login")
+        response = page(
+            request,
+            "login.html",
+            None,
+            next=_safe_next(next),
+            csrf=token,
+            problem=request.query_params.get("problem"),
+        )
+        response.set_cookie(
+            LOGIN_CSRF,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=services.secure_cookies,
+            path="/console/login",
+        )
         return response
 
     @app.post("/login")
-    async def login(request: Request, user: str = Form(max_length=64),
-                    password: str = Form(max_length=256), csrf: str = Form(max_length=64),
-                    next: str = Form("", max_length=500)) -> Response:
+    async def login(
+        request: Request,
+        user: str = Form(max_length=64),
+        password: str = Form(max_length=256),
+        csrf: str = Form(max_length=64),
+        next: str = Form("", max_length=500),
+    ) -> Response:
         expected = request.cookies.get(LOGIN_CSRF)
         if not expected or not secrets.compare_digest(expected, csrf):
             return page(request, "problem.html", None, status=403, message=t("error", "csrf"))
         try:
             person = await sessions.sign_in(services, user.strip(), password)
         except sessions.Locked as locked:
-            return page(request, "login.html", None, status=429, next=_safe_next(next),
-                        csrf=csrf, error=t("login", "locked", minutes=locked.minutes))
+            return page(
+                request,
+                "login.html",
+                None,
+                status=429,
+                next=_safe_next(next),
+                csrf=csrf,
+                error=t("login", "locked", minutes=locked.minutes),
+            )
         if person is None:
-            return page(request, "login.html", None, status=401, next=_safe_next(next),
-                        csrf=csrf, error=t("login", "wrong"))
+            return page(
+                request,
+                "login.html",
+                None,
+                status=401,
+                next=_safe_next(next),
+                csrf=csrf,
+                error=t("login", "wrong"),
+            )
         log.info("console sign-in", user=person.name, role=person.role)
         session_home = _home_of(Session(person, ""))
         response = RedirectResponse(_safe_next(next) or session_home, status_code=303)
@@ -193,26 +237,46 @@ def console_app(services: Services) -> FastAPI:
 
     # --- staff ---------------------------------------------------------------------------
     @app.get("/inbox", response_class=HTMLResponse)
-    async def inbox(request: Request, unit: str | None = None, stage: Stage | None = None,
-                    category: Category | None = None) -> Response:
+    async def inbox(
+        request: Request,
+        unit: str | None = None,
+        stage: Stage | None = None,
+        category: Category | None = None,
+    ) -> Response:
         session = await signed_in(request)
         principal = session.principal
         units = _units_in_reach(services, session)
         chosen = principal.unit if principal.role == "staff" else (unit or None)
         if chosen is not None and chosen not in units:
             raise ApiError(404, "not_found", "no such unit", field="unit")
-        rows = await queries.inbox(services.db, chosen, 200,
-                                   stage=stage.value if stage else None,
-                                   category=category.value if category else None) \
-            if chosen else []
+        rows = (
+            await queries.inbox(
+                services.db,
+                chosen,
+                200,
+                stage=stage.value if stage else None,
+                category=category.value if category else None,
+            )
+            if chosen
+            else []
+        )
         now = datetime.now(UTC)
-        items = [dict(r, urgency_class=_urgency_class(r), remaining=_remaining(r, now))
-                 for r in rows]
-        return page(request, "inbox.html", session, items=items, unit=chosen, units=units, now=now,
-                    stage=stage.value if stage else "", category=category.value if category
-                    else "", stages=[s.value for s in Stage if s in (Stage.ASSIGNMENT,
-                                                                      Stage.HANDLING)],
-                    categories=[c.value for c in Category])
+        items = [
+            dict(r, urgency_class=_urgency_class(r), remaining=_remaining(r, now)) for r in rows
+        ]
+        return page(
+            request,
+            "inbox.html",
+            session,
+            items=items,
+            unit=chosen,
+            units=units,
+            now=now,
+            stage=stage.value if stage else "",
+            category=category.value if category else "",
+            stages=[s.value for s in Stage if s in (Stage.ASSIGNMENT, Stage.HANDLING)],
+            categories=[c.value for c in Category],
+        )
 
     # --- one need ------------------------------------------------------------------------
     @app.get("/needs/{need_id}", response_class=HTMLResponse)
@@ -222,25 +286,48 @@ def console_app(services: Services) -> FastAPI:
         detail = await need_detail(services, principal, need_id)
         live = detail.live
         view = NeedView(
-            stage=Stage(detail.stage), assigned_unit=detail.assigned_unit,
+            stage=Stage(detail.stage),
+            assigned_unit=detail.assigned_unit,
             possible_repeat=detail.possible_repeat_of is not None and detail.stage != "closed",
             approver=live.extension_approver if live else None,
             reviewers=tuple(live.reviewers) if live else (),
-            supervision_pending=bool(live and live.supervision_reply_due_at))
+            supervision_pending=bool(live and live.supervision_reply_due_at),
+        )
         approver_in_scope = view.approver is not None and in_scope(
-            principal, {"assigned_unit": view.approver}, services.directory)
+            principal, {"assigned_unit": view.approver}, services.directory
+        )
         units = _units_in_reach(services, session)
-        current = {"category": detail.category, "tier": detail.tier, "urgency": detail.urgency,
-                   "unit_id": detail.assigned_unit}
-        forms = [form_for(BY_NAME[name], principal, units, current)
-                 for name in offered(principal, view, approver_in_scope)]
+        current = {
+            "category": detail.category,
+            "tier": detail.tier,
+            "urgency": detail.urgency,
+            "unit_id": detail.assigned_unit,
+        }
+        forms = [
+            form_for(BY_NAME[name], principal, units, current)
+            for name in offered(principal, view, approver_in_scope)
+        ]
         async with services.db.acquire() as conn:
             audit = await verify(conn, stream_id=need_id)
-        temporal_link = (f"{services.temporal_ui_url}/namespaces/{quote(services.namespace)}"
-                         f"/workflows/{quote(need_id)}") if services.temporal_ui_url else None
-        return page(request, "need.html", session, need=detail, forms=forms,
-                    audit=audit, temporal_link=temporal_link, live=live,
-                    replies=replies.get(detail.category or "", []))
+        temporal_link = (
+            (
+                f"{services.temporal_ui_url}/namespaces/{quote(services.namespace)}"
+                f"/workflows/{quote(need_id)}"
+            )
+            if services.temporal_ui_url
+            else None
+        )
+        return page(
+            request,
+            "need.html",
+            session,
+            need=detail,
+            forms=forms,
+            audit=audit,
+            temporal_link=temporal_link,
+            live=live,
+            replies=replies.get(detail.category or "", []),
+        )
 
     @app.post("/needs/{need_id}/act/{name}")
     async def act(request: Request, need_id: str, name: str) -> Response:
@@ -272,27 +359,52 @@ def console_app(services: Services) -> FastAPI:
 
     # --- lists ---------------------------------------------------------------------------
     @app.get("/needs", response_class=HTMLResponse)
-    async def need_list(request: Request, stage: Stage | None = None,
-                        category: Category | None = None, overdue: bool | None = None,
-                        unit: str | None = None, offset: int = 0,
-                        format: str | None = None) -> Response:
+    async def need_list(
+        request: Request,
+        stage: Stage | None = None,
+        category: Category | None = None,
+        overdue: bool | None = None,
+        unit: str | None = None,
+        offset: int = 0,
+        format: str | None = None,
+    ) -> Response:
         session = await signed_in(request)
         csv_wanted = format == "csv"
         limit = 500 if csv_wanted else 50
-        filters = NeedFilters(stage=stage, category=category, overdue=overdue or None,
-                              unit=unit or None, limit=limit, offset=max(0, offset))
-        rows = await queries.list_needs(services.db, reach(session.principal,
-                                                           services.directory), filters, 1)
+        filters = NeedFilters(
+            stage=stage,
+            category=category,
+            overdue=overdue or None,
+            unit=unit or None,
+            limit=limit,
+            offset=max(0, offset),
+        )
+        rows = await queries.list_needs(
+            services.db, reach(session.principal, services.directory), filters, 1
+        )
         items = [NeedItem.from_row(r) for r in rows[:limit]]
         if csv_wanted:
             return csv_response(items, NeedItem, "needs", excel=True)
-        chosen = {"stage": stage.value if stage else "", "category": category.value
-                  if category else "", "overdue": "true" if overdue else "", "unit": unit or ""}
+        chosen = {
+            "stage": stage.value if stage else "",
+            "category": category.value if category else "",
+            "overdue": "true" if overdue else "",
+            "unit": unit or "",
+        }
         query = urlencode({k: v for k, v in chosen.items() if v})
-        return page(request, "needs.html", session, items=items, chosen=chosen,
-                    query=query, offset=filters.offset, more=len(rows) > limit,
-                    stages=[s.value for s in Stage], categories=[c.value for c in Category],
-                    units=_units_in_reach(services, session))
+        return page(
+            request,
+            "needs.html",
+            session,
+            items=items,
+            chosen=chosen,
+            query=query,
+            offset=filters.offset,
+            more=len(rows) > limit,
+            stages=[s.value for s in Stage],
+            categories=[c.value for c in Category],
+            units=_units_in_reach(services, session),
+        )
 
     # --- supervisors ---------------------------------------------------------------------
     @app.get("/dashboard", response_class=HTMLResponse)
@@ -303,35 +415,53 @@ def console_app(services: Services) -> FastAPI:
         today = datetime.now(SHANGHAI).date()
         counts = await queries.open_counts(services.db, within)
         trend = await queries.daily_trend(services.db, within, today, 30)
-        stats = await unit_statistics(services, principal, today.replace(day=1), MIN_RANKED) \
-            if principal.role != "integrator" else []
+        stats = (
+            await unit_statistics(services, principal, today.replace(day=1), MIN_RANKED)
+            if principal.role != "integrator"
+            else []
+        )
         by_stage: dict[str, int] = {}
         by_category: dict[str, int] = {}
         for row in counts:
             by_stage[row["stage"]] = by_stage.get(row["stage"], 0) + row["needs"]
             by_category[row["category"]] = by_category.get(row["category"], 0) + row["needs"]
         charts = {
-            "stages": [{"key": k, "name": t("stage", k), "value": by_stage.get(k, 0)}
-                       for k in [s.value for s in Stage if s != Stage.CLOSED]],
-            "categories": [{"key": k, "name": t("category", k), "value": v}
-                           for k, v in sorted(by_category.items())],
-            "trend": {"days": [r["day"].strftime("%m-%d") for r in trend],
-                      "submitted": [r["submitted"] for r in trend],
-                      "closed": [r["closed"] for r in trend],
-                      "labels": {"submitted": t("page", "submitted"),
-                                 "closed": t("page", "closed_count")}},
+            "stages": [
+                {"key": k, "name": t("stage", k), "value": by_stage.get(k, 0)}
+                for k in [s.value for s in Stage if s != Stage.CLOSED]
+            ],
+            "categories": [
+                {"key": k, "name": t("category", k), "value": v}
+                for k, v in sorted(by_category.items())
+            ],
+            "trend": {
+                "days": [r["day"].strftime("%m-%d") for r in trend],
+                "submitted": [r["submitted"] for r in trend],
+                "closed": [r["closed"] for r in trend],
+                "labels": {
+                    "submitted": t("page", "submitted"),
+                    "closed": t("page", "closed_count"),
+                },
+            },
         }
-        return page(request, "dashboard.html", session, charts=json.dumps(charts,
-                                                                           ensure_ascii=False),
-                    open_total=sum(by_stage.values()),
-                    overdue_total=sum(r["overdue"] for r in counts), stats=stats,
-                    min_ranked=MIN_RANKED, month=today.replace(day=1))
+        return page(
+            request,
+            "dashboard.html",
+            session,
+            charts=json.dumps(charts, ensure_ascii=False),
+            open_total=sum(by_stage.values()),
+            overdue_total=sum(r["overdue"] for r in counts),
+            stats=stats,
+            min_ranked=MIN_RANKED,
+            month=today.replace(day=1),
+        )
 
     @app.get("/queue", response_class=HTMLResponse)
     async def queue(request: Request) -> Response:
         session = await signed_in(request)
-        rows = await queries.dispatch_queue(services.db, reach(session.principal,
-                                                               services.directory))
+        rows = await queries.dispatch_queue(
+            services.db, reach(session.principal, services.directory)
+        )
         return page(request, "queue.html", session, items=rows)
 
     @app.get("/extensions", response_class=HTMLResponse)
@@ -348,8 +478,9 @@ async def _pending_extensions(services: Services, session: Session) -> list[dict
     """Extension requests this person decides: staff of the approver unit, or a supervisor
     whose scope holds the approver. The request is read as a typed (upcasted) event."""
     principal = session.principal
-    candidates = await queries.pending_extension_requests(services.db,
-                                                          queries.Reach(everything=True))
+    candidates = await queries.pending_extension_requests(
+        services.db, queries.Reach(everything=True)
+    )
     found = []
     for row in candidates:
         events = await read_stream(services.db, row["stream_id"], from_version=row["version"])
@@ -360,21 +491,34 @@ async def _pending_extensions(services: Services, session: Session) -> list[dict
         for later in (e.event() for e in events[1:]):
             if isinstance(later, ExtensionDecisionEscalated):
                 approver, decide_by = later.to_unit, later.decide_by
-        mine = (principal.unit == approver if principal.role == "staff"
-                else in_scope(principal, {"assigned_unit": approver}, services.directory)
-                if principal.role == "supervisor" else principal.role == "admin")
+        mine = (
+            principal.unit == approver
+            if principal.role == "staff"
+            else in_scope(principal, {"assigned_unit": approver}, services.directory)
+            if principal.role == "supervisor"
+            else principal.role == "admin"
+        )
         if not mine:
             continue
         summary = await queries.need_row(services.db, row["stream_id"])
-        found.append({"id": row["stream_id"], "title": summary["title"] if summary else "",
-                      "unit": summary["assigned_unit"] if summary else None,
-                      "due_at": summary["due_at"] if summary else None,
-                      "extra_hours": request.extra_hours, "reason": request.reason,
-                      "approver": approver, "requested_at": events[0].occurred_at,
-                      "decide_by": decide_by})
+        found.append(
+            {
+                "id": row["stream_id"],
+                "title": summary["title"] if summary else "",
+                "unit": summary["assigned_unit"] if summary else None,
+                "due_at": summary["due_at"] if summary else None,
+                "extra_hours": request.extra_hours,
+                "reason": request.reason,
+                "approver": approver,
+                "requested_at": events[0].occurred_at,
+                "decide_by": decide_by,
+            }
+        )
     # the one to decide first on top: its own deadline, else the need's
-    return sorted(found, key=lambda r: (r["decide_by"] or r["due_at"] or datetime.max.replace(
-        tzinfo=UTC), r["id"]))
+    return sorted(
+        found,
+        key=lambda r: (r["decide_by"] or r["due_at"] or datetime.max.replace(tzinfo=UTC), r["id"]),
+    )
 
 
 def _units_in_reach(services: Services, session: Session) -> list[str]:
@@ -397,8 +541,11 @@ def _home_of(session: Session) -> str:
 
 def _safe_next(target: str) -> str:
     """Only a path inside the console (never another site)."""
-    return target if target.startswith("/console/") and "//" not in target \
-        and "\\" not in target else ""
+    return (
+        target
+        if target.startswith("/console/") and "//" not in target and "\\" not in target
+        else ""
+    )
 
 
 def _back(target: str, **flash: str) -> Response:
@@ -434,4 +581,3 @@ def _remaining(row: dict[str, Any], now: datetime) -> str:
     hours, minutes = divmod(abs(seconds) // 60, 60)
     key = "due_remaining" if seconds >= 0 else "overdue_by"
     return t("page", key, hours=hours, minutes=minutes)
-

@@ -22,15 +22,32 @@ from domain.commands import Command
 from domain.model import Category, Rating, ServiceMode, Stage, Tier, Urgency
 
 ENUM_SECTIONS: dict[type[enum.Enum], str] = {
-    Category: "category", Tier: "tier", Urgency: "urgency", ServiceMode: "service_mode",
+    Category: "category",
+    Tier: "tier",
+    Urgency: "urgency",
+    ServiceMode: "service_mode",
     Rating: "rating",
 }
 LONG_TEXT = {"note", "reason", "result_summary", "comment", "reply"}
 # rows the console offers (information and unmerge stay with integrators and the API)
-CONSOLE_ACTIONS = ("accept", "supervision-reply", "progress", "information-request",
-                   "extension", "complete", "return", "classify", "assign", "reclassify",
-                   "repeat-decision", "remind", "supervise", "reassign", "extension-decision",
-                   "evaluation")
+CONSOLE_ACTIONS = (
+    "accept",
+    "supervision-reply",
+    "progress",
+    "information-request",
+    "extension",
+    "complete",
+    "return",
+    "classify",
+    "assign",
+    "reclassify",
+    "repeat-decision",
+    "remind",
+    "supervise",
+    "reassign",
+    "extension-decision",
+    "evaluation",
+)
 
 
 @dataclass
@@ -71,8 +88,11 @@ def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> li
         action = BY_NAME[name]
         if not may(principal, action) or need.stage not in action.stages:
             continue
-        if action.scope == "assignee" and principal.role == "staff" \
-                and need.assigned_unit != principal.unit:
+        if (
+            action.scope == "assignee"
+            and principal.role == "staff"
+            and need.assigned_unit != principal.unit
+        ):
             continue
         if name == "assign" and need.assigned_unit is not None:
             continue
@@ -83,22 +103,32 @@ def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> li
         if name == "supervision-reply" and not need.supervision_pending:
             continue  # a reply answers an open order
         if name == "extension-decision" and not (
-                need.approver is not None and (principal.unit == need.approver
-                                               if principal.role == "staff"
-                                               else approver_in_scope)):
+            need.approver is not None
+            and (
+                principal.unit == need.approver if principal.role == "staff" else approver_in_scope
+            )
+        ):
             continue
-        if name == "evaluation" and (principal.role != "staff"
-                                     or principal.unit not in need.reviewers):
+        if name == "evaluation" and (
+            principal.role != "staff" or principal.unit not in need.reviewers
+        ):
             continue
-        if name == "reclassify" and principal.role == "staff" \
-                and need.assigned_unit != principal.unit:
+        if (
+            name == "reclassify"
+            and principal.role == "staff"
+            and need.assigned_unit != principal.unit
+        ):
             continue
         names.append(name)
     return names
 
 
-def form_for(action: Action, principal: Principal, units: list[str],
-             current: dict[str, str | None] | None = None) -> Form:
+def form_for(
+    action: Action,
+    principal: Principal,
+    units: list[str],
+    current: dict[str, str | None] | None = None,
+) -> Form:
     """The row's form; `current` preselects choices (a reclassification starts from the
     need's present category, tier and urgency)."""
     controls = []
@@ -112,27 +142,39 @@ def form_for(action: Action, principal: Principal, units: list[str],
     return Form(action, controls)
 
 
-def _control(name: str, annotation: Any, info: Any, principal: Principal,
-             units: list[str]) -> Control:
+def _control(
+    name: str, annotation: Any, info: Any, principal: Principal, units: list[str]
+) -> Control:
     required = info.is_required()
     inner, optional = field_type(annotation)
     limits = {type(m).__name__: m for m in info.metadata}
     if name == "reviewer_id":
         return Control(name, "hidden", value=principal.unit or "")
     if name == "unit_id":
-        return Control(name, "select", section="unit", choices=[""] * optional + units,
-                       required=not optional)
+        return Control(
+            name, "select", section="unit", choices=[""] * optional + units, required=not optional
+        )
     if isinstance(inner, type) and issubclass(inner, enum.Enum):
         default = info.default.value if isinstance(info.default, enum.Enum) else ""
-        return Control(name, "select", section=ENUM_SECTIONS.get(inner, "choice"),
-                       choices=[m.value for m in inner], required=required, value=default)
+        return Control(
+            name,
+            "select",
+            section=ENUM_SECTIONS.get(inner, "choice"),
+            choices=[m.value for m in inner],
+            required=required,
+            value=default,
+        )
     if typing.get_origin(inner) is Literal:
         return Control(name, "select", choices=[str(c) for c in typing.get_args(inner)])
     if inner is bool:
         return Control(name, "select", choices=["true", "false"])
     if inner is int:
-        return Control(name, "number", minimum=_bound(limits, "Gt", 1) or _bound(limits, "Ge"),
-                       maximum=_bound(limits, "Le") or _bound(limits, "Lt", -1))
+        return Control(
+            name,
+            "number",
+            minimum=_bound(limits, "Gt", 1) or _bound(limits, "Ge"),
+            maximum=_bound(limits, "Le") or _bound(limits, "Lt", -1),
+        )
     if typing.get_origin(inner) is list:
         return Control(name, "list", required=required)
     longest = next((m.max_length for m in info.metadata if hasattr(m, "max_length")), None)

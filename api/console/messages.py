@@ -14,8 +14,10 @@ CATALOGUE = Path(__file__).with_name("zh_CN.yaml")
 @cache
 def catalogue() -> dict[str, dict[str, str]]:
     raw: dict[str, dict[Any, str]] = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
-    return {section: {str(k).lower() if isinstance(k, bool) else str(k): v
-                      for k, v in entries.items()} for section, entries in raw.items()}
+    return {
+        section: {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in entries.items()}
+        for section, entries in raw.items()
+    }
 
 
 def t(section: str, key: object, **values: object) -> str:

@@ -66,8 +66,9 @@ async def sign_in(services: Services, name: str, password: str) -> User | None:
         raise Locked(until)
     user = services.console_users.check(name, password)
     if user is None:
-        until = await store.record_failure(services.db, name, now, window=FAILURE_WINDOW,
-                                           limit=FAILURE_LIMIT, lock_for=LOCK_FOR)
+        until = await store.record_failure(
+            services.db, name, now, window=FAILURE_WINDOW, limit=FAILURE_LIMIT, lock_for=LOCK_FOR
+        )
         await asyncio.sleep(WRONG_PASSWORD_DELAY)
         if until is not None:
             raise Locked(until)
@@ -78,10 +79,18 @@ async def sign_in(services: Services, name: str, password: str) -> User | None:
 
 async def open_session(services: Services, user: User, response: Response) -> None:
     token, now = secrets.token_urlsafe(32), _now()
-    await store.create_session(services.db, _digest(token), user.name,
-                               secrets.token_urlsafe(24), now + LIFETIME, now)
-    response.set_cookie(COOKIE, token, max_age=int(LIFETIME.total_seconds()), httponly=True,
-                        samesite="lax", secure=services.secure_cookies, path="/console")
+    await store.create_session(
+        services.db, _digest(token), user.name, secrets.token_urlsafe(24), now + LIFETIME, now
+    )
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=services.secure_cookies,
+        path="/console",
+    )
 
 
 async def current_session(services: Services, request: Request) -> Session | None:

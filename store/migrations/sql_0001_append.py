@@ -6,7 +6,8 @@ DIGEST = """df_event_digest(p_stream, (p_expected + {i})::integer, {e}->>'event_
     ({e}->>'schema_version')::integer, {e}->'payload', {e}->>'actor_id', {e}->>'actor_role',
     {e}->>'actor_unit', ({e}->>'occurred_at')::timestamptz)"""
 
-APPEND = """
+APPEND = (
+    """
 CREATE OR REPLACE FUNCTION df_check_retry(
     p_stream text, p_expected integer, p_events jsonb, p_actual integer
 ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
@@ -29,7 +30,9 @@ BEGIN
             RETURN jsonb_build_object('status', 'conflict', 'actual', p_actual,
                                       'reason', 'version');
         END IF;
-        IF r.hash IS DISTINCT FROM sha256(prev || """ + DIGEST.format(i="r.i", e="r.e") + """) THEN
+        IF r.hash IS DISTINCT FROM sha256(prev || """
+    + DIGEST.format(i="r.i", e="r.e")
+    + """) THEN
             RETURN jsonb_build_object('status', 'conflict', 'actual', p_actual,
                                       'reason', 'same event ids, different content');
         END IF;
@@ -67,7 +70,9 @@ BEGIN
     END IF;
     FOR e IN SELECT value FROM jsonb_array_elements(p_events) LOOP
         i := i + 1;
-        h := sha256(h || """ + DIGEST.format(i="i", e="e") + """);
+        h := sha256(h || """
+    + DIGEST.format(i="i", e="e")
+    + """);
         hashes := hashes || h;
     END LOOP;
     INSERT INTO events (stream_id, version, event_id, type, schema_version, payload,
@@ -84,6 +89,7 @@ BEGIN
 END
 $fn$;
 """
+)
 
 REBUILD = """
 CREATE OR REPLACE FUNCTION df_rebuild_projections() RETURNS integer

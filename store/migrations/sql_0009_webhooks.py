@@ -2,9 +2,18 @@
 subscriptions and deliveries, and their grant (store/webhooks.py reads and writes them)."""
 
 # The event types a channel hears about (domain/notifications.py NOTIFIED, frozen here).
-OUTBOX_TYPES = ("DemandSubmitted", "DemandMerged", "InformationRequested", "DemandAssigned",
-                "DemandAccepted", "ExtensionApproved", "HandlingCompleted",
-                "EvaluationRequested", "DemandClosed", "DemandReopened")
+OUTBOX_TYPES = (
+    "DemandSubmitted",
+    "DemandMerged",
+    "InformationRequested",
+    "DemandAssigned",
+    "DemandAccepted",
+    "ExtensionApproved",
+    "HandlingCompleted",
+    "EvaluationRequested",
+    "DemandClosed",
+    "DemandReopened",
+)
 
 WEBHOOKS = f"""
 CREATE TABLE IF NOT EXISTS outbox (

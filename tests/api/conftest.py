@@ -25,12 +25,18 @@ from workers.worker import build_worker
 POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy.yaml"
 UI_ORIGIN = "http://127.0.0.1:8233"  # the Temporal Web UI the codec server answers
 KEYS = {
-    "integrator": "demo-integrator", "partner": "demo-integrator-2", "open311": "demo-open311",
-    "staff_dongting1": "demo-staff-grid-dongting-1", "staff_xinhua1": "demo-staff-grid-xinhua-1",
+    "integrator": "demo-integrator",
+    "partner": "demo-integrator-2",
+    "open311": "demo-open311",
+    "staff_dongting1": "demo-staff-grid-dongting-1",
+    "staff_xinhua1": "demo-staff-grid-xinhua-1",
     "staff_comm_dongting": "demo-staff-community-dongting",
-    "staff_comm_xinhua": "demo-staff-community-xinhua", "staff_health": "demo-staff-dept-health",
-    "sup_dongting": "demo-supervisor-dongting", "sup_street": "demo-supervisor-street",
-    "sup_district": "demo-supervisor-district", "admin": "demo-admin",
+    "staff_comm_xinhua": "demo-staff-community-xinhua",
+    "staff_health": "demo-staff-dept-health",
+    "sup_dongting": "demo-supervisor-dongting",
+    "sup_street": "demo-supervisor-street",
+    "sup_district": "demo-supervisor-district",
+    "admin": "demo-admin",
 }
 
 
@@ -47,8 +53,9 @@ async def api_pool(embedded_database: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-async def api_worker(dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool,
-                     api_task_queue: str) -> AsyncIterator[None]:
+async def api_worker(
+    dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool, api_task_queue: str
+) -> AsyncIterator[None]:
     """The real worker with the real policy (hour-long deadlines: no timer fires in a test)."""
     worker = build_worker(dev_env.client, api_task_queue, EventStore(api_pool), POLICY)
     async with worker:
@@ -56,10 +63,17 @@ async def api_worker(dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool,
 
 
 @pytest.fixture(scope="session")
-def app(dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool, api_task_queue: str,
-        api_worker: None) -> FastAPI:
-    services = Services(temporal=dev_env.client, pool=api_pool, task_queue=api_task_queue,
-                        policy_file=POLICY, codec=CODEC, codec_origins=[UI_ORIGIN])
+def app(
+    dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool, api_task_queue: str, api_worker: None
+) -> FastAPI:
+    services = Services(
+        temporal=dev_env.client,
+        pool=api_pool,
+        task_queue=api_task_queue,
+        policy_file=POLICY,
+        codec=CODEC,
+        codec_origins=[UI_ORIGIN],
+    )
     return create_app(services)
 
 
@@ -70,8 +84,9 @@ async def as_(app: FastAPI) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]
 
     def make(who: str) -> httpx.AsyncClient:
         headers = {"X-API-Key": KEYS[who]} if who in KEYS else {}
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api",
-                                   headers=headers, timeout=30)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://api", headers=headers, timeout=30
+        )
         clients.append(client)
         return client
 
@@ -80,22 +95,40 @@ async def as_(app: FastAPI) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]
         await client.aclose()
 
 
-def a_need(title: str, *, grid: str = "grid-dongting-1", community: str = "community-dongting",
-           kind: str = "resident", details: dict[str, str] | None = None,
-           channel: str = "app") -> dict:
+def a_need(
+    title: str,
+    *,
+    grid: str = "grid-dongting-1",
+    community: str = "community-dongting",
+    kind: str = "resident",
+    details: dict[str, str] | None = None,
+    channel: str = "app",
+) -> dict:
     """A submission body at a unique building (so no two tests' needs merge as repeats)."""
     return {
-        "channel": channel, "external_id": f"ext-{uuid.uuid4().hex}", "title": title,
-        "requester": {"requester_id": f"res-{uuid.uuid4().hex[:8]}", "kind": kind,
-                      "name": "王小明", "phone": "13812345678"},
-        "location": {"street": "street-hanzheng", "community": community, "grid": grid,
-                     "building": f"b-{uuid.uuid4().hex[:8]}", "address": "洞庭街 7 号"},
+        "channel": channel,
+        "external_id": f"ext-{uuid.uuid4().hex}",
+        "title": title,
+        "requester": {
+            "requester_id": f"res-{uuid.uuid4().hex[:8]}",
+            "kind": kind,
+            "name": "王小明",
+            "phone": "13812345678",
+        },
+        "location": {
+            "street": "street-hanzheng",
+            "community": community,
+            "grid": grid,
+            "building": f"b-{uuid.uuid4().hex[:8]}",
+            "address": "洞庭街 7 号",
+        },
         "details": details or {},
     }
 
 
-async def wait_for(client: httpx.AsyncClient, need_id: str, check: Callable[[dict], bool],
-                   timeout: float = 30) -> dict:
+async def wait_for(
+    client: httpx.AsyncClient, need_id: str, check: Callable[[dict], bool], timeout: float = 30
+) -> dict:
     """Poll GET /needs/{id} until `check(body)` holds (the workflow works asynchronously)."""
     loop = asyncio.get_running_loop()
     deadline, body = loop.time() + timeout, None

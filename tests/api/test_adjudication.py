@@ -25,15 +25,22 @@ async def _returned_to_the_limit(as_) -> str:
 async def test_a_ruling_after_the_return_limit_binds_the_unit(as_) -> None:
     supervisor, first = as_("sup_street"), as_("staff_dongting1")
     need_id = await _returned_to_the_limit(as_)
-    waiting = await wait_for(supervisor, need_id, lambda b: b["assigned_unit"] is None
-                             and b["timeline"][-1]["type"] == "AdjudicationRequested")
+    waiting = await wait_for(
+        supervisor,
+        need_id,
+        lambda b: (
+            b["assigned_unit"] is None and b["timeline"][-1]["type"] == "AdjudicationRequested"
+        ),
+    )
     assert waiting["due_at"] is not None  # the supervisor's clock (sla.dispatch)
 
     assign = await supervisor.post(f"/needs/{need_id}/assign", json={"unit_id": "grid-dongting-1"})
     assert assign.status_code == 422 and "Adjudicate" in assign.json()["error"]["message"]
 
-    ruled = await supervisor.post(f"/needs/{need_id}/adjudicate", json={
-        "unit_id": "grid-dongting-1", "reason": "路灯在洞庭一网格范围内"})
+    ruled = await supervisor.post(
+        f"/needs/{need_id}/adjudicate",
+        json={"unit_id": "grid-dongting-1", "reason": "路灯在洞庭一网格范围内"},
+    )
     assert ruled.status_code == 200, ruled.text
     assert ruled.json()["events"] == ["NeedAdjudicated", "DemandAssigned"]
 
@@ -49,6 +56,7 @@ async def test_a_ruling_after_the_return_limit_binds_the_unit(as_) -> None:
 async def test_staff_cannot_rule(as_) -> None:
     need_id = await _returned_to_the_limit(as_)
     staff = as_("staff_dongting1")
-    answer = await staff.post(f"/needs/{need_id}/adjudicate",
-                              json={"unit_id": "grid-dongting-1", "reason": "我们来"})
+    answer = await staff.post(
+        f"/needs/{need_id}/adjudicate", json={"unit_id": "grid-dongting-1", "reason": "我们来"}
+    )
     assert answer.status_code == 403, answer.text

@@ -20,11 +20,24 @@ VISIBLE = {
     "A": {"integrator", "staff_dongting1", "sup_dongting", "sup_street", "sup_district", "admin"},
     "B": {"partner", "staff_xinhua1", "sup_street", "sup_district", "admin"},
 }
-PRINCIPALS = ["integrator", "partner", "staff_dongting1", "staff_xinhua1", "staff_comm_dongting",
-              "sup_dongting", "sup_street", "sup_district", "admin"]
-ROLE_OF = {"integrator": Role.INTEGRATOR, "partner": Role.INTEGRATOR, "admin": Role.ADMIN,
-           **{p: Role.STAFF for p in PRINCIPALS if p.startswith("staff")},
-           **{p: Role.SUPERVISOR for p in PRINCIPALS if p.startswith("sup")}}
+PRINCIPALS = [
+    "integrator",
+    "partner",
+    "staff_dongting1",
+    "staff_xinhua1",
+    "staff_comm_dongting",
+    "sup_dongting",
+    "sup_street",
+    "sup_district",
+    "admin",
+]
+ROLE_OF = {
+    "integrator": Role.INTEGRATOR,
+    "partner": Role.INTEGRATOR,
+    "admin": Role.ADMIN,
+    **{p: Role.STAFF for p in PRINCIPALS if p.startswith("staff")},
+    **{p: Role.SUPERVISOR for p in PRINCIPALS if p.startswith("sup")},
+}
 
 
 def admitted(action: str) -> set[str]:
@@ -37,35 +50,77 @@ ENDPOINTS = {
     "read": ("GET", "/needs/{id}", None, set(PRINCIPALS), 200),
     # GeoReport reads are public: every key gets 200 (the description only where visible)
     "open311": ("GET", "/open311/v2/requests/{id}.json", None, set(PRINCIPALS), "200 always"),
-    "accept_wrong_unit_none": ("POST", "/needs/{id}/complete",
-                               {"result_summary": "x", "service_mode": "on_site"},
-                               admitted("complete"), 409),
+    "accept_wrong_unit_none": (
+        "POST",
+        "/needs/{id}/complete",
+        {"result_summary": "x", "service_mode": "on_site"},
+        admitted("complete"),
+        409,
+    ),
     # no body at all: the role is judged first (403), then the body (422, before visibility)
-    "complete_without_body": ("POST", "/needs/{id}/complete", None, admitted("complete"),
-                              "422 always"),
+    "complete_without_body": (
+        "POST",
+        "/needs/{id}/complete",
+        None,
+        admitted("complete"),
+        "422 always",
+    ),
     "progress": ("POST", "/needs/{id}/progress", {"note": "n"}, admitted("progress"), 409),
-    "information": ("POST", "/needs/{id}/information", {"fields": {"a": "b"}},
-                    admitted("information"), 422),
+    "information": (
+        "POST",
+        "/needs/{id}/information",
+        {"fields": {"a": "b"}},
+        admitted("information"),
+        422,
+    ),
     # 催办 from a supervisor or the requester (through its integrator), never from staff
     "remind": ("POST", "/needs/{id}/remind", {"note": "催办"}, admitted("remind"), 200),
     # neither need is a possible repeat: a dispatcher's decision has nothing to settle
-    "repeat_decision": ("POST", "/needs/{id}/repeat-decision", {"decision": "dismiss"},
-                        admitted("repeat-decision"), 422),
-    "unmerge_not_merged": ("POST", "/needs/{id}/unmerge", {"reason": "不是同一件事"},
-                           admitted("unmerge"), 409),
-    "reassign_same": ("POST", "/needs/{id}/reassign", {"unit_id": "{unit}"},
-                      admitted("reassign"), 422),
+    "repeat_decision": (
+        "POST",
+        "/needs/{id}/repeat-decision",
+        {"decision": "dismiss"},
+        admitted("repeat-decision"),
+        422,
+    ),
+    "unmerge_not_merged": (
+        "POST",
+        "/needs/{id}/unmerge",
+        {"reason": "不是同一件事"},
+        admitted("unmerge"),
+        409,
+    ),
+    "reassign_same": (
+        "POST",
+        "/needs/{id}/reassign",
+        {"unit_id": "{unit}"},
+        admitted("reassign"),
+        422,
+    ),
     # A and B are classified and assigned: classify is the wrong stage, assign finds an owner,
     # reclassify to the same classification changes nothing.
-    "classify": ("POST", "/needs/{id}/classify", {"category": "care", "tier": "grid"},
-                 admitted("classify"), 409),
-    "assign_owned": ("POST", "/needs/{id}/assign", {"unit_id": "{unit}"}, admitted("assign"),
-                     422),
-    "reclassify_same": ("POST", "/needs/{id}/reclassify",
-                        {"category": "daily_life", "tier": "grid", "reason": "check"},
-                        admitted("reclassify"), 422),
-    "extension_decision": ("POST", "/needs/{id}/extension-decision", {"approve": True},
-                           admitted("extension-decision"), 409),
+    "classify": (
+        "POST",
+        "/needs/{id}/classify",
+        {"category": "care", "tier": "grid"},
+        admitted("classify"),
+        409,
+    ),
+    "assign_owned": ("POST", "/needs/{id}/assign", {"unit_id": "{unit}"}, admitted("assign"), 422),
+    "reclassify_same": (
+        "POST",
+        "/needs/{id}/reclassify",
+        {"category": "daily_life", "tier": "grid", "reason": "check"},
+        admitted("reclassify"),
+        422,
+    ),
+    "extension_decision": (
+        "POST",
+        "/needs/{id}/extension-decision",
+        {"approve": True},
+        admitted("extension-decision"),
+        409,
+    ),
 }
 UNITS = {"A": "grid-dongting-1", "B": "grid-xinhua-1"}
 
@@ -77,20 +132,29 @@ async def needs_ab(app) -> dict[str, str]:
     from tests.api.conftest import KEYS
 
     ids = {}
-    for name, who, grid, community in (("A", "integrator", "grid-dongting-1", "community-dongting"),
-                                       ("B", "partner", "grid-xinhua-1", "community-xinhua")):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api",
-                                     headers={"X-API-Key": KEYS[who]}) as client:
-            sent = await client.post("/needs", json=a_need("路灯不亮", grid=grid,
-                                                            community=community))
+    for name, who, grid, community in (
+        ("A", "integrator", "grid-dongting-1", "community-dongting"),
+        ("B", "partner", "grid-xinhua-1", "community-xinhua"),
+    ):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://api",
+            headers={"X-API-Key": KEYS[who]},
+        ) as client:
+            sent = await client.post(
+                "/needs", json=a_need("路灯不亮", grid=grid, community=community)
+            )
             ids[name] = sent.json()["id"]
             body = await wait_for(client, ids[name], lambda b: b["stage"] == "assignment")
         if body["possible_repeat_of"]:  # like another test's lamp: settle it, so no row sees it
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
-                                         base_url="http://api",
-                                         headers={"X-API-Key": KEYS["admin"]}) as admin:
-                settled = await admin.post(f"/needs/{ids[name]}/repeat-decision",
-                                           json={"decision": "dismiss"})
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app),
+                base_url="http://api",
+                headers={"X-API-Key": KEYS["admin"]},
+            ) as admin:
+                settled = await admin.post(
+                    f"/needs/{ids[name]}/repeat-decision", json={"decision": "dismiss"}
+                )
                 assert settled.status_code == 200, settled.text
     return ids
 
@@ -116,8 +180,14 @@ async def test_matrix(as_, needs_ab: dict[str, str], endpoint: str) -> None:
         client = as_(who)
         for need in ("A", "B"):
             url = path.format(id=needs_ab[need])
-            payload = {k: (v.format(unit=UNITS[need]) if isinstance(v, str) else v)
-                       for k, v in body.items()} if body else None
+            payload = (
+                {
+                    k: (v.format(unit=UNITS[need]) if isinstance(v, str) else v)
+                    for k, v in body.items()
+                }
+                if body
+                else None
+            )
             response = await client.request(method, url, json=payload)
             want = expected(who, endpoint, need)
             if response.status_code != want:

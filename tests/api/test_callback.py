@@ -14,8 +14,9 @@ async def _at_evaluation(as_) -> tuple[str, str]:
     need_id = (await integrator.post("/needs", json=body)).json()["id"]
     await wait_for(integrator, need_id, lambda b: b["stage"] == "assignment")
     assert (await staff.post(f"/needs/{need_id}/accept")).status_code == 200
-    done = await staff.post(f"/needs/{need_id}/complete",
-                            json={"result_summary": "更换灯泡", "service_mode": "on_site"})
+    done = await staff.post(
+        f"/needs/{need_id}/complete", json={"result_summary": "更换灯泡", "service_mode": "on_site"}
+    )
     assert done.json()["stage"] == "evaluation"
     return need_id, body["requester"]["requester_id"]
 
@@ -32,12 +33,15 @@ async def test_a_rating_taken_by_phone_closes_the_need_and_counts(as_) -> None:
     month = detail["timeline"][0]["occurred_at"][:7]
     before = await _satisfied(supervisor, month)
 
-    refused = await staff.post(f"/needs/{need_id}/callback",
-                               json={"reviewer_id": requester_id, "rating": "satisfied"})
+    refused = await staff.post(
+        f"/needs/{need_id}/callback", json={"reviewer_id": requester_id, "rating": "satisfied"}
+    )
     assert refused.status_code == 403, refused.text  # the handling unit never rates itself
 
-    called = await supervisor.post(f"/needs/{need_id}/callback", json={
-        "reviewer_id": requester_id, "rating": "satisfied", "comment": "电话回访：灯已修好"})
+    called = await supervisor.post(
+        f"/needs/{need_id}/callback",
+        json={"reviewer_id": requester_id, "rating": "satisfied", "comment": "电话回访：灯已修好"},
+    )
     assert called.status_code == 200, called.text
     assert called.json()["stage"] == "closed"
 
@@ -48,8 +52,9 @@ async def test_a_rating_taken_by_phone_closes_the_need_and_counts(as_) -> None:
     assert rated["actor"]["id"] == "supervisor-street"
     assert await _satisfied(supervisor, month) == before + 1
 
-    again = await supervisor.post(f"/needs/{need_id}/callback",
-                                  json={"reviewer_id": requester_id, "rating": "unsatisfied"})
+    again = await supervisor.post(
+        f"/needs/{need_id}/callback", json={"reviewer_id": requester_id, "rating": "unsatisfied"}
+    )
     assert again.status_code == 409, again.text
 
 
@@ -57,7 +62,8 @@ async def test_only_a_requester_is_called_back_and_the_reviewer_must_be_asked(as
     supervisor = as_("sup_street")
     need_id, _ = await _at_evaluation(as_)
     await wait_for(supervisor, need_id, lambda b: b["stage"] == "evaluation")
-    stranger = await supervisor.post(f"/needs/{need_id}/callback",
-                                     json={"reviewer_id": "someone-else", "rating": "satisfied"})
+    stranger = await supervisor.post(
+        f"/needs/{need_id}/callback", json={"reviewer_id": "someone-else", "rating": "satisfied"}
+    )
     assert stranger.status_code == 422, stranger.text
     assert stranger.json()["error"]["field"] == "reviewer_id"

@@ -20,8 +20,9 @@ def _as_json(payloads) -> dict:
 
 
 def _texts(body: dict) -> list[str]:
-    return [base64.b64decode(p.get("data", "")).decode("utf-8", "replace")
-            for p in body["payloads"]]
+    return [
+        base64.b64decode(p.get("data", "")).decode("utf-8", "replace") for p in body["payloads"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +33,26 @@ async def sealed(app, dev_env) -> tuple[dict, str]:
     name = f"Codec-{uuid.uuid4().hex[:8]}"
     body = a_need("路灯坏了")
     body["requester"]["name"] = name
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api",
-                                 headers={"X-API-Key": KEYS["integrator"]}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app),
+        base_url="http://api",
+        headers={"X-API-Key": KEYS["integrator"]},
+    ) as client:
         need_id = (await client.post("/needs", json=body)).json()["id"]
         await wait_for(client, need_id, lambda b: b["stage"] == "assignment")
     history = await dev_env.client.get_workflow_handle(need_id).fetch_history()
-    payloads = [p for e in history.events if e.HasField("workflow_execution_started_event_attributes")
-                for p in e.workflow_execution_started_event_attributes.input.payloads]
-    payloads += [p for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")
-                 for p in e.workflow_execution_signaled_event_attributes.input.payloads]
+    payloads = [
+        p
+        for e in history.events
+        if e.HasField("workflow_execution_started_event_attributes")
+        for p in e.workflow_execution_started_event_attributes.input.payloads
+    ]
+    payloads += [
+        p
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        for p in e.workflow_execution_signaled_event_attributes.input.payloads
+    ]
     assert payloads and all(p.metadata["encoding"] == ENCODING for p in payloads)
     assert all(name.encode() not in p.SerializeToString() for p in payloads)
     return _as_json(payloads), name
@@ -48,7 +60,9 @@ async def sealed(app, dev_env) -> tuple[dict, str]:
 
 @pytest.mark.parametrize("who", ["admin", "sup_district"])
 async def test_an_admin_or_district_supervisor_sees_a_stored_need_decoded(
-    as_, sealed, who: str,
+    as_,
+    sealed,
+    who: str,
 ) -> None:
     body, name = sealed
     response = await as_(who).post("/codec/decode", json=body, headers={"X-Namespace": "default"})
@@ -59,15 +73,24 @@ async def test_an_admin_or_district_supervisor_sees_a_stored_need_decoded(
 async def test_the_cli_s_authorization_header_carries_the_key(as_, sealed) -> None:
     body, name = sealed
     response = await as_("nobody").post(
-        "/codec/decode", json=body, headers={"Authorization": f"Bearer {KEYS['sup_district']}"})
+        "/codec/decode", json=body, headers={"Authorization": f"Bearer {KEYS['sup_district']}"}
+    )
     assert response.status_code == 200 and any(name in t for t in _texts(response.json()))
 
 
-@pytest.mark.parametrize("who, status", [
-    ("nobody", 401), ("integrator", 403), ("staff_dongting1", 403),
-    ("sup_dongting", 403), ("sup_street", 403),  # scoped supervisors: a payload names no need
-])
-async def test_everyone_else_is_refused_and_sees_nothing(as_, sealed, who: str, status: int) -> None:
+@pytest.mark.parametrize(
+    "who, status",
+    [
+        ("nobody", 401),
+        ("integrator", 403),
+        ("staff_dongting1", 403),
+        ("sup_dongting", 403),
+        ("sup_street", 403),  # scoped supervisors: a payload names no need
+    ],
+)
+async def test_everyone_else_is_refused_and_sees_nothing(
+    as_, sealed, who: str, status: int
+) -> None:
     body, name = sealed
     response = await as_(who).post("/codec/decode", json=body)
     assert response.status_code == status
@@ -76,8 +99,9 @@ async def test_everyone_else_is_refused_and_sees_nothing(as_, sealed, who: str, 
 
 
 async def test_a_wrong_key_is_refused_before_the_body_is_read(as_) -> None:
-    response = await as_("nobody").post("/codec/decode", content=b"not json",
-                                        headers={"X-API-Key": "guessed"})
+    response = await as_("nobody").post(
+        "/codec/decode", content=b"not json", headers={"X-API-Key": "guessed"}
+    )
     assert response.status_code == 401
 
 
@@ -100,8 +124,11 @@ async def test_plaintext_comes_back_as_it_came(as_) -> None:
 
 async def test_a_payload_of_an_unknown_key_is_422_naming_the_key_not_the_content(as_) -> None:
     stranger = EncryptionCodec(Keyring.generate("stranger"), plaintext_readable=False)
-    body = _as_json(await stranger.encode([Payload(metadata={"encoding": b"json/plain"},
-                                                   data=b'"Secret-Name"')]))
+    body = _as_json(
+        await stranger.encode(
+            [Payload(metadata={"encoding": b"json/plain"}, data=b'"Secret-Name"')]
+        )
+    )
     response = await as_("admin").post("/codec/decode", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "undecodable" and "stranger" in response.text
@@ -110,8 +137,9 @@ async def test_a_payload_of_an_unknown_key_is_422_naming_the_key_not_the_content
 
 async def test_another_namespace_and_malformed_payloads_are_refused(as_) -> None:
     admin = as_("admin")
-    other = await admin.post("/codec/decode", json={"payloads": []},
-                             headers={"X-Namespace": "elsewhere"})
+    other = await admin.post(
+        "/codec/decode", json={"payloads": []}, headers={"X-Namespace": "elsewhere"}
+    )
     assert other.status_code == 404 and other.json()["error"]["field"] == "X-Namespace"
     bad = await admin.post("/codec/decode", json={"payloads": [{"metadata": "x"}]})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "payloads.0"
@@ -119,8 +147,11 @@ async def test_another_namespace_and_malformed_payloads_are_refused(as_) -> None
 
 async def test_the_web_ui_s_preflight_is_answered_for_its_origin_only(as_) -> None:
     client = as_("nobody")
-    ask = {"Origin": UI_ORIGIN, "Access-Control-Request-Method": "POST",
-           "Access-Control-Request-Headers": "content-type,x-namespace,authorization"}
+    ask = {
+        "Origin": UI_ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-namespace,authorization",
+    }
     preflight = await client.options("/codec/decode", headers=ask)
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == UI_ORIGIN
@@ -133,8 +164,9 @@ async def test_the_web_ui_s_preflight_is_answered_for_its_origin_only(as_) -> No
 
 
 async def test_a_refusal_carries_cors_headers_so_the_web_ui_can_show_it(as_) -> None:
-    response = await as_("nobody").post("/codec/decode", json={"payloads": []},
-                                        headers={"Origin": UI_ORIGIN})
+    response = await as_("nobody").post(
+        "/codec/decode", json={"payloads": []}, headers={"Origin": UI_ORIGIN}
+    )
     assert response.status_code == 401
     assert response.headers["access-control-allow-origin"] == UI_ORIGIN
 
@@ -161,7 +193,8 @@ async def test_the_web_ui_signs_in_once_and_decodes_with_the_cookie(as_, sealed)
 
 
 async def test_a_sign_in_cookie_is_refused_when_forged_or_for_a_role_that_may_not_decode(
-    as_, sealed,
+    as_,
+    sealed,
 ) -> None:
     body, _ = sealed
     staff_browser = as_("nobody")
@@ -171,8 +204,11 @@ async def test_a_sign_in_cookie_is_refused_when_forged_or_for_a_role_that_may_no
     await admin_browser.post("/codec/login", data={"key": KEYS["admin"]})
     real = admin_browser.cookies["demandflow_codec"]
     digest, expires, mac = real.split(".")
-    for forged in (f"{digest}.{int(expires) + 3600}.{mac}", f"{'0' * 64}.{expires}.{mac}",
-                   f"{digest}.{expires}.{'0' * 64}"):
+    for forged in (
+        f"{digest}.{int(expires) + 3600}.{mac}",
+        f"{'0' * 64}.{expires}.{mac}",
+        f"{digest}.{expires}.{'0' * 64}",
+    ):
         forger = as_("nobody")
         forger.cookies.set("demandflow_codec", forged)
         assert (await forger.post("/codec/decode", json=body)).status_code == 401

@@ -32,8 +32,9 @@ async def browser_like(app: FastAPI) -> AsyncIterator[Callable[[], httpx.AsyncCl
     clients: list[httpx.AsyncClient] = []
 
     def make() -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api",
-                                   timeout=30)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://api", timeout=30
+        )
         clients.append(client)
         return client
 
@@ -42,16 +43,23 @@ async def browser_like(app: FastAPI) -> AsyncIterator[Callable[[], httpx.AsyncCl
         await client.aclose()
 
 
-async def sign_in(client: httpx.AsyncClient, user: str,
-                  password: str = PASSWORD) -> httpx.Response:
+async def sign_in(client: httpx.AsyncClient, user: str, password: str = PASSWORD) -> httpx.Response:
     form = await client.get("/console/login")
-    return await client.post("/console/login", data={
-        "user": user, "password": password, "csrf": csrf_of(form.text), "next": ""})
+    return await client.post(
+        "/console/login",
+        data={"user": user, "password": password, "csrf": csrf_of(form.text), "next": ""},
+    )
 
 
 async def test_every_label_the_console_needs_is_in_the_catalogue() -> None:
-    sections = {Stage: "stage", Category: "category", Tier: "tier", Urgency: "urgency",
-                ServiceMode: "service_mode", Rating: "rating"}
+    sections = {
+        Stage: "stage",
+        Category: "category",
+        Tier: "tier",
+        Urgency: "urgency",
+        ServiceMode: "service_mode",
+        Rating: "rating",
+    }
     for enum_type, section in sections.items():
         for member in enum_type:
             assert member.value in catalogue()[section], (section, member.value)
@@ -83,8 +91,9 @@ async def test_sign_in_sets_a_strict_session_cookie_and_logout_ends_it(browser_l
     token = dict(client.cookies)["demandflow_console"]
     out = await client.post("/console/logout", data={"csrf": csrf_of(inbox.text)})
     assert out.status_code == 303
-    stale = httpx.AsyncClient(transport=client._transport, base_url="http://api",
-                              cookies={"demandflow_console": token})
+    stale = httpx.AsyncClient(
+        transport=client._transport, base_url="http://api", cookies={"demandflow_console": token}
+    )
     async with stale:  # the old cookie, replayed after logout, opens nothing
         again = await stale.get("/console/inbox")
     assert again.status_code == 303 and again.headers["location"].startswith("/console/login")
@@ -102,8 +111,9 @@ async def test_a_form_without_its_csrf_token_is_refused(browser_like, as_) -> No
     assert wrong.status_code == 403
     body = (await as_("staff_dongting1").get(f"/needs/{need_id}")).json()
     assert body["stage"] == "assignment"  # nothing happened
-    login_without = await client.post("/console/login", data={
-        "user": "staff-grid-dongting-1", "password": PASSWORD, "csrf": "x"})
+    login_without = await client.post(
+        "/console/login", data={"user": "staff-grid-dongting-1", "password": PASSWORD, "csrf": "x"}
+    )
     assert login_without.status_code == 403
 
 
@@ -136,18 +146,27 @@ async def test_staff_accept_and_complete_from_the_need_page(browser_like, as_) -
     page = await client.get(f"/console/needs/{need_id}")
     assert page.status_code == 200 and 'data-action="accept"' in page.text
     assert "13812345678" in page.text  # the assigned unit sees the requester unmasked
-    accepted = await client.post(f"/console/needs/{need_id}/act/accept",
-                                 data={"csrf": csrf_of(page.text)})
+    accepted = await client.post(
+        f"/console/needs/{need_id}/act/accept", data={"csrf": csrf_of(page.text)}
+    )
     assert accepted.status_code == 303 and "done=accept" in accepted.headers["location"]
     page = await client.get(accepted.headers["location"])
     assert "操作成功" in page.text and 'data-action="complete"' in page.text
-    empty = await client.post(f"/console/needs/{need_id}/act/complete", data={
-        "csrf": csrf_of(page.text), "result_summary": "", "service_mode": "on_site"})
+    empty = await client.post(
+        f"/console/needs/{need_id}/act/complete",
+        data={"csrf": csrf_of(page.text), "result_summary": "", "service_mode": "on_site"},
+    )
     assert "problem=invalid_input" in empty.headers["location"]
     shown = await client.get(empty.headers["location"])
     assert "输入有误" in shown.text and "办理结果" in shown.text  # names the field, in Chinese
-    done = await client.post(f"/console/needs/{need_id}/act/complete", data={
-        "csrf": csrf_of(page.text), "result_summary": "已更换灯泡", "service_mode": "on_site"})
+    done = await client.post(
+        f"/console/needs/{need_id}/act/complete",
+        data={
+            "csrf": csrf_of(page.text),
+            "result_summary": "已更换灯泡",
+            "service_mode": "on_site",
+        },
+    )
     assert "done=complete" in done.headers["location"]
     body = await wait_for(as_("staff_dongting1"), need_id, lambda b: b["stage"] == "evaluation")
     completed = next(i for i in body["timeline"] if i["type"] == "HandlingCompleted")
@@ -163,15 +182,16 @@ async def test_a_refusal_shows_as_a_chinese_message_not_a_trace(browser_like, as
     await sign_in(client, "staff-grid-dongting-1")
     page = await client.get(f"/console/needs/{need_id}")
     # completing before accepting: the workflow refuses (wrong stage)
-    refused = await client.post(f"/console/needs/{need_id}/act/complete", data={
-        "csrf": csrf_of(page.text), "result_summary": "x", "service_mode": "on_site"})
+    refused = await client.post(
+        f"/console/needs/{need_id}/act/complete",
+        data={"csrf": csrf_of(page.text), "result_summary": "x", "service_mode": "on_site"},
+    )
     shown = await client.get(refused.headers["location"])
     assert "当前所处阶段不能执行此操作" in shown.text
     assert "Traceback" not in shown.text
 
 
-async def test_other_units_staff_get_the_same_page_as_for_a_missing_need(browser_like,
-                                                                         as_) -> None:
+async def test_other_units_staff_get_the_same_page_as_for_a_missing_need(browser_like, as_) -> None:
     sent = await as_("integrator").post("/needs", json=a_need("路灯不亮"))
     need_id = sent.json()["id"]
     await wait_for(as_("integrator"), need_id, lambda b: b["stage"] == "assignment")
@@ -182,8 +202,10 @@ async def test_other_units_staff_get_the_same_page_as_for_a_missing_need(browser
     assert other.status_code == missing.status_code == 404
     strip = re.compile(r'name="csrf" value="[^"]+"')
     assert strip.sub("", other.text) == strip.sub("", missing.text)
-    acted = await client.post(f"/console/needs/{need_id}/act/accept",
-                              data={"csrf": csrf_of((await client.get("/console/inbox")).text)})
+    acted = await client.post(
+        f"/console/needs/{need_id}/act/accept",
+        data={"csrf": csrf_of((await client.get("/console/inbox")).text)},
+    )
     assert acted.status_code == 404
     supervisor = browser_like()
     await sign_in(supervisor, "supervisor-dongting")
@@ -201,9 +223,15 @@ async def test_a_supervisor_classifies_a_waiting_need_from_the_queue(browser_lik
     assert need_id in queue.text and "人工分类" in queue.text
     page = await client.get(f"/console/needs/{need_id}")
     assert 'data-action="classify"' in page.text
-    classified = await client.post(f"/console/needs/{need_id}/act/classify", data={
-        "csrf": csrf_of(page.text), "category": "daily_life", "tier": "grid",
-        "urgency": "normal"})
+    classified = await client.post(
+        f"/console/needs/{need_id}/act/classify",
+        data={
+            "csrf": csrf_of(page.text),
+            "category": "daily_life",
+            "tier": "grid",
+            "urgency": "normal",
+        },
+    )
     assert "done=classify" in classified.headers["location"]
     body = await wait_for(as_("sup_street"), need_id, lambda b: b["stage"] == "assignment")
     assert body["category"] == "daily_life"
@@ -228,27 +256,36 @@ async def test_lists_export_csv_that_excel_reads_and_docs_need_no_network(browse
 
 
 async def test_the_approver_units_staff_decide_an_extension_they_cannot_otherwise_open(
-        browser_like, as_) -> None:
+    browser_like, as_
+) -> None:
     sent = await as_("integrator").post("/needs", json=a_need("楼道灯坏了，要换整条线路"))
     need_id = sent.json()["id"]
     await wait_for(as_("integrator"), need_id, lambda b: b["stage"] == "assignment")
     grid = as_("staff_dongting1")
     assert (await grid.post(f"/needs/{need_id}/accept")).status_code == 200
-    asked = await grid.post(f"/needs/{need_id}/extension",
-                            json={"extra_hours": 4, "reason": "等电工排班"})
+    asked = await grid.post(
+        f"/needs/{need_id}/extension", json={"extra_hours": 4, "reason": "等电工排班"}
+    )
     assert asked.status_code == 200, asked.text
     community = browser_like()  # the rung above grid-dongting-1 approves
     await sign_in(community, "staff-community-dongting")
     listing = await community.get("/console/extensions")
     assert need_id in listing.text and "等电工排班" in listing.text
     assert (await community.get(f"/console/needs/{need_id}")).status_code == 404
-    refused = await community.post(f"/console/needs/{need_id}/act/extension-decision", data={
-        "csrf": csrf_of(listing.text), "approve": "false", "reason": "请先调配现有人员",
-        "back": "/console/extensions"})
+    refused = await community.post(
+        f"/console/needs/{need_id}/act/extension-decision",
+        data={
+            "csrf": csrf_of(listing.text),
+            "approve": "false",
+            "reason": "请先调配现有人员",
+            "back": "/console/extensions",
+        },
+    )
     assert refused.status_code == 303
     assert refused.headers["location"] == "/console/extensions?done=extension-decision"
-    body = await wait_for(grid, need_id, lambda b: any(i["type"] == "ExtensionRefused"
-                                                       for i in b["timeline"]))
+    body = await wait_for(
+        grid, need_id, lambda b: any(i["type"] == "ExtensionRefused" for i in b["timeline"])
+    )
     decision = next(i for i in body["timeline"] if i["type"] == "ExtensionRefused")
     assert decision["actor"]["id"] == "staff-community-dongting"
     assert decision["detail"]["reason"] == "请先调配现有人员"
@@ -258,22 +295,31 @@ async def test_the_approver_units_staff_decide_an_extension_they_cannot_otherwis
     await sign_in(other, "staff-community-xinhua")
     assert need_id not in (await other.get("/console/extensions")).text
 
-    again = await grid.post(f"/needs/{need_id}/extension",
-                            json={"extra_hours": 2, "reason": "材料未到"})
+    again = await grid.post(
+        f"/needs/{need_id}/extension", json={"extra_hours": 2, "reason": "材料未到"}
+    )
     assert again.status_code == 200, again.text
     listing = await community.get("/console/extensions")
     assert "材料未到" in listing.text and "审批时限" in listing.text  # the approver's own clock
-    granted = await community.post(f"/console/needs/{need_id}/act/extension-decision", data={
-        "csrf": csrf_of(listing.text), "approve": "true", "reason": "同意",
-        "back": "/console/extensions"})
+    granted = await community.post(
+        f"/console/needs/{need_id}/act/extension-decision",
+        data={
+            "csrf": csrf_of(listing.text),
+            "approve": "true",
+            "reason": "同意",
+            "back": "/console/extensions",
+        },
+    )
     assert granted.status_code == 303
-    await wait_for(grid, need_id, lambda b: any(i["type"] == "ExtensionApproved"
-                                                for i in b["timeline"]))
+    await wait_for(
+        grid, need_id, lambda b: any(i["type"] == "ExtensionApproved" for i in b["timeline"])
+    )
     assert need_id not in (await community.get("/console/extensions")).text  # granted: gone
 
 
-async def test_a_supervision_order_from_the_console_is_answered_in_writing(browser_like,
-                                                                          as_) -> None:
+async def test_a_supervision_order_from_the_console_is_answered_in_writing(
+    browser_like, as_
+) -> None:
     sent = await as_("integrator").post("/needs", json=a_need("路灯坏了，一周没人修"))
     need_id = sent.json()["id"]
     await wait_for(as_("integrator"), need_id, lambda b: b["stage"] == "assignment")
@@ -282,8 +328,10 @@ async def test_a_supervision_order_from_the_console_is_answered_in_writing(brows
     await sign_in(boss, "supervisor-dongting")
     page = await boss.get(f"/console/needs/{need_id}")
     assert 'data-action="supervise"' in page.text and 'data-action="remind"' in page.text
-    ordered = await boss.post(f"/console/needs/{need_id}/act/supervise", data={
-        "csrf": csrf_of(page.text), "note": "请书面说明进展", "reply_hours": "8"})
+    ordered = await boss.post(
+        f"/console/needs/{need_id}/act/supervise",
+        data={"csrf": csrf_of(page.text), "note": "请书面说明进展", "reply_hours": "8"},
+    )
     assert "done=supervise" in ordered.headers["location"]
     shown = await boss.get(f"/console/needs/{need_id}")
     assert 'id="supervision"' in shown.text and 'data-action="supervise"' not in shown.text
@@ -291,15 +339,20 @@ async def test_a_supervision_order_from_the_console_is_answered_in_writing(brows
     await sign_in(staff, "staff-grid-dongting-1")
     mine = await staff.get(f"/console/needs/{need_id}")
     assert 'data-action="supervision-reply"' in mine.text
-    replied = await staff.post(f"/console/needs/{need_id}/act/supervision-reply", data={
-        "csrf": csrf_of(mine.text), "reply": "已更换灯泡并复查"})
+    replied = await staff.post(
+        f"/console/needs/{need_id}/act/supervision-reply",
+        data={"csrf": csrf_of(mine.text), "reply": "已更换灯泡并复查"},
+    )
     assert "done=supervision-reply" in replied.headers["location"]
     body = (await as_("staff_dongting1").get(f"/needs/{need_id}")).json()
     reply = next(i for i in body["timeline"] if i["type"] == "SupervisionReplied")
     assert reply["detail"] == {"reply": "已更换灯泡并复查", "in_time": True}
-    assert body["live"]["supervision_orders"] == 1 and body["live"]["supervision_reply_due_at"] is None
-    staff_order = await as_("staff_dongting1").post(f"/needs/{need_id}/supervise",
-                                                    json={"note": "x"})
+    assert (
+        body["live"]["supervision_orders"] == 1 and body["live"]["supervision_reply_due_at"] is None
+    )
+    staff_order = await as_("staff_dongting1").post(
+        f"/needs/{need_id}/supervise", json={"note": "x"}
+    )
     assert staff_order.status_code == 403  # supervision comes from a supervisor
 
 
@@ -307,11 +360,12 @@ async def test_the_queue_names_a_need_waiting_for_a_ruling(browser_like, as_) ->
     from tests.api.test_adjudication import _returned_to_the_limit
 
     need_id = await _returned_to_the_limit(as_)
-    await wait_for(as_("sup_street"), need_id,
-                   lambda b: b["timeline"][-1]["type"] == "AdjudicationRequested")
+    await wait_for(
+        as_("sup_street"), need_id, lambda b: b["timeline"][-1]["type"] == "AdjudicationRequested"
+    )
     client = browser_like()
     await sign_in(client, "supervisor-street")
     queue = (await client.get("/console/queue")).text
-    row = queue[queue.index(f'data-need="{need_id}"'):]
-    row = row[:row.index("</li>")]
+    row = queue[queue.index(f'data-need="{need_id}"') :]
+    row = row[: row.index("</li>")]
     assert "请裁定责任单位" in row and "重新派单" not in row

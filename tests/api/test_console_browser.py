@@ -43,8 +43,11 @@ def free_port() -> int:
 async def base_url(app: FastAPI) -> AsyncIterator[str]:
     """The test app on a real local port (the services are already connected)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -58,8 +61,9 @@ async def browser() -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM,
-                                           args=["--no-sandbox", "--disable-gpu"])
+        launched = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
         yield launched
         await launched.close()
 
@@ -89,8 +93,9 @@ async def visit(browser, base_url: str, request) -> AsyncIterator:
     contexts, shots = [], [0]
 
     async def make(width: int = 1280, height: int = 900) -> Visit:
-        context = await browser.new_context(viewport={"width": width, "height": height},
-                                            locale="zh-CN", timezone_id="Asia/Shanghai")
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
         opened = Visit(context, request.node.name.removeprefix("test_")[:40], base_url, shots)
 
         async def only_the_app(route) -> None:
@@ -127,7 +132,8 @@ async def a_waiting_need(as_, title: str, stage: str = "assignment", **where) ->
 
 
 async def test_staff_accept_and_complete_with_a_template_then_the_supervisor_sees_it(
-        visit, as_) -> None:
+    visit, as_
+) -> None:
     need_id = await a_waiting_need(as_, "小区路灯不亮，晚上出行不便")
     staff = await visit()
     page = await staff.page()
@@ -153,8 +159,10 @@ async def test_staff_accept_and_complete_with_a_template_then_the_supervisor_see
     await page.wait_for_selector(".flash.ok")
     await staff.shot(page, "completed")
     body = await wait_for(as_("staff_dongting1"), need_id, lambda b: b["stage"] == "evaluation")
-    assert any(i["type"] == "HandlingCompleted" and i["detail"]["result_summary"] == summary
-               for i in body["timeline"])
+    assert any(
+        i["type"] == "HandlingCompleted" and i["detail"]["result_summary"] == summary
+        for i in body["timeline"]
+    )
 
     boss = await visit()
     page = await boss.page()
@@ -171,14 +179,14 @@ async def test_staff_accept_and_complete_with_a_template_then_the_supervisor_see
     await boss.shot(page, "need-as-supervisor")
 
 
-async def test_a_supervisor_classifies_a_waiting_need_and_approves_an_extension(
-        visit, as_) -> None:
+async def test_a_supervisor_classifies_a_waiting_need_and_approves_an_extension(visit, as_) -> None:
     waiting = await a_waiting_need(as_, "有件事情想咨询一下", stage="classification")
     extending = await a_waiting_need(as_, "楼道里的灯坏了好几天")
     staff = as_("staff_dongting1")
     assert (await staff.post(f"/needs/{extending}/accept")).status_code == 200
-    asked = await staff.post(f"/needs/{extending}/extension",
-                             json={"extra_hours": 8, "reason": "需要等配件到货"})
+    asked = await staff.post(
+        f"/needs/{extending}/extension", json={"extra_hours": 8, "reason": "需要等配件到货"}
+    )
     assert asked.status_code == 200, asked.text
 
     boss = await visit()
@@ -205,8 +213,11 @@ async def test_a_supervisor_classifies_a_waiting_need_and_approves_an_extension(
     await request.locator("button[type=submit]").click()
     await page.wait_for_selector(".flash.ok")
     await boss.shot(page, "extension-approved")
-    body = await wait_for(as_("sup_dongting"), extending,
-                          lambda b: any(i["type"] == "ExtensionApproved" for i in b["timeline"]))
+    body = await wait_for(
+        as_("sup_dongting"),
+        extending,
+        lambda b: any(i["type"] == "ExtensionApproved" for i in b["timeline"]),
+    )
     approved = next(i for i in body["timeline"] if i["type"] == "ExtensionApproved")
     assert approved["actor"]["id"] == "supervisor-dongting"
 
@@ -214,11 +225,15 @@ async def test_a_supervisor_classifies_a_waiting_need_and_approves_an_extension(
 async def test_the_inbox_flags_reminders_and_supervision_orders(visit, as_) -> None:
     need_id = await a_waiting_need(as_, "楼道灯坏了好几天，老人上下楼不方便")
     supervisor = as_("sup_street")
-    assert (await supervisor.post(f"/needs/{need_id}/remind",
-                                  json={"note": "群众再次来电"})).status_code == 200
+    assert (
+        await supervisor.post(f"/needs/{need_id}/remind", json={"note": "群众再次来电"})
+    ).status_code == 200
     assert (await as_("staff_dongting1").post(f"/needs/{need_id}/accept")).status_code == 200
-    assert (await supervisor.post(f"/needs/{need_id}/supervise", json={
-        "note": "请书面说明进展", "reply_hours": 8})).status_code == 200
+    assert (
+        await supervisor.post(
+            f"/needs/{need_id}/supervise", json={"note": "请书面说明进展", "reply_hours": 8}
+        )
+    ).status_code == 200
     staff = await visit()
     page = await staff.page()
     await sign_in(staff, page, "staff-grid-dongting-1")
@@ -254,8 +269,9 @@ async def test_a_form_without_csrf_is_refused_and_wrong_passwords_lock(visit, as
     page = await staff.page()
     await sign_in(staff, page, "staff-grid-dongting-1")
     await page.goto(f"{staff.base}/console/needs/{need_id}")
-    await page.evaluate("document.querySelector('form[data-action=accept] "
-                        "input[name=csrf]').remove()")
+    await page.evaluate(
+        "document.querySelector('form[data-action=accept] input[name=csrf]').remove()"
+    )
     await page.click("form[data-action=accept] button[type=submit]")
     await page.wait_for_load_state()
     assert "页面已过期" in await page.inner_text("main")

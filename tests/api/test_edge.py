@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 BODIES = {
-    "non_utf8": b"\xff\xfe{\"title\": 1}",
+    "non_utf8": b'\xff\xfe{"title": 1}',
     "deep_nesting": b"[" * 5000 + b"]" * 5000,
     "not_json": b"{title: ",
 }
@@ -13,11 +13,17 @@ BODIES = {
 
 @pytest.mark.parametrize("name", list(BODIES))
 async def test_unparsable_bodies_answer_the_error_format(as_, name: str) -> None:
-    answer = await as_("integrator").post("/needs", content=BODIES[name],
-                                          headers={"content-type": "application/json"})
+    answer = await as_("integrator").post(
+        "/needs", content=BODIES[name], headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 422
-    assert answer.json() == {"error": {"code": "invalid_body", "message": answer.json()[
-        "error"]["message"], "field": "body"}}
+    assert answer.json() == {
+        "error": {
+            "code": "invalid_body",
+            "message": answer.json()["error"]["message"],
+            "field": "body",
+        }
+    }
     assert answer.json()["error"]["message"].startswith("body: ")
 
 
@@ -43,8 +49,11 @@ async def test_a_body_over_the_limit_is_a_413_in_the_error_format(as_) -> None:
     huge = a_need("路灯不亮", details={"note": "很" * 1_200_000})  # ~3.6 MB of UTF-8
     answer = await as_("integrator").post("/needs", json=huge)
     assert answer.status_code == 413
-    assert answer.json()["error"] == {"code": "too_large", "field": "body",
-                                      "message": "the request body exceeds 1048576 bytes"}
+    assert answer.json()["error"] == {
+        "code": "too_large",
+        "field": "body",
+        "message": "the request body exceeds 1048576 bytes",
+    }
 
     async def chunks():  # no Content-Length: the limit still holds while the body streams
         yield b'{"title": "'
@@ -56,17 +65,22 @@ async def test_a_body_over_the_limit_is_a_413_in_the_error_format(as_) -> None:
         yield b"{"
         yield b"}"
 
-    streamed = await as_("integrator").post("/needs", content=chunks(),
-                                            headers={"content-type": "application/json"})
+    streamed = await as_("integrator").post(
+        "/needs", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "too_large"
-    small = await as_("integrator").post("/needs", content=tiny(),
-                                         headers={"content-type": "application/json"})
+    small = await as_("integrator").post(
+        "/needs", content=tiny(), headers={"content-type": "application/json"}
+    )
     assert small.status_code == 422  # read and judged as usual: an empty need is invalid
 
 
 async def test_roles_are_judged_before_bodies_on_every_route_a_role_decides(as_) -> None:
-    for path, method in (("/needs", "POST"), ("/webhooks", "POST"),
-                         ("/webhooks/wh-0000000000000000", "PATCH")):
+    for path, method in (
+        ("/needs", "POST"),
+        ("/webhooks", "POST"),
+        ("/webhooks/wh-0000000000000000", "PATCH"),
+    ):
         answer = await as_("sup_district").request(method, path)  # no body at all
         assert answer.status_code == 403, (path, answer.text)
         assert answer.json()["error"]["code"] == "not_permitted"

@@ -46,11 +46,13 @@ async def test_a_resend_with_other_content_is_a_409_naming_the_need(as_) -> None
 async def test_a_repeat_merges_and_its_receipt_names_the_need_it_joined(as_) -> None:
     first, second = as_("integrator"), as_("partner")
     building = f"{uuid.uuid4().int % 900 + 100}栋"
-    primary = (await first.post("/needs", json=at_building("楼道灯坏了，晚上很黑", building))
-               ).json()["id"]
+    primary = (
+        await first.post("/needs", json=at_building("楼道灯坏了，晚上很黑", building))
+    ).json()["id"]
     await wait_for(first, primary, lambda n: n["stage"] == "assignment")
-    repeat = (await second.post("/needs", json=at_building("楼道的灯不亮好几天了，很黑",
-                                                           building))).json()["id"]
+    repeat = (
+        await second.post("/needs", json=at_building("楼道的灯不亮好几天了，很黑", building))
+    ).json()["id"]
     merged = await wait_for(second, repeat, lambda n: n["stage"] == "closed")
     assert merged["outcome"] == "merged"
     assert merged["joined"] == {"id": primary, "stage": "assignment", "outcome": None}
@@ -59,11 +61,13 @@ async def test_a_repeat_merges_and_its_receipt_names_the_need_it_joined(as_) -> 
     # The primary's requester list now holds the merged report's requester: asked to evaluate.
     staff = as_("staff_dongting1")
     await staff.post(f"/needs/{primary}/accept")
-    done = await staff.post(f"/needs/{primary}/complete",
-                            json={"result_summary": "换了灯泡", "service_mode": "on_site"})
+    done = await staff.post(
+        f"/needs/{primary}/complete", json={"result_summary": "换了灯泡", "service_mode": "on_site"}
+    )
     assert done.status_code == 200
-    shown = await wait_for(as_("sup_district"), primary,
-                           lambda n: len((n.get("live") or {}).get("reviewers", [])) == 2)
+    shown = await wait_for(
+        as_("sup_district"), primary, lambda n: len((n.get("live") or {}).get("reviewers", [])) == 2
+    )
     assert len(set(shown["live"]["reviewers"])) == 2
 
 
@@ -81,41 +85,58 @@ async def test_a_possible_repeat_waits_for_a_dispatcher_who_links_or_dismisses_i
     grid_only = a_need("小区门口的垃圾没人清运，很臭")
     del grid_only["location"]["building"]
     grid_only["location"].pop("address")
-    grid_only |= {"location": grid_only["location"] | {"grid": "grid-qinghe-2",
-                                                      "community": "community-qinghe"}}
+    grid_only |= {
+        "location": grid_only["location"]
+        | {"grid": "grid-qinghe-2", "community": "community-qinghe"}
+    }
     first = (await integrator.post("/needs", json=grid_only)).json()["id"]
     await wait_for(integrator, first, lambda n: n["stage"] == "assignment")
-    again = grid_only | {"external_id": f"ext-{uuid.uuid4().hex}",
-                         "title": "小区门口垃圾好几天没人清运了"}
+    again = grid_only | {
+        "external_id": f"ext-{uuid.uuid4().hex}",
+        "title": "小区门口垃圾好几天没人清运了",
+    }
     second = (await integrator.post("/needs", json=again)).json()["id"]
     flagged = await wait_for(supervisor, second, lambda n: n["stage"] == "assignment")
     assert flagged["possible_repeat_of"] == first
     listed = (await supervisor.get("/needs", params={"possible_repeat": "true"})).json()
     assert second in [i["id"] for i in listed["items"]]
-    refused = await as_("staff_comm_dongting").post(f"/needs/{second}/repeat-decision",
-                                                    json={"decision": "link"})
+    refused = await as_("staff_comm_dongting").post(
+        f"/needs/{second}/repeat-decision", json={"decision": "link"}
+    )
     assert refused.status_code == 403
     linked = await supervisor.post(f"/needs/{second}/repeat-decision", json={"decision": "link"})
     assert linked.status_code == 200, linked.text
     assert linked.json()["events"] == ["PossibleRepeatResolved", "DemandMerged", "DemandClosed"]
     listed = (await supervisor.get("/needs", params={"possible_repeat": "true"})).json()
     assert second not in [i["id"] for i in listed["items"]]
-    primary = await wait_for(supervisor, first,
-                             lambda n: any(t["type"] == "ReportLinked" for t in n["timeline"]))
+    primary = await wait_for(
+        supervisor, first, lambda n: any(t["type"] == "ReportLinked" for t in n["timeline"])
+    )
     assert primary["stage"] == "assignment"
     twice = await supervisor.post(f"/needs/{second}/repeat-decision", json={"decision": "link"})
     assert twice.status_code == 409  # closed: nothing left to settle, nothing written
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"title": "   "}, "title"),
-    ({"title": "\u200b"}, "title"),
-    ({"title": "！？。"}, "title"),
-    ({"location": {"street": "street-hanzheng", "grid": "dept-health"}}, "location.grid"),
-    ({"location": {"street": "street-hanzheng", "community": "community-xinhua",
-                   "grid": "grid-dongting-1"}}, "location.grid"),
-    ({"location": {"street": "community-dongting"}}, "location.street"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": "   "}, "title"),
+        ({"title": "\u200b"}, "title"),
+        ({"title": "！？。"}, "title"),
+        ({"location": {"street": "street-hanzheng", "grid": "dept-health"}}, "location.grid"),
+        (
+            {
+                "location": {
+                    "street": "street-hanzheng",
+                    "community": "community-xinhua",
+                    "grid": "grid-dongting-1",
+                }
+            },
+            "location.grid",
+        ),
+        ({"location": {"street": "community-dongting"}}, "location.street"),
+    ],
+)
 async def test_invisible_text_or_a_place_outside_the_directory_is_a_422(as_, change, field):
     response = await as_("integrator").post("/needs", json=a_need("路灯坏了") | change)
     assert response.status_code == 422
@@ -126,12 +147,14 @@ async def test_a_lamp_reported_with_only_a_street_is_asked_where(as_) -> None:
     integrator = as_("integrator")
     body = a_need("路灯坏了，晚上很黑") | {"location": {"street": "street-hanzheng"}}
     need_id = (await integrator.post("/needs", json=body)).json()["id"]
-    asked = await wait_for(integrator, need_id,
-                           lambda n: (n.get("live") or {}).get("pending_information"))
+    asked = await wait_for(
+        integrator, need_id, lambda n: (n.get("live") or {}).get("pending_information")
+    )
     assert asked["live"]["pending_information"]["missing_fields"] == ["location"]
-    answered = await integrator.post(f"/needs/{need_id}/information",
-                                     json={"fields": {"grid": "grid-dongting-2",
-                                                      "building": "9栋"}})
+    answered = await integrator.post(
+        f"/needs/{need_id}/information",
+        json={"fields": {"grid": "grid-dongting-2", "building": "9栋"}},
+    )
     assert answered.status_code == 200, answered.text
     routed = await wait_for(integrator, need_id, lambda n: n["stage"] == "assignment")
     assert routed["assigned_unit"] == "grid-dongting-2"
@@ -140,17 +163,20 @@ async def test_a_lamp_reported_with_only_a_street_is_asked_where(as_) -> None:
 async def test_a_supervisor_splits_a_merged_report_back_into_a_need_of_its_own(as_) -> None:
     first, second, supervisor = as_("integrator"), as_("partner"), as_("sup_district")
     building = f"{uuid.uuid4().int % 900 + 100}栋"
-    primary = (await first.post("/needs", json=at_building("楼道灯坏了，晚上很黑", building))
-               ).json()["id"]
+    primary = (
+        await first.post("/needs", json=at_building("楼道灯坏了，晚上很黑", building))
+    ).json()["id"]
     await wait_for(first, primary, lambda n: n["stage"] == "assignment")
     body = at_building("楼道的灯不亮好几天了，很黑", building)
     repeat = (await second.post("/needs", json=body)).json()["id"]
     await wait_for(second, repeat, lambda n: n["stage"] == "closed")
-    await wait_for(supervisor, primary, lambda n: any(
-        t["type"] == "ReportLinked" for t in n["timeline"]))
+    await wait_for(
+        supervisor, primary, lambda n: any(t["type"] == "ReportLinked" for t in n["timeline"])
+    )
 
-    assert (await as_("staff_dongting1").post(f"/needs/{repeat}/unmerge",
-                                               json={"reason": "另一盏灯"})).status_code == 403
+    assert (
+        await as_("staff_dongting1").post(f"/needs/{repeat}/unmerge", json={"reason": "另一盏灯"})
+    ).status_code == 403
     split = await supervisor.post(f"/needs/{repeat}/unmerge", json={"reason": "是另一盏灯"})
     assert split.status_code == 200, split.text
     assert split.json()["events"] == ["ReportUnlinked"]

@@ -32,8 +32,9 @@ async def test_a_street_lamp_from_submission_to_statistics(as_) -> None:
     assert need_id in [i["id"] for i in inbox]
     task = next(i for i in inbox if i["id"] == need_id)
     assert task["task"] == "accept" and task["overdue"] is False
-    assert [i["due_at"] for i in inbox] == sorted(i["due_at"] for i in inbox if i["due_at"]) + \
-        [None] * sum(1 for i in inbox if i["due_at"] is None)
+    assert [i["due_at"] for i in inbox] == sorted(i["due_at"] for i in inbox if i["due_at"]) + [
+        None
+    ] * sum(1 for i in inbox if i["due_at"] is None)
 
     detail = (await staff.get(f"/needs/{need_id}")).json()
     assert detail["personal_data"] == "unmasked" and detail["requester"]["name"] == "王小明"
@@ -41,13 +42,15 @@ async def test_a_street_lamp_from_submission_to_statistics(as_) -> None:
     assert accepted.status_code == 200 and accepted.json()["stage"] == "handling"
     noted = await staff.post(f"/needs/{need_id}/progress", json={"note": "已报修"})
     assert noted.json()["events"] == ["ProgressNoted"]
-    done = await staff.post(f"/needs/{need_id}/complete",
-                            json={"result_summary": "更换灯泡", "service_mode": "on_site"})
+    done = await staff.post(
+        f"/needs/{need_id}/complete", json={"result_summary": "更换灯泡", "service_mode": "on_site"}
+    )
     assert done.status_code == 200 and done.json()["stage"] == "evaluation"
 
     requester_id = body["requester"]["requester_id"]
-    rated = await integrator.post(f"/needs/{need_id}/evaluation",
-                                  json={"reviewer_id": requester_id, "rating": "satisfied"})
+    rated = await integrator.post(
+        f"/needs/{need_id}/evaluation", json={"reviewer_id": requester_id, "rating": "satisfied"}
+    )
     assert rated.status_code == 200, rated.text
     assert rated.json()["stage"] == "closed"
 
@@ -57,16 +60,20 @@ async def test_a_street_lamp_from_submission_to_statistics(as_) -> None:
     assert types[0] == "DemandSubmitted" and types[-1] == "DemandClosed"
     actors = {t["type"]: t["actor"] for t in final["timeline"]}
     assert actors["DemandSubmitted"]["id"] == "integrator-demo"
-    assert actors["DemandAccepted"] == {"id": "staff-grid-dongting-1", "role": "staff",
-                                        "unit": "grid-dongting-1"}
+    assert actors["DemandAccepted"] == {
+        "id": "staff-grid-dongting-1",
+        "role": "staff",
+        "unit": "grid-dongting-1",
+    }
     assert actors["EvaluationSubmitted"]["unit"] == requester_id  # spoken for by the integrator
 
     month = final["timeline"][0]["occurred_at"][:7]
     stats = (await supervisor.get("/stats/units", params={"month": month, "min_needs": 1})).json()
     grid = next(s for s in stats if s["unit_id"] == "grid-dongting-1")
     assert grid["completed"] >= 1 and grid["rank"] is not None
-    unranked = (await supervisor.get("/stats/units", params={"month": month,
-                                                             "min_needs": 100000})).json()
+    unranked = (
+        await supervisor.get("/stats/units", params={"month": month, "min_needs": 100000})
+    ).json()
     assert all(s["rank"] is None for s in unranked)
     listed = (await supervisor.get("/lists/demand")).json()
     lamp = next(r for r in listed if r["item"] == "street-lamp")
@@ -98,8 +105,9 @@ async def test_a_dispatcher_classifies_assigns_and_staff_reclassify(as_) -> None
     assert returned.status_code == 200 and returned.json()["events"] == ["DemandReturned"]
     outside = await supervisor.post(f"/needs/{need_id}/assign", json={"unit_id": "grid-xinhua-1"})
     assert outside.status_code == 422 and outside.json()["error"]["field"] == "unit_id"
-    assigned = await supervisor.post(f"/needs/{need_id}/assign",
-                                     json={"unit_id": "community-dongting"})
+    assigned = await supervisor.post(
+        f"/needs/{need_id}/assign", json={"unit_id": "community-dongting"}
+    )
     assert assigned.status_code == 200 and assigned.json()["events"] == ["DemandAssigned"]
 
     accepted = await community_staff.post(f"/needs/{need_id}/accept")
@@ -112,29 +120,39 @@ async def test_a_dispatcher_classifies_assigns_and_staff_reclassify(as_) -> None
     assert final["assigned_unit"] == "community-dongting"
     actors = {t["type"]: t["actor"] for t in final["timeline"]}
     assert actors["DemandClassified"]["role"] == "supervisor"
-    assert actors["DemandReclassified"] == {"id": "staff-community-dongting", "role": "staff",
-                                            "unit": "community-dongting"}
+    assert actors["DemandReclassified"] == {
+        "id": "staff-community-dongting",
+        "role": "staff",
+        "unit": "community-dongting",
+    }
 
 
 async def test_enterprise_information_request_answered_by_the_integrator(as_) -> None:
     integrator, health = as_("integrator"), as_("staff_health")
     body = a_need("员工健康证需要换证", kind="enterprise", channel="joint_meeting")
     need_id = (await integrator.post("/needs", json=body)).json()["id"]
-    pending = await wait_for(integrator, need_id,
-                             lambda b: (b["live"] or {}).get("pending_information") is not None)
+    pending = await wait_for(
+        integrator, need_id, lambda b: (b["live"] or {}).get("pending_information") is not None
+    )
     assert pending["live"]["pending_information"]["missing_fields"] == ["staff_count"]
-    answered = await integrator.post(f"/needs/{need_id}/information",
-                                     json={"fields": {"staff_count": "1800"}})
+    answered = await integrator.post(
+        f"/needs/{need_id}/information", json={"fields": {"staff_count": "1800"}}
+    )
     assert answered.status_code == 200, answered.text
     await wait_for(health, need_id, lambda b: b["stage"] == "assignment")
-    refused = await health.post(f"/needs/{need_id}/complete",
-                                json={"result_summary": "x", "service_mode": "on_site"})
+    refused = await health.post(
+        f"/needs/{need_id}/complete", json={"result_summary": "x", "service_mode": "on_site"}
+    )
     assert refused.status_code == 409
-    assert refused.json()["error"] == {"code": "wrong_stage", "field": "stage",
-                                       "message": refused.json()["error"]["message"]}
+    assert refused.json()["error"] == {
+        "code": "wrong_stage",
+        "field": "stage",
+        "message": refused.json()["error"]["message"],
+    }
     assert (await health.post(f"/needs/{need_id}/accept")).status_code == 200
-    asked = await health.post(f"/needs/{need_id}/extension",
-                              json={"extra_hours": 8, "reason": "体检机构排期"})
+    asked = await health.post(
+        f"/needs/{need_id}/extension", json={"extra_hours": 8, "reason": "体检机构排期"}
+    )
     assert asked.json()["events"] == ["ExtensionRequested"]
     district = as_("sup_district")
     decided = await district.post(f"/needs/{need_id}/extension-decision", json={"approve": True})
@@ -143,15 +161,27 @@ async def test_enterprise_information_request_answered_by_the_integrator(as_) ->
 
 async def test_supervisor_filters_pages_and_exports(as_) -> None:
     integrator, supervisor = as_("integrator"), as_("sup_street")
-    ids = [(await integrator.post("/needs", json=a_need(f"小区垃圾没人清扫 {i}",
-                                                        grid="grid-xinhua-1",
-                                                        community="community-xinhua"))).json()["id"]
-           for i in range(3)]
+    ids = [
+        (
+            await integrator.post(
+                "/needs",
+                json=a_need(
+                    f"小区垃圾没人清扫 {i}", grid="grid-xinhua-1", community="community-xinhua"
+                ),
+            )
+        ).json()["id"]
+        for i in range(3)
+    ]
     for need_id in ids:
         await wait_for(supervisor, need_id, lambda b: b["stage"] == "assignment")
     today = datetime.now(SHANGHAI).date().isoformat()
-    params = {"category": "daily_life", "unit": "community-xinhua", "stage": "assignment",
-              "submitted_from": today, "limit": 2}
+    params = {
+        "category": "daily_life",
+        "unit": "community-xinhua",
+        "stage": "assignment",
+        "submitted_from": today,
+        "limit": 2,
+    }
     first = (await supervisor.get("/needs", params=params)).json()
     assert len(first["items"]) == 2 and first["next"] == "offset=2"
     rest = (await supervisor.get("/needs", params=params | {"offset": 2, "limit": 100})).json()
@@ -185,8 +215,8 @@ async def test_nul_characters_are_refused_at_the_boundary(as_) -> None:
     response = await as_("integrator").post("/needs", json=body)
     assert response.status_code == 422 and response.json()["error"]["field"] == "title"
     lone = await as_("integrator").post(
-        "/needs", content=_json_with_lone_surrogate(),
-        headers={"content-type": "application/json"})
+        "/needs", content=_json_with_lone_surrogate(), headers={"content-type": "application/json"}
+    )
     assert lone.status_code == 422 and lone.json()["error"]["field"] == "description"
 
 

@@ -42,13 +42,21 @@ def free_port() -> int:
 def live_api(embedded_database, dev_env, api_task_queue, api_worker) -> Iterator[str]:
     port = free_port()
     env = os.environ | {
-        "DATABASE_URL": embedded_database, "API_PORT": str(port), "API_HOST": "127.0.0.1",
+        "DATABASE_URL": embedded_database,
+        "API_PORT": str(port),
+        "API_HOST": "127.0.0.1",
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": api_task_queue, "LOG_LEVEL": "WARNING",
-        "PAYLOAD_KEYS": CODEC.keyring.as_setting(), "PAYLOAD_PLAINTEXT_READABLE": "false",
+        "TEMPORAL_TASK_QUEUE": api_task_queue,
+        "LOG_LEVEL": "WARNING",
+        "PAYLOAD_KEYS": CODEC.keyring.as_setting(),
+        "PAYLOAD_PLAINTEXT_READABLE": "false",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "api"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
@@ -84,15 +92,26 @@ async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> N
     assert sent.exit_code == 0, sent.output
     need_id = sent.output.strip()
     for _ in range(100):
-        inbox = await asyncio.to_thread(run, live_api, "staff_dongting1", "inbox", "grid-dongting-1")
+        inbox = await asyncio.to_thread(
+            run, live_api, "staff_dongting1", "inbox", "grid-dongting-1"
+        )
         if need_id[:20] in inbox.output:
             break
         await asyncio.sleep(0.1)
     assert need_id[:20] in inbox.output and "accept" in inbox.output
     accepted = await asyncio.to_thread(run, live_api, "staff_dongting1", "accept", need_id)
     assert accepted.output.strip() == f"{need_id}: handling"
-    done = await asyncio.to_thread(run, live_api, "staff_dongting1", "complete", need_id,
-                                   "--summary", "换了灯泡", "--mode", "on_site")
+    done = await asyncio.to_thread(
+        run,
+        live_api,
+        "staff_dongting1",
+        "complete",
+        need_id,
+        "--summary",
+        "换了灯泡",
+        "--mode",
+        "on_site",
+    )
     assert done.output.strip() == f"{need_id}: evaluation"
     shown = await asyncio.to_thread(run, live_api, "sup_district", "show", need_id)
     assert "HandlingCompleted" in shown.output and "evaluation" in shown.output
@@ -107,27 +126,52 @@ async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> N
 async def test_dispatching_from_the_command_line(live_api: str, tmp_path) -> None:
     need = tmp_path / "need.json"
     need.write_text(json.dumps(a_need("有个事情想问问")), encoding="utf-8")
-    need_id = (await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))).output.strip()
+    need_id = (
+        await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))
+    ).output.strip()
     for _ in range(100):
         listed = await asyncio.to_thread(run, live_api, "sup_dongting", "show", need_id)
         if "ClassificationRequested" in listed.output:
             break
         await asyncio.sleep(0.1)
-    wrong = await asyncio.to_thread(run, live_api, "sup_dongting", "classify", need_id,
-                                    "--category", "nonsense", "--tier", "grid")
+    wrong = await asyncio.to_thread(
+        run,
+        live_api,
+        "sup_dongting",
+        "classify",
+        need_id,
+        "--category",
+        "nonsense",
+        "--tier",
+        "grid",
+    )
     assert wrong.exit_code == 2 and "nonsense" in wrong.output  # typer names the bad choice
-    done = await asyncio.to_thread(run, live_api, "sup_dongting", "classify", need_id,
-                                   "--category", "daily_life", "--tier", "grid")
+    done = await asyncio.to_thread(
+        run,
+        live_api,
+        "sup_dongting",
+        "classify",
+        need_id,
+        "--category",
+        "daily_life",
+        "--tier",
+        "grid",
+    )
     assert done.exit_code == 0 and done.output.strip() == f"{need_id}: assignment", done.output
-    owned = await asyncio.to_thread(run, live_api, "sup_dongting", "assign", need_id,
-                                    "--unit", "community-dongting")
+    owned = await asyncio.to_thread(
+        run, live_api, "sup_dongting", "assign", need_id, "--unit", "community-dongting"
+    )
     assert owned.exit_code == 1 and "already assigned" in owned.output
     async with httpx.AsyncClient(base_url=live_api) as http:  # the CLI has no `return`
-        back = await http.post(f"/needs/{need_id}/return", json={"reason": "不归网格管"},
-                               headers={"X-API-Key": KEYS["staff_dongting1"]})
+        back = await http.post(
+            f"/needs/{need_id}/return",
+            json={"reason": "不归网格管"},
+            headers={"X-API-Key": KEYS["staff_dongting1"]},
+        )
     assert back.status_code == 200, back.text
-    given = await asyncio.to_thread(run, live_api, "sup_dongting", "assign", need_id,
-                                    "--unit", "community-dongting")
+    given = await asyncio.to_thread(
+        run, live_api, "sup_dongting", "assign", need_id, "--unit", "community-dongting"
+    )
     assert given.exit_code == 0 and given.output.strip() == f"{need_id}: assignment"
     shown = await asyncio.to_thread(run, live_api, "sup_dongting", "show", need_id)
     assert "community-dongting" in shown.output
@@ -145,41 +189,71 @@ def _payload_texts(node: object) -> list[str]:
 
 
 async def test_the_stock_temporal_cli_shows_a_need_decoded_through_the_codec_server(
-    live_api: str, dev_env, tmp_path,
+    live_api: str,
+    dev_env,
+    tmp_path,
 ) -> None:
     """The README's `temporal workflow show --codec-endpoint … --codec-auth …` line."""
     need = tmp_path / "need.json"
     body = a_need("路灯不亮了")
     body["requester"]["name"] = name = f"Cli-{uuid.uuid4().hex[:8]}"
     need.write_text(json.dumps(body), encoding="utf-8")
-    need_id = (await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))).output.strip()
+    need_id = (
+        await asyncio.to_thread(run, live_api, "integrator", "submit", str(need))
+    ).output.strip()
 
     def show(*auth: str) -> tuple[int, str]:
         done = subprocess.run(
-            [str(venv_binary("temporal")), "workflow", "show", "--workflow-id", need_id,
-             "--address", dev_env.client.service_client.config.target_host,
-             "--output", "json", "--codec-endpoint", f"{live_api}/codec", *auth],
-            check=False, capture_output=True, text=True, timeout=60)
+            [
+                str(venv_binary("temporal")),
+                "workflow",
+                "show",
+                "--workflow-id",
+                need_id,
+                "--address",
+                dev_env.client.service_client.config.target_host,
+                "--output",
+                "json",
+                "--codec-endpoint",
+                f"{live_api}/codec",
+                *auth,
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if done.returncode != 0:  # a refusing codec server: the CLI gives up, shows nothing
             return done.returncode, done.stdout + done.stderr
         return 0, " ".join(_payload_texts(json.loads(done.stdout)))
 
     status, decoded = await asyncio.to_thread(
-        show, "--codec-auth", f"Bearer {KEYS['sup_district']}")
+        show, "--codec-auth", f"Bearer {KEYS['sup_district']}"
+    )
     assert status == 0 and name in decoded, decoded[-500:]
     for refused in (("--codec-auth", f"Bearer {KEYS['sup_dongting']}"), ()):
         status, text = await asyncio.to_thread(show, *refused)
         assert status != 0 and name not in text
 
 
-async def test_import_csv_submits_valid_rows_and_reports_the_others(live_api: str, tmp_path) -> None:
-    header = "external_id,channel,title,requester_id,requester_kind,street,community,grid,building\n"
-    rows = [(f"imp-{time.time_ns()}-1,hotline,小区垃圾多,res-1,resident,street-hanzheng,"
-            "community-qinghe,grid-qinghe-1,b-imp1\n"),
-            f"imp-{time.time_ns()}-2,hotline,,res-2,resident,street-hanzheng,,,\n",
-            f"imp-{time.time_ns()}-3,pigeon,路灯,res-3,resident,street-hanzheng,,,\n",
-            (f"imp-{time.time_ns()}-4,app,路灯坏了,res-4,resident,street-hanzheng,"
-            "community-qinghe,grid-qinghe-2,b-imp4\n")]
+async def test_import_csv_submits_valid_rows_and_reports_the_others(
+    live_api: str, tmp_path
+) -> None:
+    header = (
+        "external_id,channel,title,requester_id,requester_kind,street,community,grid,building\n"
+    )
+    rows = [
+        (
+            f"imp-{time.time_ns()}-1,hotline,小区垃圾多,res-1,resident,street-hanzheng,"
+            "community-qinghe,grid-qinghe-1,b-imp1\n"
+        ),
+        f"imp-{time.time_ns()}-2,hotline,,res-2,resident,street-hanzheng,,,\n",
+        f"imp-{time.time_ns()}-3,pigeon,路灯,res-3,resident,street-hanzheng,,,\n",
+        (
+            f"imp-{time.time_ns()}-4,app,路灯坏了,res-4,resident,street-hanzheng,"
+            "community-qinghe,grid-qinghe-2,b-imp4\n"
+        ),
+    ]
     file = tmp_path / "needs.csv"
     file.write_text(header + "".join(rows), encoding="utf-8")
     result = await asyncio.to_thread(run, live_api, "integrator", "import-csv", str(file))
@@ -198,12 +272,14 @@ def _fuzz(url: str) -> list[str]:
     for result in schema.get_all_operations():
         operation = result.ok()
 
-        @settings(max_examples=4, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=operation.as_strategy())
         def check(case) -> None:
-            case.call_and_validate(headers={"X-API-Key": KEYS["admin"]},
-                                   excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(
+                headers={"X-API-Key": KEYS["admin"]}, excluded_checks=[positive_data_acceptance]
+            )
 
         try:
             check()
@@ -227,8 +303,11 @@ async def test_repeats_from_the_command_line(live_api: str, tmp_path) -> None:
         body["location"]["building"] = building
         path = tmp_path / f"{len(ids)}.json"
         path.write_text(json.dumps(body), encoding="utf-8")
-        ids.append((await asyncio.to_thread(run, live_api, "integrator", "submit",
-                                            str(path))).output.strip())
+        ids.append(
+            (
+                await asyncio.to_thread(run, live_api, "integrator", "submit", str(path))
+            ).output.strip()
+        )
         await asyncio.sleep(1.0)  # the first need is stored before the second arrives
     primary, repeat = ids
     for _ in range(100):
@@ -237,12 +316,14 @@ async def test_repeats_from_the_command_line(live_api: str, tmp_path) -> None:
             break
         await asyncio.sleep(0.1)
     assert f"→ {primary}" in shown.output and "joined" in shown.output
-    split = await asyncio.to_thread(run, live_api, "sup_district", "unmerge", repeat,
-                                    "--reason", "是另一盏灯")
+    split = await asyncio.to_thread(
+        run, live_api, "sup_district", "unmerge", repeat, "--reason", "是另一盏灯"
+    )
     assert split.exit_code == 0, split.output
     assert split.output.strip().startswith("need-app-")
-    again = await asyncio.to_thread(run, live_api, "sup_district", "unmerge", repeat,
-                                    "--reason", "再拆一次")
+    again = await asyncio.to_thread(
+        run, live_api, "sup_district", "unmerge", repeat, "--reason", "再拆一次"
+    )
     assert again.exit_code == 1 and "error 409" in again.output
     closed = await asyncio.to_thread(run, live_api, "sup_district", "repeat", repeat, "link")
     assert closed.exit_code == 1 and "error 409" in closed.output  # merged: nothing to settle
@@ -259,8 +340,7 @@ async def test_webhook_commands_over_real_http(live_api: str, as_) -> None:
     assert listed.exit_code == 0 and "webhook deliveries" in listed.output
     refused = await asyncio.to_thread(run, live_api, "partner", "redeliver")
     assert refused.exit_code == 1 and "error 403" in refused.output
-    emptied = await asyncio.to_thread(run, live_api, "admin", "redeliver",
-                                      "--subscription", sub_id)
+    emptied = await asyncio.to_thread(run, live_api, "admin", "redeliver", "--subscription", sub_id)
     assert emptied.exit_code == 0 and emptied.output.strip() == "redelivered 0"
     await as_("partner").delete(f"/webhooks/{sub_id}")
 
@@ -272,8 +352,9 @@ async def test_the_stock_open311_client_reads_everything(live_api: str, fmt: str
 
     from tests.api.test_open311 import form
 
-    posted = await asyncio.to_thread(httpx.post, f"{live_api}/open311/v2/requests.json",
-                                     data=form(), timeout=30)
+    posted = await asyncio.to_thread(
+        httpx.post, f"{live_api}/open311/v2/requests.json", data=form(), timeout=30
+    )
     request_id = posted.json()[0]["service_request_id"]
     client = GeoReport(f"{live_api}/open311/v2", output_format=fmt)
     services = await asyncio.to_thread(client.get_service_list)
@@ -293,23 +374,36 @@ async def test_the_stock_open311_client_reads_everything(live_api: str, fmt: str
 def _replay_seeds(url: str) -> list[str]:
     import yaml
 
-    seeds = yaml.safe_load((Path(__file__).with_name("fuzz_seeds.yaml")).read_text(
-        encoding="utf-8"))["seeds"]
+    seeds = yaml.safe_load(
+        (Path(__file__).with_name("fuzz_seeds.yaml")).read_text(encoding="utf-8")
+    )["seeds"]
     problems = []
     for seed in seeds:
-        content = bytes.fromhex(seed["body_hex"]) if "body_hex" in seed else (
-            (seed["body"] * seed.get("repeat", 1)).encode() if "body" in seed else None)
+        content = (
+            bytes.fromhex(seed["body_hex"])
+            if "body_hex" in seed
+            else ((seed["body"] * seed.get("repeat", 1)).encode() if "body" in seed else None)
+        )
         headers = {"content-type": "application/json"} if content is not None else {}
         if "key" in seed:
             headers["X-API-Key"] = KEYS[seed["key"]]
-        answer = httpx.request(seed["method"], url + seed["path"], params=seed.get("query"),
-                               content=content, headers=headers, timeout=30)
+        answer = httpx.request(
+            seed["method"],
+            url + seed["path"],
+            params=seed.get("query"),
+            content=content,
+            headers=headers,
+            timeout=30,
+        )
         shaped = answer.headers.get("content-type", "").startswith("application/json") and (
-            "error" in answer.json() if isinstance(answer.json(), dict) else
-            isinstance(answer.json(), list))  # Open311 errors are a list
+            "error" in answer.json()
+            if isinstance(answer.json(), dict)
+            else isinstance(answer.json(), list)
+        )  # Open311 errors are a list
         if answer.status_code >= 500 or (answer.status_code >= 400 and not shaped):
-            problems.append(f"{seed['method']} {seed['path']}: {answer.status_code} "
-                            f"{answer.text[:120]}")
+            problems.append(
+                f"{seed['method']} {seed['path']}: {answer.status_code} {answer.text[:120]}"
+            )
     return problems
 
 
@@ -321,8 +415,9 @@ async def test_the_seed_corpus_finds_no_5xx_and_one_error_format(live_api: str) 
 async def test_every_action_of_the_table_has_a_command(live_api: str, as_) -> None:
     from domain.actions import ACTIONS
 
-    shown = await asyncio.to_thread(lambda: CliRunner().invoke(cli, ["--help"],
-                                                               env={"COLUMNS": "80"}))
+    shown = await asyncio.to_thread(
+        lambda: CliRunner().invoke(cli, ["--help"], env={"COLUMNS": "80"})
+    )
     for action in ACTIONS:
         if action.name not in ("information", "repeat-decision"):  # (`repeat` is its command)
             assert action.name in shown.output, action.name
@@ -332,16 +427,25 @@ async def test_every_action_of_the_table_has_a_command(live_api: str, as_) -> No
         if (await as_("staff_dongting1").post(f"/needs/{need_id}/accept")).status_code == 200:
             break
         await asyncio.sleep(0.1)
-    steps = [("staff_dongting1", ["progress", need_id, "--note", "已联系电工"], "ProgressNoted"),
-             ("sup_district", ["remind", need_id, "--note", "请尽快"], "ReminderSent"),
-             ("sup_district", ["supervise", need_id, "--note", "请书面说明", "--reply-hours",
-                               "4"], "SupervisionOrdered"),
-             ("staff_dongting1", ["supervision-reply", need_id, "--reply", "明天更换"],
-              "SupervisionReplied")]
+    steps = [
+        ("staff_dongting1", ["progress", need_id, "--note", "已联系电工"], "ProgressNoted"),
+        ("sup_district", ["remind", need_id, "--note", "请尽快"], "ReminderSent"),
+        (
+            "sup_district",
+            ["supervise", need_id, "--note", "请书面说明", "--reply-hours", "4"],
+            "SupervisionOrdered",
+        ),
+        (
+            "staff_dongting1",
+            ["supervision-reply", need_id, "--reply", "明天更换"],
+            "SupervisionReplied",
+        ),
+    ]
     for who, args, event in steps:
         done = await asyncio.to_thread(run, live_api, who, *args)
         assert done.exit_code == 0, done.output
         assert done.output.strip() == f"{need_id}: handling ({event})"
-    refused = await asyncio.to_thread(run, live_api, "staff_dongting1", "remind", need_id,
-                                      "--note", "自己催自己")
+    refused = await asyncio.to_thread(
+        run, live_api, "staff_dongting1", "remind", need_id, "--note", "自己催自己"
+    )
     assert refused.exit_code == 1 and "error 403" in refused.output

@@ -30,12 +30,20 @@ async def test_services_and_definitions_in_json_and_xml(as_) -> None:
 
 
 def form(**extra: str) -> dict[str, str]:
-    return {"api_key": KEYS["open311"], "service_code": "daily_life",
-            "description": "路灯坏了，晚上很黑", "address_string": "洞庭街 7 号",
-            "first_name": "小明", "last_name": "王", "phone": "13812345678",
-            "attribute[street]": "street-hanzheng", "attribute[community]": "community-dongting",
-            "attribute[grid]": "grid-dongting-1", "attribute[building]": uuid.uuid4().hex[:8],
-            "attribute[external_id]": uuid.uuid4().hex} | extra
+    return {
+        "api_key": KEYS["open311"],
+        "service_code": "daily_life",
+        "description": "路灯坏了，晚上很黑",
+        "address_string": "洞庭街 7 号",
+        "first_name": "小明",
+        "last_name": "王",
+        "phone": "13812345678",
+        "attribute[street]": "street-hanzheng",
+        "attribute[community]": "community-dongting",
+        "attribute[grid]": "grid-dongting-1",
+        "attribute[building]": uuid.uuid4().hex[:8],
+        "attribute[external_id]": uuid.uuid4().hex,
+    } | extra
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -62,17 +70,22 @@ async def test_post_then_follow_a_request(as_, fmt: str) -> None:
     assert request["agency_responsible"].startswith("洞庭社区第一网格")
     assert request["expected_datetime"] is not None and request["address"] != "洞庭街 7 号"
     if fmt == "xml":
-        xml = ET.fromstring((await client.get(f"{BASE}/requests/{request_id}.xml",
-                                              params=key)).text)
+        xml = ET.fromstring(
+            (await client.get(f"{BASE}/requests/{request_id}.xml", params=key)).text
+        )
         assert xml.findtext("request/status") == "open"
         assert xml.findtext("request/service_request_id") == request_id
-    found = (await client.get(f"{BASE}/requests.json",
-                              params=key | {"status": "open", "service_code": "daily_life"})).json()
+    found = (
+        await client.get(
+            f"{BASE}/requests.json", params=key | {"status": "open", "service_code": "daily_life"}
+        )
+    ).json()
     assert request_id in [r["service_request_id"] for r in found]
     closed = (await client.get(f"{BASE}/requests.json", params=key | {"status": "closed"})).json()
     assert request_id not in [r["service_request_id"] for r in closed]
-    other = await client.get(f"{BASE}/requests/{request_id}.json",
-                             params={"api_key": KEYS["partner"]})
+    other = await client.get(
+        f"{BASE}/requests/{request_id}.json", params={"api_key": KEYS["partner"]}
+    )
     assert other.status_code == 200  # a key that may not see it: the public fields only
     assert other.json()[0]["description"] is None and other.json()[0]["address"] is None
     assert request["description"] is not None  # the submitter's key sees it in full
@@ -99,8 +112,9 @@ async def test_anonymous_reads_carry_no_personal_data(as_) -> None:
     posted = await client.post(f"{BASE}/requests.json", data=form())
     request_id = posted.json()[0]["service_request_id"]
     one = (await client.get(f"{BASE}/requests/{request_id}.json")).json()[0]
-    listed = (await client.get(f"{BASE}/requests.json",
-                               params={"service_request_id": request_id})).json()
+    listed = (
+        await client.get(f"{BASE}/requests.json", params={"service_request_id": request_id})
+    ).json()
     for view in (one, listed[0]):
         assert view["service_request_id"] == request_id and view["status"] == "open"
         assert view["description"] is None and view["address"] is None
@@ -122,6 +136,5 @@ async def test_open311_errors_follow_the_spec(as_) -> None:
     bad = await client.post(f"{BASE}/requests.xml", data=form(service_code="pizza"))
     assert bad.status_code == 400
     assert ET.fromstring(bad.text).findtext("error/description").startswith("service_code")
-    staff = await client.post(f"{BASE}/requests.json",
-                              data=form(api_key=KEYS["staff_dongting1"]))
+    staff = await client.post(f"{BASE}/requests.json", data=form(api_key=KEYS["staff_dongting1"]))
     assert staff.status_code == 403

@@ -20,20 +20,28 @@ from tests.api.conftest import POLICY
 
 async def get_ready(services: Services) -> httpx.Response:
     app = create_app(services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
-                                 base_url="http://api") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://api"
+    ) as client:
         return await client.get("/ready")
 
 
 async def test_ready_when_temporal_answers_and_the_database_is_at_head(app) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
-                                 base_url="http://api") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://api"
+    ) as client:
         answer = await client.get("/ready")
     assert answer.status_code == 200, answer.text
     body = answer.json()
     warnings = body.pop("calendar")
-    assert body == {"status": "ready", "temporal": "ok", "database": "ok",
-                    "migrations": "at_head", "revision": head(), "head": head()}
+    assert body == {
+        "status": "ready",
+        "temporal": "ok",
+        "database": "ok",
+        "migrations": "at_head",
+        "revision": head(),
+        "head": head(),
+    }
     # the demo policy's 2027 schedule is provisional: flagged while 2027 is this year or next
     year = datetime.now(ZoneInfo("Asia/Shanghai")).year
     assert ("2027: policy calendar 2027 (provisional)" in warnings) is (year in (2026, 2027))
@@ -49,8 +57,9 @@ async def test_not_ready_on_a_database_below_the_head(dev_env, embedded_database
         await upgrade_async(url, DEFAULT_APP_ROLE, revision="0008")
         pool = await create_pool(url, DEFAULT_APP_ROLE, max_size=2)
         try:
-            answer = await get_ready(Services(temporal=dev_env.client, pool=pool,
-                                              policy_file=POLICY))
+            answer = await get_ready(
+                Services(temporal=dev_env.client, pool=pool, policy_file=POLICY)
+            )
         finally:
             await pool.close()
     finally:

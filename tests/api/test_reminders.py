@@ -35,16 +35,18 @@ async def test_reminders_and_supervision_flag_the_inbox_and_count(as_) -> None:
     assert (row["reminders"], row["reminded"], row["supervision_due_at"]) == (0, False, None)
 
     for note in ("请尽快处理", "群众再次来电"):
-        assert (await supervisor.post(f"/needs/{need_id}/remind",
-                                      json={"note": note})).status_code == 200
+        assert (
+            await supervisor.post(f"/needs/{need_id}/remind", json={"note": note})
+        ).status_code == 200
     row = _inbox_row((await staff.get(f"/units/{UNIT}/inbox")).json(), need_id)
     assert row["reminders"] == 2 and row["reminded"] and row["reminded_at"] is not None
     listed = (await supervisor.get("/needs", params={"unit": UNIT, "limit": 500})).json()
     assert next(i for i in listed["items"] if i["id"] == need_id)["reminders"] == 2
 
     assert (await staff.post(f"/needs/{need_id}/accept")).status_code == 200
-    ordered = await supervisor.post(f"/needs/{need_id}/supervise",
-                                    json={"note": "请书面说明进展", "reply_hours": 8})
+    ordered = await supervisor.post(
+        f"/needs/{need_id}/supervise", json={"note": "请书面说明进展", "reply_hours": 8}
+    )
     assert ordered.status_code == 200, ordered.text
     row = _inbox_row((await staff.get(f"/units/{UNIT}/inbox")).json(), need_id)
     assert row["supervision_due_at"] is not None and row["reminded"]  # accepting is no answer
@@ -56,14 +58,16 @@ async def test_reminders_and_supervision_flag_the_inbox_and_count(as_) -> None:
     assert after["supervised"] - before["supervised"] == 1
     assert after["supervision_missed"] == before["supervision_missed"]
 
-    replied = await staff.post(f"/needs/{need_id}/supervision-reply",
-                               json={"reply": "已联系供电所，明日更换"})
+    replied = await staff.post(
+        f"/needs/{need_id}/supervision-reply", json={"reply": "已联系供电所，明日更换"}
+    )
     assert replied.status_code == 200, replied.text
     row = _inbox_row((await staff.get(f"/units/{UNIT}/inbox")).json(), need_id)
     assert row["supervision_due_at"] is None and row["reminded"]
 
-    done = await staff.post(f"/needs/{need_id}/complete",
-                            json={"result_summary": "更换灯泡", "service_mode": "on_site"})
+    done = await staff.post(
+        f"/needs/{need_id}/complete", json={"result_summary": "更换灯泡", "service_mode": "on_site"}
+    )
     assert done.status_code == 200
     need = (await supervisor.get(f"/needs/{need_id}")).json()
     assert need["reminders"] == 2 and need["reminded_at"] is None  # answered; still counted

@@ -29,23 +29,41 @@ REQUESTER_DATA = ("王小明", "13812345678", "洞庭街")
 
 
 @pytest.fixture
-async def traced(dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool
-                 ) -> AsyncIterator[tuple[httpx.AsyncClient, InMemorySpanExporter]]:
+async def traced(
+    dev_env: WorkflowEnvironment, api_pool: asyncpg.Pool
+) -> AsyncIterator[tuple[httpx.AsyncClient, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    client = Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
-                    data_converter=CONVERTER,
-                    interceptors=tracing.temporal_interceptors(provider))
+    client = Client(
+        dev_env.client.service_client,
+        namespace=dev_env.client.namespace,
+        data_converter=CONVERTER,
+        interceptors=tracing.temporal_interceptors(provider),
+    )
     queue = f"traced-{uuid.uuid4().hex[:10]}"
-    app = create_app(Services(temporal=client, pool=api_pool, task_queue=queue,
-                              policy_file=POLICY, codec=CODEC, codec_origins=[UI_ORIGIN]))
+    app = create_app(
+        Services(
+            temporal=client,
+            pool=api_pool,
+            task_queue=queue,
+            policy_file=POLICY,
+            codec=CODEC,
+            codec_origins=[UI_ORIGIN],
+        )
+    )
     tracing.instrument_api(app, provider)
     tracing.use(provider)
     try:
-        async with build_worker(client, queue, EventStore(api_pool), POLICY), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app), base_url="http://api", timeout=30,
-                headers={"X-API-Key": KEYS["integrator"]}) as http:
+        async with (
+            build_worker(client, queue, EventStore(api_pool), POLICY),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app),
+                base_url="http://api",
+                timeout=30,
+                headers={"X-API-Key": KEYS["integrator"]},
+            ) as http,
+        ):
             yield http, exporter
     finally:
         tracing.use(None)
@@ -69,18 +87,28 @@ async def test_one_trace_runs_from_the_http_submit_to_the_append(traced) -> None
 
     spans = exporter.get_finished_spans()
     by_id = {s.context.span_id: s for s in spans}
-    appends = [s for s in spans if s.name == "demandflow.append_events"
-               and s.attributes.get("demandflow.need_id") == need_id]
+    appends = [
+        s
+        for s in spans
+        if s.name == "demandflow.append_events"
+        and s.attributes.get("demandflow.need_id") == need_id
+    ]
     first = next(s for s in appends if s.attributes["demandflow.expected_version"] == 0)
     assert "DemandSubmitted" in first.attributes["demandflow.event_types"]
     chain = _chain(first, by_id)
-    assert chain == ["demandflow.append_events", "RunActivity:append_events",
-                     "StartActivity:append_events", "SignalWithStartWorkflow:DemandWorkflow",
-                     "POST /needs"]
+    assert chain == [
+        "demandflow.append_events",
+        "RunActivity:append_events",
+        "StartActivity:append_events",
+        "SignalWithStartWorkflow:DemandWorkflow",
+        "POST /needs",
+    ]
 
     for span in spans:
         for key, value in (span.attributes or {}).items():
             text = str(value)
             assert not any(p in text for p in REQUESTER_DATA), (span.name, key, text)
             assert "should-not-appear" not in text and KEYS["integrator"] not in text, (
-                span.name, key)
+                span.name,
+                key,
+            )

@@ -42,15 +42,19 @@ async def _problems(conn: asyncpg.Connection, need_ids: list[str]) -> list[str]:
         GROUP BY e.stream_id, h.version
         HAVING count(*) <> max(e.version) OR count(DISTINCT e.version) <> count(*)
             OR min(e.version) <> 1 OR h.version IS DISTINCT FROM max(e.version)""")
-    problems += [f"stream {r['stream_id']}: versions {r['lo']}..{r['hi']}, {r['n']} rows, "
-                 f"head {r['head']}" for r in gaps]
+    problems += [
+        f"stream {r['stream_id']}: versions {r['lo']}..{r['hi']}, {r['n']} rows, head {r['head']}"
+        for r in gaps
+    ]
     dup_ids = await conn.fetchval(
-        "SELECT count(*) FROM (SELECT event_id FROM events GROUP BY 1 HAVING count(*) > 1) d")
+        "SELECT count(*) FROM (SELECT event_id FROM events GROUP BY 1 HAVING count(*) > 1) d"
+    )
     if dup_ids:
         problems.append(f"{dup_ids} event ids stored more than once")
     heads_without_events = await conn.fetchval(
         "SELECT count(*) FROM stream_heads h WHERE NOT EXISTS "
-        "(SELECT 1 FROM events e WHERE e.stream_id = h.stream_id)")
+        "(SELECT 1 FROM events e WHERE e.stream_id = h.stream_id)"
+    )
     if heads_without_events:
         problems.append(f"{heads_without_events} stream heads without events")
     report = await verify(conn)
@@ -64,10 +68,12 @@ async def _problems(conn: asyncpg.Connection, need_ids: list[str]) -> list[str]:
         await rebuild_projections(conn)
         only_live = await conn.fetch(
             f"SELECT stream_id FROM (SELECT {cols} FROM live_summary "
-            f"EXCEPT SELECT {cols} FROM need_summary) d")
+            f"EXCEPT SELECT {cols} FROM need_summary) d"
+        )
         only_rebuilt = await conn.fetch(
             f"SELECT stream_id FROM (SELECT {cols} FROM need_summary "
-            f"EXCEPT SELECT {cols} FROM live_summary) d")
+            f"EXCEPT SELECT {cols} FROM live_summary) d"
+        )
     finally:
         await tr.rollback()
     bad = sorted({r["stream_id"] for r in [*only_live, *only_rebuilt]})
@@ -82,7 +88,8 @@ async def _problems(conn: asyncpg.Connection, need_ids: list[str]) -> list[str]:
         state = fold(e.event() for e in stored)
         row = await conn.fetchrow(
             "SELECT stage, assigned_unit, last_version FROM need_summary WHERE stream_id = $1",
-            need_id)
+            need_id,
+        )
         expected = (state.stage.value if state.stage else None, state.assigned_unit, state.version)
         got = (row["stage"], row["assigned_unit"], row["last_version"]) if row else None
         if got != expected:

@@ -28,8 +28,9 @@ async def stack(tmp_path) -> AsyncIterator[Stack]:
         assert s.leftovers() == [], f"processes left running: {s.leftovers()}"
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60,
-                     tick: float = 0.1) -> None:
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout: float = 60, tick: float = 0.1
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await check():

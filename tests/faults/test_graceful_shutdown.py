@@ -23,9 +23,12 @@ from tests.faults.conftest import wait_until
 async def _append_waiting(owner: asyncpg.Connection) -> bool:
     """An append of the app role waits on the held lock (appends are local activities: the
     server does not list them as pending)."""
-    return bool(await owner.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND pid <> pg_backend_pid()"))
+    return bool(
+        await owner.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND pid <> pg_backend_pid()"
+        )
+    )
 
 
 async def test_sigterm_lets_the_in_flight_append_finish(stack: Stack) -> None:
@@ -54,8 +57,13 @@ async def test_sigterm_lets_the_in_flight_append_finish(stack: Stack) -> None:
         await hold.commit()  # the held append goes through now
         exit_code = await asyncio.to_thread(worker.process.wait, 60)
         # the held append was stored once, by the worker that took the signal
-        assert await owner.fetchval("SELECT count(*) FROM events WHERE stream_id = $1 AND "
-                                    "type = 'DemandSubmitted'", need_id) == 1
+        assert (
+            await owner.fetchval(
+                "SELECT count(*) FROM events WHERE stream_id = $1 AND type = 'DemandSubmitted'",
+                need_id,
+            )
+            == 1
+        )
     finally:
         await owner.close()
 
@@ -68,12 +76,17 @@ async def test_sigterm_lets_the_in_flight_append_finish(stack: Stack) -> None:
         await pool.close()
 
     history = await stack.client.get_workflow_handle(need_id).fetch_history()
-    troubles = {EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-                EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED}
+    troubles = {
+        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    }
     assert [EventType.Name(e.event_type) for e in history.events if e.event_type in troubles] == []
-    start_to_close = [e for e in history.events
-                      if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
-                      and e.workflow_task_timed_out_event_attributes.timeout_type
-                      == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE]
+    start_to_close = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+        and e.workflow_task_timed_out_event_attributes.timeout_type
+        == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+    ]
     assert start_to_close == []

@@ -70,7 +70,7 @@ class DropReplyProxy:
                 if self.armed > 0 and MARKER in window:
                     self.armed -= 1
                     drop.set()
-                tail = window[-len(MARKER):]
+                tail = window[-len(MARKER) :]
                 server_w.write(data)
                 await server_w.drain()
 
@@ -86,7 +86,7 @@ class DropReplyProxy:
                     size = int.from_bytes(buf[1:5], "big")
                     if len(buf) < 1 + size:
                         break
-                    message, buf = buf[:1 + size], buf[1 + size:]
+                    message, buf = buf[: 1 + size], buf[1 + size :]
                     kind = message[:1]
                     if drop.is_set() and kind == b"2":
                         losing = True
@@ -143,15 +143,17 @@ async def test_lost_commit_ack_then_retry_stores_one_copy(proxied) -> None:
     sid = samples.new_stream_id()
     envs = samples.envelopes(sid, samples.happy_path())
     dsn = asyncpg_dsn(proxy.url())
-    conn = await asyncpg.connect(dsn, server_settings={"role": DEFAULT_APP_ROLE},
-                                 statement_cache_size=0, ssl=False)
+    conn = await asyncpg.connect(
+        dsn, server_settings={"role": DEFAULT_APP_ROLE}, statement_cache_size=0, ssl=False
+    )
     await append(conn, sid, 0, envs[:3])
     proxy.armed = 1
     with pytest.raises((asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)):
         await append(conn, sid, 3, envs[3:6])
     assert proxy.dropped == 1
-    conn = await asyncpg.connect(dsn, server_settings={"role": DEFAULT_APP_ROLE},
-                                 statement_cache_size=0, ssl=False)
+    conn = await asyncpg.connect(
+        dsn, server_settings={"role": DEFAULT_APP_ROLE}, statement_cache_size=0, ssl=False
+    )
     retried = await append(conn, sid, 3, envs[3:6])
     assert retried.duplicate is True and retried.last_version == 6
     await append(conn, sid, 6, envs[6:])
@@ -159,10 +161,12 @@ async def test_lost_commit_ack_then_retry_stores_one_copy(proxied) -> None:
 
     owner = await connect(pg.url, role=None)
     try:
-        rows = await owner.fetch("SELECT version, event_id FROM events WHERE stream_id = $1 "
-                                 "ORDER BY version", sid)
-        assert [(r["version"], r["event_id"]) for r in rows] == \
-            [(e.version, e.event_id) for e in envs]
+        rows = await owner.fetch(
+            "SELECT version, event_id FROM events WHERE stream_id = $1 ORDER BY version", sid
+        )
+        assert [(r["version"], r["event_id"]) for r in rows] == [
+            (e.version, e.event_id) for e in envs
+        ]
     finally:
         await owner.close()
     assert await audit_problems(pg.url, [sid]) == []
@@ -174,9 +178,14 @@ async def test_lost_commit_ack_inside_a_workflow_is_retried_by_temporal(proxied,
     temporal.start()
     try:
         client = await temporal.connect()
-        pool = await asyncpg.create_pool(asyncpg_dsn(proxy.url()), min_size=1, max_size=4,
-                                         server_settings={"role": DEFAULT_APP_ROLE},
-                                         statement_cache_size=0, ssl=False)
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(proxy.url()),
+            min_size=1,
+            max_size=4,
+            server_settings={"role": DEFAULT_APP_ROLE},
+            statement_cache_size=0,
+            ssl=False,
+        )
         owner_pool = await asyncpg.create_pool(asyncpg_dsn(pg.url), min_size=1, max_size=2)
         store = EventStore(pool)
         queue = f"lost-ack-{uuid.uuid4().hex[:8]}"
@@ -185,13 +194,16 @@ async def test_lost_commit_ack_inside_a_workflow_is_retried_by_temporal(proxied,
                 need_ids = []
                 for i in range(4):
                     proxy.armed = 1  # lose the answer to this need's first append
-                    need_ids.append(await submit(client, lamp_need(f"ack-{uuid.uuid4().hex[:6]}", i),
-                                                 queue))
+                    need_ids.append(
+                        await submit(client, lamp_need(f"ack-{uuid.uuid4().hex[:6]}", i), queue)
+                    )
                     await wait_projected(owner_pool, need_ids[-1], "assignment", timeout=60)
                 assert proxy.dropped == 4
                 counts = await owner_pool.fetch(
                     "SELECT stream_id, count(*) FILTER (WHERE type = 'DemandSubmitted') AS n "
-                    "FROM events WHERE stream_id = ANY($1) GROUP BY 1", need_ids)
+                    "FROM events WHERE stream_id = ANY($1) GROUP BY 1",
+                    need_ids,
+                )
                 assert sorted(r["n"] for r in counts) == [1, 1, 1, 1]
         finally:
             await pool.close()

@@ -26,19 +26,20 @@ from tests.faults.conftest import wait_until
 NEEDS = 60
 
 
-
 async def _progressed(pool: asyncpg.Pool, need_ids: list[str], at_least: int) -> bool:
     """At least `at_least` of the needs have been accepted (some staff action went through)."""
     n = await pool.fetchval(
         "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) "
-        "AND stage IN ('handling', 'evaluation', 'closed')", need_ids)
+        "AND stage IN ('handling', 'evaluation', 'closed')",
+        need_ids,
+    )
     return n >= at_least
 
 
 async def _closed(pool: asyncpg.Pool, need_ids: list[str]) -> int:
     return await pool.fetchval(
-        "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) AND stage = 'closed'",
-        need_ids)
+        "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) AND stage = 'closed'", need_ids
+    )
 
 
 async def _load(stack: Stack, tag: str) -> tuple[list[str], list[asyncio.Task]]:
@@ -51,8 +52,9 @@ async def _load(stack: Stack, tag: str) -> tuple[list[str], list[asyncio.Task]]:
             return await submit(stack.client, sub, stack.task_queue)
 
     need_ids = await asyncio.gather(*(one(s) for s in subs))
-    drivers = [asyncio.create_task(drive_to_closed(stack.client, nid, timeout=60))
-               for nid in need_ids]
+    drivers = [
+        asyncio.create_task(drive_to_closed(stack.client, nid, timeout=60)) for nid in need_ids
+    ]
     return list(need_ids), drivers
 
 
@@ -94,8 +96,9 @@ async def test_temporal_server_restarted_mid_flight_loses_nothing(stack: Stack) 
         await pool.close()
 
 
-async def _append_with_retries(url: str, stream_id: str, envelopes, stop: asyncio.Event,
-                               stop_after: float = 90) -> tuple[int, int]:
+async def _append_with_retries(
+    url: str, stream_id: str, envelopes, stop: asyncio.Event, stop_after: float = 90
+) -> tuple[int, int]:
     """Append one event at a time until `stop`; on any connection error retry the same
     envelope (same id, same expected version) on a fresh connection.
     Returns (events written, failed attempts)."""
@@ -134,8 +137,10 @@ async def test_postgres_crash_during_appends_loses_and_doubles_nothing(stack: St
     pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=1, max_size=2)
     try:
         need_ids, drivers = await _load(stack, f"pg-{uuid.uuid4().hex[:6]}")
-        appenders = [asyncio.create_task(_append_with_retries(stack.pg.url, sid, envs, stop))
-                     for sid, envs in direct.items()]
+        appenders = [
+            asyncio.create_task(_append_with_retries(stack.pg.url, sid, envs, stop))
+            for sid, envs in direct.items()
+        ]
         await wait_until(lambda: _progressed(pool, need_ids, 10), timeout=90, tick=0.05)
         written_before = await pool.fetchval("SELECT count(*) FROM events")
     finally:
@@ -151,8 +156,12 @@ async def test_postgres_crash_during_appends_loses_and_doubles_nothing(stack: St
     conn = await connect(stack.pg.url, role=None)
     try:
         for (sid, envs), (written, _) in zip(direct.items(), outcomes, strict=False):
-            ids = [r["event_id"] for r in await conn.fetch(
-                "SELECT event_id FROM events WHERE stream_id = $1 ORDER BY version", sid)]
+            ids = [
+                r["event_id"]
+                for r in await conn.fetch(
+                    "SELECT event_id FROM events WHERE stream_id = $1 ORDER BY version", sid
+                )
+            ]
             assert ids == [e.event_id for e in envs[:written]]
         assert written_before < await conn.fetchval("SELECT count(*) FROM events")
     finally:

@@ -34,13 +34,23 @@ class Api:
     def __init__(self, stack: Stack, root) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = worker_env(stack.pg.url, stack.temporal.address, stack.task_queue, REAL_POLICY,
-                         "WARNING", stack.temporal.keys_file) | {
-            "API_PORT": str(self.port), "API_HOST": "127.0.0.1"}
+        env = worker_env(
+            stack.pg.url,
+            stack.temporal.address,
+            stack.task_queue,
+            REAL_POLICY,
+            "WARNING",
+            stack.temporal.keys_file,
+        ) | {"API_PORT": str(self.port), "API_HOST": "127.0.0.1"}
         self.log = (root / f"api-{self.port}.log").open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "workers.cli", "api"], env=env,
-                                        cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "api"],
+            env=env,
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     async def healthy(self) -> bool:
         try:
@@ -61,8 +71,9 @@ class Api:
 
 @pytest.fixture
 async def scaled(tmp_path) -> AsyncIterator[tuple[Stack, list[Api]]]:
-    stack = Stack(tmp_path / "scaled", policy=REAL_POLICY,
-                  task_queue=f"scale-{uuid.uuid4().hex[:8]}")
+    stack = Stack(
+        tmp_path / "scaled", policy=REAL_POLICY, task_queue=f"scale-{uuid.uuid4().hex[:8]}"
+    )
     apis: list[Api] = []
     try:
         await stack.start(worker=True)
@@ -86,8 +97,10 @@ async def one_need(apis: list[Api], i: int, clients: dict[str, httpx.AsyncClient
     assert sent.status_code == 202, sent.text
     need_id = sent.json()["id"]
     staff = clients["staff_dongting1"]
-    for path, payload in (("accept", None), ("complete", {"result_summary": "换了灯泡",
-                                                          "service_mode": "on_site"})):
+    for path, payload in (
+        ("accept", None),
+        ("complete", {"result_summary": "换了灯泡", "service_mode": "on_site"}),
+    ):
         await _until_ok(staff, f"{second}/needs/{need_id}/{path}", payload)
     rating = {"reviewer_id": body["requester"]["requester_id"], "rating": "satisfied"}
     await _until_ok(clients["integrator"], f"{first}/needs/{need_id}/evaluation", rating)
@@ -117,8 +130,10 @@ async def _until_ok(client: httpx.AsyncClient, url: str, payload: dict | None) -
 
 async def test_two_workers_and_two_apis_share_the_load_and_survive_a_kill(scaled) -> None:
     stack, apis = scaled
-    clients = {who: httpx.AsyncClient(headers={"X-API-Key": KEYS[who]}, timeout=30)
-               for who in ("integrator", "staff_dongting1")}
+    clients = {
+        who: httpx.AsyncClient(headers={"X-API-Key": KEYS[who]}, timeout=30)
+        for who in ("integrator", "staff_dongting1")
+    }
     pool = await asyncpg.create_pool(asyncpg_dsn(stack.pg.url), min_size=1, max_size=2)
     try:
         gate = asyncio.Semaphore(16)
@@ -131,23 +146,29 @@ async def test_two_workers_and_two_apis_share_the_load_and_survive_a_kill(scaled
         pids = {w.pid() for w in stack.workers}
 
         async def a_third_closed() -> bool:
-            return await pool.fetchval(
-                "SELECT count(*) FROM need_summary WHERE stage = 'closed'") >= NEEDS // 3
+            return (
+                await pool.fetchval("SELECT count(*) FROM need_summary WHERE stage = 'closed'")
+                >= NEEDS // 3
+            )
 
         await wait_until(a_third_closed, timeout=240, tick=0.2)
         stack.workers[0].kill()  # SIGKILL mid-load: the other worker goes on alone
         need_ids = await asyncio.gather(*tasks)
-        closed = await pool.fetchval("SELECT count(*) FROM need_summary WHERE stream_id = "
-                                     "ANY($1) AND stage = 'closed'", need_ids)
+        closed = await pool.fetchval(
+            "SELECT count(*) FROM need_summary WHERE stream_id = ANY($1) AND stage = 'closed'",
+            need_ids,
+        )
         assert closed == NEEDS
         assert await audit_problems(stack.pg.url, need_ids) == []
         identities = set()
         assert stack.client is not None
         for need_id in need_ids[: NEEDS // 3]:  # the early ones ran before the kill
             history = await stack.client.get_workflow_handle(need_id).fetch_history()
-            identities |= {e.workflow_task_completed_event_attributes.identity.split("@")[0]
-                           for e in history.events
-                           if e.HasField("workflow_task_completed_event_attributes")}
+            identities |= {
+                e.workflow_task_completed_event_attributes.identity.split("@")[0]
+                for e in history.events
+                if e.HasField("workflow_task_completed_event_attributes")
+            }
         assert {str(p) for p in pids} <= identities, (pids, identities)
     finally:
         for client in clients.values():

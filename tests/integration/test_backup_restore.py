@@ -37,21 +37,37 @@ from tests.integration.test_cli_errors import assert_one_clear_line
 pytestmark = pytest.mark.timeout(240)
 
 # settings the commands must not pick up from the environment running the tests
-OWN_SETTINGS = ("DATABASE_URL", "MIGRATION_DATABASE_URL", "DATABASE_APP_PASSWORD", "DATA_DIR",
-                "DEMANDFLOW_RESTORE_TARGET_URL", "PGPASSWORD", "PGHOST", "PGDATABASE")
+OWN_SETTINGS = (
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "DATABASE_APP_PASSWORD",
+    "DATA_DIR",
+    "DEMANDFLOW_RESTORE_TARGET_URL",
+    "PGPASSWORD",
+    "PGHOST",
+    "PGDATABASE",
+)
 REPO = Path(__file__).resolve().parents[2]
 # every table of the store, compared row by row (each row as its text) between source and copy
 TABLES = ("events", "stream_heads", "need_summary", "unit_monthly_stat_slots", "alembic_version")
 
 
-async def cli(*args: str, env: dict[str, str] | None = None,
-              cwd: Path) -> subprocess.CompletedProcess[str]:
+async def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     """`demandflow …` as a process, with only the settings given here (no .env: cwd)."""
     base = {k: v for k, v in os.environ.items() if k not in OWN_SETTINGS}
     base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), base.get("PYTHONPATH")]))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workers.cli", *args, env=base | (env or {}), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "workers.cli",
+        *args,
+        env=base | (env or {}),
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode is not None
     return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
@@ -114,8 +130,12 @@ async def source(owner_url: str) -> AsyncIterator[Source]:
         store = await EventStore.open(url, DEFAULT_APP_ROLE)
         streams: dict[str, int] = {}
         try:
-            for path in (samples.happy_path(), samples.rough_path(), samples.merged_path(),
-                         samples.open_path(accepted=True)):
+            for path in (
+                samples.happy_path(),
+                samples.rough_path(),
+                samples.merged_path(),
+                samples.open_path(accepted=True),
+            ):
                 stream = samples.new_stream_id()
                 envelopes = samples.envelopes(stream, path)
                 await store.append(stream, 0, envelopes[:3])
@@ -157,8 +177,7 @@ async def test_a_restored_copy_verifies_holds_the_same_rows_and_shows_tampering(
 
     copy = await new_database(owner_url, "backup_copy")
     try:
-        restored = await cli("restore", str(archive.file), "--target-url", copy,
-                             cwd=archive.folder)
+        restored = await cli("restore", str(archive.file), "--target-url", copy, cwd=archive.folder)
         assert restored.returncode == 0, restored.stderr
         assert f"restored {len(source.streams)} streams, {source.events} events" in restored.stdout
 
@@ -175,7 +194,8 @@ async def test_a_restored_copy_verifies_holds_the_same_rows_and_shows_tampering(
         owner = await connect(copy, role=None)
         try:
             events = await owner.fetch(
-                "SELECT stream_id, max(version) AS last FROM events GROUP BY stream_id")
+                "SELECT stream_id, max(version) AS last FROM events GROUP BY stream_id"
+            )
             assert {r["stream_id"]: r["last"] for r in events} == source.streams
             last_position = await owner.fetchval("SELECT max(position) FROM events")
         finally:
@@ -186,13 +206,18 @@ async def test_a_restored_copy_verifies_holds_the_same_rows_and_shows_tampering(
         stream, version = next(iter(source.streams.items()))
         store = await EventStore.open(copy, DEFAULT_APP_ROLE)
         try:
-            note = samples.envelopes(stream, [ev.ProgressNoted(note="after the restore")],
-                                     first_version=version + 1)
+            note = samples.envelopes(
+                stream, [ev.ProgressNoted(note="after the restore")], first_version=version + 1
+            )
             await store.append(stream, version, note)
             async with store.pool.acquire() as app:
                 assert await app.fetchval("SELECT current_user") == DEFAULT_APP_ROLE
-                assert await app.fetchval("SELECT position FROM events WHERE event_id = $1",
-                                          note[0].event_id) > last_position
+                assert (
+                    await app.fetchval(
+                        "SELECT position FROM events WHERE event_id = $1", note[0].event_id
+                    )
+                    > last_position
+                )
         finally:
             await store.close()
 
@@ -201,8 +226,10 @@ async def test_a_restored_copy_verifies_holds_the_same_rows_and_shows_tampering(
         owner = await connect(copy, role=None)
         try:
             changed = await owner.execute(
-                "UPDATE events SET payload = payload || '{\"note\": \"edited\"}' "
-                "WHERE stream_id = $1 AND version = 3", target)
+                'UPDATE events SET payload = payload || \'{"note": "edited"}\' '
+                "WHERE stream_id = $1 AND version = 3",
+                target,
+            )
             assert changed == "UPDATE 1"
         finally:
             await owner.close()
@@ -212,8 +239,9 @@ async def test_a_restored_copy_verifies_holds_the_same_rows_and_shows_tampering(
         assert audit.stdout.count("BROKEN") == 1
 
         # restore --clean over the changed copy gives back the backup's state, intact
-        again = await cli("restore", str(archive.file), "--target-url", copy, "--clean",
-                          cwd=archive.folder)
+        again = await cli(
+            "restore", str(archive.file), "--target-url", copy, "--clean", cwd=archive.folder
+        )
         assert again.returncode == 0, again.stderr
         audit = await cli("verify-audit", env={"DATABASE_URL": copy}, cwd=archive.folder)
         assert audit.returncode == 0, audit.stdout + audit.stderr
@@ -223,41 +251,48 @@ async def test_a_restored_copy_verifies_holds_the_same_rows_and_shows_tampering(
         await drop_database(owner_url, copy)
 
 
-async def test_restore_refuses_a_database_that_is_not_empty(source: Source,
-                                                            archive: Archive) -> None:
+async def test_restore_refuses_a_database_that_is_not_empty(
+    source: Source, archive: Archive
+) -> None:
     assert archive.result.returncode == 0, archive.result.stderr
     before = await table_rows(source.url, "events")
     # a password in the URL (the servers here trust local logins and ignore it) is never shown
-    with_password = make_url(source.url).set(password="pw-never-shown").render_as_string(
-        hide_password=False)
-    result = await cli("restore", str(archive.file), "--target-url", with_password,
-                       cwd=archive.folder)
+    with_password = (
+        make_url(source.url).set(password="pw-never-shown").render_as_string(hide_password=False)
+    )
+    result = await cli(
+        "restore", str(archive.file), "--target-url", with_password, cwd=archive.folder
+    )
     assert_one_clear_line(result, "is not empty", "--clean", make_url(source.url).database)
     assert "pw-never-shown" not in result.stdout + result.stderr
     assert await table_rows(source.url, "events") == before
 
 
-async def test_a_database_without_an_event_store_is_not_backed_up(owner_url: str,
-                                                                  tmp_path: Path) -> None:
+async def test_a_database_without_an_event_store_is_not_backed_up(
+    owner_url: str, tmp_path: Path
+) -> None:
     empty = await new_database(owner_url, "backup_empty")
     try:
-        result = await cli("backup", str(tmp_path / "x.dump"), env={"DATABASE_URL": empty},
-                           cwd=tmp_path)
+        result = await cli(
+            "backup", str(tmp_path / "x.dump"), env={"DATABASE_URL": empty}, cwd=tmp_path
+        )
     finally:
         await drop_database(owner_url, empty)
     assert_one_clear_line(result, "no event store", "DATABASE_URL")
     assert files_in(tmp_path) == []
 
 
-async def test_verify_audit_of_a_database_without_an_event_store_says_so(owner_url: str,
-                                                                         tmp_path: Path) -> None:
+async def test_verify_audit_of_a_database_without_an_event_store_says_so(
+    owner_url: str, tmp_path: Path
+) -> None:
     empty = await new_database(owner_url, "audit_empty")
     try:
         result = await cli("verify-audit", env={"DATABASE_URL": empty}, cwd=tmp_path)
     finally:
         await drop_database(owner_url, empty)
-    assert_one_clear_line(result, "no event store", make_url(empty).database, "DATABASE_URL",
-                          "`demandflow migrate`")
+    assert_one_clear_line(
+        result, "no event store", make_url(empty).database, "DATABASE_URL", "`demandflow migrate`"
+    )
 
 
 async def test_verify_audit_without_the_app_roles_grants_names_migrate_as_the_fix(
@@ -269,13 +304,20 @@ async def test_verify_audit_without_the_app_roles_grants_names_migrate_as_the_fi
         await upgrade_async(url, DEFAULT_APP_ROLE)
         owner = await connect(url, role=None)
         try:
-            await owner.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {DEFAULT_APP_ROLE}")
+            await owner.execute(
+                f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {DEFAULT_APP_ROLE}"
+            )
         finally:
             await owner.close()
         result = await cli("verify-audit", env={"DATABASE_URL": url}, cwd=tmp_path)
-        assert_one_clear_line(result, f"app role {DEFAULT_APP_ROLE}", "permission denied",
-                              make_url(url).database, "`demandflow migrate`",
-                              "grants the app role its rights")
+        assert_one_clear_line(
+            result,
+            f"app role {DEFAULT_APP_ROLE}",
+            "permission denied",
+            make_url(url).database,
+            "`demandflow migrate`",
+            "grants the app role its rights",
+        )
 
         # the fix it names works: after `demandflow migrate` the walk runs
         migrated = await cli("migrate", env={"MIGRATION_DATABASE_URL": url}, cwd=tmp_path)
@@ -303,4 +345,3 @@ async def test_a_file_that_is_no_backup_is_refused_before_the_target_is_touched(
             await conn.close()
     finally:
         await drop_database(owner_url, copy)
-

@@ -14,10 +14,16 @@ from workers.embedded import venv_binary
 from workers.errors import ConfigError
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", *args],
-        env=os.environ | env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -35,22 +41,42 @@ def test_a_taken_api_port_is_named_with_its_setting(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("up", env={"DATA_DIR": str(tmp_path), "API_PORT": str(port),
-                                    "TEMPORAL_PORT": "17233", "TEMPORAL_UI_PORT": "18233"})
+        result = run_cli(
+            "up",
+            env={
+                "DATA_DIR": str(tmp_path),
+                "API_PORT": str(port),
+                "TEMPORAL_PORT": "17233",
+                "TEMPORAL_UI_PORT": "18233",
+            },
+        )
     assert_one_clear_line(result, f"port {port}", "API_PORT")
 
 
 def test_an_unreachable_database_url_is_named_without_its_password(tmp_path: Path) -> None:
     url = "postgresql+asyncpg://someone:s3cret-pw@127.0.0.1:1/nowhere"
-    result = run_cli("up", env={"DATA_DIR": str(tmp_path), "DATABASE_URL": url,
-                                "API_PORT": "18001", "TEMPORAL_PORT": "17234", "TEMPORAL_UI_PORT": "18234"})
+    result = run_cli(
+        "up",
+        env={
+            "DATA_DIR": str(tmp_path),
+            "DATABASE_URL": url,
+            "API_PORT": "18001",
+            "TEMPORAL_PORT": "17234",
+            "TEMPORAL_UI_PORT": "18234",
+        },
+    )
     assert_one_clear_line(result, "DATABASE_URL", "127.0.0.1:1")
     assert "s3cret-pw" not in result.stderr
 
 
 def test_an_unreachable_temporal_address_is_named() -> None:
-    result = run_cli("worker", env={"TEMPORAL_ADDRESS": "127.0.0.1:1",
-                                    "DATABASE_URL": "postgresql+asyncpg://x@127.0.0.1:1/x"})
+    result = run_cli(
+        "worker",
+        env={
+            "TEMPORAL_ADDRESS": "127.0.0.1:1",
+            "DATABASE_URL": "postgresql+asyncpg://x@127.0.0.1:1/x",
+        },
+    )
     assert_one_clear_line(result, "TEMPORAL_ADDRESS=127.0.0.1:1")
 
 
@@ -61,8 +87,15 @@ def test_an_invalid_setting_names_the_variable() -> None:
 
 def test_a_live_lock_is_refused(tmp_path: Path) -> None:
     (tmp_path / "up.lock").write_text(str(os.getpid()))  # this test process is alive
-    result = run_cli("up", env={"DATA_DIR": str(tmp_path), "API_PORT": "18002",
-                                "TEMPORAL_PORT": "17235", "TEMPORAL_UI_PORT": "18235"})
+    result = run_cli(
+        "up",
+        env={
+            "DATA_DIR": str(tmp_path),
+            "API_PORT": "18002",
+            "TEMPORAL_PORT": "17235",
+            "TEMPORAL_UI_PORT": "18235",
+        },
+    )
     assert_one_clear_line(result, "another demandflow stack", str(os.getpid()))
 
 
@@ -71,13 +104,19 @@ def test_a_missing_binary_says_how_to_install_it() -> None:
         venv_binary("temporal-binary-that-does-not-exist")
 
 
-@pytest.mark.parametrize("own_keys, refused", [(False, "API_KEYS_FILE"),
-                                              (True, "CONSOLE_USERS_FILE")])
-def test_production_refuses_the_demo_keys_and_console_users(tmp_path: Path, own_keys: bool,
-                                                            refused: str) -> None:
+@pytest.mark.parametrize(
+    "own_keys, refused", [(False, "API_KEYS_FILE"), (True, "CONSOLE_USERS_FILE")]
+)
+def test_production_refuses_the_demo_keys_and_console_users(
+    tmp_path: Path, own_keys: bool, refused: str
+) -> None:
     repo = Path(__file__).resolve().parents[2]
-    env = {"ENVIRONMENT": "production", "DATABASE_URL": "postgresql+asyncpg://x@127.0.0.1:1/x",
-           "TEMPORAL_ADDRESS": "127.0.0.1:1", "PAYLOAD_KEYS": "k1=" + "A" * 43 + "="}
+    env = {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": "postgresql+asyncpg://x@127.0.0.1:1/x",
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "PAYLOAD_KEYS": "k1=" + "A" * 43 + "=",
+    }
     if own_keys:  # a key table of its own (a copy): then the demo console users are refused
         keys = tmp_path / "keys.yaml"
         keys.write_text((repo / "deploy" / "api-keys.yaml").read_text(encoding="utf-8"))

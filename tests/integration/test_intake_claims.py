@@ -26,11 +26,19 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 def lamp_report() -> Submission:
     """A street lamp at a building of its own, so no other test's needs are candidates."""
-    place = Location(street="street-hanzheng", community="community-dongting",
-                     grid="grid-dongting-1", building=f"b-{uuid.uuid4().hex[:8]}")
-    return Submission(channel=Channel.APP, external_id=f"ext-{uuid.uuid4().hex}",
-                      title="路灯不亮", location=place,
-                      requester=Requester(requester_id="res-claims", kind=RequesterKind.RESIDENT))
+    place = Location(
+        street="street-hanzheng",
+        community="community-dongting",
+        grid="grid-dongting-1",
+        building=f"b-{uuid.uuid4().hex[:8]}",
+    )
+    return Submission(
+        channel=Channel.APP,
+        external_id=f"ext-{uuid.uuid4().hex}",
+        title="路灯不亮",
+        location=place,
+        requester=Requester(requester_id="res-claims", kind=RequesterKind.RESIDENT),
+    )
 
 
 def query(stream_id: str, report: Submission, now: datetime) -> DuplicateQuery:
@@ -56,16 +64,15 @@ async def test_a_report_sees_a_need_whose_events_are_not_stored_yet(
     assert [r["stream_id"] for r in claims] == [first]
 
 
-async def test_intakes_at_the_same_moment_all_find_the_first(
-    store: EventStore, pool: asyncpg.Pool
-):
+async def test_intakes_at_the_same_moment_all_find_the_first(store: EventStore, pool: asyncpg.Pool):
     duplicates, report = DuplicateActivities(pool), lamp_report()
     ids = [samples.new_stream_id() for _ in range(6)]
     held = [await pool.acquire() for _ in ids]  # warm connections: the intakes really overlap
     for conn in held:
         await pool.release(conn)
     answers = await asyncio.gather(
-        *(duplicates.candidates(query(i, report, NOW), claimed_at=NOW) for i in ids))
+        *(duplicates.candidates(query(i, report, NOW), claimed_at=NOW) for i in ids)
+    )
     # One after another under the lock: the first claims, every later one finds it (and
     # claims nothing). Without the lock several read before the claim is committed.
     found = [[c.stream_id for c in a.candidates] for a in answers]
@@ -81,20 +88,23 @@ async def test_a_summarised_need_is_a_candidate_once_not_twice(
     await duplicates.candidates(query(first, report, NOW), claimed_at=NOW)
     submitted = samples.submitted().model_copy(update={"location": report.location})
     events = [submitted, *samples.happy_path()[1:3]]  # submitted, classified, assigned
-    envelopes = [e.model_copy(update={"occurred_at": NOW})
-                 for e in samples.envelopes(first, events)]
+    envelopes = [
+        e.model_copy(update={"occurred_at": NOW}) for e in samples.envelopes(first, events)
+    ]
     await store.append(first, 0, envelopes)
     later = NOW + timedelta(minutes=5)
-    seen = await duplicates.candidates(query(samples.new_stream_id(), report, later),
-                                       claimed_at=later)
+    seen = await duplicates.candidates(
+        query(samples.new_stream_id(), report, later), claimed_at=later
+    )
     assert [c.stream_id for c in seen.candidates] == [first]
 
 
 async def test_old_claims_are_dropped(store: EventStore, pool: asyncpg.Pool):
     duplicates, report = DuplicateActivities(pool), lamp_report()
     old = samples.new_stream_id()
-    await duplicates.candidates(query(old, report, NOW - timedelta(days=2)),
-                                claimed_at=NOW - timedelta(days=2))
+    await duplicates.candidates(
+        query(old, report, NOW - timedelta(days=2)), claimed_at=NOW - timedelta(days=2)
+    )
     other = lamp_report()  # another place, same category: its intake drops the old claim
     fresh = samples.new_stream_id()
     await duplicates.candidates(query(fresh, other, NOW), claimed_at=NOW)

@@ -69,7 +69,10 @@ class RunningStack:
     def start(self) -> None:
         log = (self.data_dir / "stack-output.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "up"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "workers.cli", "up"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_healthy(self, timeout: float = 240) -> dict[str, str]:
@@ -96,7 +99,9 @@ class RunningStack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def leftovers(self) -> list[psutil.Process]:
-        alive = [p for p in self.descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p for p in self.descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        ]
         for proc in psutil.process_iter(["cmdline"]):
             if any(str(self.data_dir) in part for part in proc.info["cmdline"] or []):
                 alive.append(proc)
@@ -122,7 +127,8 @@ async def demo_counts(data_dir: Path) -> dict[str, int]:
         ids = [demand_id(s.channel, s.external_id, DEMO_INTAKE.id) for s in DEMO_SUBMISSIONS]
         rows = await conn.fetch(
             "SELECT stream_id, count(*) AS n FROM events WHERE type = 'DemandSubmitted' "
-            "AND stream_id = ANY($1::text[]) GROUP BY stream_id", ids,
+            "AND stream_id = ANY($1::text[]) GROUP BY stream_id",
+            ids,
         )
         return {row["stream_id"]: row["n"] for row in rows}
     finally:
@@ -151,8 +157,9 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert keys.stat().st_mode & 0o777 == 0o600
     key_text = keys.read_text()
     servers = [" ".join(p.cmdline()) for p in stack.descendants if p.is_running()]
-    assert any(f"--ui-codec-endpoint http://127.0.0.1:{stack.api_port}/codec" in c
-               for c in servers), servers
+    assert any(
+        f"--ui-codec-endpoint http://127.0.0.1:{stack.api_port}/codec" in c for c in servers
+    ), servers
     check_metrics(stack)
 
     assert stack.interrupt() == 0, stack.output()
@@ -175,15 +182,20 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
 def check_metrics(stack: RunningStack) -> None:
     """Every metrics URL the stack prints answers with its figures; the demo needs counted."""
     first = int(stack.env["STACK_METRICS_PORT"])
-    for url in (f"http://127.0.0.1:{stack.api_port}/metrics", f"http://127.0.0.1:{first}/metrics",
-                f"http://127.0.0.1:{first + 1}/metrics", f"http://127.0.0.1:{first + 2}/metrics"):
+    for url in (
+        f"http://127.0.0.1:{stack.api_port}/metrics",
+        f"http://127.0.0.1:{first}/metrics",
+        f"http://127.0.0.1:{first + 1}/metrics",
+        f"http://127.0.0.1:{first + 2}/metrics",
+    ):
         assert url in stack.output(), url
     api = httpx.get(f"http://127.0.0.1:{stack.api_port}/metrics", timeout=5).text
     assert 'demandflow_open_needs{category="' in api
     assert 'demandflow_http_requests_total{method="GET",route="/health",status="2xx"}' in api
     worker = httpx.get(f"http://127.0.0.1:{first}/metrics", timeout=5).text
-    submitted = [line for line in worker.splitlines()
-                 if line.startswith("demandflow_needs_submitted_total{")]
+    submitted = [
+        line for line in worker.splitlines() if line.startswith("demandflow_needs_submitted_total{")
+    ]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in submitted) >= len(DEMO_SUBMISSIONS)
     assert 'demandflow_events_appended_total{type="DemandSubmitted"}' in worker
     sdk = httpx.get(f"http://127.0.0.1:{first + 1}/metrics", timeout=5).text
@@ -212,8 +224,12 @@ def exposed_names(text: str) -> set[str]:
 
 def dashboard_metric_names() -> list[str]:
     dashboard = json.loads((REPO / "deploy" / "grafana" / "demandflow.json").read_text())
-    return [name for panel in dashboard["panels"] for target in panel["targets"]
-            for name in re.findall(r"\b(?:demandflow|temporal)_[a-z_]+", target["expr"])]
+    return [
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(?:demandflow|temporal)_[a-z_]+", target["expr"])
+    ]
 
 
 def _child(stack: RunningStack, command: str) -> psutil.Process | None:
@@ -253,7 +269,7 @@ async def test_a_killed_worker_api_or_delivery_process_comes_back(stack: Running
 def readme_tour() -> str:
     """The README's five-minute tour: the first bash block after its heading."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Five-minute tour"):]
+    section = text[text.index("## Five-minute tour") :]
     return section.split("```bash\n", 1)[1].split("```", 1)[0]
 
 
@@ -261,13 +277,22 @@ async def test_the_readme_tour_runs_as_written(stack: RunningStack, tmp_path: Pa
     stack.start()
     stack.wait_healthy()
     await wait_for_demo(stack.data_dir)
-    script = readme_tour().replace("http://127.0.0.1:8000",
-                                   f"http://127.0.0.1:{stack.api_port}").replace(
-        "/tmp/", f"{tmp_path}/")
+    script = (
+        readme_tour()
+        .replace("http://127.0.0.1:8000", f"http://127.0.0.1:{stack.api_port}")
+        .replace("/tmp/", f"{tmp_path}/")
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEMANDFLOW_")}
     done = await asyncio.to_thread(
-        subprocess.run, ["bash", "-euo", "pipefail", "-c", script], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=300, check=False)
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "Traceback" not in out

@@ -23,14 +23,18 @@ def roundtrip(value, as_type):
 async def test_append_and_read_through_the_activities(store: EventStore):
     acts, env = StoreActivities(store), ActivityEnvironment()
     sid = samples.new_stream_id()
-    request = roundtrip(AppendRequest(stream_id=sid, expected_version=0,
-                                      events=samples.envelopes(sid, samples.happy_path())),
-                        AppendRequest)
+    request = roundtrip(
+        AppendRequest(
+            stream_id=sid, expected_version=0, events=samples.envelopes(sid, samples.happy_path())
+        ),
+        AppendRequest,
+    )
     first = roundtrip(await env.run(acts.append_events, request), AppendResult)
     again = await env.run(acts.append_events, request)
     assert (first.last_version, first.duplicate, again.duplicate) == (9, False, True)
-    read = roundtrip(await env.run(acts.read_stream, ReadStreamRequest(stream_id=sid)),
-                     ReadStreamResult)
+    read = roundtrip(
+        await env.run(acts.read_stream, ReadStreamRequest(stream_id=sid)), ReadStreamResult
+    )
     assert read.events == request.events
 
 
@@ -41,8 +45,11 @@ async def test_errors_become_non_retryable_application_errors(store: EventStore,
     events = samples.envelopes(sid, samples.happy_path())
     await store.append(sid, 0, events[:2])
     if case == "conflict":
-        request = AppendRequest(stream_id=sid, expected_version=1, events=[
-            events[1].model_copy(update={"event_id": "another"})])
+        request = AppendRequest(
+            stream_id=sid,
+            expected_version=1,
+            events=[events[1].model_copy(update={"event_id": "another"})],
+        )
     else:
         request = AppendRequest(stream_id="not-a-need", expected_version=2, events=events[2:3])
     with pytest.raises(ApplicationError) as info:

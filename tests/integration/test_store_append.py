@@ -45,7 +45,9 @@ async def test_retry_of_a_stored_batch_succeeds_and_stores_nothing_twice(store: 
     await store.append(sid, 4, batch[4:6])
     retry = await store.append(sid, 0, batch[:4])
     assert retry.duplicate and (retry.first_version, retry.last_version) == (
-        first.first_version, first.last_version)
+        first.first_version,
+        first.last_version,
+    )
     assert await count(store) == 6
     summary = await store.need_summary(sid)
     assert summary["last_version"] == 6 and summary["stage"] == "evaluation"
@@ -97,6 +99,7 @@ async def test_concurrent_creators_of_a_stream_one_wins_one_conflicts(store: Eve
 # One event goes through df_append_one (migration 0005), which moves the head with a
 # compare-and-set and hands anything unexpected to df_append: the same contract on that path.
 
+
 async def test_retry_of_a_single_stored_event_is_a_duplicate_not_a_second_row(store: EventStore):
     sid = samples.new_stream_id()
     batch = samples.envelopes(sid, samples.happy_path())
@@ -139,8 +142,7 @@ async def test_racing_single_writers_leave_one_gapless_chain_and_the_folded_row(
     async def writer(name: int) -> None:
         mine = EventStore(pool)
         while True:
-            head = await pool.fetchval(
-                "SELECT version FROM stream_heads WHERE stream_id = $1", sid)
+            head = await pool.fetchval("SELECT version FROM stream_heads WHERE stream_id = $1", sid)
             if head >= target:
                 return
             envelope = samples.envelopes(sid, [template[head % len(template)]], head + 1)[0]
@@ -184,9 +186,14 @@ def _bad(envelope: EventEnvelope, **update) -> EventEnvelope:
         (lambda e: _bad(e, payload={"note": "x", "extra": 1}), "events[1].payload.extra"),
         (lambda e: _bad(e, version=7), "events[1].version"),
         (lambda e: _bad(e, schema_version=2), "events[1].schema_version"),
-        (lambda e: _bad(e, type="ClassificationRequested", payload={
-            "dispatcher_unit": "c-1", "reason": "no_rule", "confidence": float("nan")}),
-         "events[1].payload"),
+        (
+            lambda e: _bad(
+                e,
+                type="ClassificationRequested",
+                payload={"dispatcher_unit": "c-1", "reason": "no_rule", "confidence": float("nan")},
+            ),
+            "events[1].payload",
+        ),
     ],
 )
 async def test_bad_events_are_rejected_naming_the_field_and_nothing_is_written(
@@ -202,8 +209,13 @@ async def test_bad_events_are_rejected_naming_the_field_and_nothing_is_written(
 
 @pytest.mark.parametrize(
     "stream_id",
-    ["need-app-0123", "need-fax-0123456789abcdef", "order-app-0123456789abcdef",
-     "need-app-0123456789ABCDEF", "need-app-0123456789abcdef0"],
+    [
+        "need-app-0123",
+        "need-fax-0123456789abcdef",
+        "order-app-0123456789abcdef",
+        "need-app-0123456789ABCDEF",
+        "need-app-0123456789abcdef0",
+    ],
 )
 async def test_stream_ids_that_are_not_ours_are_rejected(store: EventStore, stream_id: str):
     batch = samples.envelopes(stream_id, samples.happy_path()[:1])

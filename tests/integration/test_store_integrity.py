@@ -26,21 +26,44 @@ async def test_an_untouched_store_verifies(store: EventStore):
 
 
 TAMPERING = {
-    "update": (("UPDATE events SET payload = payload || '{\"note\": \"edited\"}' "
-                "WHERE stream_id = $1 AND version = 5"), 5, "hash does not match"),
-    "update_actor": (("UPDATE events SET actor_unit = 'elsewhere' "
-                      "WHERE stream_id = $1 AND version = 2"), 2, "hash does not match"),
-    "delete": ("DELETE FROM events WHERE stream_id = $1 AND version = 3", 4,
-               "expected version 3, found 4"),
-    "reorder": (("UPDATE events SET version = 1000 WHERE stream_id = $1 AND version = 3;"
-                 "UPDATE events SET version = 3 WHERE stream_id = $1 AND version = 4;"
-                 "UPDATE events SET version = 4 WHERE stream_id = $1 AND version = 1000"),
-                3, "hash does not match"),
-    "cut_tail": ("DELETE FROM events WHERE stream_id = $1 AND version > 6", 7,
-                 "head says version 9, events end at 6"),
+    "update": (
+        (
+            'UPDATE events SET payload = payload || \'{"note": "edited"}\' '
+            "WHERE stream_id = $1 AND version = 5"
+        ),
+        5,
+        "hash does not match",
+    ),
+    "update_actor": (
+        ("UPDATE events SET actor_unit = 'elsewhere' WHERE stream_id = $1 AND version = 2"),
+        2,
+        "hash does not match",
+    ),
+    "delete": (
+        "DELETE FROM events WHERE stream_id = $1 AND version = 3",
+        4,
+        "expected version 3, found 4",
+    ),
+    "reorder": (
+        (
+            "UPDATE events SET version = 1000 WHERE stream_id = $1 AND version = 3;"
+            "UPDATE events SET version = 3 WHERE stream_id = $1 AND version = 4;"
+            "UPDATE events SET version = 4 WHERE stream_id = $1 AND version = 1000"
+        ),
+        3,
+        "hash does not match",
+    ),
+    "cut_tail": (
+        "DELETE FROM events WHERE stream_id = $1 AND version > 6",
+        7,
+        "head says version 9, events end at 6",
+    ),
     "cut_all": ("DELETE FROM events WHERE stream_id = $1", 1, "head says version 9, no events"),
-    "move": ("UPDATE events SET stream_id = $1 || 'x' WHERE stream_id = $1 AND version = 9", 9,
-             "head says version 9, events end at 8"),
+    "move": (
+        "UPDATE events SET stream_id = $1 || 'x' WHERE stream_id = $1 AND version = 9",
+        9,
+        "head says version 9, events end at 8",
+    ),
 }
 
 
@@ -62,10 +85,12 @@ async def test_tampering_as_owner_is_caught(
 
 @pytest.mark.parametrize(
     "sql",
-    ["UPDATE events SET payload = '{}' WHERE version = 1",
-     "DELETE FROM events WHERE version = 1",
-     "TRUNCATE events",
-     "DELETE FROM stream_heads"],
+    [
+        "UPDATE events SET payload = '{}' WHERE version = 1",
+        "DELETE FROM events WHERE version = 1",
+        "TRUNCATE events",
+        "DELETE FROM stream_heads",
+    ],
 )
 async def test_the_app_role_may_not_rewrite_history(store: EventStore, sql: str):
     await two_streams(store)

@@ -27,18 +27,32 @@ LEGACY_APPEND = "SELECT append_events($1, $2, $3::jsonb)"
 
 async def legacy_append(pool: asyncpg.Pool, stream_id: str, expected: int, envelopes) -> None:
     """Append as a 0001 client did: the batch as JSON, digests and fold in SQL."""
-    batch = [{"event_id": e.event_id, "version": e.version, "type": e.type,
-              "schema_version": e.schema_version, "payload": e.payload, "actor_id": e.actor.id,
-              "actor_role": e.actor.role.value, "actor_unit": e.actor.unit,
-              "occurred_at": e.occurred_at.isoformat()} for e in envelopes]
-    answer = json.loads(await pool.fetchval(LEGACY_APPEND, stream_id, expected,
-                                            json.dumps(batch, ensure_ascii=False)))
+    batch = [
+        {
+            "event_id": e.event_id,
+            "version": e.version,
+            "type": e.type,
+            "schema_version": e.schema_version,
+            "payload": e.payload,
+            "actor_id": e.actor.id,
+            "actor_role": e.actor.role.value,
+            "actor_unit": e.actor.unit,
+            "occurred_at": e.occurred_at.isoformat(),
+        }
+        for e in envelopes
+    ]
+    answer = json.loads(
+        await pool.fetchval(
+            LEGACY_APPEND, stream_id, expected, json.dumps(batch, ensure_ascii=False)
+        )
+    )
     assert answer["status"] == "ok"
 
 
 async def snapshot(conn: asyncpg.Connection) -> tuple[list, list]:
-    rows = [{k: v for k, v in dict(r).items() if k != "updated_at"}
-            for r in await conn.fetch(SUMMARY)]
+    rows = [
+        {k: v for k, v in dict(r).items() if k != "updated_at"} for r in await conn.fetch(SUMMARY)
+    ]
     return rows, [dict(r) for r in await conn.fetch(STATS)]
 
 
@@ -48,8 +62,10 @@ def _as_of(snap: tuple[list, list], old: tuple[list, list]) -> tuple[list, list]
     rows, stats = snap
     row_keys, stat_keys = list(old[0][0]), list(old[1][0])
     counters = [{k: s[k] for k in stat_keys} for s in stats]
-    return ([{k: r[k] for k in row_keys} for r in rows],
-            [c for c in counters if any(v for k, v in c.items() if k not in ("unit_id", "month"))])
+    return (
+        [{k: r[k] for k in row_keys} for r in rows],
+        [c for c in counters if any(v for k, v in c.items() if k not in ("unit_id", "month"))],
+    )
 
 
 async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
@@ -69,10 +85,17 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         for i in range(4):
             await legacy_append(pool, b, i, [happy[i]])
         # Whole lifecycles folded by 0001, one event at a time and in one batch: every type.
-        complete = [samples.rough_path(), samples.happy_path(), samples.merged_path(),
-                    samples.open_path(False, "grid-8", 5), samples.open_path(True, "grid-8", -2),
-                    samples.urged_path(), samples.breached_at_top_path(),
-                    samples.closed_after_breach_path(), samples.information_in_handling_path()]
+        complete = [
+            samples.rough_path(),
+            samples.happy_path(),
+            samples.merged_path(),
+            samples.open_path(False, "grid-8", 5),
+            samples.open_path(True, "grid-8", -2),
+            samples.urged_path(),
+            samples.breached_at_top_path(),
+            samples.closed_after_breach_path(),
+            samples.information_in_handling_path(),
+        ]
         # what 0001's SQL fold got wrong in the last three, and revision 0011 corrects
         wrong_in_0001 = [{"overdue"}, {"overdue"}, {"stage"}]
         fixed: dict[str, set[str]] = {}
@@ -101,20 +124,27 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         now_rows, now_stats = _as_of(rebuilt, folded_by_0001)
         old_rows, old_stats = folded_by_0001
         assert now_stats == old_stats
-        differs = {old["stream_id"]: {k for k in old if old[k] != new[k]}
-                   for old, new in zip(old_rows, now_rows, strict=True) if old != new}
+        differs = {
+            old["stream_id"]: {k for k in old if old[k] != new[k]}
+            for old, new in zip(old_rows, now_rows, strict=True)
+            if old != new
+        }
         assert differs == fixed
         assert any(r["reminders"] for r in rebuilt[0]) and any(
-            s["supervision_missed"] for s in rebuilt[1])
+            s["supervision_missed"] for s in rebuilt[1]
+        )
         assert (await store.append(a, 0, rough[:8])).duplicate  # retry check across revisions
         await store.append(a, 8, rough[8:])
         for i in range(4, len(happy)):
             await store.append(b, i, [happy[i]])
         report = await store.verify()
         assert report.ok and report.events == len(old_hashes) + len(rough) - 8 + len(happy) - 4
-        assert await pool.fetch(
-            "SELECT event_id, hash FROM events ORDER BY position LIMIT $1", len(old_hashes)
-        ) == old_hashes
+        assert (
+            await pool.fetch(
+                "SELECT event_id, hash FROM events ORDER BY position LIMIT $1", len(old_hashes)
+            )
+            == old_hashes
+        )
         live = await snapshot(owner)
         assert await store.rebuild_projections() == 2 + len(complete)
         assert await snapshot(owner) == live

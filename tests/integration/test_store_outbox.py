@@ -12,8 +12,9 @@ from store.eventstore import EventStore
 
 
 async def outbox_of(store: EventStore, stream: str) -> list[tuple[str, int, str]]:
-    rows = await store.pool.fetch("SELECT event_id, version, type FROM outbox "
-                                  "WHERE stream_id = $1 ORDER BY id", stream)
+    rows = await store.pool.fetch(
+        "SELECT event_id, version, type FROM outbox WHERE stream_id = $1 ORDER BY id", stream
+    )
     return [(r["event_id"], r["version"], r["type"]) for r in rows]
 
 

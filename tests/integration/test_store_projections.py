@@ -19,8 +19,10 @@ STATS_ORDER = "SELECT * FROM unit_monthly_stats ORDER BY unit_id, month"
 async def seed(store: EventStore) -> dict[str, str]:
     """A realistic mix; some streams appended event by event, some in batches."""
     streams = {
-        "happy": samples.happy_path(), "rough": samples.rough_path(),
-        "merged": samples.merged_path(), "waiting": samples.open_path(False, "grid-8", 5),
+        "happy": samples.happy_path(),
+        "rough": samples.rough_path(),
+        "merged": samples.merged_path(),
+        "waiting": samples.open_path(False, "grid-8", 5),
         "handling": samples.open_path(True, "grid-8", -2),
         "waiting_late": samples.open_path(False, "grid-8", 50),
     }
@@ -40,14 +42,21 @@ async def test_need_summary_follows_the_lifecycle(store: EventStore):
     ids = await seed(store)
     happy = await store.need_summary(ids["happy"])
     assert (happy["stage"], happy["outcome"], happy["satisfied"]) == ("closed", "resolved", True)
-    assert (happy["category"], happy["tier"], happy["assigned_unit"]) == ("daily_life", "grid",
-                                                                         "grid-7")
+    assert (happy["category"], happy["tier"], happy["assigned_unit"]) == (
+        "daily_life",
+        "grid",
+        "grid-7",
+    )
     assert happy["task"] is None and happy["closed_at"] == samples.at(9)
     assert (happy["requester_name"], happy["requester_phone"]) == ("张**", "138******78")
     assert happy["address"] == mask_text("1 Example Road") and happy["last_version"] == 9
     rough = await store.need_summary(ids["rough"])
     assert (rough["escalations"], rough["returns"], rough["reopenings"], rough["extensions"]) == (
-        2, 1, 1, 1)
+        2,
+        1,
+        1,
+        1,
+    )
     assert rough["overdue"] is False  # breached, but cleared by completion
     assert (rough["stage"], rough["outcome"]) == ("closed", "no_response")
     merged = await store.need_summary(ids["merged"])
@@ -74,7 +83,10 @@ async def test_unit_inbox_lists_open_tasks_by_due_time(store: EventStore):
     ids = await seed(store)
     inbox = await store.unit_inbox("grid-8")
     assert [row["stream_id"] for row in inbox] == [
-        ids["waiting"], ids["handling"], ids["waiting_late"]]  # due at 9h, 46h, 54h
+        ids["waiting"],
+        ids["handling"],
+        ids["waiting_late"],
+    ]  # due at 9h, 46h, 54h
     assert [row["task"] for row in inbox] == ["accept", "handle", "accept"]
     assert await store.unit_inbox("grid-7") == []  # its need is closed
 
@@ -100,14 +112,18 @@ async def test_rebuild_reproduces_the_live_projections(
     store: EventStore, owner_conn: asyncpg.Connection, fetch_size: int
 ):
     await seed(store)
-    live = ([dict(r) for r in await owner_conn.fetch(SUMMARY_ORDER)],
-            [dict(r) for r in await owner_conn.fetch(STATS_ORDER)])
+    live = (
+        [dict(r) for r in await owner_conn.fetch(SUMMARY_ORDER)],
+        [dict(r) for r in await owner_conn.fetch(STATS_ORDER)],
+    )
     await owner_conn.execute("UPDATE need_summary SET stage = 'collection', escalations = 99")
     await owner_conn.execute("UPDATE unit_monthly_stat_slots SET assigned = assigned + 5")
     async with store.pool.acquire() as conn:
         assert await projections.rebuild_projections(conn, fetch_size) == 6
-    rebuilt = ([dict(r) for r in await owner_conn.fetch(SUMMARY_ORDER)],
-               [dict(r) for r in await owner_conn.fetch(STATS_ORDER)])
+    rebuilt = (
+        [dict(r) for r in await owner_conn.fetch(SUMMARY_ORDER)],
+        [dict(r) for r in await owner_conn.fetch(STATS_ORDER)],
+    )
     strip = [{k: v for k, v in row.items() if k != "updated_at"} for row in live[0]]
     assert [{k: v for k, v in row.items() if k != "updated_at"} for row in rebuilt[0]] == strip
     assert rebuilt[1] == live[1] and len(live[1]) >= 5
@@ -119,21 +135,35 @@ async def test_one_event_at_a_time_folds_like_one_batch(
     """Single-event appends update only the columns their type changes; batches and rebuilds
     write every column. After every event of every scenario (all event types) the row built
     one event at a time equals the row of the same prefix appended as one batch."""
-    reclassify = [*samples.happy_path()[:3], ev.DemandReclassified(
-        category="care", tier="community", urgency="urgent", previous_category="daily_life",
-        previous_tier="grid", reason="wrong tier")]
-    scenarios = [samples.happy_path(), samples.rough_path(), samples.merged_path(),
-                 samples.open_path(True, "grid-8", -2), reclassify]
+    reclassify = [
+        *samples.happy_path()[:3],
+        ev.DemandReclassified(
+            category="care",
+            tier="community",
+            urgency="urgent",
+            previous_category="daily_life",
+            previous_tier="grid",
+            reason="wrong tier",
+        ),
+    ]
+    scenarios = [
+        samples.happy_path(),
+        samples.rough_path(),
+        samples.merged_path(),
+        samples.open_path(True, "grid-8", -2),
+        reclassify,
+    ]
     skip = {"stream_id", "updated_at"}
     for events in scenarios:
         one = samples.new_stream_id()
         for i, envelope in enumerate(samples.envelopes(one, events)):
             await store.append(one, i, [envelope])
             batch = samples.new_stream_id()
-            await store.append(batch, 0, samples.envelopes(batch, events[:i + 1]))
+            await store.append(batch, 0, samples.envelopes(batch, events[: i + 1]))
             a, b = await store.need_summary(one), await store.need_summary(batch)
             assert {k: v for k, v in a.items() if k not in skip} == {
-                k: v for k, v in b.items() if k not in skip}, envelope.type
+                k: v for k, v in b.items() if k not in skip
+            }, envelope.type
     live = [dict(r) for r in await owner_conn.fetch(STATS_ORDER)]
     await store.rebuild_projections()
     assert [dict(r) for r in await owner_conn.fetch(STATS_ORDER)] == live

@@ -44,8 +44,9 @@ async def test_a_late_committer_holds_readers_back_instead_of_being_skipped(
     assert [r.envelope.stream_id for r in await store.read_all()] == [early, late]
 
 
-async def writer(url: str, role: str, rng: random.Random, appended: asyncio.Event,
-                 commit: asyncio.Event) -> int:
+async def writer(
+    url: str, role: str, rng: random.Random, appended: asyncio.Event, commit: asyncio.Event
+) -> int:
     conn = await connect(url, role)
     try:
         sid = samples.new_stream_id()
@@ -60,8 +61,9 @@ async def writer(url: str, role: str, rng: random.Random, appended: asyncio.Even
         await conn.close()
 
 
-async def commit_in_random_order(rng: random.Random, appended: list[asyncio.Event],
-                                 commits: list[asyncio.Event]) -> None:
+async def commit_in_random_order(
+    rng: random.Random, appended: list[asyncio.Event], commits: list[asyncio.Event]
+) -> None:
     """Let writers commit one at a time, each picked at random among those whose append is
     done (an append can wait on a row lock of an uncommitted writer): commits out of position
     order are certain, not left to timing."""
@@ -83,16 +85,22 @@ async def test_a_polling_reader_collects_every_event_once_in_final_order(
     rng = random.Random(20260331)
     appended = [asyncio.Event() for _ in range(40)]
     commits = [asyncio.Event() for _ in range(40)]
-    tasks = [asyncio.create_task(writer(app_url, app_role, rng, a, c))
-             for a, c in zip(appended, commits, strict=False)]
+    tasks = [
+        asyncio.create_task(writer(app_url, app_role, rng, a, c))
+        for a, c in zip(appended, commits, strict=False)
+    ]
     tasks.append(asyncio.create_task(commit_in_random_order(rng, appended, commits)))
     seen: list[str] = []
     naive: list[int] = []  # what "position > last seen" would have collected
     cursor = Cursor()
     while not all(t.done() for t in tasks):
         cursor = await follow(store.pool, cursor, seen, limit=3)
-        naive += [r["position"] for r in await store.pool.fetch(
-            "SELECT position FROM events WHERE position > $1 ORDER BY 1", max(naive, default=0))]
+        naive += [
+            r["position"]
+            for r in await store.pool.fetch(
+                "SELECT position FROM events WHERE position > $1 ORDER BY 1", max(naive, default=0)
+            )
+        ]
         await asyncio.sleep(0.003)
     total = sum(t.result() for t in tasks[:-1])
     await follow(store.pool, cursor, seen, limit=3)

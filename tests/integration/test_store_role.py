@@ -18,13 +18,13 @@ async def test_the_app_logs_in_as_its_own_role_and_cannot_become_the_owner(owner
     app = await connect(owner_url, DEFAULT_APP_ROLE)
     try:
         assert await app.fetchval("SELECT session_user") == DEFAULT_APP_ROLE
-        flags = await app.fetchrow("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
-                                   "WHERE rolname = current_user")
+        flags = await app.fetchrow(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        )
         assert tuple(flags) == (False, False, False)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await app.execute(f'SET ROLE "{owner_name}"')
-        for statement in ("UPDATE events SET type = type", "DELETE FROM events",
-                          "TRUNCATE events"):
+        for statement in ("UPDATE events SET type = type", "DELETE FROM events", "TRUNCATE events"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await app.execute(statement)
         assert await app.fetchval("SELECT count(*) >= 0 FROM events")  # reading is allowed

@@ -47,7 +47,9 @@ async def test_a_row_changed_behind_the_cache_is_replaced_by_the_fold_of_the_eve
     assert store.summaries.get(sid, 4) is not None  # the next append would fold onto it
     await owner_conn.execute(
         "UPDATE need_summary SET stage = 'closed', escalations = 7, last_version = 99 "
-        "WHERE stream_id = $1", sid)
+        "WHERE stream_id = $1",
+        sid,
+    )
     await store.append(sid, 4, [batch[4]])
     assert (await row_is_the_fold(store, sid))["escalations"] == 0
 
@@ -105,4 +107,5 @@ async def test_a_writer_ahead_of_the_stored_stream_is_refused_not_folded_short(
 
 async def _someone_waits_on_a_lock(conn: asyncpg.Connection) -> bool:
     return await conn.fetchval(
-        "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    )

@@ -23,8 +23,13 @@ async def test_a_stored_version_1_payload_reads_as_the_current_shape(
 ):
     sid = samples.new_stream_id()
     old = EventEnvelope(
-        event_id=f"{sid}:1", stream_id=sid, version=1, type="DemandReturned", schema_version=1,
-        payload={"unit_id": "grid-7", "reason": "not ours", "count": 2}, actor=samples.STAFF,
+        event_id=f"{sid}:1",
+        stream_id=sid,
+        version=1,
+        type="DemandReturned",
+        schema_version=1,
+        payload={"unit_id": "grid-7", "reason": "not ours", "count": 2},
+        actor=samples.STAFF,
         occurred_at=samples.at(1),
     )
     # Written as an old release would have: the current validation would refuse this shape.

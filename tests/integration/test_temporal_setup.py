@@ -27,14 +27,16 @@ from workflows import search_attributes
 async def bare_server() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server started with no search attribute flags."""
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(venv_binary("temporal")))
+        dev_server_existing_path=str(venv_binary("temporal"))
+    )
     yield env
     await env.shutdown()
 
 
 async def _custom(client: Client) -> dict[str, int]:
     listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace))
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
     return dict(listed.custom_attributes)
 
 
@@ -57,17 +59,22 @@ async def test_the_command_registers_every_attribute_once(bare_server: WorkflowE
 
 async def test_an_attribute_of_another_type_is_refused(bare_server: WorkflowEnvironment) -> None:
     client = bare_server.client
-    await client.workflow_service.register_namespace(RegisterNamespaceRequest(
-        namespace="mistyped", workflow_execution_retention_period=timedelta(days=1)))
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace="mistyped", workflow_execution_retention_period=timedelta(days=1)
+        )
+    )
     other = await Client.connect(client.service_client.config.target_host, namespace="mistyped")
-    await other.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace="mistyped",
-        search_attributes={"DemandStage": IndexedValueType.INDEXED_VALUE_TYPE_TEXT}))
+    await other.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="mistyped",
+            search_attributes={"DemandStage": IndexedValueType.INDEXED_VALUE_TYPE_TEXT},
+        )
+    )
     with pytest.raises(ConfigError, match="DemandStage is registered as INDEXED_VALUE_TYPE_TEXT"):
         await register_search_attributes(other)
     assert "DemandUnit" not in await _custom(other)  # nothing half-added
 
 
 def test_the_command_needs_an_address() -> None:
-    assert_one_clear_line(run_cli("temporal-setup", env={}),
-                          "TEMPORAL_ADDRESS")
+    assert_one_clear_line(run_cli("temporal-setup", env={}), "TEMPORAL_ADDRESS")

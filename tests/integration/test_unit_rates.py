@@ -16,15 +16,32 @@ from hypothesis import strategies as st
 from store.columns import STAT_COUNTERS
 from store.db import asyncpg_dsn
 
-RATES = ("response_rate", "resolution_rate", "on_time_resolution_rate", "satisfaction_rate",
-         "return_rate", "reopen_rate", "overdue_rate")
+RATES = (
+    "response_rate",
+    "resolution_rate",
+    "on_time_resolution_rate",
+    "satisfaction_rate",
+    "return_rate",
+    "reopen_rate",
+    "overdue_rate",
+)
 small = st.integers(min_value=0, max_value=40)
 
 
 @st.composite
 def month_counters(draw: st.DrawFn) -> dict[str, int]:
-    c = {name: draw(small) for name in ("assigned", "accepted", "completed", "evaluations",
-                                        "returns", "overdue", "no_response")}
+    c = {
+        name: draw(small)
+        for name in (
+            "assigned",
+            "accepted",
+            "completed",
+            "evaluations",
+            "returns",
+            "overdue",
+            "no_response",
+        )
+    }
     c["accepted_in_time"] = draw(st.integers(0, c["accepted"]))
     c["completed_in_time"] = draw(st.integers(0, c["completed"]))
     c["satisfied"] = draw(st.integers(0, c["evaluations"]))
@@ -43,8 +60,12 @@ async def _rates(url: str, counters: dict[str, int]) -> asyncpg.Record:
         values = ", ".join(f"${i + 4}" for i in range(len(STAT_COUNTERS)))
         await conn.execute(
             f"INSERT INTO unit_monthly_stat_slots (unit_id, month, slot, {columns}) "
-            f"VALUES ($1, $2, $3, {values})", unit, date(2026, 6, 1), 0,
-            *(counters[c] for c in STAT_COUNTERS))
+            f"VALUES ($1, $2, $3, {values})",
+            unit,
+            date(2026, 6, 1),
+            0,
+            *(counters[c] for c in STAT_COUNTERS),
+        )
         return await conn.fetchrow("SELECT * FROM unit_monthly_rates WHERE unit_id = $1", unit)
     finally:
         await conn.execute("DELETE FROM unit_monthly_stat_slots WHERE unit_id = $1", unit)
@@ -63,9 +84,14 @@ def test_no_rate_exceeds_one(embedded_database: str) -> None:
 
 
 def test_a_month_that_completes_more_than_it_was_assigned_stays_within_one(
-        embedded_database: str) -> None:
+    embedded_database: str,
+) -> None:
     counters = dict.fromkeys(STAT_COUNTERS, 0) | {
-        "assigned": 1, "completed": 4, "completed_in_time": 3, "returns": 1}
+        "assigned": 1,
+        "completed": 4,
+        "completed_in_time": 3,
+        "returns": 1,
+    }
     row = asyncio.run(_rates(embedded_database, counters))
     assert float(row["resolution_rate"]) == 0.8  # 4 of the 5 needs it finished with
     assert float(row["return_rate"]) == 0.2

@@ -30,24 +30,42 @@ def staff(unit: str) -> Actor:
     return Actor(id=f"staff-{unit}", role=Role.STAFF, unit=unit)
 
 
-def ctx(actor: Actor = SYSTEM, now: datetime = MONDAY_10AM, policy: Policy = POLICY) -> DecisionContext:
+def ctx(
+    actor: Actor = SYSTEM, now: datetime = MONDAY_10AM, policy: Policy = POLICY
+) -> DecisionContext:
     return DecisionContext(now=now, actor=actor, policy=policy)
 
 
-DONGTING_GRID_1 = Location(street="street-hanzheng", community="community-dongting",
-                           grid="grid-dongting-1", building="b7", address="洞庭街 7 号 2 单元")
+DONGTING_GRID_1 = Location(
+    street="street-hanzheng",
+    community="community-dongting",
+    grid="grid-dongting-1",
+    building="b7",
+    address="洞庭街 7 号 2 单元",
+)
 
 
 def submission(
-    title: str, *, description: str = "", requester_id: str = "res-1",
-    kind: RequesterKind = RequesterKind.RESIDENT, channel: Channel = Channel.APP,
-    location: Location = DONGTING_GRID_1, details: dict[str, str] | None = None,
-    external_id: str | None = None, **extra: object,
+    title: str,
+    *,
+    description: str = "",
+    requester_id: str = "res-1",
+    kind: RequesterKind = RequesterKind.RESIDENT,
+    channel: Channel = Channel.APP,
+    location: Location = DONGTING_GRID_1,
+    details: dict[str, str] | None = None,
+    external_id: str | None = None,
+    **extra: object,
 ) -> Submission:
     return Submission(
-        channel=channel, external_id=external_id or f"ext-{requester_id}-{title[:8]}",
+        channel=channel,
+        external_id=external_id or f"ext-{requester_id}-{title[:8]}",
         requester=Requester(requester_id=requester_id, kind=kind, name="张三", phone="13812345678"),
-        location=location, title=title, description=description, details=details or {}, **extra,
+        location=location,
+        title=title,
+        description=description,
+        details=details or {},
+        **extra,
     )
 
 
@@ -94,18 +112,28 @@ class Story:
 def summary_of(state: DemandState) -> dict[str, object]:
     """What the summary row must say of a need in `state`: each column as the typed state
     reads it (store.fold derives the row from the same events by their payloads)."""
-    task = ("accept" if state.stage == Stage.ASSIGNMENT and state.assigned_unit else
-            "handle" if state.stage == Stage.HANDLING else None)
+    task = (
+        "accept"
+        if state.stage == Stage.ASSIGNMENT and state.assigned_unit
+        else "handle"
+        if state.stage == Stage.HANDLING
+        else None
+    )
     pending = state.pending_supervision
     return {
         "stage": state.stage.value if state.stage else None,
         "category": state.category.value if state.category else None,
         "tier": state.tier.value if state.tier else None,
         "urgency": state.urgency.value if state.urgency else None,
-        "assigned_unit": state.assigned_unit, "task": task, "overdue": state.overdue,
-        "escalations": state.escalation_count, "returns": state.return_count,
-        "reopenings": state.reopen_count, "extensions": state.extension_count,
-        "linked_reports": len(state.linked_reports), "reminders": state.reminder_count,
+        "assigned_unit": state.assigned_unit,
+        "task": task,
+        "overdue": state.overdue,
+        "escalations": state.escalation_count,
+        "returns": state.return_count,
+        "reopenings": state.reopen_count,
+        "extensions": state.extension_count,
+        "linked_reports": len(state.linked_reports),
+        "reminders": state.reminder_count,
         "supervisions": state.supervision_count,
         "supervision_unit": pending.unit_id if pending else None,
         "supervision_due_at": pending.reply_due_at if pending else None,

@@ -32,8 +32,13 @@ def test_the_timeline_shows_reasons_and_results() -> None:
 def test_inbox_flags_name_what_needs_attention() -> None:
     assert inbox_flags({"overdue": False, "near_deadline": False, "reminded": False}) == ""
     assert inbox_flags({"overdue": True, "near_deadline": True}) == "超时"
-    assert inbox_flags({"near_deadline": True, "reminded": True, "reminders": 3,
-                        "supervision_due_at": "2026-12-03T10:00:00Z"}) == (
-        "临期 催办×3 督办 12-03 18:00")
+    assert inbox_flags(
+        {
+            "near_deadline": True,
+            "reminded": True,
+            "reminders": 3,
+            "supervision_due_at": "2026-12-03T10:00:00Z",
+        }
+    ) == ("临期 催办×3 督办 12-03 18:00")
     # counted reminders to an earlier holder do not flag this one
     assert inbox_flags({"reminded": False, "reminders": 2}) == ""

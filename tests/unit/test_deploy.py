@@ -31,9 +31,12 @@ SECRET_SETTINGS = {"DATABASE_URL", "MIGRATION_DATABASE_URL", "DATABASE_APP_PASSW
 
 
 def documents() -> list[tuple[str, dict]]:
-    return [(f"{path.name}#{i}", doc) for path in MANIFESTS
-            for i, doc in enumerate(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-            if doc]
+    return [
+        (f"{path.name}#{i}", doc)
+        for path in MANIFESTS
+        for i, doc in enumerate(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        if doc
+    ]
 
 
 def containers(doc: dict) -> list[dict]:
@@ -49,12 +52,20 @@ def test_every_manifest_validates_against_the_kubernetes_schema(name: str, doc: 
 
 def test_the_manifests_cover_every_process() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for _, d in documents()}
-    assert {("Deployment", "demandflow-worker"), ("HorizontalPodAutoscaler", "demandflow-worker"),
-            ("Deployment", "demandflow-api"), ("Service", "demandflow-api"),
-            ("Job", "demandflow-migrate"), ("Deployment", "demandflow-deliver"),
-            ("ConfigMap", "demandflow-config")} <= kinds
-    api = next(d for _, d in documents() if d["metadata"]["name"] == "demandflow-api"
-               and d["kind"] == "Deployment")
+    assert {
+        ("Deployment", "demandflow-worker"),
+        ("HorizontalPodAutoscaler", "demandflow-worker"),
+        ("Deployment", "demandflow-api"),
+        ("Service", "demandflow-api"),
+        ("Job", "demandflow-migrate"),
+        ("Deployment", "demandflow-deliver"),
+        ("ConfigMap", "demandflow-config"),
+    } <= kinds
+    api = next(
+        d
+        for _, d in documents()
+        if d["metadata"]["name"] == "demandflow-api" and d["kind"] == "Deployment"
+    )
     probes = containers(api)[0]
     assert probes["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert "livenessProbe" in probes
@@ -88,10 +99,16 @@ def test_the_compose_file_validates_against_the_compose_specification() -> None:
 
 
 def test_the_dockerfile_passes_hadolint() -> None:
-    hadolint = shutil.which("hadolint") or str(Path(__file__).resolve().parents[2] / ".venv"
-                                               / "bin" / "hadolint")
-    done = subprocess.run([hadolint, "--failure-threshold", "warning", str(DOCKERFILE)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    hadolint = shutil.which("hadolint") or str(
+        Path(__file__).resolve().parents[2] / ".venv" / "bin" / "hadolint"
+    )
+    done = subprocess.run(
+        [hadolint, "--failure-threshold", "warning", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert "USER 10001" in text and "HEALTHCHECK" in text
@@ -105,18 +122,31 @@ def test_the_installed_package_carries_the_console_and_the_migrations(tmp_path) 
 
     root = Path(__file__).resolve().parents[2]
     source = tmp_path / "source"  # a copy: setuptools writes build/ beside what it builds
-    shutil.copytree(root, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "var", "tests", "bench", "build", "*.egg-info", "__pycache__"))
+    shutil.copytree(
+        root,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "var", "tests", "bench", "build", "*.egg-info", "__pycache__"
+        ),
+    )
     uv = shutil.which("uv") or str(root / ".venv" / "bin" / "uv")
-    done = subprocess.run([uv, "build", "--wheel", "-q", "-o", str(tmp_path / "dist"),
-                           str(source)], capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [uv, "build", "--wheel", "-q", "-o", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     names = set(zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).namelist())
-    for needed in ("api/console/templates/need.html", "api/console/zh_CN.yaml",
-                   "api/console/static/console.js", "api/static/vendor/echarts/echarts.min.js",
-                   "api/static/vendor/redoc/redoc.standalone.js",
-                   "store/migrations/versions/0009_outbox_webhooks.py"):
+    for needed in (
+        "api/console/templates/need.html",
+        "api/console/zh_CN.yaml",
+        "api/console/static/console.js",
+        "api/static/vendor/echarts/echarts.min.js",
+        "api/static/vendor/redoc/redoc.standalone.js",
+        "store/migrations/versions/0009_outbox_webhooks.py",
+    ):
         assert needed in names, needed
 
 
@@ -132,9 +162,17 @@ def test_the_grafana_dashboard_asks_only_for_metrics_we_define() -> None:
 
     dashboard = json.loads((DEPLOY / "grafana" / "demandflow.json").read_text(encoding="utf-8"))
     assert dashboard["timezone"] == "Asia/Shanghai"
-    defined = {sample for family in REGISTRY.collect() if family.name.startswith("demandflow_")
-               for sample in {family.name, f"{family.name}_total", f"{family.name}_bucket"}}
-    used = {name for panel in dashboard["panels"] for target in panel["targets"]
-            for name in re.findall(r"\bdemandflow_[a-z_]+", target["expr"])}
+    defined = {
+        sample
+        for family in REGISTRY.collect()
+        if family.name.startswith("demandflow_")
+        for sample in {family.name, f"{family.name}_total", f"{family.name}_bucket"}
+    }
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bdemandflow_[a-z_]+", target["expr"])
+    }
     assert used and used <= defined, used - defined
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])

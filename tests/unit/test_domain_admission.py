@@ -29,14 +29,19 @@ def test_text_is_trimmed_and_a_grid_brings_its_community():
     assert admitted.location.community == "community-qinghe"
 
 
-@pytest.mark.parametrize(("location", "field"), [
-    (Location(street="street-nowhere"), "location.street"),
-    (Location(street="community-dongting"), "location.street"),
-    (Location(street=STREET, community="grid-dongting-1"), "location.community"),
-    (Location(street=STREET, grid="dept-health"), "location.grid"),
-    (Location(street=STREET, community="community-xinhua", grid="grid-dongting-1"),
-     "location.grid"),
-])
+@pytest.mark.parametrize(
+    ("location", "field"),
+    [
+        (Location(street="street-nowhere"), "location.street"),
+        (Location(street="community-dongting"), "location.street"),
+        (Location(street=STREET, community="grid-dongting-1"), "location.community"),
+        (Location(street=STREET, grid="dept-health"), "location.grid"),
+        (
+            Location(street=STREET, community="community-xinhua", grid="grid-dongting-1"),
+            "location.grid",
+        ),
+    ],
+)
 def test_a_place_outside_the_directory_is_refused_naming_the_field(location, field):
     with pytest.raises(InvalidCommand) as refused:
         admit(submission("路灯坏了", location=location), POLICY)
@@ -66,13 +71,24 @@ def test_two_submitters_with_one_external_id_name_two_needs():
 def test_visible_text_and_places_in_text():
     assert has_visible_text("a") and has_visible_text("路") and not has_visible_text("。\u200b")
     assert places_in("3号楼4单元、B6栋，我家在汉正街857号，十二栋，3号院") == {
-        "b:3", "u:3/4", "b:b6", "a:汉正街857", "b:12", "y:3"}
+        "b:3",
+        "u:3/4",
+        "b:b6",
+        "a:汉正街857",
+        "b:12",
+        "y:3",
+    }
     assert places_in("有一栋楼，两栋楼之间") == set()
     assert places_in("A4纸不够了，买了2个") == set()
 
 
 def test_empty_or_placeholder_building_and_address_are_dropped():
-    place = Location(street=STREET, community="community-dongting", grid="grid-dongting-1",
-                     building=" 无 ", address="  ")
+    place = Location(
+        street=STREET,
+        community="community-dongting",
+        grid="grid-dongting-1",
+        building=" 无 ",
+        address="  ",
+    )
     admitted = admit(submission("路灯坏了", location=place), POLICY)
     assert admitted.location.building is None and admitted.location.address is None

@@ -12,18 +12,66 @@ R = RequesterKind
 @pytest.mark.parametrize(
     ("text", "kind", "category", "tier", "rule"),
     [
-        ("下个月退休，怎么申请养老金？", R.RESIDENT, Category.GOVERNMENT_AFFAIRS, Tier.GRID, "retirement"),
-        ("How do I apply when I retire?", R.RESIDENT, Category.GOVERNMENT_AFFAIRS, Tier.GRID, "retirement"),
-        ("员工健康证到期需要换证", R.ENTERPRISE, Category.ENTERPRISE_AFFAIRS, Tier.STREET, "health-certificate"),
-        ("Staff health certificate renewal", R.ENTERPRISE, Category.ENTERPRISE_AFFAIRS, Tier.STREET, "health-certificate"),
-        ("汉正街857号环境卫生差", R.PARTY_MEMBER, Category.DAILY_LIFE, Tier.COMMUNITY, "sanitation"),
-        ("Garbage piling up by the gate", R.RESIDENT, Category.DAILY_LIFE, Tier.COMMUNITY, "sanitation"),
+        (
+            "下个月退休，怎么申请养老金？",
+            R.RESIDENT,
+            Category.GOVERNMENT_AFFAIRS,
+            Tier.GRID,
+            "retirement",
+        ),
+        (
+            "How do I apply when I retire?",
+            R.RESIDENT,
+            Category.GOVERNMENT_AFFAIRS,
+            Tier.GRID,
+            "retirement",
+        ),
+        (
+            "员工健康证到期需要换证",
+            R.ENTERPRISE,
+            Category.ENTERPRISE_AFFAIRS,
+            Tier.STREET,
+            "health-certificate",
+        ),
+        (
+            "Staff health certificate renewal",
+            R.ENTERPRISE,
+            Category.ENTERPRISE_AFFAIRS,
+            Tier.STREET,
+            "health-certificate",
+        ),
+        (
+            "汉正街857号环境卫生差",
+            R.PARTY_MEMBER,
+            Category.DAILY_LIFE,
+            Tier.COMMUNITY,
+            "sanitation",
+        ),
+        (
+            "Garbage piling up by the gate",
+            R.RESIDENT,
+            Category.DAILY_LIFE,
+            Tier.COMMUNITY,
+            "sanitation",
+        ),
         ("楼下路灯不亮", R.RESIDENT, Category.DAILY_LIFE, Tier.GRID, "street-lamp"),
         ("想咨询律师合同纠纷", R.RESIDENT, Category.LEGAL, Tier.COMMUNITY, "legal-aid"),
-        ("我的微心愿：一个亮灯的篮球场", R.WORKER, Category.WORKER_CARE, Tier.STREET, "worker-care"),
+        (
+            "我的微心愿：一个亮灯的篮球场",
+            R.WORKER,
+            Category.WORKER_CARE,
+            Tier.STREET,
+            "worker-care",
+        ),
         ("孩子的微心愿", R.RESIDENT, Category.CARE, Tier.COMMUNITY, "micro-wish"),
         ("人才公寓申请", R.TALENT, Category.TALENT, Tier.STREET, "talent"),
-        ("开具增值税发票", R.ENTERPRISE, Category.ENTERPRISE_AFFAIRS, Tier.STREET, "enterprise-tax"),
+        (
+            "开具增值税发票",
+            R.ENTERPRISE,
+            Category.ENTERPRISE_AFFAIRS,
+            Tier.STREET,
+            "enterprise-tax",
+        ),
     ],
 )
 def test_keyword_rules_classify_chinese_and_english_texts(text, kind, category, tier, rule):
@@ -112,8 +160,9 @@ def test_reclassifying_during_handling_is_recorded_without_moving_the_need():
     story = Story()
     story.submit(submission("楼下路灯不亮"))
     story.run(Accept(), staff("grid-dongting-1"))
-    command = Reclassify(category=Category.DAILY_LIFE, tier=Tier.GRID, urgency=Urgency.URGENT,
-                         reason="电线裸露")
+    command = Reclassify(
+        category=Category.DAILY_LIFE, tier=Tier.GRID, urgency=Urgency.URGENT, reason="电线裸露"
+    )
     assert types(story.run(command, DISPATCHER)) == ["DemandReclassified"]
     assert story.state.assigned_unit == "grid-dongting-1"
 

@@ -35,8 +35,13 @@ ENTERPRISE = RequesterKind.ENTERPRISE
 
 
 def health_certificates(details=None):
-    return submission("员工健康证集中办理", requester_id="ent-huading", kind=ENTERPRISE,
-                      channel=Channel.JOINT_MEETING, details=details)
+    return submission(
+        "员工健康证集中办理",
+        requester_id="ent-huading",
+        kind=ENTERPRISE,
+        channel=Channel.JOINT_MEETING,
+        details=details,
+    )
 
 
 def test_demand_id_hashes_the_external_id_and_never_shows_it():
@@ -49,7 +54,10 @@ def test_demand_id_hashes_the_external_id_and_never_shows_it():
 def test_a_complete_submission_is_classified_and_assigned_at_once():
     story = Story()
     assert types(story.submit(submission("小区路灯坏了"))) == [
-        "DemandSubmitted", "DemandClassified", "DemandAssigned"]
+        "DemandSubmitted",
+        "DemandClassified",
+        "DemandAssigned",
+    ]
     assert story.state.stage == Stage.ASSIGNMENT
 
 
@@ -92,15 +100,17 @@ def test_expiry_hands_the_need_to_the_grid_worker_when_the_policy_says_so():
     story.submit(health_certificates())
     due = story.state.pending_information.due_at
     events = story.at(due).run(ExpireInformationRequest(due_at=due))
-    assert types(events) == [
-        "InformationRequestExpired", "DemandClassified", "DemandAssigned"]
+    assert types(events) == ["InformationRequestExpired", "DemandClassified", "DemandAssigned"]
     assert events[0].action == "hand_to_grid"
     assert events[2].unit_id == "grid-dongting-1" and events[2].reason == "handed_to_grid"
 
 
 def test_expiry_closes_the_need_as_incomplete_when_the_policy_says_so():
-    closing = POLICY.model_copy(update={"collection": POLICY.collection.model_copy(
-        update={"on_information_expiry": "close"})})
+    closing = POLICY.model_copy(
+        update={
+            "collection": POLICY.collection.model_copy(update={"on_information_expiry": "close"})
+        }
+    )
     story = Story(policy=closing)
     story.submit(health_certificates())
     due = story.state.pending_information.due_at
@@ -151,8 +161,12 @@ def test_a_linked_report_adds_its_requester_once():
     assert [r.requester_id for r in story.state.requesters] == ["res-1", "res-2"]
 
 
-OPEN = OpenNeedSummary(stream_id="need-app-1", category=Category.DAILY_LIFE,
-                       place_key=DONGTING_GRID_1.place_key(), submitted_at=MONDAY_10AM)
+OPEN = OpenNeedSummary(
+    stream_id="need-app-1",
+    category=Category.DAILY_LIFE,
+    place_key=DONGTING_GRID_1.place_key(),
+    submitted_at=MONDAY_10AM,
+)
 
 
 @pytest.mark.parametrize(
@@ -162,10 +176,20 @@ OPEN = OpenNeedSummary(stream_id="need-app-1", category=Category.DAILY_LIFE,
         ("垃圾没人清扫", DONGTING_GRID_1, 71, True),
         ("垃圾没人清扫", DONGTING_GRID_1, 73, False),
         ("怎么办理退休", DONGTING_GRID_1, 1, False),
-        ("857号卫生太差", Location(street="street-hanzheng", community="community-qinghe"), 1, False),
+        (
+            "857号卫生太差",
+            Location(street="street-hanzheng", community="community-qinghe"),
+            1,
+            False,
+        ),
     ],
-    ids=["same-category-place-window", "edge-of-window", "after-window", "other-category",
-         "other-place"],
+    ids=[
+        "same-category-place-window",
+        "edge-of-window",
+        "after-window",
+        "other-category",
+        "other-place",
+    ],
 )
 def test_duplicates_need_same_category_same_place_within_the_window(
     title, location, hours_later, expected

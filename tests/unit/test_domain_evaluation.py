@@ -26,8 +26,11 @@ def completed_lamp(neighbours: int = 0) -> Story:
     story.submit(submission("楼下路灯不亮"))
     for n in range(neighbours):
         requester = Requester(requester_id=f"res-{n + 2}", kind=RequesterKind.RESIDENT)
-        story.run(LinkReport(linked_stream_id=f"need-app-{n}", channel=Channel.WECHAT,
-                             requester=requester))
+        story.run(
+            LinkReport(
+                linked_stream_id=f"need-app-{n}", channel=Channel.WECHAT, requester=requester
+            )
+        )
     story.run(Accept(), GRID)
     story.later(hours=1).run(DONE, GRID)
     return story
@@ -44,7 +47,8 @@ def test_every_linked_requester_is_asked_to_evaluate():
 def test_the_need_closes_satisfied_when_every_reviewer_is_satisfied():
     story = completed_lamp(neighbours=1)
     assert types(story.run(Evaluate(reviewer_id="res-1", rating=Rating.SATISFIED), RESIDENT)) == [
-        "EvaluationSubmitted"]
+        "EvaluationSubmitted"
+    ]
     events = story.run(Evaluate(reviewer_id="res-2", rating=Rating.BASICALLY_SATISFIED), NEIGHBOUR)
     assert types(events) == ["EvaluationSubmitted", "DemandClosed"]
     assert (events[1].outcome, events[1].satisfied) == (Outcome.RESOLVED, True)
@@ -84,21 +88,30 @@ def test_window_expiry_concludes_on_the_answers_received():
     story = completed_lamp(neighbours=1)
     story.run(Evaluate(reviewer_id="res-1", rating=Rating.SATISFIED), RESIDENT)
     events = story.at(story.state.evaluation_due_at).run(
-        CloseEvaluationWindow(due_at=story.state.evaluation_due_at))
+        CloseEvaluationWindow(due_at=story.state.evaluation_due_at)
+    )
     assert events[0].missing_reviewers == ["res-2"]
     assert (events[1].outcome, events[1].satisfied) == (Outcome.RESOLVED, True)
 
 
 def test_an_enterprise_need_adds_the_community_committee_and_the_park_audit():
     story = Story()
-    story.submit(submission("员工健康证换证", requester_id="ent-1", kind=RequesterKind.ENTERPRISE,
-                            details={"staff_count": "1800"}))
+    story.submit(
+        submission(
+            "员工健康证换证",
+            requester_id="ent-1",
+            kind=RequesterKind.ENTERPRISE,
+            details={"staff_count": "1800"},
+        )
+    )
     story.run(Accept(), staff("dept-health"))
     story.run(DONE, staff("dept-health"))
     asked = story.last("EvaluationRequested")
     assert [(r.reviewer_id, r.role) for r in asked.reviewers] == [
-        ("ent-1", "requester"), ("community-dongting", "community_committee"),
-        ("park-audit-hanzheng", "park_audit")]
+        ("ent-1", "requester"),
+        ("community-dongting", "community_committee"),
+        ("park-audit-hanzheng", "park_audit"),
+    ]
     assert asked.rule_id == "evaluation.enterprise"
 
 

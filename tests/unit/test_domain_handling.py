@@ -69,8 +69,9 @@ def test_a_breach_escalates_one_rung_at_a_time_up_to_the_supervision_office():
     ladder = []
     for _ in range(12):
         events = fire_next(story)
-        ladder += [(e.from_unit, e.to_unit, e.to_kind) for e in events
-                   if e.type == "HandlingEscalated"]
+        ladder += [
+            (e.from_unit, e.to_unit, e.to_kind) for e in events if e.type == "HandlingEscalated"
+        ]
         if story.state.assigned_kind == UnitKind.SUPERVISION:
             break
     assert ladder == [
@@ -129,8 +130,9 @@ def test_a_refused_extension_keeps_the_deadline():
     story = accepted_lamp()
     due = story.state.due_at
     story.run(RequestExtension(extra_hours=8, reason="等配件"), GRID)
-    assert types(story.run(DecideExtension(approve=False, reason="可以今天修"),
-                           staff("community-dongting"))) == ["ExtensionRefused"]
+    assert types(
+        story.run(DecideExtension(approve=False, reason="可以今天修"), staff("community-dongting"))
+    ) == ["ExtensionRefused"]
     assert story.state.due_at == due
 
 
@@ -170,7 +172,8 @@ def test_progress_from_another_unit_is_refused():
 def test_completion_in_time_starts_the_evaluation():
     story = accepted_lamp()
     events = story.later(hours=2).run(
-        Complete(result_summary="已更换灯泡", service_mode=ServiceMode.ON_SITE), GRID)
+        Complete(result_summary="已更换灯泡", service_mode=ServiceMode.ON_SITE), GRID
+    )
     assert types(events) == ["HandlingCompleted", "EvaluationRequested"]
     assert events[0].in_time is True and story.state.stage == Stage.EVALUATION
 
@@ -256,8 +259,9 @@ def test_a_supervision_order_waits_for_a_written_reply_and_goes_up_when_missed()
     unit = story.state.assigned_unit
     boss = Actor(id="sup-1", role=Role.SUPERVISOR)
     with pytest.raises(NotPermitted):  # staff do not order supervision
-        story.run(Supervise(note="请说明", reply_hours=4), Actor(id="s", role=Role.STAFF,
-                                                               unit=unit))
+        story.run(
+            Supervise(note="请说明", reply_hours=4), Actor(id="s", role=Role.STAFF, unit=unit)
+        )
     ordered = story.run(Supervise(note="请于4小时内书面说明进展", reply_hours=4), boss)
     assert [e.type for e in ordered] == ["SupervisionOrdered"]
     due = story.state.pending_supervision.reply_due_at
@@ -271,10 +275,12 @@ def test_a_supervision_order_waits_for_a_written_reply_and_goes_up_when_missed()
     assert missed[0].escalated_to is not None  # the unit above answers for it now
     assert story.run(SupervisionDue(due_at=due)) == []  # once
     with pytest.raises(NotYourUnit):
-        story.run(ReplySupervision(reply="已处理"), Actor(id="x", role=Role.STAFF,
-                                                       unit="dept-health"))
-    replied = story.run(ReplySupervision(reply="已安排维修"), Actor(id="s", role=Role.STAFF,
-                                                               unit=unit))
+        story.run(
+            ReplySupervision(reply="已处理"), Actor(id="x", role=Role.STAFF, unit="dept-health")
+        )
+    replied = story.run(
+        ReplySupervision(reply="已安排维修"), Actor(id="s", role=Role.STAFF, unit=unit)
+    )
     assert replied[0].in_time is False and story.state.pending_supervision is None
     assert story.state.supervision_count == 1
     with pytest.raises(InvalidCommand):  # nothing to reply to

@@ -36,8 +36,14 @@ def test_the_demo_district_has_the_four_colour_service_teams_and_the_departments
 
 @pytest.mark.parametrize(
     ("written", "expected"),
-    [(8, timedelta(hours=8)), (0.5, timedelta(minutes=30)), ("90s", timedelta(seconds=90)),
-     ("15m", timedelta(minutes=15)), ("8h", timedelta(hours=8)), ("2d", timedelta(days=2))],
+    [
+        (8, timedelta(hours=8)),
+        (0.5, timedelta(minutes=30)),
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("8h", timedelta(hours=8)),
+        ("2d", timedelta(days=2)),
+    ],
 )
 def test_durations_are_hours_or_carry_a_unit(written, expected):
     assert parse_duration(written) == expected
@@ -57,8 +63,10 @@ def test_a_policy_survives_a_json_round_trip_for_workflow_inputs():
 
 
 def test_unknown_unit_references_are_refused():
-    text = (DEPLOY / "policy.yaml").read_text().replace(
-        "first_receiver: street-hanzheng", "first_receiver: street-nowhere"
+    text = (
+        (DEPLOY / "policy.yaml")
+        .read_text()
+        .replace("first_receiver: street-hanzheng", "first_receiver: street-nowhere")
     )
     with pytest.raises(ValueError, match="street-nowhere"):
         load_policy(text)

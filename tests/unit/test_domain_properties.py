@@ -1,6 +1,5 @@
 """Property: any sequence of commands run through `decide` folds into a sound state."""
 
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,22 +34,44 @@ from tests.unit.domain_kit import (
     summary_of,
 )
 
-TITLES = ["楼下路灯不亮", "员工健康证换证", "857号卫生脏乱", "有个问题想问问", "人才公寓申请",
-          "下个月退休"]
+TITLES = [
+    "楼下路灯不亮",
+    "员工健康证换证",
+    "857号卫生脏乱",
+    "有个问题想问问",
+    "人才公寓申请",
+    "下个月退休",
+]
 KINDS = [RequesterKind.RESIDENT, RequesterKind.ENTERPRISE, RequesterKind.TALENT]
 UNITS = [u.id for u in POLICY.units]
-COUNTERS = ("version", "return_count", "escalation_count", "reopen_count", "extension_count",
-            "reminder_count", "progress_count")
+COUNTERS = (
+    "version",
+    "return_count",
+    "escalation_count",
+    "reopen_count",
+    "extension_count",
+    "reminder_count",
+    "progress_count",
+)
 
 
 def actor_for(state: DemandState, pick: int) -> Actor:
     """Mostly the actor the command needs, sometimes someone else."""
     owner = [staff(state.assigned_unit)] * 2 if state.assigned_unit else []
     approver = [staff(state.pending_extension.approver_unit)] if state.pending_extension else []
-    reviewers = [Actor(id=r.reviewer_id, role=Role.REQUESTER, unit=r.reviewer_id)
-                 for r in state.reviewers]
-    choices = [*owner, *approver, *reviewers, DISPATCHER, SUPERVISOR, RESIDENT, SYSTEM,
-               staff("grid-qinghe-2")]
+    reviewers = [
+        Actor(id=r.reviewer_id, role=Role.REQUESTER, unit=r.reviewer_id) for r in state.reviewers
+    ]
+    choices = [
+        *owner,
+        *approver,
+        *reviewers,
+        DISPATCHER,
+        SUPERVISOR,
+        RESIDENT,
+        SYSTEM,
+        staff("grid-qinghe-2"),
+    ]
     return choices[pick % len(choices)]
 
 
@@ -59,18 +80,32 @@ def evaluation(pick: int, rating: Rating) -> object:
 
 
 COMMANDS = st.one_of(
-    st.builds(lambda t, k: c.Submit(submission=submission(t, kind=k)),
-              st.sampled_from(TITLES), st.sampled_from(KINDS)),
-    st.builds(lambda f: c.ProvideInformation(fields={f: "1"}),
-              st.sampled_from(["staff_count", "position", "photo"])),
+    st.builds(
+        lambda t, k: c.Submit(submission=submission(t, kind=k)),
+        st.sampled_from(TITLES),
+        st.sampled_from(KINDS),
+    ),
+    st.builds(
+        lambda f: c.ProvideInformation(fields={f: "1"}),
+        st.sampled_from(["staff_count", "position", "photo"]),
+    ),
     st.just(c.RequestInformation(missing_fields=["photo"])),
-    st.builds(lambda n: c.LinkReport(linked_stream_id=f"need-app-{n}", channel=Channel.APP,
-                                     requester=Requester(requester_id=f"res-{n}",
-                                                         kind=RequesterKind.RESIDENT)),
-              st.integers(2, 4)),
+    st.builds(
+        lambda n: c.LinkReport(
+            linked_stream_id=f"need-app-{n}",
+            channel=Channel.APP,
+            requester=Requester(requester_id=f"res-{n}", kind=RequesterKind.RESIDENT),
+        ),
+        st.integers(2, 4),
+    ),
     st.builds(c.Classify, category=st.sampled_from(Category), tier=st.sampled_from(Tier)),
-    st.builds(c.Reclassify, category=st.sampled_from(Category), tier=st.sampled_from(Tier),
-              urgency=st.sampled_from(Urgency), reason=st.just("fix")),
+    st.builds(
+        c.Reclassify,
+        category=st.sampled_from(Category),
+        tier=st.sampled_from(Tier),
+        urgency=st.sampled_from(Urgency),
+        reason=st.just("fix"),
+    ),
     st.builds(c.Assign, unit_id=st.one_of(st.none(), st.sampled_from(UNITS))),
     st.just(c.Return(reason="not ours")),
     st.just(c.Accept()),
@@ -83,7 +118,11 @@ COMMANDS = st.one_of(
     st.builds(c.DecideExtension, approve=st.booleans()),
     st.just(c.Complete(result_summary="done", service_mode=ServiceMode.ON_SITE)),
     st.builds(evaluation, st.integers(0, 5), st.sampled_from(Rating)),
-    st.just("timer"), st.just("timer"), st.just("next"), st.just("next"), st.just("next"),
+    st.just("timer"),
+    st.just("timer"),
+    st.just("next"),
+    st.just("next"),
+    st.just("next"),
 )
 STEP = st.tuples(COMMANDS, st.integers(0, 600), st.integers(0, 20))
 
@@ -107,7 +146,8 @@ def next_step(state: DemandState, pick: int) -> tuple[c.Command, Actor]:
     reviewer = waiting[0] if waiting else "res-1"
     rating = list(Rating)[pick % 3]
     return c.Evaluate(reviewer_id=reviewer, rating=rating), Actor(
-        id=reviewer, role=Role.REVIEWER, unit=reviewer)
+        id=reviewer, role=Role.REVIEWER, unit=reviewer
+    )
 
 
 def concrete(state: DemandState, drawn: object) -> c.Command:
@@ -145,10 +185,14 @@ def check_invariants(state: DemandState, story: Story) -> None:
 
 def folded_row(story: Story) -> dict[str, object]:
     """The summary row store.fold makes of the story's events, one append at a time."""
-    envelopes = [EventEnvelope.wrap(e, event_id=f"e-{v}", stream_id="need-app-0", version=v,
-                                    actor=actor, occurred_at=at)
-                 for v, (e, (at, actor)) in enumerate(zip(story.history, story.moments,
-                                                          strict=True), start=1)]
+    envelopes = [
+        EventEnvelope.wrap(
+            e, event_id=f"e-{v}", stream_id="need-app-0", version=v, actor=actor, occurred_at=at
+        )
+        for v, (e, (at, actor)) in enumerate(
+            zip(story.history, story.moments, strict=True), start=1
+        )
+    ]
     row = None
     for envelope in envelopes:
         row, _ = store_fold.fold(row, "need-app-0", [envelope])
@@ -174,13 +218,19 @@ def apply_checked(story: Story, command: c.Command, actor: Actor) -> None:
         current = after
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.data())
 def test_any_valid_command_sequence_keeps_the_invariants(data):
     story = Story()
-    story.submit(data.draw(st.builds(lambda t, k: submission(t, kind=k),
-                                     st.sampled_from(TITLES), st.sampled_from(KINDS))))
+    story.submit(
+        data.draw(
+            st.builds(
+                lambda t, k: submission(t, kind=k), st.sampled_from(TITLES), st.sampled_from(KINDS)
+            )
+        )
+    )
     for drawn, minutes, pick in data.draw(st.lists(STEP, min_size=5, max_size=40)):
         if drawn == "timer":
             upcoming = next_deadline(story.state)
@@ -209,7 +259,9 @@ def test_following_only_the_timers_always_ends_in_a_closed_or_waiting_need(title
             break
         story.at(max(story.now, upcoming[0])).run(upcoming[1])
         if story.state.stage == Stage.HANDLING and story.state.assigned_unit:
-            story.run(c.Complete(result_summary="done", service_mode=ServiceMode.ONLINE),
-                      staff(story.state.assigned_unit))
+            story.run(
+                c.Complete(result_summary="done", service_mode=ServiceMode.ONLINE),
+                staff(story.state.assigned_unit),
+            )
     assert next_deadline(story.state) is None
     assert story.state.stage in (Stage.CLOSED, Stage.CLASSIFICATION, Stage.ASSIGNMENT)

@@ -29,17 +29,24 @@ from tests.unit.domain_kit import (
     types,
 )
 
-GRID_ONLY = Location(street="street-hanzheng", community="community-dongting",
-                     grid="grid-dongting-1")
+GRID_ONLY = Location(
+    street="street-hanzheng", community="community-dongting", grid="grid-dongting-1"
+)
 
 
 def at(building: str | None = None, address: str | None = None, **coords: float) -> Location:
     return GRID_ONLY.model_copy(update={"building": building, "address": address})
 
 
-def printed(stream_id: str, title: str, location: Location = GRID_ONLY, *,
-            requester_id: str = "res-1", details: dict[str, str] | None = None,
-            minutes: int = 0):
+def printed(
+    stream_id: str,
+    title: str,
+    location: Location = GRID_ONLY,
+    *,
+    requester_id: str = "res-1",
+    details: dict[str, str] | None = None,
+    minutes: int = 0,
+):
     report = submission(title, requester_id=requester_id, location=location, details=details)
     return fingerprint(stream_id, report, POLICY, MONDAY_10AM + timedelta(minutes=minutes))
 
@@ -81,8 +88,11 @@ def test_a_grid_only_report_is_at_most_a_possible_repeat():
 
 def test_reports_in_different_grids_are_never_repeats():
     first = printed("a", "6栋楼道灯坏了", at("6栋"))
-    elsewhere = printed("b", "6栋楼道灯坏了", GRID_ONLY.model_copy(
-        update={"grid": "grid-dongting-2", "building": "6栋"}))
+    elsewhere = printed(
+        "b",
+        "6栋楼道灯坏了",
+        GRID_ONLY.model_copy(update={"grid": "grid-dongting-2", "building": "6栋"}),
+    )
     assert judge(elsewhere, first, POLICY).kind == "none"
 
 
@@ -125,8 +135,9 @@ def test_a_fingerprint_keeps_places_as_digests_only():
 
 def test_a_merge_verdict_ends_the_submission_with_its_score():
     story = Story()
-    verdict = RepeatVerdict(kind="merge", of_stream_id="need-x", score=0.9,
-                            rule_id="collection.repeats.street-lamp")
+    verdict = RepeatVerdict(
+        kind="merge", of_stream_id="need-x", score=0.9, rule_id="collection.repeats.street-lamp"
+    )
     events = story.run(Submit(submission=submission("6栋楼道灯坏了"), repeat=verdict))
     assert types(events) == ["DemandSubmitted", "DemandMerged", "DemandClosed"]
     assert (events[1].into_stream_id, events[1].score) == ("need-x", 0.9)
@@ -168,16 +179,22 @@ def test_staff_cannot_settle_a_possible_repeat():
 def primary_with_a_linked_report() -> Story:
     story = Story()
     story.run(Submit(submission=submission("6栋楼道灯坏了", requester_id="res-1")))
-    story.run(LinkReport(linked_stream_id="need-app-0000000000000001", channel="app",
-                         requester=Requester(requester_id="res-2", kind="resident")))
+    story.run(
+        LinkReport(
+            linked_stream_id="need-app-0000000000000001",
+            channel="app",
+            requester=Requester(requester_id="res-2", kind="resident"),
+        )
+    )
     assert {r.requester_id for r in story.state.requesters} == {"res-1", "res-2"}
     return story
 
 
 def test_unmerge_takes_the_report_and_its_requester_out_of_the_need():
     story = primary_with_a_linked_report()
-    events = story.run(UnlinkReport(linked_stream_id="need-app-0000000000000001",
-                                    reason="是另一盏灯"), SUPERVISOR)
+    events = story.run(
+        UnlinkReport(linked_stream_id="need-app-0000000000000001", reason="是另一盏灯"), SUPERVISOR
+    )
     assert types(events) == ["ReportUnlinked"]
     assert events[0].split_stream_id == split_id("need-app-0000000000000001")
     assert story.state.linked_reports == ()
@@ -187,23 +204,28 @@ def test_unmerge_takes_the_report_and_its_requester_out_of_the_need():
 def test_unmerge_of_a_report_that_was_never_merged_here_is_refused():
     story = primary_with_a_linked_report()
     with pytest.raises(InvalidCommand):
-        story.run(UnlinkReport(linked_stream_id="need-app-00000000000000ff", reason="x"),
-                  SUPERVISOR)
+        story.run(
+            UnlinkReport(linked_stream_id="need-app-00000000000000ff", reason="x"), SUPERVISOR
+        )
     with pytest.raises(NotPermitted):
-        story.run(UnlinkReport(linked_stream_id="need-app-0000000000000001", reason="x"),
-                  staff("grid-dongting-1"))
+        story.run(
+            UnlinkReport(linked_stream_id="need-app-0000000000000001", reason="x"),
+            staff("grid-dongting-1"),
+        )
 
 
 def test_a_split_need_counts_its_acceptance_deadline_from_its_own_submission():
     submitted = MONDAY_10AM - timedelta(hours=1)
-    origin = SplitOrigin(merged_stream_id="need-app-0000000000000001",
-                         primary_stream_id="need-app-0000000000000002", submitted_at=submitted)
+    origin = SplitOrigin(
+        merged_stream_id="need-app-0000000000000001",
+        primary_stream_id="need-app-0000000000000002",
+        submitted_at=submitted,
+    )
     story = Story()
     events = story.run(Submit(submission=submission("6栋楼道灯坏了"), split=origin))
     assert types(events)[:2] == ["DemandSubmitted", "DemandSplit"]
     assigned = next(e for e in events if e.type == "DemandAssigned")
     assert assigned.accept_due_at == submitted + POLICY.sla.acceptance  # 09:00 + 2 h
-
 
 
 def test_two_units_of_one_building_are_two_lifts():
@@ -214,11 +236,15 @@ def test_two_units_of_one_building_are_two_lifts():
 
 def test_a_street_without_a_number_or_a_placeholder_is_no_place():
     street = at(address="汉正街")
-    assert judge(printed("b", "路灯坏了", street), printed("a", "路灯不亮", street),
-                 POLICY).kind != "merge"
+    assert (
+        judge(printed("b", "路灯坏了", street), printed("a", "路灯不亮", street), POLICY).kind
+        != "merge"
+    )
     nothing = at("无")
-    assert judge(printed("b", "路灯坏了", nothing), printed("a", "路灯不亮", nothing),
-                 POLICY).kind != "merge"
+    assert (
+        judge(printed("b", "路灯坏了", nothing), printed("a", "路灯不亮", nothing), POLICY).kind
+        != "merge"
+    )
 
 
 def test_courtyards_and_buildings_are_not_confused():
@@ -234,9 +260,14 @@ def test_different_buildings_stay_different_even_a_few_metres_apart():
     other = printed("b", "7栋电梯坏了", details=close)
     assert judge(other, first, POLICY).kind == "none"
     origin = {"lat": "0", "long": "0"}
-    assert judge(printed("d", "井盖没了", details=origin), printed("c", "井盖丢了",
-                                                                   details=origin),
-                 POLICY).kind != "merge"
+    assert (
+        judge(
+            printed("d", "井盖没了", details=origin),
+            printed("c", "井盖丢了", details=origin),
+            POLICY,
+        ).kind
+        != "merge"
+    )
 
 
 def test_a_report_without_a_community_is_compared_but_never_merged():

@@ -21,21 +21,63 @@ UNKNOWN_PLACE = Location(street="street-elsewhere", community="community-unknown
 @pytest.mark.parametrize(
     ("title", "kind", "location", "unit", "kind_of_unit", "rule"),
     [
-        ("楼下路灯不亮", RequesterKind.RESIDENT, None, "grid-dongting-1", UnitKind.GRID,
-         "routing.tier.grid"),
-        ("857号环境卫生差", RequesterKind.RESIDENT, None, "community-dongting",
-         UnitKind.COMMUNITY, "routing.tier.community"),
-        ("员工健康证换证", RequesterKind.ENTERPRISE, None, "dept-health", UnitKind.DEPARTMENT,
-         "routing.rule.health-certificate"),
-        ("人才公寓申请", RequesterKind.TALENT, None, "team-blue", UnitKind.SERVICE_TEAM,
-         "routing.rule.talent"),
-        ("想找律师咨询纠纷", RequesterKind.RESIDENT, UNKNOWN_PLACE, "street-hanzheng",
-         UnitKind.STREET, "routing.first_receiver"),
-        ("楼下路灯不亮", RequesterKind.RESIDENT, NO_GRID, "street-hanzheng", UnitKind.STREET,
-         "routing.first_receiver"),
+        (
+            "楼下路灯不亮",
+            RequesterKind.RESIDENT,
+            None,
+            "grid-dongting-1",
+            UnitKind.GRID,
+            "routing.tier.grid",
+        ),
+        (
+            "857号环境卫生差",
+            RequesterKind.RESIDENT,
+            None,
+            "community-dongting",
+            UnitKind.COMMUNITY,
+            "routing.tier.community",
+        ),
+        (
+            "员工健康证换证",
+            RequesterKind.ENTERPRISE,
+            None,
+            "dept-health",
+            UnitKind.DEPARTMENT,
+            "routing.rule.health-certificate",
+        ),
+        (
+            "人才公寓申请",
+            RequesterKind.TALENT,
+            None,
+            "team-blue",
+            UnitKind.SERVICE_TEAM,
+            "routing.rule.talent",
+        ),
+        (
+            "想找律师咨询纠纷",
+            RequesterKind.RESIDENT,
+            UNKNOWN_PLACE,
+            "street-hanzheng",
+            UnitKind.STREET,
+            "routing.first_receiver",
+        ),
+        (
+            "楼下路灯不亮",
+            RequesterKind.RESIDENT,
+            NO_GRID,
+            "street-hanzheng",
+            UnitKind.STREET,
+            "routing.first_receiver",
+        ),
     ],
-    ids=["grid-tier", "community-tier", "street-tier-rule-unit", "service-team",
-         "unknown-community-first-receiver", "no-grid-first-receiver"],
+    ids=[
+        "grid-tier",
+        "community-tier",
+        "street-tier-rule-unit",
+        "service-team",
+        "unknown-community-first-receiver",
+        "no-grid-first-receiver",
+    ],
 )
 def test_each_tier_routes_to_its_unit_and_nothing_matching_goes_to_the_street_office(
     title, kind, location, unit, kind_of_unit, rule
@@ -74,8 +116,9 @@ def lamp_story(policy=POLICY) -> Story:
 
 # the demo policy rules at the return limit; policies without `routing.adjudication` let the
 # street office take the need at once
-NO_RULING = POLICY.model_copy(update={"routing": POLICY.routing.model_copy(
-    update={"adjudication": False})})
+NO_RULING = POLICY.model_copy(
+    update={"routing": POLICY.routing.model_copy(update={"adjudication": False})}
+)
 
 
 def test_a_returned_need_waits_for_the_dispatcher_without_an_owner():
@@ -160,8 +203,9 @@ def test_at_the_return_limit_a_supervisor_rules_and_the_ruling_binds():
         story.run(Assign(unit_id="grid-dongting-1"), DISPATCHER)
     with pytest.raises(NotPermitted):
         story.run(Adjudicate(unit_id="grid-dongting-1", reason="x"), DISPATCHER)
-    ruled = story.run(Adjudicate(unit_id="grid-dongting-1", reason="路灯在一网格范围内"),
-                      SUPERVISOR)
+    ruled = story.run(
+        Adjudicate(unit_id="grid-dongting-1", reason="路灯在一网格范围内"), SUPERVISOR
+    )
     assert types(ruled) == ["NeedAdjudicated", "DemandAssigned"]
     assert ruled[1].reason == "adjudicated" and ruled[1].unit_id == "grid-dongting-1"
     assert not story.state.awaiting_adjudication
@@ -193,12 +237,15 @@ def test_a_reclassification_does_not_undo_a_ruling() -> None:
     from domain.model import Category, Tier
 
     story = returned_twice()
-    waiting = story.run(Reclassify(category=Category.DAILY_LIFE, tier=Tier.COMMUNITY,
-                                   reason="社区层级"), DISPATCHER)
+    waiting = story.run(
+        Reclassify(category=Category.DAILY_LIFE, tier=Tier.COMMUNITY, reason="社区层级"), DISPATCHER
+    )
     assert types(waiting) == ["DemandReclassified"] and story.state.awaiting_adjudication
     story.run(Adjudicate(unit_id="grid-dongting-1", reason="属地管理"), SUPERVISOR)
-    moved = story.run(Reclassify(category=Category.DAILY_LIFE, tier=Tier.GRID,
-                                 reason="其实是网格的事"), staff("grid-dongting-1"))
+    moved = story.run(
+        Reclassify(category=Category.DAILY_LIFE, tier=Tier.GRID, reason="其实是网格的事"),
+        staff("grid-dongting-1"),
+    )
     assert types(moved) == ["DemandReclassified"]
     assert story.state.assigned_unit == "grid-dongting-1"
 
@@ -213,8 +260,10 @@ def test_a_need_that_reached_a_unit_unclassified_can_be_classified_there() -> No
     assert due is not None and story.state.stage == Stage.CLASSIFICATION
     story.at(due).run(DispatchOverdue(due_at=due))
     assert story.state.assigned_unit == "street-hanzheng" and story.state.category is None
-    first = story.run(Reclassify(category=Category.DAILY_LIFE, tier=Tier.STREET,
-                                 reason="街道处理"), staff("street-hanzheng"))
+    first = story.run(
+        Reclassify(category=Category.DAILY_LIFE, tier=Tier.STREET, reason="街道处理"),
+        staff("street-hanzheng"),
+    )
     assert first[0].previous_category is None and story.state.category == Category.DAILY_LIFE
 
 

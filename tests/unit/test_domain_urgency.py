@@ -32,21 +32,22 @@ def without_table(policy: Policy = POLICY) -> Policy:
 
 def classified(story: Story, urgency: Urgency) -> Story:
     story.submit(submission("有件事想反映一下", requester_id=f"res-{urgency}"))
-    story.run(Classify(category=Category.DAILY_LIFE, tier=Tier.GRID, urgency=urgency),
-              DISPATCHER)
+    story.run(Classify(category=Category.DAILY_LIFE, tier=Tier.GRID, urgency=urgency), DISPATCHER)
     return story
 
 
-@pytest.mark.parametrize("urgency, due, rule", [
-    (Urgency.URGENT, datetime(2026, 6, 1, 12, 0, tzinfo=CST), "sla.levels.urgent"),
-    (Urgency.PRESSING, datetime(2026, 6, 2, 10, 0, tzinfo=CST), "sla.levels.pressing"),
-    # 7 working days from Monday 1 June 10:00: Wednesday 10 June 10:00
-    (Urgency.NORMAL, datetime(2026, 6, 10, 10, 0, tzinfo=CST), "sla.levels.normal"),
-    # 15 working days, the Dragon Boat Festival (Friday 19 June 2026) not counted
-    (Urgency.LOW, datetime(2026, 6, 23, 10, 0, tzinfo=CST), "sla.levels.low"),
-])
-def test_each_level_sets_its_limit_on_its_clock(urgency: Urgency, due: datetime,
-                                                rule: str) -> None:
+@pytest.mark.parametrize(
+    "urgency, due, rule",
+    [
+        (Urgency.URGENT, datetime(2026, 6, 1, 12, 0, tzinfo=CST), "sla.levels.urgent"),
+        (Urgency.PRESSING, datetime(2026, 6, 2, 10, 0, tzinfo=CST), "sla.levels.pressing"),
+        # 7 working days from Monday 1 June 10:00: Wednesday 10 June 10:00
+        (Urgency.NORMAL, datetime(2026, 6, 10, 10, 0, tzinfo=CST), "sla.levels.normal"),
+        # 15 working days, the Dragon Boat Festival (Friday 19 June 2026) not counted
+        (Urgency.LOW, datetime(2026, 6, 23, 10, 0, tzinfo=CST), "sla.levels.low"),
+    ],
+)
+def test_each_level_sets_its_limit_on_its_clock(urgency: Urgency, due: datetime, rule: str) -> None:
     story = classified(Story(without_table()), urgency)
     story.run(Accept(), GRID)
     accepted = story.last("DemandAccepted")
@@ -66,8 +67,10 @@ def test_an_urgent_need_reported_on_a_friday_evening_is_due_that_night() -> None
     # the table's 4 working hours are capped by the urgent level's 2 calendar hours
     assert accepted.rule_id == "sla.levels.urgent"
     assert accepted.due_at == datetime(2026, 6, 5, 21, 10, tzinfo=CST)
-    assert accepted.warn_at == {50: datetime(2026, 6, 5, 20, 10, tzinfo=CST),
-                                75: datetime(2026, 6, 5, 20, 40, tzinfo=CST)}
+    assert accepted.warn_at == {
+        50: datetime(2026, 6, 5, 20, 10, tzinfo=CST),
+        75: datetime(2026, 6, 5, 20, 40, tzinfo=CST),
+    }
     # a breach that night goes up the ladder that night, on the same clock
     story.at(accepted.due_at).run(DeadlineBreached(due_at=accepted.due_at))
     escalated = story.last("HandlingEscalated")
@@ -91,10 +94,15 @@ def test_a_policy_without_levels_keeps_working_time_for_urgent_needs() -> None:
 
 
 def test_the_policy_schedule_comes_before_the_libraries() -> None:
-    calendar = WorkingCalendar(years={2027: {
-        "holidays": [date(2027, 10, 1), date(2027, 10, 4)],
-        "workdays": [date(2027, 9, 26)],  # a Sunday worked in exchange
-        "source": "test notice"}})
+    calendar = WorkingCalendar(
+        years={
+            2027: {
+                "holidays": [date(2027, 10, 1), date(2027, 10, 4)],
+                "workdays": [date(2027, 9, 26)],  # a Sunday worked in exchange
+                "source": "test notice",
+            }
+        }
+    )
     label = "policy calendar 2027"
     assert day_kind(date(2027, 9, 26), calendar) == (True, label)
     assert day_kind(date(2027, 10, 4), calendar) == (False, label)  # a Monday off
@@ -107,10 +115,12 @@ def test_the_policy_schedule_comes_before_the_libraries() -> None:
 
 def test_years_without_a_confirmed_schedule_are_named() -> None:
     assert unconfirmed_years([2026, 2027], POLICY.calendar) == [
-        "2027: policy calendar 2027 (provisional)"]
+        "2027: policy calendar 2027 (provisional)"
+    ]
     assert unconfirmed_years([2026, 2030]) == ["2030: holidays 0.108 CN (no make-up days)"]
-    deadline, used = add_working_time(datetime(2026, 12, 31, 16, 0, tzinfo=CST),
-                                      timedelta(hours=8), POLICY.calendar)
+    deadline, used = add_working_time(
+        datetime(2026, 12, 31, 16, 0, tzinfo=CST), timedelta(hours=8), POLICY.calendar
+    )
     assert deadline == datetime(2027, 1, 4, 16, 0, tzinfo=CST)  # 1 January off, then a weekend
     assert "policy calendar 2027 (provisional)" in used and "chinese-calendar" in used
 
@@ -119,8 +129,9 @@ def test_a_schedule_date_outside_its_year_or_both_off_and_worked_is_refused() ->
     with pytest.raises(ValidationError, match=r"calendar.years.2027: 2026-12-31 is not in 2027"):
         WorkingCalendar(years={2027: {"holidays": [date(2026, 12, 31)]}})
     with pytest.raises(ValidationError, match="both a holiday and a make-up working day"):
-        WorkingCalendar(years={2027: {"holidays": [date(2027, 2, 6)],
-                                      "workdays": [date(2027, 2, 6)]}})
+        WorkingCalendar(
+            years={2027: {"holidays": [date(2027, 2, 6)], "workdays": [date(2027, 2, 6)]}}
+        )
 
 
 def test_the_demo_policy_holds_the_four_levels() -> None:

@@ -50,8 +50,9 @@ def test_at_the_top_an_undecided_request_lapses() -> None:
 def test_a_stale_timer_does_nothing_and_old_policies_set_no_clock() -> None:
     story = asked()
     assert story.run(ExtensionDecisionDue(due_at=datetime(2026, 6, 1, 11, tzinfo=CST))) == []
-    old = POLICY.model_copy(update={"sla": POLICY.sla.model_copy(
-        update={"extension_decision": None})})
+    old = POLICY.model_copy(
+        update={"sla": POLICY.sla.model_copy(update={"extension_decision": None})}
+    )
     plain = Story(old)
     plain.submit(submission("楼道灯坏了，要换整条线路"))
     plain.run(Accept(), GRID)

@@ -61,5 +61,6 @@ def test_the_labelled_set_is_large_enough_and_well_formed():
     ids = [c["id"] for c in cases]
     assert len(ids) == len(set(ids))
     items = {c["expect"]["item"] for c in cases}
-    assert all(POLICY.rule(item) for item in items), items - {r.id for r in
-                                                              POLICY.classification.rules}
+    assert all(POLICY.rule(item) for item in items), items - {
+        r.id for r in POLICY.classification.rules
+    }

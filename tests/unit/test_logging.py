@@ -70,8 +70,15 @@ def test_a_validation_error_in_a_traceback_does_not_quote_the_input() -> None:
     configure_logging(json_logs=True)
     logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
     try:
-        Submission.model_validate({"channel": "nowhere", "title": "Canary-王小明 lamp",
-                                   "external_id": "x", "requester": {}, "location": {}})
+        Submission.model_validate(
+            {
+                "channel": "nowhere",
+                "title": "Canary-王小明 lamp",
+                "external_id": "x",
+                "requester": {},
+                "location": {},
+            }
+        )
     except ValidationError:
         logging.getLogger("temporalio.worker").exception("Failed activation")
     text = stream.getvalue()

@@ -72,7 +72,8 @@ def digest(statements: list[str]) -> str:
 
 def test_every_revision_is_recorded_here():
     assert sorted(_revisions()) == sorted(SHIPPED), (
-        "a new revision: record its digest in SHIPPED once it ships")
+        "a new revision: record its digest in SHIPPED once it ships"
+    )
 
 
 @pytest.mark.parametrize("revision", sorted(SHIPPED))
@@ -81,14 +82,20 @@ def test_a_shipped_revision_executes_what_it_shipped_with(revision: str):
     assert statements, f"revision {revision} executes nothing"
     assert digest(statements) == SHIPPED[revision], (
         f"revision {revision} now executes different SQL: never edit a shipped revision, "
-        "add a new one")
+        "add a new one"
+    )
 
 
 def test_migrations_import_no_runtime_code():
     allowed = ("__future__", "alembic", "sqlalchemy", "asyncio", "re", "store.migrations")
     for path in MIGRATIONS.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 assert name.startswith(allowed), f"{path.relative_to(MIGRATIONS)} imports {name}"

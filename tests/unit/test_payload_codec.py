@@ -126,10 +126,14 @@ def test_keys_parse_from_the_setting_first_entry_encrypting() -> None:
     a, b = Keyring.generate("new"), Keyring.generate("old")
     ring = Keyring.parse(f"{a.as_setting()}, {b.as_setting()}")
     assert ring.active == "new" and ring.keys == {**a.keys, **b.keys}
-    for bad, why in [("k1", "id=base64key"), ("k1=???", "not base64"),
-                     ("k1=AAAA", "AES-256 needs 32"), ("", "no key"),
-                     (f"{a.as_setting()},{a.as_setting()}", "twice"),
-                     (f"bad id={a.as_setting().split('=', 1)[1]}", "key id")]:
+    for bad, why in [
+        ("k1", "id=base64key"),
+        ("k1=???", "not base64"),
+        ("k1=AAAA", "AES-256 needs 32"),
+        ("", "no key"),
+        (f"{a.as_setting()},{a.as_setting()}", "twice"),
+        (f"bad id={a.as_setting().split('=', 1)[1]}", "key id"),
+    ]:
         with pytest.raises(ValueError, match=why):
             Keyring.parse(bad)
 
@@ -161,8 +165,12 @@ def test_production_needs_keys_and_reads_no_plaintext_unless_told(tmp_path) -> N
     assert not (tmp_path / "payload-keys").exists()
     assert prod.plaintext_readable is False
     assert Settings(_env_file=None).plaintext_readable is True
-    assert Settings(environment="production", payload_plaintext_readable=True,
-                    _env_file=None).plaintext_readable is True
+    assert (
+        Settings(
+            environment="production", payload_plaintext_readable=True, _env_file=None
+        ).plaintext_readable
+        is True
+    )
 
 
 def test_keys_in_the_environment_do_not_show_in_the_settings(monkeypatch) -> None:
@@ -189,8 +197,9 @@ async def test_a_large_payload_is_deflated_before_it_is_sealed_and_reads_back_wh
 async def test_a_stripped_compression_marker_fails_authentication():
     codec = EncryptionCodec(Keyring.generate("k1"), plaintext_readable=False)
     (sealed,) = await codec.encode([Payload(data=b"x" * 5000)])
-    stripped = Payload(metadata={k: v for k, v in sealed.metadata.items() if k != "compression"},
-                       data=sealed.data)
+    stripped = Payload(
+        metadata={k: v for k, v in sealed.metadata.items() if k != "compression"}, data=sealed.data
+    )
     with pytest.raises(PayloadDecodeError):
         await codec.decode([stripped])
 
@@ -201,11 +210,11 @@ async def test_a_refusing_codec_hands_over_a_marker_instead_of_failing() -> None
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"actor": "made up"}')
     with pytest.raises(PayloadDecodeError):
         await codec().decode([plain])  # a client: an error it can read
-    refused, = await codec().refusing().decode([plain])  # a worker: a marker to refuse
+    (refused,) = await codec().refusing().decode([plain])  # a worker: a marker to refuse
     assert refused.metadata["encoding"] == b"json/plain"
     assert set(_json.loads(refused.data)) == {"refused"}
     assert b"made up" not in refused.data  # the reason names no content
     same = codec()
-    sealed, = await same.encode([plain])
-    opened, = await same.refusing().decode([sealed])
+    (sealed,) = await same.encode([plain])
+    (opened,) = await same.refusing().decode([sealed])
     assert opened == plain

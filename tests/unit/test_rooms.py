@@ -10,8 +10,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {  # room: packages it must not import
-    "domain": {"workflows", "activities", "store", "api", "workers", "temporalio", "asyncpg",
-               "telemetry"},
+    "domain": {
+        "workflows",
+        "activities",
+        "store",
+        "api",
+        "workers",
+        "temporalio",
+        "asyncpg",
+        "telemetry",
+    },
     "store": {"workflows", "activities", "api", "workers"},
     "api": {"workers"},
     "workflows": {"api", "workers", "store", "telemetry", "activities"},
@@ -33,8 +41,11 @@ def imported(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("room", sorted(FORBIDDEN))
 def test_each_room_imports_only_what_it_may(room: str) -> None:
-    wrong = {str(p.relative_to(ROOT)): sorted(imported(p) & FORBIDDEN[room])
-             for p in (ROOT / room).rglob("*.py") if imported(p) & FORBIDDEN[room]}
+    wrong = {
+        str(p.relative_to(ROOT)): sorted(imported(p) & FORBIDDEN[room])
+        for p in (ROOT / room).rglob("*.py")
+        if imported(p) & FORBIDDEN[room]
+    }
     assert wrong == {}
 
 
@@ -51,6 +62,9 @@ SQL = ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM")
 @pytest.mark.parametrize("room", ["api", "activities", "workflows", "workers", "domain"])
 def test_sql_lives_in_store_only(room: str) -> None:
     """Every query is a typed function in store/ (issue 16: one read side)."""
-    found = {str(p.relative_to(ROOT)) for p in (ROOT / room).rglob("*.py")
-             if any(word in p.read_text(encoding="utf-8") for word in SQL)}
+    found = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / room).rglob("*.py")
+        if any(word in p.read_text(encoding="utf-8") for word in SQL)
+    }
     assert found == set()

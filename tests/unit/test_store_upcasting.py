@@ -17,8 +17,9 @@ def v1_to_v2(payload: dict) -> dict:
 def test_upcasters_apply_step_by_step(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(DemandReturned, "SCHEMA_VERSION", 3)
     monkeypatch.setitem(UPCASTERS, ("DemandReturned", 1), v1_to_v2)
-    monkeypatch.setitem(UPCASTERS, ("DemandReturned", 2), lambda p: p | {"reason": p["reason"]
-                                                                           .upper()})
+    monkeypatch.setitem(
+        UPCASTERS, ("DemandReturned", 2), lambda p: p | {"reason": p["reason"].upper()}
+    )
     version, payload = upcast("DemandReturned", 1, {"unit_id": "u", "reason": "x", "count": 1})
     assert (version, payload) == (3, {"unit_id": "u", "reason": "X", "return_count": 1})
 

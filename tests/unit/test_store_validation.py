@@ -15,14 +15,24 @@ from store.migrations.sqltext import statements
 from store.validation import STREAM_ID_PATTERN, check_batch
 
 
-@given(channel=st.sampled_from(list(Channel)), suffix=st.text("0123456789abcdef", min_size=16,
-                                                              max_size=16))
+@given(
+    channel=st.sampled_from(list(Channel)),
+    suffix=st.text("0123456789abcdef", min_size=16, max_size=16),
+)
 def test_every_channel_makes_a_valid_stream_id(channel: Channel, suffix: str):
     assert STREAM_ID_PATTERN.match(f"need-{channel.value}-{suffix}")
 
 
-@pytest.mark.parametrize("bad", ["", "need-app-", "need-app-0123456789abcdeg",
-                                 "xneed-app-0123456789abcdef", "need-app-0123456789abcdef\n"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "need-app-",
+        "need-app-0123456789abcdeg",
+        "xneed-app-0123456789abcdef",
+        "need-app-0123456789abcdef\n",
+    ],
+)
 def test_other_ids_are_not_ours(bad: str):
     assert not STREAM_ID_PATTERN.match(bad)
 
@@ -58,5 +68,7 @@ def test_chain_links_depend_on_order():
 
 def test_sql_scripts_split_outside_dollar_quotes():
     script = "CREATE TABLE t (a int);\nCREATE FUNCTION f() AS $fn$\nBEGIN\n  x;\nEND\n$fn$;\n"
-    assert statements(script) == ["CREATE TABLE t (a int);",
-                                  "CREATE FUNCTION f() AS $fn$\nBEGIN\n  x;\nEND\n$fn$;"]
+    assert statements(script) == [
+        "CREATE TABLE t (a int);",
+        "CREATE FUNCTION f() AS $fn$\nBEGIN\n  x;\nEND\n$fn$;",
+    ]

@@ -64,7 +64,11 @@ class Needs:
         return await needs.snapshot(self.client, need_id)
 
     async def wait_for(
-        self, need_id: str, check: Callable[[Snapshot], bool], *, timeout: float = 60,
+        self,
+        need_id: str,
+        check: Callable[[Snapshot], bool],
+        *,
+        timeout: float = 60,
         tick: Callable[[], Awaitable[None]] | None = None,
     ) -> Snapshot:
         """Poll the query until `check` holds; `tick` advances time on the skipping server."""
@@ -104,7 +108,9 @@ async def _running(env_client: Client, task_queue: str, store: EventStore) -> As
 
 
 @pytest.fixture
-async def dev_needs(dev_env: WorkflowEnvironment, task_queue: str, wf_store: EventStore) -> AsyncIterator[Needs]:
+async def dev_needs(
+    dev_env: WorkflowEnvironment, task_queue: str, wf_store: EventStore
+) -> AsyncIterator[Needs]:
     """Needs on the dev server: for update-heavy journeys."""
     async for n in _running(dev_env.client, task_queue, wf_store):
         yield n
@@ -117,8 +123,9 @@ async def skipping_needs(
     """Needs on the time-skipping server: for timer paths."""
     # A plain client: env.client wraps calls in time-skipping locks, and after an update the
     # test server was seen not to skip time any more (real seconds passed on env.sleep).
-    plain = await Client.connect(skipping_env.client.service_client.config.target_host,
-                                 data_converter=CONVERTER)
+    plain = await Client.connect(
+        skipping_env.client.service_client.config.target_host, data_converter=CONVERTER
+    )
     async for n in _running(plain, task_queue, wf_store):
         yield n
 

@@ -24,21 +24,26 @@ from workers.worker import build_worker
 
 
 @pytest.fixture
-async def dispatch_needs(skipping_env: WorkflowEnvironment, task_queue: str,
-                         wf_store: EventStore, tmp_path: Path) -> AsyncIterator[Needs]:
-    text = FAST_POLICY.read_text(encoding="utf-8").replace(
-        "sla:\n", "sla:\n  dispatch: 6s\n  extension_decision: 3s\n", 1).replace(
-        "routing:\n", "routing:\n  adjudication: true\n", 1)
+async def dispatch_needs(
+    skipping_env: WorkflowEnvironment, task_queue: str, wf_store: EventStore, tmp_path: Path
+) -> AsyncIterator[Needs]:
+    text = (
+        FAST_POLICY.read_text(encoding="utf-8")
+        .replace("sla:\n", "sla:\n  dispatch: 6s\n  extension_decision: 3s\n", 1)
+        .replace("routing:\n", "routing:\n  adjudication: true\n", 1)
+    )
     policy = tmp_path / "policy-dispatch.yaml"
     policy.write_text(text, encoding="utf-8")
-    plain = await Client.connect(skipping_env.client.service_client.config.target_host,
-                                 data_converter=CONVERTER)
+    plain = await Client.connect(
+        skipping_env.client.service_client.config.target_host, data_converter=CONVERTER
+    )
     async with build_worker(plain, task_queue, wf_store, policy):
         yield Needs(plain, task_queue, wf_store)
 
 
 async def test_a_need_nobody_classifies_goes_to_the_first_receiver(
-    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    dispatch_needs: Needs,
 ) -> None:
     n = dispatch_needs
     need_id = await n.submit(a_need("有件事想反映一下，不知道找谁"))
@@ -63,7 +68,8 @@ async def test_a_need_nobody_classifies_goes_to_the_first_receiver(
 
 
 async def test_a_returned_need_without_an_owner_goes_to_the_first_receiver(
-    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    dispatch_needs: Needs,
 ) -> None:
     n = dispatch_needs
     need_id = await n.submit_assigned(a_need("楼下路灯坏了"))
@@ -81,7 +87,8 @@ async def test_a_returned_need_without_an_owner_goes_to_the_first_receiver(
 
 
 async def test_a_dispatcher_in_time_stops_the_clock(
-    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    dispatch_needs: Needs,
 ) -> None:
     from domain.commands import Classify
     from domain.model import Actor, Category, Role, Tier
@@ -90,8 +97,7 @@ async def test_a_dispatcher_in_time_stops_the_clock(
     need_id = await n.submit(a_need("有件事想反映一下，找谁都行"))
     await n.wait_for(need_id, lambda s: s.state.awaiting_dispatcher is not None)
     dispatcher = Actor(id="disp-1", role=Role.DISPATCHER, unit="community-dongting")
-    await n.act(need_id, dispatcher,
-                Classify(category=Category.DAILY_LIFE, tier=Tier.GRID))
+    await n.act(need_id, dispatcher, Classify(category=Category.DAILY_LIFE, tier=Tier.GRID))
     snap = await n.wait_for(need_id, lambda s: s.state.assigned_unit is not None)
     assert snap.state.assigned_unit == "grid-dongting-1"
     await skip(skipping_env, 8)
@@ -100,7 +106,8 @@ async def test_a_dispatcher_in_time_stops_the_clock(
 
 
 async def test_an_adjudication_after_two_returns(
-    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    dispatch_needs: Needs,
 ) -> None:
     from domain.commands import Accept, Adjudicate, Assign
     from domain.model import Actor, Role
@@ -127,18 +134,25 @@ async def test_an_adjudication_after_two_returns(
 
 
 async def test_an_undecided_extension_request_goes_up_a_rung(
-    skipping_env: WorkflowEnvironment, dispatch_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    dispatch_needs: Needs,
 ) -> None:
     from domain.commands import Accept, RequestExtension
 
     n = dispatch_needs
     need_id = await n.submit_assigned(a_need("楼道灯坏了，要换整条线路"))
     await n.act(need_id, staff("grid-dongting-1"), Accept())
-    await n.act(need_id, staff("grid-dongting-1"),
-                RequestExtension(extra_hours=1, reason="等电工排班"))
+    await n.act(
+        need_id, staff("grid-dongting-1"), RequestExtension(extra_hours=1, reason="等电工排班")
+    )
     await skip(skipping_env, 3.5)
-    await n.wait_for(need_id, lambda s: s.state.pending_extension is None
-                            or s.state.pending_extension.approver_unit != "community-dongting")
+    await n.wait_for(
+        need_id,
+        lambda s: (
+            s.state.pending_extension is None
+            or s.state.pending_extension.approver_unit != "community-dongting"
+        ),
+    )
     stored = [e.event() for e in await n.stored(need_id)]
     moved = [e for e in stored if e.type == "ExtensionDecisionEscalated"]
     assert moved and moved[0].to_unit == "street-hanzheng", [e.type for e in stored]

@@ -26,11 +26,18 @@ def types(snap) -> list[str]:
 
 
 async def test_unanswered_information_request_hands_the_need_to_the_grid_worker(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
-    need_id = await n.submit(a_need("员工健康证需要换证", requester="ent-1",
-                                    kind=RequesterKind.ENTERPRISE, channel=Channel.DEMAND_CARD))
+    need_id = await n.submit(
+        a_need(
+            "员工健康证需要换证",
+            requester="ent-1",
+            kind=RequesterKind.ENTERPRISE,
+            channel=Channel.DEMAND_CARD,
+        )
+    )
     await n.wait_for(need_id, lambda s: s.state.pending_information is not None)
     await skip(skipping_env, 11)  # information_request_limit is 10 s
     snap = await n.wait_for(need_id, lambda s: s.state.pending_information is None)
@@ -41,7 +48,8 @@ async def test_unanswered_information_request_hands_the_need_to_the_grid_worker(
 
 
 async def test_an_unaccepted_need_escalates_to_the_unit_above(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
     need_id = await n.submit(a_need("楼下路灯坏了"))
@@ -54,7 +62,8 @@ async def test_an_unaccepted_need_escalates_to_the_unit_above(
 
 
 async def test_warnings_then_breaches_climb_the_whole_ladder(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
     need_id = await n.submit_assigned(a_need("楼下路灯坏了，晚上很黑"))
@@ -70,9 +79,11 @@ async def test_warnings_then_breaches_climb_the_whole_ladder(
             break
     stored = [e.event() for e in await n.stored(need_id)]
     climbed = [(e.from_unit, e.to_unit) for e in stored if e.type == "HandlingEscalated"]
-    assert climbed == [("grid-dongting-1", "community-dongting"),
-                       ("community-dongting", "street-hanzheng"),
-                       ("street-hanzheng", "supervision-district")]
+    assert climbed == [
+        ("grid-dongting-1", "community-dongting"),
+        ("community-dongting", "street-hanzheng"),
+        ("street-hanzheng", "supervision-district"),
+    ]
     assert all(e.cause == "deadline_breached" for e in stored if e.type == "HandlingEscalated")
     assert snap.overdue and snap.state.assigned_unit == "supervision-district"
     assert types(snap).count("DeadlineWarningIssued") >= 2
@@ -82,7 +93,9 @@ async def test_warnings_then_breaches_climb_the_whole_ladder(
 
 @pytest.mark.parametrize("approve", [True, False], ids=["approved", "refused"])
 async def test_an_extension_is_decided_by_the_level_above(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs, approve: bool,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
+    approve: bool,
 ) -> None:
     n = skipping_needs
     need_id = await n.submit_assigned(a_need("楼下路灯坏了，需要更换灯杆"))
@@ -91,7 +104,9 @@ async def test_an_extension_is_decided_by_the_level_above(
     due_before = (await n.snapshot(need_id)).state.due_at
     await n.act(need_id, grid, RequestExtension(extra_hours=1, reason="需要采购灯杆"))
     community = staff("community-dongting")
-    result = await n.act(need_id, community, DecideExtension(approve=approve, reason="同意" if approve else "不同意"))
+    result = await n.act(
+        need_id, community, DecideExtension(approve=approve, reason="同意" if approve else "不同意")
+    )
     assert result.events[0] == ("ExtensionApproved" if approve else "ExtensionRefused")
     snap = await n.snapshot(need_id)
     assert (snap.state.due_at > due_before) is approve
@@ -102,13 +117,16 @@ async def test_an_extension_is_decided_by_the_level_above(
 
 
 async def test_silence_in_the_evaluation_window_closes_as_no_response(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
     need_id = await n.submit_assigned(a_need("路灯不亮"))
     grid = staff("grid-dongting-1")
     await n.act(need_id, grid, Accept())
-    await n.act(need_id, grid, Complete(result_summary="已更换灯泡", service_mode=ServiceMode.ON_SITE))
+    await n.act(
+        need_id, grid, Complete(result_summary="已更换灯泡", service_mode=ServiceMode.ON_SITE)
+    )
     await skip(skipping_env, 16)  # evaluation window 15 s
     snap = await n.wait_for(need_id, lambda s: s.state.stage == Stage.CLOSED)
     assert snap.state.outcome == Outcome.NO_RESPONSE and snap.state.satisfied is None
@@ -118,7 +136,8 @@ async def test_silence_in_the_evaluation_window_closes_as_no_response(
 
 
 async def test_an_unsatisfied_requester_reopens_handling(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
 ) -> None:
     n = skipping_needs
     need_id = await n.submit_assigned(a_need("路灯又坏了"))
@@ -126,10 +145,14 @@ async def test_an_unsatisfied_requester_reopens_handling(
     await n.act(need_id, grid, Accept())
     done = Complete(result_summary="已修复", service_mode=ServiceMode.ON_SITE)
     await n.act(need_id, grid, done)
-    reopened = await n.act(need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.UNSATISFIED))
+    reopened = await n.act(
+        need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.UNSATISFIED)
+    )
     assert "DemandReopened" in reopened.events and reopened.stage == "handling"
     await n.act(need_id, grid, done)
-    closed = await n.act(need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.BASICALLY_SATISFIED))
+    closed = await n.act(
+        need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.BASICALLY_SATISFIED)
+    )
     assert closed.stage == "closed"
     snap = await n.snapshot(need_id)
     assert snap.state.reopen_count == 1 and snap.state.satisfied is True
@@ -138,7 +161,8 @@ async def test_an_unsatisfied_requester_reopens_handling(
 
 
 async def test_a_supervision_order_without_a_reply_goes_up_when_its_deadline_passes(
-    skipping_env: WorkflowEnvironment, skipping_needs: Needs,
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
 ) -> None:
     from domain.commands import ReplySupervision, Supervise
 
@@ -155,13 +179,19 @@ async def test_a_supervision_order_without_a_reply_goes_up_when_its_deadline_pas
     assert (row["supervisions"], row["supervision_unit"]) == (1, "grid-dongting-1")
     assert row["supervision_due_at"] == snap.state.pending_supervision.reply_due_at
     _, credits = fold.fold(None, need_id, await n.store.read_stream(need_id))
-    earned = {key: (c["supervised"], c["supervision_missed"]) for key, c in credits.items()
-              if key[0] == "grid-dongting-1" and (c["supervised"] or c["supervision_missed"])}
+    earned = {
+        key: (c["supervised"], c["supervision_missed"])
+        for key, c in credits.items()
+        if key[0] == "grid-dongting-1" and (c["supervised"] or c["supervision_missed"])
+    }
     assert sorted(earned.values()) in ([(1, 1)], [(0, 1), (1, 0)])  # one month, or two
     for (unit, month), (supervised, missed) in earned.items():  # other tests count there too
         counted = await n.store.pool.fetchrow(
             "SELECT supervised, supervision_missed FROM unit_monthly_stats "
-            "WHERE unit_id = $1 AND month = $2", unit, month)
+            "WHERE unit_id = $1 AND month = $2",
+            unit,
+            month,
+        )
         assert counted["supervised"] >= supervised and counted["supervision_missed"] >= missed
     unit = snap.state.assigned_unit  # the ladder may have moved it meanwhile
     await n.act(need_id, staff(unit), ReplySupervision(reply="配件到货后已修复"))
@@ -169,7 +199,10 @@ async def test_a_supervision_order_without_a_reply_goes_up_when_its_deadline_pas
     assert snap.state.pending_supervision is None
     row = await n.store.need_summary(need_id)
     assert (row["supervisions"], row["supervision_unit"], row["supervision_due_at"]) == (
-        1, None, None)
+        1,
+        None,
+        None,
+    )
     replied = next(t for t in snap.timeline if t.type == "SupervisionReplied")
     assert replied is not None
     await assert_store_agrees(n, need_id)

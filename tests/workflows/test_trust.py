@@ -30,8 +30,9 @@ from workflows.messages import Action, DemandStart
 
 
 @pytest.fixture
-async def refusing(dev_env: WorkflowEnvironment, wf_store: EventStore) -> AsyncIterator[
-        tuple[Client, Client, str]]:
+async def refusing(
+    dev_env: WorkflowEnvironment, wf_store: EventStore
+) -> AsyncIterator[tuple[Client, Client, str]]:
     """(the product's client, a keyless plaintext client, the task queue), with a worker
     whose codec refuses what it cannot open."""
     queue = f"trust-{uuid.uuid4().hex[:8]}"
@@ -47,14 +48,16 @@ async def stored(store: EventStore, need_id: str) -> int:
     return await store.pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", need_id)
 
 
-async def test_a_start_without_the_key_fails_at_once_and_writes_nothing(refusing,
-                                                                      wf_store) -> None:
+async def test_a_start_without_the_key_fails_at_once_and_writes_nothing(refusing, wf_store) -> None:
     _, keyless, queue = refusing
     submission = a_need("路灯不亮")
     need_id = demand_id(submission.channel, submission.external_id, INTAKE.id)
     handle = await keyless.start_workflow(
-        DemandWorkflow.run, DemandStart(submission=submission, actor=INTAKE), id=need_id,
-        task_queue=queue)
+        DemandWorkflow.run,
+        DemandStart(submission=submission, actor=INTAKE),
+        id=need_id,
+        task_queue=queue,
+    )
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 30)
     # the keyless sender cannot read the (encrypted) message, but it sees the failure's type
@@ -74,22 +77,25 @@ async def test_an_update_without_the_key_is_rejected_and_the_need_goes_on(refusi
         await asyncio.sleep(0.1)
     forged = keyless.get_workflow_handle_for(DemandWorkflow.run, need_id)
     with pytest.raises(WorkflowUpdateFailedError):
-        await asyncio.wait_for(forged.execute_update(
-            DemandWorkflow.act, Action(actor=grid, command=Accept())), 30)
+        await asyncio.wait_for(
+            forged.execute_update(DemandWorkflow.act, Action(actor=grid, command=Accept())), 30
+        )
     snap = await needs.need_handle(keyed, need_id).query(DemandWorkflow.snapshot)
     assert snap.state.stage == Stage.ASSIGNMENT  # nothing recorded, the task did not stall
     result = await needs.act(keyed, need_id, grid, Accept())
     assert result.stage == "handling"
 
 
-async def test_a_start_under_an_id_its_content_does_not_name_is_refused(refusing,
-                                                                       wf_store) -> None:
+async def test_a_start_under_an_id_its_content_does_not_name_is_refused(refusing, wf_store) -> None:
     keyed, _, queue = refusing
     submission = a_need("路灯不亮")
     wrong = demand_id(submission.channel, f"someone-else-{uuid.uuid4().hex}", INTAKE.id)
     handle = await keyed.start_workflow(
-        DemandWorkflow.run, DemandStart(submission=submission, actor=INTAKE), id=wrong,
-        task_queue=queue)
+        DemandWorkflow.run,
+        DemandStart(submission=submission, actor=INTAKE),
+        id=wrong,
+        task_queue=queue,
+    )
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 30)
     assert failed.value.cause.type == "IdMismatch"

@@ -21,8 +21,10 @@ async def test_a_long_history_continues_as_new_and_keeps_its_state(dev_needs: Ne
     submission = a_need("路灯坏了，晚上很黑")
     need_id = demand_id(submission.channel, submission.external_id)
     first = await n.client.start_workflow(
-        DemandWorkflow.run, DemandStart(submission=submission, actor=INTAKE, continue_after_events=50),
-        id=need_id, task_queue=n.task_queue,
+        DemandWorkflow.run,
+        DemandStart(submission=submission, actor=INTAKE, continue_after_events=50),
+        id=need_id,
+        task_queue=n.task_queue,
     )
     await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
     grid = staff("grid-dongting-1")
@@ -37,11 +39,15 @@ async def test_a_long_history_continues_as_new_and_keeps_its_state(dev_needs: Ne
     await assert_store_agrees(n, need_id)
 
 
-async def test_search_attributes_let_supervisors_filter_without_personal_data(dev_needs: Needs) -> None:
+async def test_search_attributes_let_supervisors_filter_without_personal_data(
+    dev_needs: Needs,
+) -> None:
     n = dev_needs
     need_id = await n.submit_assigned(a_need("楼下路灯坏了"))
-    query = (f'WorkflowId = "{need_id}" AND DemandUnit = "grid-dongting-1" '
-             'AND DemandStage = "assignment" AND DemandCategory = "daily_life"')
+    query = (
+        f'WorkflowId = "{need_id}" AND DemandUnit = "grid-dongting-1" '
+        'AND DemandStage = "assignment" AND DemandCategory = "daily_life"'
+    )
     found = await _list_eventually(n.client, query)
     assert found == [need_id]
     attributes = (await handle(need_id, n).describe()).typed_search_attributes
@@ -78,9 +84,14 @@ async def test_events_stored_by_an_earlier_task_attempt_are_adopted(dev_needs: N
     the append committed): the stream is then ahead of the workflow, which must catch up."""
     n = dev_needs
     need_id, grid, version = await _accepted_by_the_grid(n)
-    earlier = EventEnvelope.wrap(ProgressNoted(note="written by a task attempt that died"),
-                                 event_id=f"{need_id}:earlier", stream_id=need_id,
-                                 version=version + 1, actor=grid, occurred_at=datetime.now(UTC))
+    earlier = EventEnvelope.wrap(
+        ProgressNoted(note="written by a task attempt that died"),
+        event_id=f"{need_id}:earlier",
+        stream_id=need_id,
+        version=version + 1,
+        actor=grid,
+        occurred_at=datetime.now(UTC),
+    )
     await n.store.append(need_id, version, [earlier])
     result = await n.act(need_id, grid, NoteProgress(note="进展"))
     assert result.events == ["ProgressNoted"]
@@ -89,7 +100,9 @@ async def test_events_stored_by_an_earlier_task_attempt_are_adopted(dev_needs: N
     await assert_store_agrees(n, need_id)
 
 
-async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(dev_needs: Needs) -> None:
+async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(
+    dev_needs: Needs,
+) -> None:
     """The server lost the task whose append stored two notes; the next task carries a
     different command, whose first event the workflow names for the first occupied version.
     It must adopt both notes and store its own batch after them, under fresh ids (ids drawn
@@ -98,12 +111,15 @@ async def test_a_lost_attempt_of_another_command_does_not_take_the_next_ids(dev_
     need_id, grid, version = await _accepted_by_the_grid(n)
     lost = _notes_of_a_lost_task(need_id, version, grid, ["lost attempt 1", "lost attempt 2"])
     await n.store.append(need_id, version, lost)
-    result = await n.act(need_id, grid, Complete(result_summary="已修复",
-                                                 service_mode=ServiceMode.ON_SITE))
+    result = await n.act(
+        need_id, grid, Complete(result_summary="已修复", service_mode=ServiceMode.ON_SITE)
+    )
     assert result.events and result.events[0] == "HandlingCompleted"
     stored = await n.stored(need_id)
-    assert [e.type for e in stored[version:version + 2]] == ["ProgressNoted", "ProgressNoted"]
-    assert [e.event_id for e in stored] == [EventEnvelope.id_for(need_id, e.version) for e in stored]
+    assert [e.type for e in stored[version : version + 2]] == ["ProgressNoted", "ProgressNoted"]
+    assert [e.event_id for e in stored] == [
+        EventEnvelope.id_for(need_id, e.version) for e in stored
+    ]
     snap = await n.snapshot(need_id)
     assert snap.version == len(stored) and snap.state.progress_count == 2
     await assert_store_agrees(n, need_id)
@@ -116,13 +132,16 @@ async def test_a_stored_batch_of_someone_else_does_not_answer_an_action(dev_need
     n = dev_needs
     need_id, grid, version = await _accepted_by_the_grid(n)
     colleague = Actor(id="staff-colleague", role=Role.STAFF, unit="grid-dongting-1")
-    await n.store.append(need_id, version,
-                         _notes_of_a_lost_task(need_id, version, colleague, ["their note"]))
+    await n.store.append(
+        need_id, version, _notes_of_a_lost_task(need_id, version, colleague, ["their note"])
+    )
     result = await n.act(need_id, grid, NoteProgress(note="my note"))
     assert result.events == ["ProgressNoted"]
     stored = await n.stored(need_id)
     assert [(e.version, e.actor.id) for e in stored[version:]] == [
-        (version + 1, "staff-colleague"), (version + 2, grid.id)]
+        (version + 1, "staff-colleague"),
+        (version + 2, grid.id),
+    ]
     assert (await n.snapshot(need_id)).state.progress_count == 2
     await assert_store_agrees(n, need_id)
     await n.record_history(need_id, "caught_up_with_a_colleagues_note")
@@ -136,14 +155,21 @@ async def _accepted_by_the_grid(n: Needs) -> tuple[str, Actor, int]:
     return need_id, grid, (await n.snapshot(need_id)).version
 
 
-def _notes_of_a_lost_task(need_id: str, version: int, actor: Actor,
-                          notes: list[str]) -> list[EventEnvelope]:
+def _notes_of_a_lost_task(
+    need_id: str, version: int, actor: Actor, notes: list[str]
+) -> list[EventEnvelope]:
     """Notes as a lost workflow task stored them: after `version`, ids named by version."""
-    return [EventEnvelope.wrap(ProgressNoted(note=note),
-                               event_id=EventEnvelope.id_for(need_id, version + i),
-                               stream_id=need_id, version=version + i, actor=actor,
-                               occurred_at=datetime.now(UTC))
-            for i, note in enumerate(notes, start=1)]
+    return [
+        EventEnvelope.wrap(
+            ProgressNoted(note=note),
+            event_id=EventEnvelope.id_for(need_id, version + i),
+            stream_id=need_id,
+            version=version + i,
+            actor=actor,
+            occurred_at=datetime.now(UTC),
+        )
+        for i, note in enumerate(notes, start=1)
+    ]
 
 
 async def test_the_web_ui_shows_each_need_s_state_without_personal_data(dev_needs: Needs) -> None:

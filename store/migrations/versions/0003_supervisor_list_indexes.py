@@ -18,11 +18,15 @@ depends_on = None
 INDEXES = (
     "need_summary_overdue_due_idx ON need_summary (due_at) WHERE overdue AND stage <> 'closed'",
     "need_summary_unit_stage_due_idx ON need_summary (assigned_unit, stage, due_at, stream_id)",
-    ("need_summary_cat_tier_submitted_idx ON need_summary "
-     "(category, tier, submitted_at DESC, stream_id DESC)"),
+    (
+        "need_summary_cat_tier_submitted_idx ON need_summary "
+        "(category, tier, submitted_at DESC, stream_id DESC)"
+    ),
     "need_summary_open_due_idx ON need_summary (due_at, stream_id) WHERE stage <> 'closed'",
-    ("need_summary_submitted_idx ON need_summary (submitted_at) "
-     "INCLUDE (assigned_unit, stage, overdue, satisfied)"),
+    (
+        "need_summary_submitted_idx ON need_summary (submitted_at) "
+        "INCLUDE (assigned_unit, stage, overdue, satisfied)"
+    ),
 )
 
 
