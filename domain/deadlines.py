@@ -44,6 +44,14 @@ def overdue_after(
     return overdue
 
 
+def supervision_answerer(ordered: str | None, holder: str | None) -> str | None:
+    """Who must reply to an open 督办 order: the unit ordered, and once the need changes hands
+    (reassigned, escalated), whoever holds it; while nobody holds it (returned, waiting for a
+    dispatcher) the last holder. `ordered` is None when no order is open. The state
+    (domain.state.evolve) and the summary row (store.fold) both apply it."""
+    return holder if ordered is not None and holder is not None else ordered
+
+
 def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:
     """The earliest timer the need waits for, with the command to send when it fires.
 

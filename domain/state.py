@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import Field
 
 from domain import events as ev
-from domain.deadlines import BREACH_RECORDED, next_deadline, overdue_after
+from domain.deadlines import BREACH_RECORDED, next_deadline, overdue_after, supervision_answerer
 from domain.model import (
     Category,
     Channel,
@@ -136,7 +136,15 @@ def evolve(state: DemandState, event: ev.DomainEvent) -> DemandState:
         cause=event.cause if isinstance(event, ev.HandlingEscalated) else None,
         threshold=event.threshold_percent if isinstance(event, ev.DeadlineWarningIssued) else None,
     )
-    return state.model_copy(update=update | {"version": state.version + 1, "overdue": overdue})
+    after = state.model_copy(update=update | {"version": state.version + 1, "overdue": overdue})
+    pending = after.pending_supervision
+    if pending is not None:
+        answerer = supervision_answerer(pending.unit_id, after.assigned_unit)
+        if answerer != pending.unit_id:
+            after = after.model_copy(
+                update={"pending_supervision": pending.model_copy(update={"unit_id": answerer})}
+            )
+    return after
 
 
 def fold(events: Iterable[ev.DomainEvent], state: DemandState | None = None) -> DemandState:

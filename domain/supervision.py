@@ -1,10 +1,13 @@
 """督办: a supervision order with its own deadline and a required written reply.
 
 A supervisor orders the assigned unit to report on the need within a number of working
-hours (one order open at a time). The unit replies in writing; a reply after the deadline is
-recorded as late. When the deadline passes with no reply, the order goes up to the unit above
-the one ordered, which answers for the reply from then on (the order stays open until a
-reply comes). Orders, replies and missed replies are events: they show on the need and count.
+hours (one order open at a time). The unit holding the need replies in writing; a reply after
+the deadline is recorded as late. The order follows the need: when it changes hands
+(reassigned, escalated) the new holder answers it, with the same deadline
+(domain.deadlines.supervision_answerer). When the deadline passes with no reply, the miss is
+recorded against the unit that had to reply and reported to the unit above it
+(`escalated_to`); the order stays open until the holder replies. Orders, replies and missed
+replies are events: they show on the need and count.
 """
 
 from __future__ import annotations

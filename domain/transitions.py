@@ -38,7 +38,8 @@ class PendingExtension(Frozen):
 class PendingSupervision(Frozen):
     """A supervision order (督办) waiting for the unit's written reply."""
 
-    unit_id: str
+    unit_id: str  # who must reply: the unit ordered, then whoever holds the need
+    # (domain.deadlines.supervision_answerer)
     reply_due_at: datetime
     missed: bool = False
     escalated_to: str | None = None

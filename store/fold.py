@@ -24,7 +24,9 @@ Rules, per event type (anything not listed only moves `last_version`):
   need is accepted anew, completed or closed);
 - HandlingEscalated -> handling (task `handle`) by the unit above, with its deadline; a
   breach (`deadline_breached`, `acceptance_timeout`) credits `overdue` to the unit that
-  breached;
+  breached (a breach recorded at the top of the ladder, DeadlineWarningIssued at 100 %,
+  marks the need overdue but credits no counter: `overdue` counts needs escalated away on a
+  breach, the share of needs leaving a unit's hands that revision 0010's rates divide);
 - ExtensionApproved -> new deadline; HandlingCompleted -> evaluation, credit
   `completed` (+ `completed_in_time`);
 - EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
@@ -34,8 +36,11 @@ Rules, per event type (anything not listed only moves `last_version`):
 - ReminderSent (催办) -> `reminders` + 1 and `reminded_at` (the inbox flag, cleared when the
   need changes hands or is completed, closed or merged); credit `reminded` to the holder;
 - SupervisionOrdered (督办) -> `supervisions` + 1, the open order's unit and reply deadline;
-  credit `supervised` to that unit; SupervisionReplied clears the open order;
-  SupervisionReplyMissed credits `supervision_missed` to the unit ordered.
+  credit `supervised` to that unit; the order's unit follows the need when it changes hands
+  (domain.deadlines.supervision_answerer, after every event); SupervisionReplied clears the
+  open order; SupervisionReplyMissed credits `supervision_missed` to the unit that had to
+  reply (revision 0012
+  moved older rows and months to this rule).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.deadlines import BREACHES, overdue_after
+from domain.deadlines import BREACHES, overdue_after, supervision_answerer
 from domain.events import EventEnvelope
 from domain.model import mask_phone, mask_text
 from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
@@ -85,6 +90,9 @@ def fold(prior: Row | None, stream_id: str, events: Iterable[EventEnvelope]) -> 
         p = envelope.payload
         row["overdue"] = overdue_after(
             row["overdue"], envelope.type, p.get("cause"), p.get("threshold_percent")
+        )
+        row["supervision_unit"] = supervision_answerer(
+            row["supervision_unit"], row["assigned_unit"]
         )
         row["last_version"] = envelope.version
     return row, {key: counts for key, counts in credits.items() if any(counts.values())}

@@ -240,6 +240,26 @@ def information_in_handling_path() -> list[DomainEvent]:
     ]
 
 
+def supervised_across_hands_path() -> list[DomainEvent]:
+    """督办 before acceptance; the acceptance deadline passes and the need goes up a rung;
+    the new holder misses the reply: the order and the miss are the new holder's."""
+    return [
+        *happy_path()[:3],
+        ev.SupervisionOrdered(
+            note="why not accepted?", unit_id="grid-7", reply_due_at=at(8), order_count=1
+        ),
+        ev.HandlingEscalated(
+            from_unit="grid-7",
+            to_unit="community-3",
+            to_kind=UnitKind.COMMUNITY,
+            cause="acceptance_timeout",
+            due_at=at(40),
+            **RULE,
+        ),
+        ev.SupervisionReplyMissed(reply_due_at=at(8), escalated_to="street-1"),
+    ]
+
+
 def merged_path() -> list[DomainEvent]:
     return [
         submitted(2),

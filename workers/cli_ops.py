@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -19,10 +19,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from api.console.messages import t
 from domain.commands import Submission
 from domain.model import Category, Tier, Urgency
 from workers.errors import ConfigError
@@ -68,13 +70,19 @@ def describe(response: httpx.Response) -> str:
 
 AsJson = Annotated[bool, typer.Option("--json", help="the rows as JSON, unformatted")]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+LABELLED = {"stage", "task", "category", "tier", "urgency"}
 
 
-def cell(column: str, value: Any) -> str:
+def cell(column: str, value: Any, short: bool = False) -> str:
     """A value as a person reads it: times in Asia/Shanghai to the minute, rates as
-    percentages; ids and everything else as they are (so they can be copied)."""
+    percentages; ids and everything else as they are (so they can be copied, and codes given
+    back to the commands). `short`, for the listings: a time of this year without the year,
+    and stage, task, category, tier and urgency by their Chinese names (the console's
+    catalogue; `--json` and `show` keep the codes)."""
     if value is None:
         return ""
+    if short and column in LABELLED:
+        return t(column, value)
     if column.endswith("_rate") and isinstance(value, int | float):
         return f"{value * 100:.1f} %"
     if column.endswith("_at") and isinstance(value, str):
@@ -83,19 +91,28 @@ def cell(column: str, value: Any) -> str:
         except ValueError:
             return value
         if moment.tzinfo is not None:
-            return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+            local = moment.astimezone(SHANGHAI)
+            this_year = local.year == datetime.now(SHANGHAI).year
+            return local.strftime("%m-%d %H:%M" if short and this_year else "%Y-%m-%d %H:%M")
     return str(value)
 
 
-def inbox_flags(row: dict[str, Any]) -> str:
+def inbox_flags(row: dict[str, Any], now: datetime | None = None) -> str:
     """What needs the unit's attention on an inbox row, in the console's words: 超时 (overdue),
-    临期 (a deadline warning), 催办×n (urged, not yet completed), 督办 and the reply's due time."""
+    临期 (a deadline warning), 催办×n (urged, not yet completed), 督办 and the reply's due time
+    (督办逾期 once it has passed without a reply); one per line, so a narrow column keeps each
+    flag whole."""
     flags = ["超时"] if row.get("overdue") else ["临期"] if row.get("near_deadline") else []
     if row.get("reminded"):
         flags.append(f"催办×{row.get('reminders') or 1}")
-    if row.get("supervision_due_at"):
-        flags.append(f"督办 {cell('supervision_due_at', row['supervision_due_at'])[5:]}")
-    return " ".join(flags)
+    due = row.get("supervision_due_at")
+    if due:
+        try:
+            late = datetime.fromisoformat(due) < (now or datetime.now(UTC))
+        except (TypeError, ValueError):
+            late = False
+        flags.append("督办逾期" if late else f"督办 {cell('supervision_due_at', due)[5:]}")
+    return "\n".join(flags)
 
 
 IDS = {"id", "need_id"}  # never folded: an id is copied whole
@@ -128,11 +145,20 @@ def table(
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
-    out = Table(title=title)
-    for column in columns:
-        out.add_column(HEADERS.get(column, column), overflow="fold", no_wrap=column in IDS)
+    # No side rules and one space between columns: room for whole ids at 80 columns. A title
+    # goes under its id (the id's width is the widest cell anyway).
+    stacked = "id" in columns and "title" in columns
+    shown = [c for c in columns if not (stacked and c == "title")]
+    out = Table(title=title, box=box.SIMPLE_HEAD, padding=0, show_edge=False)
+    for column in shown:
+        header = "编号 / 标题" if stacked and column == "id" else HEADERS.get(column, column)
+        whole = max((len(str(r.get(column) or "")) for r in rows), default=0)
+        out.add_column(header, overflow="fold", min_width=whole if column in IDS else None)
     for row in rows:
-        out.add_row(*[cell(c, row.get(c)) for c in columns])
+        cells = [cell(c, row.get(c), short=True) for c in shown]
+        if stacked:
+            cells[shown.index("id")] += "\n" + cell("title", row.get("title"))
+        out.add_row(*cells)
     console.print(out)
 
 
@@ -348,7 +374,10 @@ def reasons(detail: dict[str, Any] | None) -> str:
 
 @ops.command("list")
 def list_needs(
-    stage: str | None = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(help="collection, classification, assignment, handling, evaluation or closed"),
+    ] = None,
     unit: str | None = None,
     category: str | None = None,
     overdue: bool | None = None,
@@ -374,9 +403,10 @@ def list_needs(
         if v is not None
     }
     page = call(api_url, api_key, "GET", "/needs", params=params)
+    items = page["items"]
     table(
-        page["items"],
-        ["id", "stage", "title", "category", "assigned_unit", "due_at", "overdue"],
+        items if as_json else [r | {"flags": "超时" if r.get("overdue") else ""} for r in items],
+        ["id", "stage", "title", "assigned_unit", "due_at", "flags"],
         "needs",
         as_json,
     )

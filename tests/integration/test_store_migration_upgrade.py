@@ -95,9 +95,10 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
             samples.breached_at_top_path(),
             samples.closed_after_breach_path(),
             samples.information_in_handling_path(),
+            samples.supervised_across_hands_path(),
         ]
-        # what 0001's SQL fold got wrong in the last three, and revision 0011 corrects
-        wrong_in_0001 = [{"overdue"}, {"overdue"}, {"stage"}]
+        # what 0001's SQL fold got wrong in the last four, and revision 0011 corrects
+        wrong_in_0001 = [{"overdue"}, {"overdue"}, {"stage"}, {"stage", "task"}]
         fixed: dict[str, set[str]] = {}
         for n, path in enumerate(complete):
             sid = samples.new_stream_id()
@@ -133,6 +134,14 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         assert any(r["reminders"] for r in rebuilt[0]) and any(
             s["supervision_missed"] for s in rebuilt[1]
         )
+        # 0012: the open order and its miss belong to the unit holding the need, not to
+        # the unit first ordered (the miss came after the need went up a rung)
+        across = next(r for r in rebuilt[0] if r["stream_id"] == sid)
+        assert across["supervision_unit"] == across["assigned_unit"] == "community-3"
+        missed: dict[str, int] = {}
+        for s in rebuilt[1]:
+            missed[s["unit_id"]] = missed.get(s["unit_id"], 0) + s["supervision_missed"]
+        assert missed["grid-7"] == 1 and missed["community-3"] == 1  # urged path; this one
         assert (await store.append(a, 0, rough[:8])).duplicate  # retry check across revisions
         await store.append(a, 8, rough[8:])
         for i in range(4, len(happy)):

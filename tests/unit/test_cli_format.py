@@ -39,6 +39,35 @@ def test_inbox_flags_name_what_needs_attention() -> None:
             "reminders": 3,
             "supervision_due_at": "2026-12-03T10:00:00Z",
         }
-    ) == ("临期 催办×3 督办 12-03 18:00")
+    ) == ("临期\n催办×3\n督办 12-03 18:00")
     # counted reminders to an earlier holder do not flag this one
     assert inbox_flags({"reminded": False, "reminders": 2}) == ""
+
+
+def test_a_passed_supervision_reply_deadline_says_late() -> None:
+    from datetime import UTC, datetime
+
+    row = {"supervision_due_at": "2026-12-03T10:00:00Z"}
+    assert inbox_flags(row, now=datetime(2026, 12, 3, 9, tzinfo=UTC)) == "督办 12-03 18:00"
+    assert inbox_flags(row, now=datetime(2026, 12, 3, 11, tzinfo=UTC)) == "督办逾期"
+
+
+def test_the_need_list_fits_80_columns_with_whole_ids(capsys, monkeypatch) -> None:
+    from rich.console import Console
+
+    from workers import cli_ops
+
+    monkeypatch.setattr(cli_ops, "console", Console(width=80, force_terminal=False))
+    need_id = "need-door_knocking-dc7bb83fbffc8a99"
+    row = {
+        "id": need_id,
+        "stage": "classification",
+        "title": "租房合同纠纷想咨询",
+        "assigned_unit": "community-dongting",
+        "due_at": "2026-12-03T05:00:00Z",
+        "flags": "超时",
+    }
+    table([row], ["id", "stage", "title", "assigned_unit", "due_at", "flags"], "needs")
+    out = capsys.readouterr().out
+    assert need_id in out and "待分类" in out and "超时" in out and "租房合同" in out
+    assert max(len(line) for line in out.splitlines()) <= 80

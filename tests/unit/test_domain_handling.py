@@ -272,7 +272,7 @@ def test_a_supervision_order_waits_for_a_written_reply_and_goes_up_when_missed()
     story.at(due).later(minutes=1)
     missed = story.run(SupervisionDue(due_at=due))
     assert [e.type for e in missed] == ["SupervisionReplyMissed"]
-    assert missed[0].escalated_to is not None  # the unit above answers for it now
+    assert missed[0].escalated_to is not None  # reported to the unit above
     assert story.run(SupervisionDue(due_at=due)) == []  # once
     with pytest.raises(NotYourUnit):
         story.run(
@@ -285,3 +285,25 @@ def test_a_supervision_order_waits_for_a_written_reply_and_goes_up_when_missed()
     assert story.state.supervision_count == 1
     with pytest.raises(InvalidCommand):  # nothing to reply to
         story.run(ReplySupervision(reply="again"), Actor(id="s", role=Role.STAFF, unit=unit))
+
+
+def test_an_open_supervision_order_follows_the_need_to_its_new_holder():
+    from domain.commands import Reassign, ReplySupervision, Supervise, SupervisionDue
+
+    story = Story()
+    story.submit(submission("楼下路灯不亮"))
+    first = story.state.assigned_unit
+    boss = Actor(id="sup-1", role=Role.SUPERVISOR)
+    story.run(Supervise(note="请说明为何未受理", reply_hours=4), boss)
+    due = story.state.pending_supervision.reply_due_at
+    story.run(Reassign(unit_id="dept-urban", reason="需要城管"), boss)
+    pending = story.state.pending_supervision
+    assert first != "dept-urban" and pending.unit_id == "dept-urban"
+    assert pending.reply_due_at == due  # the order's deadline stands
+    story.at(due).later(minutes=1)
+    missed = story.run(SupervisionDue(due_at=due))
+    assert missed[0].escalated_to != "dept-urban"  # reported above the new holder
+    with pytest.raises(NotYourUnit):  # the unit that let it go no longer answers
+        story.run(ReplySupervision(reply="已转办"), Actor(id="s", role=Role.STAFF, unit=first))
+    story.run(ReplySupervision(reply="已派人"), Actor(id="u", role=Role.STAFF, unit="dept-urban"))
+    assert story.state.pending_supervision is None

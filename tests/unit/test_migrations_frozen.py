@@ -2,7 +2,7 @@
 
 Each revision's `upgrade()` is run against a recorder (no database: the statements are only
 collected) and the digest of what it would execute is compared with the digest recorded when
-it shipped. A change to runtime column or counter lists (store/schema.py) can therefore never
+it shipped. A change to runtime column or counter lists (store/columns.py) can therefore never
 rewrite an old revision; a new column is a new revision. And no module under store/migrations
 imports runtime code, so nothing outside them can change their text.
 """
@@ -32,6 +32,7 @@ SHIPPED = {
     "0009": "ffbf0ca0ff4669f8a608511a0f558114a737818e4911f36d2464924ce5a3ff41",
     "0010": "64318515c7970468937edc2ab2b5a139a1129bf2cd6862ab7f0a3187ae5e34d0",
     "0011": "0b8436efdc4bcff13560c45144db3453b669c571a23cb18a617708933b9f78d4",
+    "0012": "59616d94fee2b6a66c10522f5435b7982610e0e4ed3be6cc6a00b4764b179adb",
 }
 
 
