@@ -31,6 +31,7 @@ from domain.actions import ACTIONS, BY_NAME, Action
 from domain.commands import (
     Assign,
     Command,
+    CompleteByProject,
     DecideExtension,
     Evaluate,
     ProvideInformation,
@@ -43,6 +44,7 @@ from store.read import read_stream
 
 router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
 SPECIAL = {"assign", "reassign", "unmerge", "extension-decision", "information", "evaluation"}
+SPECIAL.add("complete-by-project")  # api/lists.py: the project must exist and cover the need
 
 
 async def act(
@@ -210,6 +212,6 @@ async def take(
         return await decide_extension(services, principal, need_id, command)
     if isinstance(command, Evaluate):
         return await rate(services, principal, need_id, command)
-    if isinstance(command, UnlinkReport | ProvideInformation):
+    if isinstance(command, UnlinkReport | ProvideInformation | CompleteByProject):
         raise ApiError(422, "invalid_command", "not offered here", field="action")
     return await act(services, principal, need_id, command)

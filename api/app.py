@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from api import actions, metrics, needs, open311, reports, webhooks
+from api import actions, lists, metrics, needs, open311, plans, reports, webhooks, wishes
 from api.codec import codec_app
 from api.console.app import console_app
 from api.deps import Services
@@ -91,7 +91,7 @@ def create_app(services: Services) -> FastAPI:
     install_handlers(app)
     app.add_middleware(SizeLimit, limit=services.max_request_bytes)
     app.add_middleware(metrics.RequestMetrics)
-    for module in (needs, actions, reports, open311, webhooks, metrics):
+    for module in (needs, actions, reports, lists, open311, webhooks, wishes, plans, metrics):
         app.include_router(module.router)
     app.mount("/codec", codec_app(services))  # Temporal's remote codec protocol (api/codec.py)
     app.mount("/console", console_app(services))  # the web console for people (api/console)

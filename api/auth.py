@@ -5,7 +5,9 @@ A key table is YAML: `keys: [{sha256, id, role, unit?, scope?}]`. Roles:
 - `staff` of `unit`: sees and acts on needs assigned to that unit;
 - `supervisor` of `scope`: reads needs within the scope unit's subtree of the policy's
   directory (no scope: the whole district), reminds, reassigns, decides extensions;
-- `admin`: everything.
+- `admin`: everything;
+- `claimant`: a party member, volunteer or member unit's staff: browses the micro-wish pools
+  and claims wishes (api/wishes.py); sees no need at all.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from domain.actions import BY_NAME, Action
 from domain.model import Actor, Role
 from domain.policy import Policy
 
-PrincipalRole = Literal["integrator", "staff", "supervisor", "admin"]
+PrincipalRole = Literal["integrator", "staff", "supervisor", "admin", "claimant"]
 ACTOR_ROLES = {
     "integrator": Role.INTEGRATOR,
     "staff": Role.STAFF,
     "supervisor": Role.SUPERVISOR,
     "admin": Role.ADMIN,
+    "claimant": Role.CLAIMANT,
 }
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="an API key from the key table"

@@ -209,6 +209,14 @@ ACTIONS: tuple[Action, ...] = (
         HANDLING,
         "Grant or refuse a pending extension request.",
     ),
+    _action(
+        "complete-by-project",
+        cmd.CompleteByProject,
+        {SUPERVISOR},
+        "visible",
+        OWNED,
+        "A co-building project covering the need is done: complete it in the project's name.",
+    ),
     # the requester's side
     _action(
         "information",

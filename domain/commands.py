@@ -255,6 +255,17 @@ class Complete(Command):
     service_mode: ServiceMode
 
 
+class CompleteByProject(Command):
+    """A co-building project (项目清单) that covers this need is done: a supervisor completes
+    the need in its name, whether or not its unit had accepted it (docs/domain.md)."""
+
+    type: Literal["CompleteByProject"] = "CompleteByProject"
+    project_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    project_name: str = Field(min_length=1, max_length=200)
+    result_summary: ShortText
+    service_mode: ServiceMode = ServiceMode.ON_SITE
+
+
 # --- evaluation ----------------------------------------------------------------------------
 class Evaluate(Command):
     type: Literal["Evaluate"] = "Evaluate"
@@ -326,6 +337,7 @@ AnyCommand = Annotated[
     | RequestExtension
     | DecideExtension
     | Complete
+    | CompleteByProject
     | Evaluate
     | RecordCallback
     | CloseEvaluationWindow

@@ -61,6 +61,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.DecideExtension: handling.decide_extension,
     cmd.ExtensionDecisionDue: handling.extension_decision_due,
     cmd.Complete: handling.complete,
+    cmd.CompleteByProject: handling.complete_by_project,
     cmd.Supervise: supervision.supervise,
     cmd.ReplySupervision: supervision.reply,
     cmd.SupervisionDue: supervision.reply_due,

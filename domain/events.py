@@ -386,6 +386,10 @@ class HandlingCompleted(DomainEvent):
     result_summary: ShortText
     service_mode: ServiceMode
     in_time: bool
+    project_id: str | None = Field(
+        default=None,
+        description="set: completed by this co-building project (项目清单), not by the unit",
+    )
 
 
 # --- 5. full evaluation --------------------------------------------------------------------

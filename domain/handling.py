@@ -14,6 +14,7 @@ from domain.commands import (
     Accept,
     AcceptanceTimeout,
     Complete,
+    CompleteByProject,
     DeadlineBreached,
     DecideExtension,
     ExtensionDecisionDue,
@@ -27,6 +28,7 @@ from domain.deadlines import waiting_for_dispatcher
 from domain.errors import InvalidCommand, NotYourUnit
 from domain.evaluation import evaluation_requested
 from domain.guards import require_assignee, timer_is_current
+from domain.lists import project_summary
 from domain.model import Role, Stage
 from domain.sla import Clock, escalate_or_record, handling_budget, need_calendar, next_rung
 from domain.state import DemandState
@@ -182,5 +184,30 @@ def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Eve
         result_summary=command.result_summary,
         service_mode=command.service_mode,
         in_time=in_time,
+    )
+    return [done, evaluation_requested(state, ctx)]
+
+
+def complete_by_project(
+    state: DemandState, command: CompleteByProject, ctx: DecisionContext
+) -> Events:
+    """A co-building project that covers the need is done (项目清单): the need is completed in
+    the project's name and evaluation starts, as when its unit completes it. A need its unit
+    had not accepted yet is completed without an acceptance (none is recorded: the unit did
+    not take it on); `in_time` then measures against the acceptance deadline. Refused while
+    the requester's information is awaited, as a completion is."""
+    if state.assigned_unit is None:
+        raise InvalidCommand("project_id", "the need has no assigned unit")
+    if state.pending_information:
+        raise InvalidCommand("project_id", "information is still awaited")
+    deadline = state.due_at if state.stage == Stage.HANDLING else state.accept_due_at
+    done = ev.HandlingCompleted(
+        unit_id=state.assigned_unit,
+        result_summary=project_summary(
+            command.project_id, command.project_name, command.result_summary
+        ),
+        service_mode=command.service_mode,
+        in_time=deadline is None or ctx.now <= deadline,
+        project_id=command.project_id,
     )
     return [done, evaluation_requested(state, ctx)]

@@ -125,6 +125,16 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     ADMIN = "admin"
     SYSTEM = "system"
+    CLAIMANT = "claimant"  # a party member, volunteer or member unit's staff: claims wishes
+
+
+class WishKind(StrEnum):
+    """What a micro-wish (微心愿) asks for; the policy gives each kind its points."""
+
+    MATERIAL = "material"  # 物资: a thing to buy or bring
+    SERVICE = "service"  # 服务: a job to do (a repair, a haircut at home)
+    COMPANIONSHIP = "companionship"  # 陪伴: visits, a walk, a phone call
+    STUDY = "study"  # 助学: tutoring, books, school things
 
 
 class Rating(StrEnum):

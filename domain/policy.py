@@ -17,7 +17,16 @@ import yaml
 from pydantic import BeforeValidator, Field, model_validator
 
 from domain.calendar import WorkingCalendar
-from domain.model import Category, Channel, Frozen, RequesterKind, Tier, UnitKind, Urgency
+from domain.model import (
+    Category,
+    Channel,
+    Frozen,
+    RequesterKind,
+    Tier,
+    UnitKind,
+    Urgency,
+    WishKind,
+)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -208,6 +217,24 @@ class EvaluationPolicy(Frozen):
     enterprise_reviewers: list[ReviewerRule] = Field(default_factory=list)
 
 
+class WishPolicy(Frozen):
+    """微心愿: how long a claim lasts without progress, how long a wish may wait unclaimed
+    before its community is told, and the points a confirmed wish of each kind earns."""
+
+    claim_lapse: Duration = Field(default=timedelta(days=7), gt=timedelta(0))
+    unclaimed_escalation: Duration = Field(default=timedelta(days=14), gt=timedelta(0))
+    points: dict[WishKind, int] = Field(
+        default_factory=lambda: dict.fromkeys(WishKind, 5),
+        description="points a confirmed wish of each kind credits its claimant",
+    )
+
+    @model_validator(mode="after")
+    def _points_are_not_negative(self) -> WishPolicy:
+        if any(n < 0 for n in self.points.values()):
+            raise ValueError("wishes.points: a kind's points cannot be negative")
+        return self
+
+
 class Policy(Frozen):
     version: str = ""
     name: str
@@ -219,6 +246,7 @@ class Policy(Frozen):
     routing: RoutingPolicy = RoutingPolicy()
     sla: SlaPolicy = SlaPolicy()
     evaluation: EvaluationPolicy = EvaluationPolicy()
+    wishes: WishPolicy = WishPolicy()
 
     @model_validator(mode="after")
     def _a_ruling_has_a_deadline(self) -> Policy:

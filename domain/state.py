@@ -51,7 +51,8 @@ STAGE_TRANSITIONS: dict[Stage | None, frozenset[Stage]] = {
     None: frozenset({Stage.COLLECTION}),
     Stage.COLLECTION: frozenset({Stage.COLLECTION, Stage.CLASSIFICATION, Stage.CLOSED}),
     Stage.CLASSIFICATION: frozenset({Stage.CLASSIFICATION, Stage.ASSIGNMENT}),
-    Stage.ASSIGNMENT: frozenset({Stage.ASSIGNMENT, Stage.HANDLING}),
+    # assignment -> evaluation: a project completes a need its unit had not accepted
+    Stage.ASSIGNMENT: frozenset({Stage.ASSIGNMENT, Stage.HANDLING, Stage.EVALUATION}),
     Stage.HANDLING: frozenset({Stage.HANDLING, Stage.ASSIGNMENT, Stage.EVALUATION, Stage.CLOSED}),
     Stage.EVALUATION: frozenset({Stage.EVALUATION, Stage.HANDLING, Stage.CLOSED}),
     Stage.CLOSED: frozenset(),

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from domain.events import AppendResult, EventEnvelope
-from store import projections, read
+from store import plans, projections, read, wishes
 from store.append import SummaryCache, append
 from store.db import DEFAULT_APP_ROLE, create_pool
 from store.errors import VersionConflict
@@ -56,6 +56,20 @@ class EventStore:
                 time.perf_counter() - started,
             )
         return result
+
+    async def append_wish(
+        self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
+    ) -> AppendResult:
+        """A micro-wish's batch (store.wishes): the same contract as `append`."""
+        with tracing.append_span(stream_id, expected_version, [e.type for e in events]):
+            return await wishes.append_wish(self.pool, stream_id, expected_version, events)
+
+    async def append_plan(
+        self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
+    ) -> AppendResult:
+        """A service plan's batch (store.plans): the same contract as `append`."""
+        with tracing.append_span(stream_id, expected_version, [e.type for e in events]):
+            return await plans.append_plan(self.pool, stream_id, expected_version, events)
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await read.read_stream(self.pool, stream_id, from_version)

@@ -21,6 +21,8 @@ from store.migrations.sql_0001_tables import role_split
 from store.migrations.sql_0006_claims import claims_grant
 from store.migrations.sql_0008_console import console_grant
 from store.migrations.sql_0009_webhooks import webhooks_grant
+from store.migrations.sql_0013_lists import lists_grant
+from store.migrations.sql_0014_wishes import wishes_grant
 from store.migrations.sqltext import statements
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -96,6 +98,8 @@ async def upgrade_async(
                 + claims_grant(app_role)
                 + console_grant(app_role)
                 + webhooks_grant(app_role)
+                + lists_grant(app_role)
+                + wishes_grant(app_role)
             )
             for statement in statements(grants):
                 await conn.exec_driver_sql(statement)

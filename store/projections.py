@@ -22,6 +22,7 @@ from store import fold
 from store.append import credit_rows
 from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 from store.read import COLUMNS, to_envelope
+from store.wishes import rebuild_wishes
 
 SUMMARY_SQL = "SELECT * FROM need_summary WHERE stream_id = $1"
 INBOX_SQL = """
@@ -31,11 +32,14 @@ ORDER BY due_at NULLS LAST, stream_id LIMIT $2
 STATS_SQL = "SELECT * FROM unit_monthly_rates WHERE unit_id = $1 AND month = $2"
 
 
-ALL_STREAMS_SQL = f"SELECT {COLUMNS} FROM events ORDER BY stream_id, version"
+ALL_STREAMS_SQL = (
+    f"SELECT {COLUMNS} FROM events WHERE stream_id LIKE 'need-%' ORDER BY stream_id, version"
+)
 
 
 async def rebuild_projections(conn: asyncpg.Connection, fetch_size: int = 2000) -> int:
-    """Recompute every projection from the events alone, atomically; returns streams replayed.
+    """Recompute every projection from the events alone, atomically; returns streams replayed
+    (needs, then wishes: store.wishes.rebuild_wishes).
 
     Works as owner or app role. The exclusive lock on `stream_heads` makes appends that arrive
     meanwhile wait (every append locks its head first) and then write over the rebuilt rows,
@@ -63,7 +67,7 @@ async def rebuild_projections(conn: asyncpg.Connection, fetch_size: int = 2000) 
             columns=["unit_id", "month", "slot", *STAT_COUNTERS],
         )
         replayed: int = await conn.fetchval("SELECT count(*) FROM need_summary")
-        return replayed
+        return replayed + await rebuild_wishes(conn)
 
 
 def _fold_into(

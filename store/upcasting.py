@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.events import EVENT_TYPES
+from domain.plans import PLAN_EVENT_TYPES
+from domain.wishes import WISH_EVENT_TYPES
 from store.errors import StoreError
 
 Payload = dict[str, Any]
@@ -33,7 +35,11 @@ def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaste
 
 
 def current_version(event_type: str) -> int:
-    cls = EVENT_TYPES.get(event_type)
+    cls = (
+        EVENT_TYPES.get(event_type)
+        or WISH_EVENT_TYPES.get(event_type)
+        or PLAN_EVENT_TYPES.get(event_type)
+    )
     if cls is None:
         raise StoreError(f"stored event type {event_type!r} is unknown to domain.events")
     return cls.SCHEMA_VERSION

@@ -229,10 +229,17 @@ def restore(
     typer.echo(report.line())
 
 
-from workers import cli_actions  # noqa: F401 - the table of actions' commands join ops
+from workers import (
+    cli_actions,  # noqa: F401 - the table of actions' commands join ops
+    cli_lists,  # noqa: F401 - `resources`, `projects`, `complete-by-project`
+)
 from workers.cli_ops import ops  # operations sub-commands (submit, inbox, ...)
+from workers.cli_plans import plan
+from workers.cli_wishes import wish
 
 app.add_typer(ops)
+app.add_typer(wish)  # `demandflow wish ...`: the micro-wish pool
+app.add_typer(plan)  # `demandflow plan ...`: recurring service plans
 
 
 def main() -> None:

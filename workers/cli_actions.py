@@ -17,6 +17,7 @@ from domain.actions import ACTIONS, Action, field_type
 from workers.cli_ops import DEFAULT_URL, call, ops
 
 HAND_WRITTEN = {"accept", "complete", "classify", "assign", "repeat-decision", "unmerge"}
+HAND_WRITTEN.add("complete-by-project")  # workers/cli_lists.py
 SKIPPED = {"information"}  # free key=value answers: the integrator's door, not the CLI's
 
 

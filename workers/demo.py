@@ -8,17 +8,34 @@ workflows/client.py). The demo directory itself is the policy file (deploy/polic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from domain.commands import Submission
-from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role
+from domain.commands import Submission, demand_id
+from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role, WishKind
+from domain.plans import PlanSpec, Recurrence, plan_id
+from domain.policy import load_policy
+from domain.wishes import (
+    ClaimWish,
+    ConfirmWish,
+    FulfilWish,
+    WishCommand,
+    WishRules,
+    WishSubmission,
+    wish_id,
+)
 from workers.codec import converter_from_settings
 from workers.connections import connect_temporal
 from workers.settings import Settings
 from workflows.client import snapshot, submit_need
+from workflows.messages import PlanStart, WishAction, WishStart
+from workflows.plan import PlanWorkflow
+from workflows.wish import WishWorkflow
 
 log = structlog.get_logger("demandflow.demo")
 
@@ -111,8 +128,11 @@ DEMO_SUBMISSIONS = [
 ]
 
 
-async def load_demo(settings: Settings, temporal_address: str) -> None:
-    """Submit every demo need; needs that exist already are left as they are."""
+async def load_demo(
+    settings: Settings, temporal_address: str, database_url: str | None = None
+) -> None:
+    """Submit every demo need; needs that exist already are left as they are. With the
+    database: the demo resources and project too (workers/demo_lists.py)."""
     client = await connect_temporal(
         temporal_address,
         settings.temporal_namespace,
@@ -132,3 +152,109 @@ async def load_demo(settings: Settings, temporal_address: str) -> None:
                 pass  # not yet picked up by the worker
             await asyncio.sleep(0.1)
     log.info("demo needs submitted", count=len(DEMO_SUBMISSIONS))
+    if database_url is not None:
+        from workers.demo_lists import load_demo_lists
+
+        await load_demo_lists(settings, database_url)
+    await load_demo_wishes(client, settings)
+    await load_demo_plan(client, settings)
+
+
+DEMO_SUPERVISOR = Actor(id="supervisor-district", role=Role.SUPERVISOR)
+HUADING_PLAN = PlanSpec(
+    external_id="demo-huading-health",
+    title="华鼎餐饮每月上门健康证体检",
+    unit="dept-health",
+    template=_need(
+        "plan-template",
+        Channel.JOINT_MEETING,
+        RequesterKind.ENTERPRISE,
+        "demo-ent-huading",
+        "华鼎餐饮员工健康证上门体检（每月）",
+        details={"staff_count": "1800"},
+    ),
+    recurrence=Recurrence(kind="monthly", weekday=2, week=-1),
+    skip_non_working_days=True,
+    from_need=demand_id(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id),
+)
+
+
+async def load_demo_plan(client: Client, settings: Settings) -> None:
+    """The recurring service of the Huading case: the last Tuesday of every month (its
+    schedule shows in the Temporal Web UI under the plan's id)."""
+    policy = load_policy(settings.policy_file.read_bytes())
+    pid = plan_id(HUADING_PLAN.external_id, DEMO_SUPERVISOR.id)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            PlanWorkflow.run,
+            PlanStart(spec=HUADING_PLAN, actor=DEMO_SUPERVISOR, calendar=policy.calendar),
+            id=pid,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    log.info("demo plan set up", plan=pid)
+
+
+DEMO_WALL = Actor(id="integrator-demo", role=Role.INTEGRATOR)  # the wish wall's key
+WANG = Actor(id="claimant-party-wang", role=Role.CLAIMANT)  # demo claimants (api-keys.yaml)
+LI = Actor(id="claimant-volunteer-li", role=Role.CLAIMANT)
+
+
+def _wish(external_id: str, community: str, kind: WishKind, title: str) -> WishSubmission:
+    return WishSubmission(
+        external_id=external_id,
+        title=title,
+        community=community,
+        kind=kind,
+        wisher=Requester(requester_id=f"{external_id}-wisher", kind=RequesterKind.RESIDENT),
+    )
+
+
+# (the wish, what happens to it: nothing, claimed by Wang, or fulfilled and confirmed)
+DEMO_WISHES: list[tuple[WishSubmission, list[tuple[Actor, WishCommand]]]] = [
+    (_wish("demo-wish-hearing", "community-dongting", WishKind.MATERIAL, "想要一台助听器"), []),
+    (
+        _wish("demo-wish-radio", "community-dongting", WishKind.SERVICE, "家里的旧收音机坏了"),
+        [(WANG, ClaimWish())],
+    ),
+    (
+        _wish("demo-wish-chess", "community-dongting", WishKind.COMPANIONSHIP, "想找人下象棋"),
+        [
+            (LI, ClaimWish()),
+            (LI, FulfilWish(note="每周三下午陪老人下棋")),
+            (DEMO_WALL, ConfirmWish()),
+        ],
+    ),
+    (_wish("demo-wish-books", "community-xinhua", WishKind.STUDY, "孩子想要几本课外书"), []),
+]
+
+
+async def load_demo_wishes(client: Client, settings: Settings) -> None:
+    """Post the demo wishes and play their steps; a second run changes nothing (the same
+    ids; a step already taken is refused or answers with no new event)."""
+    rules = WishRules.of(load_policy(settings.policy_file.read_bytes()))
+    for submission, steps in DEMO_WISHES:
+        wid = wish_id(submission.channel, submission.external_id, DEMO_WALL.id)
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                WishWorkflow.run,
+                WishStart(submission=submission, actor=DEMO_WALL, rules=rules),
+                id=wid,
+                task_queue=settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        handle = client.get_workflow_handle_for(WishWorkflow.run, wid)
+        for actor, command in steps:
+            for _ in range(50):  # until the posting is stored (the update says NotReady)
+                try:
+                    await handle.execute_update(
+                        WishWorkflow.act, WishAction(command=command, actor=actor)
+                    )
+                    break
+                except WorkflowUpdateFailedError as exc:
+                    if getattr(exc.cause, "type", None) != "NotReady":
+                        break  # done on an earlier run
+                    await asyncio.sleep(0.1)
+                except RPCError:
+                    break  # the wish's workflow finished on an earlier run
+    log.info("demo wishes posted", count=len(DEMO_WISHES))

@@ -95,7 +95,7 @@ class Stack:
             self._spawn("api", env)
             # webhooks: outbox → signed POSTs (workers/delivery.py)
             self._spawn("deliver", env | {"METRICS_PORT": ports["deliver"]})
-            asyncio.run(self._load_demo(temporal_address))
+            asyncio.run(self._load_demo(temporal_address, database_url))
             self._wait_for_api()
             self._announce(temporal_address)
             self._wait()
@@ -179,10 +179,10 @@ class Stack:
         self.children = [(n, p) for n, p in self.children if n != command]
         self.children.append((command, process))
 
-    async def _load_demo(self, temporal_address: str) -> None:
+    async def _load_demo(self, temporal_address: str, database_url: str | None = None) -> None:
         from workers.demo import load_demo
 
-        await load_demo(self.settings, temporal_address)
+        await load_demo(self.settings, temporal_address, database_url)
 
     def _wait_for_api(self, timeout: float = 60) -> None:
         """The stack is up when the API answers its health check."""

@@ -13,6 +13,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.duplicates import DuplicateActivities
 from activities.intake import IntakeActivities
+from activities.plans import PlanActivities
 from activities.policy import PolicyActivities
 from activities.store import StoreActivities
 from domain.text import words
@@ -23,6 +24,8 @@ from workers.connections import connect_temporal, ensure_port_free, sdk_metrics_
 from workers.errors import ConfigError
 from workers.settings import Settings
 from workflows.demand import DemandWorkflow
+from workflows.plan import PlanTickWorkflow, PlanWorkflow
+from workflows.wish import WishWorkflow
 
 log = structlog.get_logger("demandflow.worker")
 
@@ -38,8 +41,11 @@ def build_worker(client: Client, task_queue: str, store: EventStore, policy_file
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[DemandWorkflow],
-        activities=_activities(store, policy_file),
+        workflows=[DemandWorkflow, WishWorkflow, PlanWorkflow, PlanTickWorkflow],
+        activities=[
+            *_activities(store, policy_file),
+            *_plan_activities(PlanActivities(client, task_queue)),
+        ],
         workflow_runner=WORKFLOW_RUNNER,
     )
 
@@ -66,7 +72,16 @@ def _activities(store: EventStore, policy_file: Path) -> list[object]:
 
 
 def _store_activities(activities: StoreActivities) -> list[object]:
-    return [activities.append_events, activities.read_stream]
+    return [
+        activities.append_events,
+        activities.append_wish_events,
+        activities.append_plan_events,
+        activities.read_stream,
+    ]
+
+
+def _plan_activities(activities: PlanActivities) -> list[object]:
+    return [activities.put_plan_schedule, activities.delete_plan_schedule]
 
 
 async def _require_head(store: EventStore) -> None:

@@ -1,4 +1,4 @@
-"""What goes in and out of a DemandWorkflow: one model per message.
+"""What goes in and out of a DemandWorkflow and a WishWorkflow: one model per message.
 
 Fields added later must have defaults, so running workflows keep decoding old payloads.
 """
@@ -11,12 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.calendar import WorkingCalendar
     from domain.collection import OpenNeedSummary, likely_category
     from domain.commands import AnyCommand, RepeatVerdict, SplitOrigin, Submission
     from domain.events import EventEnvelope
     from domain.model import Actor, Category, Frozen, Location
+    from domain.plans import AnyPlanCommand, PlanSpec, PlanState, Recurrence
     from domain.policy import Policy
     from domain.state import DemandState
+    from domain.wishes import AnyWishCommand, WishRules, WishState, WishSubmission
 
 
 class Carried(Frozen):
@@ -183,3 +186,47 @@ class ReadStreamResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     events: list[EventEnvelope]
+
+
+# --- micro-wishes (workflows/wish.py) ------------------------------------------------------
+class WishStart(Frozen):
+    """A wish to post: what the channel sent, who sent it, the rules it lives under."""
+
+    submission: WishSubmission
+    actor: Actor
+    rules: WishRules
+
+
+class WishAction(Frozen):
+    command: AnyWishCommand
+    actor: Actor
+
+
+class WishSnapshot(Frozen):
+    wish_id: str
+    state: WishState
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+# --- service plans (workflows/plan.py) -----------------------------------------------------
+class PlanStart(Frozen):
+    spec: PlanSpec
+    actor: Actor
+    calendar: WorkingCalendar = Field(description="the policy's calendar (non-working days)")
+
+
+class PlanAction(Frozen):
+    command: AnyPlanCommand
+    actor: Actor
+
+
+class PlanSnapshot(Frozen):
+    plan_id: str
+    state: PlanState
+
+
+class PlanScheduleRequest(Frozen):
+    plan_id: str
+    recurrence: Recurrence
+    paused: bool = False
+    note: str = ""

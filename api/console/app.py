@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import in_scope, reach
 from api.actions import take
+from api.auth import Principal
 from api.console import sessions
 from api.console.forms import FormProblem, NeedView, command_from, form_for, offered
 from api.console.messages import t
@@ -36,12 +37,16 @@ from api.console.sessions import Session
 from api.deps import Services
 from api.errors import ApiError, refusal
 from api.needs import need_detail
+from api.plans import plan_list
 from api.reports import unit_statistics
 from api.tabular import csv_response
 from api.views import NeedItem
+from api.wishes import wish_list, wish_ranking_of
 from domain.actions import BY_NAME
 from domain.events import ExtensionDecisionEscalated, ExtensionRequested
-from domain.model import Category, Stage
+from domain.model import Category, Stage, UnitKind
+from domain.plans import recurrence_words
+from domain.wishes import WishStatus
 from store import queries
 from store.queries import NeedFilters
 from store.read import read_stream
@@ -471,7 +476,47 @@ def console_app(services: Services) -> FastAPI:
         decision = form_for(BY_NAME["extension-decision"], session.principal, [])
         return page(request, "extensions.html", session, items=items, form=decision)
 
+    @app.get("/wishes", response_class=HTMLResponse)
+    async def wishes_page(request: Request, status: str | None = None) -> Response:
+        """微心愿: the pools within the person's reach (read-only: claimants use the API,
+        the wish wall and the CLI), with the ranking of their community."""
+        session = await signed_in(request)
+        principal = session.principal
+        wanted = status if status in WISH_STATUSES else None
+        items = await wish_list(principal, services, status=wanted, limit=200)
+        community = _own_community(principal, services)
+        ranking = await wish_ranking_of(services, community) if community else []
+        return page(
+            request,
+            "wishes.html",
+            session,
+            items=items,
+            wish_status=wanted,
+            statuses=WISH_STATUSES,
+            ranking=ranking,
+            ranking_community=community,
+        )
+
+    @app.get("/plans", response_class=HTMLResponse)
+    async def plans_page(request: Request) -> Response:
+        """定期服务: the plans served within the person's reach, with their latest needs."""
+        session = await signed_in(request)
+        items = [
+            p.model_dump() | {"when": recurrence_words(p.recurrence)}
+            for p in await plan_list(session.principal, services)
+        ]
+        return page(request, "plans.html", session, items=items)
+
     return app
+
+
+WISH_STATUSES = [s.value for s in WishStatus]
+
+
+def _own_community(principal: Principal, services: Services) -> str | None:
+    """The community whose ranking the page shows: the person's own, when they have one."""
+    unit = services.policy.unit(principal.unit or principal.scope)
+    return unit.id if unit is not None and unit.kind == UnitKind.COMMUNITY else None
 
 
 async def _pending_extensions(services: Services, session: Session) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ KEYS = {
     "sup_street": "demo-supervisor-street",
     "sup_district": "demo-supervisor-district",
     "admin": "demo-admin",
+    "claimant_wang": "demo-claimant-party-wang",
+    "claimant_li": "demo-claimant-volunteer-li",
 }
 
 

@@ -114,6 +114,14 @@ ENDPOINTS = {
         admitted("reclassify"),
         422,
     ),
+    # no such project: refused naming project_id, once the need is visible
+    "complete_by_project": (
+        "POST",
+        "/needs/{id}/complete-by-project",
+        {"project_id": "prj-none", "result_summary": "x"},
+        admitted("complete-by-project"),
+        422,
+    ),
     "extension_decision": (
         "POST",
         "/needs/{id}/extension-decision",
@@ -210,12 +218,12 @@ async def test_lists_show_only_visible_needs(as_, needs_ab: dict[str, str]) -> N
 
 
 async def test_inbox_stats_lists_and_audit_by_role(as_) -> None:
-    table = {  # who: (own inbox, other inbox, stats, demand list, audit)
-        "integrator": (403, 403, 403, 403, 403),
-        "staff_dongting1": (200, 404, 200, 403, 403),
-        "sup_dongting": (200, 404, 200, 200, 200),
-        "sup_district": (200, 200, 200, 200, 200),
-        "admin": (200, 200, 200, 200, 200),
+    table = {  # who: (own inbox, other inbox, stats, demand list, audit, resources, projects)
+        "integrator": (403, 403, 403, 403, 403, 403, 403),
+        "staff_dongting1": (200, 404, 200, 403, 403, 403, 403),
+        "sup_dongting": (200, 404, 200, 200, 200, 200, 200),
+        "sup_district": (200, 200, 200, 200, 200, 200, 200),
+        "admin": (200, 200, 200, 200, 200, 200, 200),
     }
     for who, want in table.items():
         client = as_(who)
@@ -225,6 +233,8 @@ async def test_inbox_stats_lists_and_audit_by_role(as_) -> None:
             (await client.get("/stats/units")).status_code,
             (await client.get("/lists/demand")).status_code,
             (await client.get("/audit/verify")).status_code,
+            (await client.get("/lists/resources")).status_code,
+            (await client.get("/lists/projects")).status_code,
         )
         assert got == want, who
 

@@ -317,3 +317,48 @@ async def test_docs_render_their_operations_with_no_network(visit) -> None:
     await page.goto(f"{offline.base}/redoc")
     await page.wait_for_selector("[role=menuitem], .menu-content li", timeout=30_000)
     await offline.shot(page, "redoc")
+
+
+async def test_the_wish_pool_and_the_plans_pages(visit, as_) -> None:
+    from tests.api.test_plans import a_plan, plan_where
+    from tests.api.test_wishes import a_wish, posted
+
+    wall = as_("integrator")
+    waiting = await posted(wall, a_wish("想请人帮忙换个灯泡", kind="service"))
+    taken = await posted(wall, a_wish("想要一副老花镜", kind="material"))
+    assert (await as_("claimant_wang").post(f"/wishes/{taken}/claim")).status_code == 200
+    done = await posted(wall, a_wish("想找人陪我聊聊天", kind="companionship"))
+    li = as_("claimant_li")
+    await li.post(f"/wishes/{done}/claim")
+    await li.post(f"/wishes/{done}/fulfil", json={"note": "每周陪聊一次"})
+    assert (await wall.post(f"/wishes/{done}/confirm")).json()["status"] == "confirmed"
+    pid = (
+        await as_("sup_district").post("/plans", json=a_plan(kind="monthly", weekday=2, week=-1))
+    ).json()["id"]
+    await plan_where(as_("sup_district"), pid, lambda p: p["status"] == "active")
+
+    staff = await visit()
+    page = await staff.page()
+    await sign_in(staff, page, "staff-community-dongting")
+    await page.click("nav >> text=微心愿")
+    await page.wait_for_selector("#wishes")
+    pooled = page.locator(f"li.task[data-wish='{waiting}']")
+    assert "待认领" in await pooled.inner_text() and "服务" in await pooled.inner_text()
+    claimed = await page.locator(f"li.task[data-wish='{taken}']").inner_text()
+    assert "已认领" in claimed and "claimant-party-wang" in claimed
+    assert "王奶奶" not in await page.inner_text("main")  # the wisher is never shown
+    ranking = await page.inner_text("#wish-ranking")
+    assert "claimant-volunteer-li" in ranking
+    await staff.shot(page, "wishes")
+    await page.goto(f"{staff.base}/console/wishes?status=pooled")
+    assert await page.locator(f"li.task[data-wish='{taken}']").count() == 0
+    await staff.shot(page, "wishes-pooled")
+
+    supervisor = await visit()
+    page = await supervisor.page()
+    await sign_in(supervisor, page, "supervisor-district")
+    await page.click("nav >> text=定期服务")
+    await page.wait_for_selector("#plans")
+    plan = await page.locator(f"li.task[data-plan='{pid}']").inner_text()
+    assert "每月最后一个周二" in plan and "执行中" in plan
+    await supervisor.shot(page, "plans")

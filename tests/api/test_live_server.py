@@ -98,7 +98,7 @@ async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> N
         if need_id[:20] in inbox.output:
             break
         await asyncio.sleep(0.1)
-    assert need_id[:20] in inbox.output and "accept" in inbox.output
+    assert need_id in inbox.output and "待签收" in inbox.output  # the task, in Chinese
     accepted = await asyncio.to_thread(run, live_api, "staff_dongting1", "accept", need_id)
     assert accepted.output.strip() == f"{need_id}: handling"
     done = await asyncio.to_thread(
@@ -116,7 +116,7 @@ async def test_command_line_journey_over_real_http(live_api: str, tmp_path) -> N
     shown = await asyncio.to_thread(run, live_api, "sup_district", "show", need_id)
     assert "HandlingCompleted" in shown.output and "evaluation" in shown.output
     listed = await asyncio.to_thread(run, live_api, "sup_district", "list", "--stage", "evaluation")
-    assert listed.exit_code == 0 and "evaluation" in listed.output
+    assert listed.exit_code == 0 and "待评价" in listed.output  # the stage, in Chinese
     stats = await asyncio.to_thread(run, live_api, "sup_district", "stats", "--min-needs", "1")
     assert stats.exit_code == 0 and "洞庭社区第一网格" in stats.output  # units by name
     denied = await asyncio.to_thread(run, live_api, "staff_xinhua1", "accept", need_id)

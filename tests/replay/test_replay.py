@@ -23,6 +23,8 @@ from temporalio.worker import Replayer
 from domain.text import words
 from workflows.codec import EncryptionCodec, Keyring, data_converter
 from workflows.demand import DemandWorkflow
+from workflows.plan import PlanTickWorkflow, PlanWorkflow
+from workflows.wish import WishWorkflow
 
 # Top level: recorded with the current code. Subfolders: recorded by older code (before a
 # `workflow.patched` change, or started by an older client generation: see
@@ -51,6 +53,9 @@ async def test_recorded_history_replays_cleanly(path: Path) -> None:
     record = json.loads(await asyncio.to_thread(path.read_text))
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
     codec = EncryptionCodec(RECORDED_WITH, plaintext_readable=True)
-    replayer = Replayer(workflows=[DemandWorkflow], data_converter=data_converter(codec))
+    replayer = Replayer(
+        workflows=[DemandWorkflow, WishWorkflow, PlanWorkflow, PlanTickWorkflow],
+        data_converter=data_converter(codec),
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -71,3 +71,12 @@ def test_the_need_list_fits_80_columns_with_whole_ids(capsys, monkeypatch) -> No
     out = capsys.readouterr().out
     assert need_id in out and "待分类" in out and "超时" in out and "租房合同" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_a_plan_recurrence_in_a_few_words() -> None:
+    from workers.cli_plans import _when
+
+    assert _when({"kind": "monthly", "weekday": 2, "week": -1}) == "每月最后一个周二"
+    assert _when({"kind": "monthly", "day_of_month": 15}) == "每月 15 日"
+    assert _when({"kind": "weekly", "weekday": 3}) == "每周三"
+    assert _when({"kind": "interval", "every_days": 30}) == "每 30 天"
