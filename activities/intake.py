@@ -15,7 +15,6 @@ from temporalio import activity
 
 from activities.duplicates import DuplicateActivities
 from activities.policy import PolicyActivities
-from domain.plans import PLAN_DETAIL
 from domain.repeats import best_verdict, fingerprint
 from store import intake
 from workflows.messages import DuplicateQuery, IntakeContext, IntakeRequest, PolicyRequest
@@ -37,8 +36,8 @@ class IntakeActivities:
             rules = policy.collection.repeats
             candidates = (
                 await intake.open_candidates(conn, new, since, rules.distance_m)
-                if request.judge and PLAN_DETAIL not in request.submission.details
-                else []  # a plan's occurrence is a need of its own, never a repeat
+                if request.judge
+                else []
             )
             verdict = best_verdict(new, candidates, policy)
             if verdict.kind != "merge":
@@ -50,7 +49,7 @@ class IntakeActivities:
         query = DuplicateQuery.for_submission(
             request.stream_id, request.submission, policy, request.now
         )
-        if query is None or PLAN_DETAIL in request.submission.details:
+        if query is None or not request.judge:
             return IntakeContext(policy=policy)
         answer = await self.duplicates.candidates(query, claimed_at=request.now)
         return IntakeContext(policy=policy, candidates=answer.candidates)

@@ -11,6 +11,8 @@ The schedule shows in the Temporal Web UI and `temporal schedule list` under the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import activity
 from temporalio.client import (
     Client,
@@ -19,6 +21,8 @@ from temporalio.client import (
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
     ScheduleState,
@@ -36,7 +40,11 @@ ZONE = "Asia/Shanghai"
 def schedule_spec(rule: Recurrence) -> ScheduleSpec:
     every = interval_of(rule)
     if every is not None:
-        return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)], time_zone_name=ZONE)
+        # Temporal counts intervals from the Unix epoch (UTC): whole days get the offset that
+        # puts each firing at the plan's local hour (Shanghai is UTC+8)
+        offset = timedelta(hours=(rule.hour - 8) % 24) if rule.every_days else timedelta(0)
+        interval = ScheduleIntervalSpec(every=every, offset=offset)
+        return ScheduleSpec(intervals=[interval], time_zone_name=ZONE)
     day = dict(
         hour=[ScheduleRange(rule.hour)],
         month=[ScheduleRange(m) for m in rule.months] or [ScheduleRange(1, 12)],
@@ -64,6 +72,9 @@ class PlanActivities:
             ),
             spec=schedule_spec(request.recurrence),
             state=ScheduleState(paused=request.paused, note=request.note),
+            # ticks are idempotent (the plan names each occurrence by its moment): never drop
+            # one because an earlier tick is still running (a worker was down)
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
         )
 
     @activity.defn(name="put_plan_schedule")

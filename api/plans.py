@@ -205,7 +205,8 @@ async def _act(
 
 @router.post("/plans/{pid}/pause", response_model=PlanOut)
 async def pause(pid: PlanId, body: Reason, principal: Caller, services: Svc) -> PlanOut:
-    """No occurrence while paused (each one due is recorded as skipped)."""
+    """No occurrence while paused: the schedule pauses with the plan (a tick that still
+    arrives, a manual trigger, is recorded as skipped)."""
     reject_nul(body)
     return await _act(services, principal, pid, PausePlan(reason=body.reason))
 

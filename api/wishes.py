@@ -103,7 +103,7 @@ class Ledger(BaseModel):
 
 class Ranked(BaseModel):
     rank: int
-    claimant_id: str
+    claimant_id: str | None = Field(description="to a claimant, only their own row's")
     points: int
     wishes: int
 
@@ -267,7 +267,13 @@ async def ranking(
     communities = _communities(principal, services)
     if communities is not None and community not in communities:
         raise ApiError(404, "not_found", "no such community", field="community")
-    return await wish_ranking_of(services, community)
+    ranked = await wish_ranking_of(services, community)
+    if principal.role == "claimant":  # another claimant's id is not theirs to see
+        ranked = [
+            r if r.claimant_id == principal.id else r.model_copy(update={"claimant_id": None})
+            for r in ranked
+        ]
+    return ranked
 
 
 async def wish_ranking_of(services: Services, community: str) -> list[Ranked]:

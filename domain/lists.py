@@ -22,7 +22,6 @@ entries and their change history (store/lists.py), the API asks these rules firs
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated
@@ -30,7 +29,7 @@ from typing import Annotated
 from pydantic import Field
 
 from domain.errors import InvalidCommand, WrongStage
-from domain.model import Category, Frozen, UnitKind
+from domain.model import Category, Frozen, UnitKind, holds_personal_number
 from domain.policy import Policy
 
 MANUAL_ITEM = "manual"
@@ -39,7 +38,6 @@ PROJECT_PLACES = frozenset({UnitKind.COMMUNITY, UnitKind.STREET})
 """Units a project can be about: a community, or a park's street-level office."""
 # An 11-digit mainland mobile number or an 18-character identity number: personal data that
 # has no place on a list every supervisor reads.
-_PERSONAL = re.compile(r"(?<!\d)(1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=2000)]
@@ -136,7 +134,7 @@ def _check_items(policy: Policy, items: list[DemandItem]) -> None:
 
 
 def _check_text(field: str, text: str) -> None:
-    if _PERSONAL.search(text):
+    if holds_personal_number(text):
         raise InvalidCommand(field, "no personal data (phone or identity numbers) on a list")
 
 

@@ -200,6 +200,16 @@ class Actor(Frozen):
 SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
 
 
+PERSONAL_NUMBER = re.compile(r"(?<!\d)(1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
+"""A mobile phone number or an identity card number inside free text."""
+
+
+def holds_personal_number(text: str) -> bool:
+    """Whether text meant to be shown widely (a list entry, a wish in the pool) carries a
+    phone or identity number."""
+    return PERSONAL_NUMBER.search(text) is not None
+
+
 def mask_text(value: str | None) -> str | None:
     """Keep the first character only: 张三丰 -> 张**."""
     if not value:

@@ -30,8 +30,9 @@ from domain.events import DomainEvent
 from domain.model import Actor, Frozen, Role
 
 PLAN_DETAIL = "plan_id"
-"""The detail that links an occurrence's need to its plan (and keeps intake from judging it a
-repeat of the plan's earlier occurrence: activities/intake.py)."""
+"""The detail that links an occurrence's need to its plan (shown on the need). What keeps
+intake from judging an occurrence a repeat is the start's `occurrence_of`, which only the
+plan's workflow sets (workflows/plan.py), not this detail, which any submitter could write."""
 Weekday = Annotated[int, Field(ge=1, le=7, description="1 = Monday … 7 = Sunday")]
 
 
@@ -170,6 +171,7 @@ class OccurrenceSkipped(PlanEvent):
     type: Literal["OccurrenceSkipped"] = "OccurrenceSkipped"
     scheduled_at: datetime
     reason: Literal["paused", "non_working_day"]
+    need_id: str = Field(default="", description="the need it would have been")
 
 
 AnyPlanEvent = Annotated[
@@ -246,6 +248,7 @@ class PlanState(Frozen):
     owner: str | None = Field(default=None, description="the unit that serves it")
     occurrences: list[str] = Field(default_factory=list, description="need ids, in order")
     skipped: int = 0
+    skipped_ids: list[str] = Field(default_factory=list, description="the needs not started")
 
 
 def occurrence_id(plan_id: str, scheduled_at: datetime) -> str:
@@ -295,12 +298,16 @@ def decide_plan(
             if state.status == PlanStatus.ENDED or state.spec is None:
                 return []
             local = at.astimezone(calendar.tz).date()
-            if not occurs_on(state.spec.recurrence, local) or need_id in state.occurrences:
+            if not occurs_on(state.spec.recurrence, local):
                 return []
+            if need_id in state.occurrences or need_id in state.skipped_ids:
+                return []  # the same tick again
             if state.status == PlanStatus.PAUSED:
-                return [OccurrenceSkipped(scheduled_at=at, reason="paused")]
+                return [OccurrenceSkipped(scheduled_at=at, reason="paused", need_id=need_id)]
             if state.spec.skip_non_working_days and not day_kind(local, calendar)[0]:
-                return [OccurrenceSkipped(scheduled_at=at, reason="non_working_day")]
+                return [
+                    OccurrenceSkipped(scheduled_at=at, reason="non_working_day", need_id=need_id)
+                ]
             return [OccurrenceStarted(need_id=need_id, scheduled_at=at)]
     if not _may_manage(state, actor):
         raise NotPermitted(command.type, actor.role.value)
@@ -333,8 +340,9 @@ def evolve_plan(state: PlanState, event: PlanEvent) -> PlanState:
             update["status"] = PlanStatus.ENDED
         case OccurrenceStarted(need_id=need):
             update["occurrences"] = [*state.occurrences, need]
-        case OccurrenceSkipped():
+        case OccurrenceSkipped(need_id=need):
             update["skipped"] = state.skipped + 1
+            update["skipped_ids"] = [*state.skipped_ids, need][-100:]
     return state.model_copy(update=update)
 
 

@@ -23,11 +23,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, field_validator
 
 from domain.errors import DomainError, InvalidCommand, NotPermitted
 from domain.events import DomainEvent
-from domain.model import Actor, Channel, Frozen, Requester, Role, WishKind
+from domain.model import Actor, Channel, Frozen, Requester, Role, WishKind, holds_personal_number
 from domain.policy import Policy, WishPolicy
 
 ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -184,6 +184,14 @@ class WishSubmission(Frozen):
     community: str = Field(min_length=1, max_length=64, description="a community unit id")
     kind: WishKind
     wisher: Requester
+
+    @field_validator("title", "description")
+    @classmethod
+    def _nobody_named_by_number(cls, text: str) -> str:
+        # the pool shows title and kind to every claimant: no phone or identity numbers
+        if holds_personal_number(text):
+            raise ValueError("no phone or identity numbers: the pool shows it to everyone")
+        return text
 
 
 class WishCommand(Frozen):

@@ -62,7 +62,7 @@ def create(
 
 @plan.command("pause")
 def pause(pid: PlanId, reason: Reason, api_url: Url = DEFAULT_URL, api_key: Key = "") -> None:
-    """No occurrences until resumed (each one due is recorded as skipped)."""
+    """No occurrences until resumed (the schedule pauses too)."""
     body = call(api_url, api_key, "POST", f"/plans/{pid}/pause", json={"reason": reason})
     typer.echo(f"{pid}: {body['status']}")
 

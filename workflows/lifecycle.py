@@ -179,7 +179,8 @@ class NeedLifecycle:
             # runs started by today's client skip it (their start input says so, and replays
             # read the same input).
             verdict = None
-            if start.split_from is not None:  # a merged report split back out: no repeat
+            if start.split_from is not None or start.occurrence_of is not None:
+                # a merged report split back out, or a plan's occurrence: never a repeat
                 primary, verdict = await self._prepare_intake(submission, judge=False)
             elif start.started_by >= 1 or workflow.patched(INTAKE_PATCH):
                 primary, verdict = await self._prepare_intake(submission)

@@ -51,6 +51,11 @@ class DemandStart(Frozen):
     split_from: SplitOrigin | None = Field(
         default=None, description="a merged report split back out (UnlinkReport)"
     )
+    occurrence_of: str | None = Field(
+        default=None,
+        description="the service plan this need is an occurrence of (workflows/plan.py): "
+        "never judged a repeat of the plan's earlier occurrences",
+    )
     started_by: int = Field(
         default=0,
         ge=0,
@@ -213,6 +218,7 @@ class PlanStart(Frozen):
     spec: PlanSpec
     actor: Actor
     calendar: WorkingCalendar = Field(description="the policy's calendar (non-working days)")
+    carried: PlanState | None = Field(default=None, description="a continued run's state")
 
 
 class PlanAction(Frozen):

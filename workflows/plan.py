@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         decide_plan,
         evolve_plan,
         occurrence_submission,
+        recurrence_words,
     )
     from workflows.demand import DemandWorkflow
     from workflows.messages import (
@@ -49,6 +50,8 @@ with workflow.unsafe.imports_passed_through():
         PlanScheduleRequest,
         PlanSnapshot,
         PlanStart,
+        ReadStreamRequest,
+        ReadStreamResult,
     )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -58,6 +61,7 @@ APPEND_RETRY = RetryPolicy(
     non_retryable_error_types=["VersionConflict", "InvalidEvent"],
 )
 SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+CONTINUE_AFTER_EVENTS = 2_000  # each tick costs a handful of history events
 
 
 @workflow.defn
@@ -66,16 +70,21 @@ class PlanWorkflow:
     def __init__(self, start: PlanStart) -> None:
         self._id = workflow.info().workflow_id
         self._start = start
-        self._state = PlanState()
+        self._state = start.carried or PlanState()
         self._ticks: list[Tick] = []
         self._lock = asyncio.Lock()
 
     @workflow.run
     async def run(self, start: PlanStart) -> PlanSnapshot:
-        async with self._lock:
-            await self._apply(CreatePlan(spec=start.spec), start.actor)
-            await self._mirror()
+        if start.carried is None:
+            async with self._lock:
+                await self._apply(CreatePlan(spec=start.spec), start.actor)
+                await self._mirror()
         while not self._ended():
+            if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                # a plan lives for years: its state goes on in a fresh run (same id)
+                workflow.continue_as_new(start.model_copy(update={"carried": self._state}))
             await workflow.wait_condition(lambda: bool(self._ticks) or self._ended())
             while self._ticks and not self._ended():
                 tick = self._ticks.pop(0)
@@ -157,21 +166,50 @@ class PlanWorkflow:
             )
             for i, e in enumerate(events)
         ]
-        # Only this workflow writes the plan's stream, and a local activity's retry after a
-        # lost task carries the same ids: the append answers `duplicate`, never a conflict.
-        await workflow.execute_local_activity(
-            "append_plan_events",
-            AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
-            result_type=AppendResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=APPEND_RETRY,
-        )
-        for envelope in envelopes:
+        try:
+            await workflow.execute_local_activity(
+                "append_plan_events",
+                AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
+                result_type=AppendResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=APPEND_RETRY,
+            )
+        except (ActivityError, ApplicationError) as err:
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
+                raise
+            return await self._catch_up(command, actor, envelopes)
+        await self._record(envelopes)
+        return events
+
+    async def _record(self, stored: list[EventEnvelope]) -> None:
+        for envelope in stored:
             event = PLAN_EVENT_ADAPTER.validate_python(envelope.payload | {"type": envelope.type})
             self._state = evolve_plan(self._state, event)
             if isinstance(event, OccurrenceStarted):
-                await self._start_occurrence(event)
-        return events
+                await self._start_occurrence(event)  # again, if adopted: the same child
+
+    async def _catch_up(
+        self, command: PlanCommand, actor: Actor, sent: list[EventEnvelope]
+    ) -> list[PlanEvent]:
+        """The stream is ahead: an earlier attempt of one of this workflow's tasks stored
+        events (its retry decided at another moment, so the same ids carry other content:
+        see NeedLifecycle._catch_up). Adopt them; if they were this command's, that is its
+        answer, else decide it again on the caught-up state."""
+        read: ReadStreamResult = await workflow.execute_local_activity(
+            "read_stream",
+            ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
+            result_type=ReadStreamResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        await self._record(read.events)
+        mine = [(e.type, e.actor) for e in read.events[: len(sent)]]
+        if read.events and mine == [(e.type, e.actor) for e in sent]:
+            return [
+                PLAN_EVENT_ADAPTER.validate_python(e.payload | {"type": e.type})
+                for e in read.events
+            ]
+        return await self._apply(command, actor)
 
     async def _start_occurrence(self, event: OccurrenceStarted) -> None:
         assert self._state.spec is not None
@@ -180,7 +218,10 @@ class PlanWorkflow:
             await workflow.start_child_workflow(
                 DemandWorkflow.run,
                 DemandStart(
-                    submission=submission, actor=self._start.actor, started_by=START_GENERATION
+                    submission=submission,
+                    actor=self._start.actor,
+                    started_by=START_GENERATION,
+                    occurrence_of=self._id,
                 ),
                 id=event.need_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
@@ -195,7 +236,7 @@ class PlanWorkflow:
                 plan_id=self._id,
                 recurrence=self._state.spec.recurrence,
                 paused=self._state.status == PlanStatus.PAUSED,
-                note=self._state.spec.title,
+                note=recurrence_words(self._state.spec.recurrence),  # no title: not encrypted
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )

@@ -81,6 +81,9 @@ async def test_a_wish_from_the_wall_to_points(as_) -> None:
     assert (await li.get("/claimants/claimant-party-wang/points")).status_code == 403
     ranking = (await supervisor.get(f"/communities/{COMMUNITY}/wish-ranking")).json()
     assert any(r["claimant_id"] == "claimant-party-wang" and r["points"] >= 10 for r in ranking)
+    seen_by_li = (await li.get(f"/communities/{COMMUNITY}/wish-ranking")).json()
+    assert "claimant-party-wang" not in str(seen_by_li)  # not another claimant's id
+    assert len(seen_by_li) == len(ranking)
 
 
 async def test_two_claimants_racing_for_one_wish_exactly_one_wins(as_) -> None:
@@ -102,6 +105,9 @@ async def test_bad_input_and_the_wrong_people(as_) -> None:
         assert answer.status_code == 422 and answer.json()["error"]["field"] == "community"
     answer = await wall.post("/wishes", json=a_wish() | {"kind": "money"})
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "kind"
+    answer = await wall.post("/wishes", json=a_wish("请联系13812345678送米"))
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "title"
+    assert "13812345678" not in answer.text
     assert (await wang.post("/wishes", json=a_wish())).status_code == 403  # claimants claim
     assert (await as_("staff_comm_xinhua").post("/wishes", json=a_wish())).status_code == 403
     assert (await wang.get("/needs")).json()["items"] == []  # a claimant sees no need

@@ -109,6 +109,18 @@ def test_ticks_become_occurrences_skips_or_nothing() -> None:
         )[0],
     )
     assert tick(paused, last_tuesday) == ["OccurrenceSkipped"]
+    skipped = evolve_plan(
+        paused,
+        decide_plan(
+            paused,
+            Tick(scheduled_at=last_tuesday),
+            Actor(id="system", role=Role.SYSTEM),
+            plan="plan-1",
+            need_id="need-x",
+            calendar=CAL,
+        )[0],
+    )
+    assert tick(skipped, last_tuesday) == [] and skipped.skipped == 1  # the same tick again
     national_day = datetime(2027, 10, 5, 1, tzinfo=UTC)  # a Tuesday of the National Day week
     every_tuesday = state.model_copy(update={"spec": spec(Recurrence(kind="weekly", weekday=2))})
     assert tick(every_tuesday, national_day) == ["OccurrenceSkipped"]
