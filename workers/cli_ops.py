@@ -136,12 +136,33 @@ HEADERS = {
     "satisfaction_rate": "满意率",
     "reminded": "催办",
     "supervised": "督办",
+    "community": "社区",
+    "kind": "类型",
+    "status": "状态",
+    "points": "积分",
+    "claimant_id": "认领人",
+    "lapse_at": "认领到期",
+    "wishes": "心愿",
+    "unit": "服务单位",
+    "when": "周期",
+    "needs": "已生成",
+    "skipped": "跳过",
+    "field": "项目",
+    "value": "内容",
+    "credited_at": "记分时间",
+    "wish_id": "心愿编号",
 }
 
 
 def table(
-    rows: list[dict[str, Any]], columns: list[str], title: str, as_json: bool = False
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    title: str,
+    as_json: bool = False,
+    labels: dict[str, str] | None = None,
 ) -> None:
+    """The rows at 80 columns; `labels` names the catalogue section that gives a column's
+    values their Chinese names (`{"status": "wish_status"}`), beside the usual ones."""
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
@@ -155,7 +176,12 @@ def table(
         whole = max((len(str(r.get(column) or "")) for r in rows), default=0)
         out.add_column(header, overflow="fold", min_width=whole if column in IDS else None)
     for row in rows:
-        cells = [cell(c, row.get(c), short=True) for c in shown]
+        cells = [
+            t(labels[c], row.get(c))
+            if labels and c in labels and row.get(c)
+            else cell(c, row.get(c), short=True)
+            for c in shown
+        ]
         if stacked:
             cells[shown.index("id")] += "\n" + cell("title", row.get("title"))
         out.add_row(*cells)

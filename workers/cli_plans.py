@@ -33,7 +33,8 @@ def list_plans(as_json: AsJson = False, api_url: Url = DEFAULT_URL, api_key: Key
     """The plans you may see."""
     plans = call(api_url, api_key, "GET", "/plans")
     rows = plans if as_json else _rows(plans)
-    table(rows, ["id", "title", "unit", "when", "status", "needs", "skipped"], "定期服务", as_json)
+    columns = ["id", "title", "unit", "when", "status", "needs", "skipped"]
+    table(rows, columns, "定期服务", as_json, labels={"status": "plan_status"})
 
 
 @plan.command("show")
@@ -45,7 +46,8 @@ def show(
     if as_json:
         table([body], [], "", True)
         return
-    table(_rows([body]), ["id", "title", "unit", "when", "status", "skipped"], "定期服务")
+    columns = ["id", "title", "unit", "when", "status", "skipped"]
+    table(_rows([body]), columns, "定期服务", labels={"status": "plan_status"})
     table([{"id": n} for n in body["occurrences"]], ["id"], "each occurrence's need")
     table(body["timeline"], ["occurred_at", "type", "actor_role", "detail"], "history")
 

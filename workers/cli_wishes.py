@@ -9,7 +9,18 @@ from typing import Annotated, Any
 
 import typer
 
-from workers.cli_ops import DEFAULT_URL, AsJson, Key, Url, call, read_json, table
+from api.console.messages import t
+from workers.cli_ops import (
+    DEFAULT_URL,
+    HEADERS,
+    AsJson,
+    Key,
+    Url,
+    call,
+    cell,
+    read_json,
+    table,
+)
 
 wish = typer.Typer(
     name="wish", help="微心愿: post, browse the pool, claim, fulfil, confirm", no_args_is_help=True
@@ -18,8 +29,23 @@ WishId = Annotated[str, typer.Argument(help="the wish's id (wish-<16 hex>)")]
 COLUMNS = ["id", "title", "community", "kind", "status", "points", "claimant_id", "lapse_at"]
 
 
+LABELS = {"kind": "wish_kind", "status": "wish_status"}
+
+
 def _show(row: dict[str, Any], as_json: bool = False) -> None:
-    table([row], COLUMNS, "wish", as_json)
+    """One wish, a field a line (it would not fit 80 columns as a row)."""
+    if as_json:
+        table([row], COLUMNS, "", True)
+        return
+    lines = [
+        {
+            "field": HEADERS.get(c, c),
+            "value": t(LABELS[c], row[c]) if c in LABELS else cell(c, row.get(c)),
+        }
+        for c in COLUMNS
+        if row.get(c) not in (None, "")
+    ]
+    table(lines, ["field", "value"], "微心愿")
 
 
 @wish.command("post")
@@ -47,7 +73,8 @@ def list_wishes(
     params: dict[str, Any] = {"mine": mine}
     params |= {k: v for k, v in {"community": community, "status": status}.items() if v}
     rows = call(api_url, api_key, "GET", "/wishes", params=params)
-    table(rows, ["id", "title", "community", "kind", "status", "points"], "微心愿", as_json)
+    columns = ["id", "title", "community", "kind", "status", "points"]
+    table(rows, columns, "微心愿", as_json, labels=LABELS)
 
 
 @wish.command("show")
@@ -96,6 +123,7 @@ def points(
         ["wish_id", "title", "kind", "points", "credited_at"],
         f"{claimant}: {ledger['total']} 分",
         as_json,
+        labels=LABELS,
     )
 
 
