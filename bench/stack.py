@@ -133,6 +133,7 @@ class TemporalDevServer:
         self.db_file = root / "temporal.sqlite"
         self.log_file = root / "temporal.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.answered = False  # once a client connected, the ports are the server's for good
         self.keys_file = ensure_local_key_file(root)
         self.codec = EncryptionCodec(read_key_file(self.keys_file), plaintext_readable=False)
 
@@ -162,9 +163,17 @@ class TemporalDevServer:
         for _ in range(attempts):
             assert self.process is not None
             if self.process.poll() is not None:
+                if not self.answered and self._lost_a_port():
+                    # a free port taken by another process between our probe and the
+                    # server's bind (two cores, many servers): start again on new ports
+                    self.port, self.ui_port = free_port(), free_port()
+                    self.start()
+                    continue
                 raise RuntimeError(f"temporal dev server exited; see {self.log_file}")
             try:
-                return await Client.connect(self.address, data_converter=converter)
+                client = await Client.connect(self.address, data_converter=converter)
+                self.answered = True
+                return client
             except RuntimeError as exc:
                 last = exc
                 await asyncio.sleep(0.5)
@@ -173,6 +182,13 @@ class TemporalDevServer:
     def stop(self, *, kill: bool = False) -> None:
         if self.process is not None:
             stop_process(self.process, signal.SIGKILL if kill else signal.SIGTERM, timeout=20)
+
+    def _lost_a_port(self) -> bool:
+        try:
+            tail = self.log_file.read_bytes()[-4000:]
+        except OSError:
+            return False
+        return b"address already in use" in tail
 
     def pid(self) -> int | None:
         return self.process.pid if self.process and self.process.poll() is None else None
