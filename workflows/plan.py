@@ -81,7 +81,8 @@ class PlanWorkflow:
                 await self._apply(CreatePlan(spec=start.spec), start.actor)
                 await self._mirror()
         while not self._ended():
-            if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
+            long = workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS
+            if long and not self._ticks:  # never with a tick still to decide
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # a plan lives for years: its state goes on in a fresh run (same id)
                 workflow.continue_as_new(start.model_copy(update={"carried": self._state}))
@@ -178,7 +179,7 @@ class PlanWorkflow:
             cause = err.cause if isinstance(err, ActivityError) else err
             if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
                 raise
-            return await self._catch_up(command, actor, envelopes)
+            return await self._catch_up(command, actor, envelopes, err)
         await self._record(envelopes)
         return events
 
@@ -190,7 +191,7 @@ class PlanWorkflow:
                 await self._start_occurrence(event)  # again, if adopted: the same child
 
     async def _catch_up(
-        self, command: PlanCommand, actor: Actor, sent: list[EventEnvelope]
+        self, command: PlanCommand, actor: Actor, sent: list[EventEnvelope], err: Exception
     ) -> list[PlanEvent]:
         """The stream is ahead: an earlier attempt of one of this workflow's tasks stored
         events (its retry decided at another moment, so the same ids carry other content:
@@ -202,9 +203,11 @@ class PlanWorkflow:
             result_type=ReadStreamResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
+        if not read.events:
+            raise err  # a conflict with nothing stored beyond us: not ours to settle
         await self._record(read.events)
         mine = [(e.type, e.actor) for e in read.events[: len(sent)]]
-        if read.events and mine == [(e.type, e.actor) for e in sent]:
+        if mine == [(e.type, e.actor) for e in sent]:
             return [
                 PLAN_EVENT_ADAPTER.validate_python(e.payload | {"type": e.type})
                 for e in read.events

@@ -143,13 +143,13 @@ class WishWorkflow:
             cause = err.cause if isinstance(err, ActivityError) else err
             if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
                 raise
-            await self._catch_up(command, actor, envelopes)
+            await self._catch_up(command, actor, envelopes, err)
             return
         for envelope in envelopes:
             self._record(envelope)
 
     async def _catch_up(
-        self, command: WishCommand, actor: Actor, sent: list[EventEnvelope]
+        self, command: WishCommand, actor: Actor, sent: list[EventEnvelope], err: Exception
     ) -> None:
         """The stream is ahead: an earlier attempt of one of our own tasks stored events (see
         NeedLifecycle._catch_up). Adopt them; if they were this command's, that is its answer,
@@ -160,10 +160,12 @@ class WishWorkflow:
             result_type=ReadStreamResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
+        if not read.events:
+            raise err  # a conflict with nothing stored beyond us: not ours to settle
         for stored in read.events:
             self._record(stored)
         mine = [(e.type, e.actor) for e in read.events[: len(sent)]]
-        if read.events and mine != [(e.type, e.actor) for e in sent]:
+        if mine != [(e.type, e.actor) for e in sent]:
             await self._apply(command, actor)
 
     def _record(self, stored: EventEnvelope) -> None:
