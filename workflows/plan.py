@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.commands import demand_id
     from domain.errors import DomainError
-    from domain.events import AppendResult, EventEnvelope
+    from domain.events import EventEnvelope
     from domain.model import SYSTEM_ACTOR, Actor
     from domain.plans import (
         PLAN_EVENT_ADAPTER,
@@ -41,25 +40,17 @@ with workflow.unsafe.imports_passed_through():
         occurrence_submission,
         recurrence_words,
     )
+    from workflows import sidestream
     from workflows.demand import DemandWorkflow
     from workflows.messages import (
         START_GENERATION,
-        AppendRequest,
         DemandStart,
         PlanAction,
         PlanScheduleRequest,
         PlanSnapshot,
         PlanStart,
-        ReadStreamRequest,
-        ReadStreamResult,
     )
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-APPEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["VersionConflict", "InvalidEvent"],
-)
 SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 CONTINUE_AFTER_EVENTS = 2_000  # each tick costs a handful of history events
 
@@ -92,7 +83,7 @@ class PlanWorkflow:
                 async with self._lock:
                     await self._apply(tick, SYSTEM_ACTOR)
         await workflow.execute_local_activity(
-            "delete_plan_schedule", self._id, start_to_close_timeout=ACTIVITY_TIMEOUT
+            "delete_plan_schedule", self._id, start_to_close_timeout=sidestream.ACTIVITY_TIMEOUT
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.snapshot()
@@ -155,32 +146,11 @@ class PlanWorkflow:
         events = self._decide(command, actor)
         if not events:
             return []
-        now, base = workflow.now(), self._state.version
-        envelopes = [
-            EventEnvelope.wrap(
-                e,
-                event_id=EventEnvelope.id_for(self._id, base + i + 1),
-                stream_id=self._id,
-                version=base + i + 1,
-                actor=actor,
-                occurred_at=now,
-            )
-            for i, e in enumerate(events)
-        ]
-        try:
-            await workflow.execute_local_activity(
-                "append_plan_events",
-                AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
-                result_type=AppendResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=APPEND_RETRY,
-            )
-        except (ActivityError, ApplicationError) as err:
-            cause = err.cause if isinstance(err, ActivityError) else err
-            if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
-                raise
-            return await self._catch_up(command, actor, envelopes, err)
-        await self._record(envelopes)
+        sent = sidestream.envelopes_for(self._id, self._state.version, list(events), actor)
+        adopted = await sidestream.store("append_plan_events", self._id, self._state.version, sent)
+        await self._record(adopted or sent)
+        if adopted is not None and not sidestream.answers(adopted, sent):
+            return await self._apply(command, actor)  # decided again on the caught-up state
         return events
 
     async def _record(self, stored: list[EventEnvelope]) -> None:
@@ -189,30 +159,6 @@ class PlanWorkflow:
             self._state = evolve_plan(self._state, event)
             if isinstance(event, OccurrenceStarted):
                 await self._start_occurrence(event)  # again, if adopted: the same child
-
-    async def _catch_up(
-        self, command: PlanCommand, actor: Actor, sent: list[EventEnvelope], err: Exception
-    ) -> list[PlanEvent]:
-        """The stream is ahead: an earlier attempt of one of this workflow's tasks stored
-        events (its retry decided at another moment, so the same ids carry other content:
-        see NeedLifecycle._catch_up). Adopt them; if they were this command's, that is its
-        answer, else decide it again on the caught-up state."""
-        read: ReadStreamResult = await workflow.execute_local_activity(
-            "read_stream",
-            ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
-            result_type=ReadStreamResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        if not read.events:
-            raise err  # a conflict with nothing stored beyond us: not ours to settle
-        await self._record(read.events)
-        mine = [(e.type, e.actor) for e in read.events[: len(sent)]]
-        if mine == [(e.type, e.actor) for e in sent]:
-            return [
-                PLAN_EVENT_ADAPTER.validate_python(e.payload | {"type": e.type})
-                for e in read.events
-            ]
-        return await self._apply(command, actor)
 
     async def _start_occurrence(self, event: OccurrenceStarted) -> None:
         assert self._state.spec is not None
@@ -241,7 +187,7 @@ class PlanWorkflow:
                 paused=self._state.status == PlanStatus.PAUSED,
                 note=recurrence_words(self._state.spec.recurrence),  # no title: not encrypted
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=sidestream.ACTIVITY_TIMEOUT,
         )
 
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.errors import DomainError
-    from domain.events import AppendResult, EventEnvelope
+    from domain.events import EventEnvelope
     from domain.model import SYSTEM_ACTOR, Actor
     from domain.wishes import (
         CLOSED,
@@ -35,22 +33,13 @@ with workflow.unsafe.imports_passed_through():
         evolve_wish,
         next_wish_deadline,
     )
+    from workflows import sidestream
     from workflows.messages import (
-        AppendRequest,
-        ReadStreamRequest,
-        ReadStreamResult,
         TimelineEntry,
         WishAction,
         WishSnapshot,
         WishStart,
     )
-
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-APPEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["VersionConflict", "InvalidEvent"],
-)
 
 
 @workflow.defn
@@ -119,54 +108,12 @@ class WishWorkflow:
         events = self._decide(command, actor)
         if not events:
             return
-        now, base = workflow.now(), self._state.version
-        envelopes = [
-            EventEnvelope.wrap(
-                e,
-                event_id=EventEnvelope.id_for(self._id, base + i + 1),
-                stream_id=self._id,
-                version=base + i + 1,
-                actor=actor,
-                occurred_at=now,
-            )
-            for i, e in enumerate(events)
-        ]
-        try:
-            await workflow.execute_local_activity(
-                "append_wish_events",
-                AppendRequest(stream_id=self._id, expected_version=base, events=envelopes),
-                result_type=AppendResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=APPEND_RETRY,
-            )
-        except (ActivityError, ApplicationError) as err:
-            cause = err.cause if isinstance(err, ActivityError) else err
-            if not (isinstance(cause, ApplicationError) and cause.type == "VersionConflict"):
-                raise
-            await self._catch_up(command, actor, envelopes, err)
-            return
-        for envelope in envelopes:
+        sent = sidestream.envelopes_for(self._id, self._state.version, list(events), actor)
+        adopted = await sidestream.store("append_wish_events", self._id, self._state.version, sent)
+        for envelope in adopted or sent:
             self._record(envelope)
-
-    async def _catch_up(
-        self, command: WishCommand, actor: Actor, sent: list[EventEnvelope], err: Exception
-    ) -> None:
-        """The stream is ahead: an earlier attempt of one of our own tasks stored events (see
-        NeedLifecycle._catch_up). Adopt them; if they were this command's, that is its answer,
-        else decide it again on the caught-up state."""
-        read: ReadStreamResult = await workflow.execute_local_activity(
-            "read_stream",
-            ReadStreamRequest(stream_id=self._id, from_version=self._state.version + 1),
-            result_type=ReadStreamResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        if not read.events:
-            raise err  # a conflict with nothing stored beyond us: not ours to settle
-        for stored in read.events:
-            self._record(stored)
-        mine = [(e.type, e.actor) for e in read.events[: len(sent)]]
-        if mine != [(e.type, e.actor) for e in sent]:
-            await self._apply(command, actor)
+        if adopted is not None and not sidestream.answers(adopted, sent):
+            await self._apply(command, actor)  # decided again on the caught-up state
 
     def _record(self, stored: EventEnvelope) -> None:
         event = WISH_EVENT_ADAPTER.validate_python(stored.payload | {"type": stored.type})
