@@ -37,6 +37,7 @@ from domain.plans import (
     plan_id,
 )
 from store import plans as store
+from store.read import first_events
 from workflows.messages import PlanAction, PlanStart
 from workflows.plan import PlanWorkflow
 
@@ -135,6 +136,15 @@ async def create_plan(
     spec = _checked(spec, principal, services)
     actor = principal.actor()
     pid = plan_id(spec.external_id, actor.id)
+    created = (await first_events(services.db, [pid])).get(pid)
+    if created is not None and created.payload.get("spec") != spec.model_dump(mode="json"):
+        raise ApiError(
+            409,
+            "conflict",
+            f"external_id already names plan {pid}, with other content: change it there "
+            "(POST /plans/{id}/change) or use a new external_id",
+            field="external_id",
+        )
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await services.client.start_workflow(
             PlanWorkflow.run,

@@ -43,6 +43,7 @@ from domain.wishes import (
     wish_id,
 )
 from store import wishes as store
+from store.read import first_events
 from workflows.messages import WishAction, WishStart
 from workflows.wish import WishWorkflow
 
@@ -174,6 +175,14 @@ async def post_wish(
         raise ApiError(403, "not_permitted", "that community is not yours", field="community")
     actor = principal.actor()
     wish = wish_id(submission.channel, submission.external_id, actor.id)
+    posted = (await first_events(services.db, [wish])).get(wish)
+    if posted is not None and not _same_wish(submission, posted.payload):
+        raise ApiError(
+            409,
+            "conflict",
+            f"external_id already names wish {wish}, with other content: use a new external_id",
+            field="external_id",
+        )
     with contextlib.suppress(WorkflowAlreadyStartedError):  # sent again: the same wish
         await services.client.start_workflow(
             WishWorkflow.run,
@@ -184,6 +193,14 @@ async def post_wish(
         )
     response.headers["Location"] = f"/wishes/{wish}"
     return WishAccepted(id=wish)
+
+
+def _same_wish(submission: WishSubmission, posted: dict[str, Any]) -> bool:
+    """Whether a resent wish says what its first posting said (the wisher included)."""
+    sent = submission.model_dump(mode="json")
+    return all(
+        sent[k] == posted.get(k) for k in ("title", "description", "community", "kind")
+    ) and (sent["wisher"] == posted.get("wisher"))
 
 
 @router.get("/wishes", response_model=list[WishItem])

@@ -138,6 +138,9 @@ async def test_who_may_set_up_plans(as_) -> None:
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "unit"
     pid = (await as_("staff_health").post("/plans", json=body)).json()["id"]
     await plan_where(as_("staff_health"), pid, lambda p: p["status"] == "active")
+    assert (await as_("staff_health").post("/plans", json=body)).json()["id"] == pid  # again
+    other = await as_("staff_health").post("/plans", json=body | {"title": "另一个计划"})
+    assert other.status_code == 409 and other.json()["error"]["field"] == "external_id"
     assert (await as_("staff_dongting1").get(f"/plans/{pid}")).status_code == 404
     assert (await as_("sup_dongting").get(f"/plans/{pid}")).status_code == 404  # not its scope
     ended = await as_("staff_health").post(f"/plans/{pid}/end", json={"reason": "试运行结束"})

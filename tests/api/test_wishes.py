@@ -45,6 +45,8 @@ async def test_a_wish_from_the_wall_to_points(as_) -> None:
     body = a_wish(kind="service")
     wish_id = await posted(wall, body)
     assert (await wall.post("/wishes", json=body)).json()["id"] == wish_id  # sent again
+    changed = await wall.post("/wishes", json=body | {"title": "想要两台助听器"})
+    assert changed.status_code == 409 and changed.json()["error"]["field"] == "external_id"
     assert wish_id in [w["id"] for w in (await wall.get("/wishes")).json()]  # its own
     assert wish_id not in [w["id"] for w in (await as_("partner").get("/wishes")).json()]
 
