@@ -26,12 +26,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, field_validator
 
 from domain.errors import DomainError, InvalidCommand, NotPermitted
-from domain.events import DomainEvent
+from domain.events import DomainEvent, ShortText
 from domain.model import Actor, Channel, Frozen, Requester, Role, WishKind, holds_personal_number
 from domain.policy import Policy, WishPolicy
 
-ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
-Note = Annotated[str, Field(min_length=1, max_length=2000)]
+Note = ShortText  # a progress note, a reason: the events' short text
 
 
 class WishStatus(StrEnum):

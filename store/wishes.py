@@ -97,19 +97,26 @@ async def append_wish(
         state = wish_state([*history, *events])
         await conn.execute(_UPSERT, *pool_row(stream_id, state))
         for e in events:
-            if e.type == "WishConfirmed":
-                confirmed = WishConfirmed.model_validate(e.payload | {"type": e.type})
-                await conn.execute(
-                    _CREDIT,
-                    e.event_id,
-                    stream_id,
-                    confirmed.claimant_id,
-                    state.community,
-                    state.kind.value if state.kind else "",
-                    confirmed.points,
-                    e.occurred_at,
-                )
+            await _credit(conn, e, state)
     return result
+
+
+async def _credit(conn: asyncpg.Connection, e: EventEnvelope, state: WishState) -> None:
+    """A confirmation's points into the ledger, once (keyed by the event's id)."""
+    if e.type != "WishConfirmed":
+        return
+    confirmed = WishConfirmed.model_validate(e.payload | {"type": e.type})
+    kind = state.kind.value if state.kind else ""
+    await conn.execute(
+        _CREDIT,
+        e.event_id,
+        e.stream_id,
+        confirmed.claimant_id,
+        state.community,
+        kind,
+        confirmed.points,
+        e.occurred_at,
+    )
 
 
 async def rebuild_wishes(conn: asyncpg.Connection) -> int:
@@ -124,17 +131,7 @@ async def rebuild_wishes(conn: asyncpg.Connection) -> int:
         state = wish_state(history)
         await conn.execute(_UPSERT, *pool_row(record["stream_id"], state))
         for e in history:
-            if e.type == "WishConfirmed":
-                await conn.execute(
-                    _CREDIT,
-                    e.event_id,
-                    e.stream_id,
-                    e.payload["claimant_id"],
-                    state.community,
-                    state.kind.value if state.kind else "",
-                    e.payload["points"],
-                    e.occurred_at,
-                )
+            await _credit(conn, e, state)
     return len(streams)
 
 
