@@ -30,7 +30,13 @@ HTTP_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
 }
-REFUSALS = {"WrongStage": 409, "NotYourUnit": 404, "NotPermitted": 403, "InvalidCommand": 422}
+REFUSALS = {
+    "WrongStage": 409,
+    "NotYourUnit": 404,
+    "NotPermitted": 403,
+    "InvalidCommand": 422,
+    "AssistConflict": 409,
+}
 
 
 class ErrorDetail(BaseModel):

@@ -9,6 +9,8 @@ person may use; the authorization tests derive their expectations from it.
 
 Scope rules (enforced by the API's access functions, and again by the stage rules):
 - `assignee`: the staff of the need's assigned unit (`require_assignee` in the domain);
+- `assisting`: the staff of the unit an open sub-task of joint handling (联合办理) is
+  addressed to (domain/joint_handling.py);
 - `visible`: whoever may see the need (api/access.py: a supervisor's subtree, an
   integrator's own needs, the assigned unit's staff);
 - `approver`: the unit a pending extension asks (its staff, or a supervisor over it);
@@ -29,7 +31,7 @@ from domain import commands as cmd
 from domain.errors import NotPermitted, WrongStage
 from domain.model import Actor, Role, Stage
 
-Scope = Literal["assignee", "visible", "approver", "reviewer"]
+Scope = Literal["assignee", "assisting", "visible", "approver", "reviewer"]
 ALWAYS = frozenset({Role.ADMIN, Role.SYSTEM})
 
 
@@ -118,6 +120,47 @@ ACTIONS: tuple[Action, ...] = (
         "assignee",
         HANDLING,
         "办结: the work is done; the need goes to evaluation.",
+    ),
+    # joint handling (联合办理): the lead asks, the assisting unit answers
+    _action(
+        "assist-request",
+        cmd.RequestAssist,
+        {STAFF},
+        "assignee",
+        HANDLING,
+        "联合办理: ask another unit to assist with a sub-task, due before the lead's deadline.",
+    ),
+    _action(
+        "assist-accept",
+        cmd.AcceptAssist,
+        {STAFF},
+        "assisting",
+        OWNED,
+        "The assisting unit takes its sub-task on.",
+    ),
+    _action(
+        "assist-report",
+        cmd.ReportAssist,
+        {STAFF},
+        "assisting",
+        OWNED,
+        "The assisting unit reports back what it did: the sub-task is done.",
+    ),
+    _action(
+        "assist-decline",
+        cmd.DeclineAssist,
+        {STAFF},
+        "assisting",
+        OWNED,
+        "The assisting unit declines its sub-task, with a reason: it is back with the lead.",
+    ),
+    _action(
+        "assist-release",
+        cmd.ReleaseAssist,
+        {SUPERVISOR},
+        "visible",
+        OWNED,
+        "A supervisor over the need frees the lead from waiting for a sub-task.",
     ),
     # dispatching
     _action(

@@ -303,6 +303,65 @@ class CloseEvaluationWindow(Command):
     due_at: datetime
 
 
+# --- joint handling (联合办理) ---------------------------------------------------------------
+AssistId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^assist-[0-9]+$")]
+
+
+class RequestAssist(Command):
+    """The lead unit asks another unit to assist with a sub-task."""
+
+    type: Literal["RequestAssist"] = "RequestAssist"
+    unit_id: str = Field(min_length=1, max_length=100, description="the unit asked to assist")
+    task: ShortText = Field(description="what the assisting unit is asked to do")
+    hours: int | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 30,
+        description="working hours the assisting unit gets; unset: the policy's "
+        "`sla.assist`, cut to the lead's deadline. Never beyond the lead's deadline",
+    )
+
+
+class AcceptAssist(Command):
+    type: Literal["AcceptAssist"] = "AcceptAssist"
+    assist_id: AssistId
+
+
+class ReportAssist(Command):
+    type: Literal["ReportAssist"] = "ReportAssist"
+    assist_id: AssistId
+    result: ShortText = Field(description="what the assisting unit did")
+
+
+class DeclineAssist(Command):
+    type: Literal["DeclineAssist"] = "DeclineAssist"
+    assist_id: AssistId
+    reason: ShortText = Field(description="why the unit cannot assist")
+
+
+class ReleaseAssist(Command):
+    type: Literal["ReleaseAssist"] = "ReleaseAssist"
+    assist_id: AssistId
+    reason: ShortText = Field(description="why the lead need not wait for it")
+
+
+class AssistWarningDue(Command):
+    """Timer: a share of a sub-task's time has passed."""
+
+    type: Literal["AssistWarningDue"] = "AssistWarningDue"
+    assist_id: str
+    percent: int = Field(gt=0, lt=100)
+    due_at: datetime
+
+
+class AssistDue(Command):
+    """Timer: a sub-task's deadline."""
+
+    type: Literal["AssistDue"] = "AssistDue"
+    assist_id: str
+    due_at: datetime
+
+
 TimerCommand = (
     ExpireInformationRequest
     | AcceptanceTimeout
@@ -312,6 +371,8 @@ TimerCommand = (
     | SupervisionDue
     | DispatchOverdue
     | ExtensionDecisionDue
+    | AssistWarningDue
+    | AssistDue
 )
 
 AnyCommand = Annotated[
@@ -345,6 +406,13 @@ AnyCommand = Annotated[
     | ReplySupervision
     | SupervisionDue
     | DispatchOverdue
-    | ExtensionDecisionDue,
+    | ExtensionDecisionDue
+    | RequestAssist
+    | AcceptAssist
+    | ReportAssist
+    | DeclineAssist
+    | ReleaseAssist
+    | AssistWarningDue
+    | AssistDue,
     Field(discriminator="type"),
 ]

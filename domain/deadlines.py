@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from domain.assists import timers as assist_timers
 from domain.commands import (
     AcceptanceTimeout,
     CloseEvaluationWindow,
@@ -16,13 +17,11 @@ from domain.commands import (
     TimerCommand,
     WarningDue,
 )
-from domain.model import Stage
+from domain.model import BREACH_RECORDED, Stage
 
 if TYPE_CHECKING:
     from domain.state import DemandState
 
-BREACH_RECORDED = 100
-"""`warnings_issued` holds 100 once a breach at the top of the ladder has been recorded."""
 BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
 """Escalation causes that are a breached deadline (not `reopen_limit`)."""
 
@@ -58,7 +57,7 @@ def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:
     While information is pending the handling clock is stopped: only the request's own
     expiry counts. A closed need waits for nothing.
     """
-    candidates = _candidates(state) + _supervision(state)
+    candidates = _candidates(state) + _supervision(state) + _assists(state)
     return min(candidates, key=lambda c: c[0]) if candidates else None
 
 
@@ -68,6 +67,13 @@ def _supervision(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     if state.stage in (None, Stage.CLOSED) or pending is None or pending.missed:
         return []
     return [(pending.reply_due_at, SupervisionDue(due_at=pending.reply_due_at))]
+
+
+def _assists(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+    """Sub-tasks of joint handling run on their own deadlines while the need is open."""
+    if state.stage in (None, Stage.CLOSED):
+        return []
+    return assist_timers(state)
 
 
 def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:

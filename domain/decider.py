@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain import collection, evaluation, handling, repeats, routing, supervision
+from domain import collection, evaluation, handling, joint_handling, repeats, routing, supervision
 from domain import commands as cmd
 from domain.actions import permit, require_stage
 from domain.classification import classification_step, classify_by_hand, reclassify
@@ -33,6 +33,8 @@ TIMER_COMMANDS = (
     cmd.SupervisionDue,
     cmd.DispatchOverdue,
     cmd.ExtensionDecisionDue,
+    cmd.AssistWarningDue,
+    cmd.AssistDue,
 )
 OPEN = tuple(s.value for s in OPEN_STAGES)
 
@@ -65,6 +67,13 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.Supervise: supervision.supervise,
     cmd.ReplySupervision: supervision.reply,
     cmd.SupervisionDue: supervision.reply_due,
+    cmd.RequestAssist: joint_handling.request,
+    cmd.AcceptAssist: joint_handling.accept,
+    cmd.ReportAssist: joint_handling.report,
+    cmd.DeclineAssist: joint_handling.decline,
+    cmd.ReleaseAssist: joint_handling.release,
+    cmd.AssistWarningDue: joint_handling.warning_due,
+    cmd.AssistDue: joint_handling.deadline_passed,
     cmd.Evaluate: evaluation.evaluate,
     cmd.RecordCallback: evaluation.record_callback,
     cmd.CloseEvaluationWindow: evaluation.close_window,

@@ -62,3 +62,14 @@ class InvalidCommand(DomainError):
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"invalid {field}: {reason}", field=field)
+
+
+class AssistConflict(DomainError):
+    """A sub-task of joint handling (联合办理) is not in a state that allows the command: it
+    was already reported, declined or released, or (for the lead's completion) one is still
+    open."""
+
+    code = "assist_conflict"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason, field=field)

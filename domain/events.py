@@ -392,6 +392,83 @@ class HandlingCompleted(DomainEvent):
     )
 
 
+# --- joint handling (联合办理): sub-tasks the lead asks other units to do (domain/assists.py)
+
+
+class AssistRequested(DomainEvent):
+    """The lead unit asked another unit to assist with a sub-task, due by `due_at` (never
+    after the lead's own deadline when it was asked)."""
+
+    type: Literal["AssistRequested"] = "AssistRequested"
+    assist_id: str
+    unit_id: str
+    lead_unit: str
+    task: ShortText
+    due_at: datetime
+    calendar: str = ""
+    warn_at: WarnAt = Field(default_factory=dict)
+
+
+class AssistAccepted(DomainEvent):
+    """The assisting unit took the sub-task on."""
+
+    type: Literal["AssistAccepted"] = "AssistAccepted"
+    assist_id: str
+    unit_id: str
+
+
+class AssistReported(DomainEvent):
+    """The assisting unit reported back what it did: the sub-task is done."""
+
+    type: Literal["AssistReported"] = "AssistReported"
+    assist_id: str
+    unit_id: str
+    result: ShortText
+    in_time: bool
+
+
+class AssistDeclined(DomainEvent):
+    """The assisting unit declined, with a reason: the sub-task is back with the lead."""
+
+    type: Literal["AssistDeclined"] = "AssistDeclined"
+    assist_id: str
+    unit_id: str
+    reason: ShortText
+
+
+class AssistReleased(DomainEvent):
+    """A supervisor released the sub-task: the lead no longer waits for it."""
+
+    type: Literal["AssistReleased"] = "AssistReleased"
+    assist_id: str
+    unit_id: str
+    reason: ShortText
+
+
+class AssistWarningIssued(DomainEvent):
+    """50 % or 75 % of a sub-task's time has passed; 100: its deadline passed at the top of
+    the ladder (recorded once, nothing above to send it to)."""
+
+    type: Literal["AssistWarningIssued"] = "AssistWarningIssued"
+    assist_id: str
+    unit_id: str
+    threshold_percent: int
+    due_at: datetime
+
+
+class AssistEscalated(RuleApplied):
+    """A sub-task's deadline passed: it goes one rung up the assisting unit's ladder, with a
+    new deadline."""
+
+    type: Literal["AssistEscalated"] = "AssistEscalated"
+    assist_id: str
+    from_unit: str
+    to_unit: str
+    due_at: datetime
+    calendar: str = ""
+    warn_at: WarnAt = Field(default_factory=dict)
+
+
 # --- 5. full evaluation --------------------------------------------------------------------
 
 
@@ -478,6 +555,13 @@ AnyEvent = Annotated[
     | ExtensionRefused
     | HandlingClockResumed
     | HandlingCompleted
+    | AssistRequested
+    | AssistAccepted
+    | AssistReported
+    | AssistDeclined
+    | AssistReleased
+    | AssistWarningIssued
+    | AssistEscalated
     | EvaluationRequested
     | EvaluationSubmitted
     | EvaluationWindowClosed

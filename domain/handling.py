@@ -28,6 +28,7 @@ from domain.deadlines import waiting_for_dispatcher
 from domain.errors import InvalidCommand, NotYourUnit
 from domain.evaluation import evaluation_requested
 from domain.guards import require_assignee, timer_is_current
+from domain.joint_handling import release_all, require_none_open
 from domain.lists import project_summary
 from domain.model import Role, Stage
 from domain.sla import Clock, escalate_or_record, handling_budget, need_calendar, next_rung
@@ -177,6 +178,7 @@ def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Eve
     require_assignee(state, "Complete", ctx)
     if state.pending_information:
         raise InvalidCommand("result_summary", "information is still awaited")
+    require_none_open(state, "result_summary")  # 联合办理: every sub-task answered first
     assert state.assigned_unit is not None
     in_time = state.due_at is None or ctx.now <= state.due_at
     done = ev.HandlingCompleted(
@@ -195,7 +197,8 @@ def complete_by_project(
     the project's name and evaluation starts, as when its unit completes it. A need its unit
     had not accepted yet is completed without an acceptance (none is recorded: the unit did
     not take it on); `in_time` then measures against the acceptance deadline. Refused while
-    the requester's information is awaited, as a completion is."""
+    the requester's information is awaited, as a completion is. Open sub-tasks of joint
+    handling (联合办理) are released in the project's name first: the project did the work."""
     if state.assigned_unit is None:
         raise InvalidCommand("project_id", "the need has no assigned unit")
     if state.pending_information:
@@ -210,4 +213,5 @@ def complete_by_project(
         in_time=deadline is None or ctx.now <= deadline,
         project_id=command.project_id,
     )
-    return [done, evaluation_requested(state, ctx)]
+    released = release_all(state, f"completed by co-building project {command.project_id}")
+    return [*released, done, evaluation_requested(state, ctx)]

@@ -31,6 +31,11 @@ def _refuse_unstorable(value: Any) -> None:
             _refuse_unstorable(item)
 
 
+BREACH_RECORDED = 100
+"""`warnings_issued` holds 100 once a breach at the top of the ladder has been recorded (a
+need's, or a sub-task's of joint handling)."""
+
+
 class Frozen(BaseModel):
     """Base of every domain model: immutable, strict about unknown fields, storable text."""
 

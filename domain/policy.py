@@ -176,6 +176,12 @@ class SlaPolicy(Frozen):
         description="督办: working time a unit has to reply to a supervision order, unless "
         "the order names its own",
     )
+    assist: Duration = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        description="联合办理: working time an assisting unit gets for a sub-task unless the "
+        "lead names its hours; cut to the lead's own deadline",
+    )
     warning_percents: list[int] = Field(default_factory=lambda: [50, 75])
     max_extensions: int = Field(default=2, ge=0)
     levels: dict[Urgency, UrgencyLevel] = Field(

@@ -18,7 +18,7 @@ from typing import Literal
 from domain import events as ev
 from domain.calendar import WorkingCalendar, working_time_between
 from domain.context import DecisionContext
-from domain.deadlines import BREACH_RECORDED
+from domain.model import BREACH_RECORDED
 from domain.policy import Policy, Unit
 from domain.state import DemandState
 
@@ -75,6 +75,12 @@ class Clock:
         self.warn_at = ctx.warn_points(budget, start, calendar)
 
 
+def escalation_budget(state: DemandState, policy: Policy) -> tuple[timedelta, str]:
+    """The time a unit gets after an escalation (a need's or a sub-task's), capped by the
+    need's urgency level."""
+    return _capped(policy.sla.escalation, "sla.escalation", state, policy)
+
+
 def next_rung(state: DemandState, policy: Policy) -> Unit | None:
     """The unit one level above the current assignee, or None at the top of the ladder."""
     return policy.parent_of(state.assigned_unit) if state.assigned_unit else None
@@ -87,7 +93,7 @@ def escalated(
     target = next_rung(state, ctx.policy)
     if target is None or state.assigned_unit is None:
         return None
-    budget, _ = _capped(ctx.policy.sla.escalation, "sla.escalation", state, ctx.policy)
+    budget, _ = escalation_budget(state, ctx.policy)
     clock = Clock(ctx, budget, ctx.now, need_calendar(state, ctx))
     return ev.HandlingEscalated(
         rule_id="sla.escalation.ladder",

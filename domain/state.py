@@ -12,8 +12,10 @@ from datetime import datetime
 from pydantic import Field
 
 from domain import events as ev
-from domain.deadlines import BREACH_RECORDED, next_deadline, overdue_after, supervision_answerer
+from domain.assists import Assist
+from domain.deadlines import next_deadline, overdue_after, supervision_answerer
 from domain.model import (
+    BREACH_RECORDED,
     Category,
     Channel,
     Frozen,
@@ -108,6 +110,9 @@ class DemandState(Frozen):
     pending_extension: PendingExtension | None = None
     pending_supervision: PendingSupervision | None = None
     supervision_count: int = 0
+    assists: tuple[Assist, ...] = Field(
+        default=(), description="联合办理: the sub-tasks other units were asked for"
+    )
     completed_in_time: bool | None = None
     reviewers: tuple[ev.Reviewer, ...] = ()
     evaluation_due_at: datetime | None = None

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from domain import events as ev
+from domain.assists import record
 from domain.model import Frozen, RequesterKind, Stage
 from domain.text import coordinates, is_placeholder
 
@@ -397,6 +398,22 @@ def _closed(state: DemandState, e: ev.DemandClosed) -> Update:
         "accept_due_at": None,
         "evaluation_due_at": None,
     }
+
+
+def _assists(state: DemandState, e: ev.DomainEvent) -> Update:
+    return {"assists": record(state.assists, e)}
+
+
+for _event in (
+    ev.AssistRequested,
+    ev.AssistAccepted,
+    ev.AssistReported,
+    ev.AssistDeclined,
+    ev.AssistReleased,
+    ev.AssistWarningIssued,
+    ev.AssistEscalated,
+):
+    _on(_event)(_assists)
 
 
 _missing = set(ev.EVENT_TYPES) - set(EVOLVERS)
