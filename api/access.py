@@ -3,10 +3,12 @@
 
 A need nobody may see answers 404 exactly like a need that does not exist.
 - admin: every need; supervisor: needs whose assigned unit or place (street, community,
-  grid) lies in the scope's subtree (no scope: all); staff: needs assigned to their unit;
+  grid) lies in the scope's subtree (no scope: all); staff: needs assigned to their unit,
+  and needs a sub-task of joint handling (联合办理) was addressed to their unit (now or
+  before: `assist_units`);
   integrator: needs it submitted (the actor id of the stream's first event).
 Personal data (requester name and phone, address) is shown unmasked only to staff of the
-assigned unit; everyone else gets the masked copies.
+assigned unit; everyone else (an assisting unit included) gets the masked copies.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def can_read(principal: Principal, row: dict[str, Any], directory: Directory) ->
     if principal.role == "supervisor":
         return in_scope(principal, row, directory)
     if principal.role == "staff":
-        return row.get("assigned_unit") == principal.unit
+        return row.get("assigned_unit") == principal.unit or principal.unit in (
+            row.get("assist_units") or ()
+        )
     return row.get("submitted_by") == principal.id
 
 

@@ -145,6 +145,7 @@ async def need_detail(services: Services, principal: Principal, need_id: str) ->
         snap,
         sees_personal_data(principal, row),
         joined=await joined_need(services, events),
+        assists=await queries.need_assists(services.db, need_id),
     )
 
 

@@ -57,6 +57,20 @@ class InboxItem(BaseModel):
     supervision_due_at: datetime | None = Field(
         default=None, description="督办: this unit's written reply is due by then"
     )
+    assists_open: int = Field(
+        default=0, description="联合办理, the lead's row: sub-tasks other units have not answered"
+    )
+    assists_declined: int = Field(
+        default=0, description="联合办理, the lead's row: sub-tasks declined back to the lead"
+    )
+    assist_id: str | None = Field(
+        default=None, description="task `assist`: the sub-task addressed to this unit"
+    )
+    assist_status: str | None = Field(
+        default=None, description="task `assist`: requested, accepted"
+    )
+    assist_task: str | None = Field(default=None, description="task `assist`: what is asked")
+    lead_unit: str | None = Field(default=None, description="task `assist`: the lead unit")
 
 
 @router.get("/units/{unit}/inbox", response_model=list[InboxItem], responses=TABLE)
@@ -68,7 +82,9 @@ async def inbox(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     format: Format | None = None,
 ) -> Response | list[InboxItem]:
-    """The unit's open accept/handle tasks, most urgent first (no due time last)."""
+    """The unit's open tasks, most urgent first (no due time last): needs to accept or handle,
+    and sub-tasks of joint handling (联合办理) other units asked it for (task `assist`, with
+    the sub-task's id, status, text and the lead unit)."""
     require_role(principal, "staff", "supervisor")
     visible = (
         principal.unit == unit
@@ -96,6 +112,17 @@ async def inbox(
         )
         for r in rows
     ]
+    items += [
+        InboxItem(
+            id=r["stream_id"],
+            task="assist",
+            **{k: r[k] for k in InboxItem.model_fields if k in r and k != "near_deadline"},
+            near_deadline=bool(r["warning_percent"]) and not r["overdue"],
+        )
+        for r in await queries.assist_inbox(services.db, unit, limit)
+    ]
+    far = datetime.max.replace(tzinfo=SHANGHAI)
+    items = sorted(items, key=lambda i: (i.due_at or far, i.id))[:limit]
     return csv_response(items, InboxItem, f"inbox-{unit}") if wants_csv(request, format) else items
 
 

@@ -201,6 +201,28 @@ class LiveView(BaseModel):
         )
 
 
+class AssistView(BaseModel):
+    """A sub-task of joint handling (联合办理), from the projection."""
+
+    assist_id: str
+    unit_id: str = Field(
+        description="who must do it now (a rung above the unit asked after a breach)"
+    )
+    asked_unit: str
+    lead_unit: str = Field(description="the lead unit that asked")
+    task: str
+    status: Literal["requested", "accepted", "reported", "declined", "released"]
+    due_at: datetime
+    overdue: bool = False
+    escalations: int = 0
+    answer: str | None = Field(
+        default=None, description="the report, or why it was declined or released"
+    )
+    in_time: bool | None = None
+    requested_at: datetime
+    closed_at: datetime | None = None
+
+
 class NeedDetail(NeedItem):
     personal_data: Literal["masked", "unmasked"]
     requester: Requester | None = None
@@ -208,6 +230,9 @@ class NeedDetail(NeedItem):
     live: LiveView | None = None
     joined: JoinedNeed | None = None
     possible_repeat_of: str | None = None
+    assists: list[AssistView] = Field(
+        default=[], description="联合办理: the sub-tasks other units were asked for"
+    )
     timeline: list[TimelineItem] = []
     links: dict[str, str] = {}
 
@@ -219,6 +244,7 @@ class NeedDetail(NeedItem):
         snap: Snapshot | None,
         unmasked: bool,
         joined: JoinedNeed | None = None,
+        assists: list[dict[str, Any]] | None = None,
     ) -> NeedDetail:
         item = NeedItem.from_row(row).model_dump()
         first = events[0].payload if events and events[0].type == "DemandSubmitted" else {}
@@ -235,6 +261,7 @@ class NeedDetail(NeedItem):
             live=LiveView.from_snapshot(snap) if snap else None,
             joined=joined,
             possible_repeat_of=snap.state.possible_repeat_of if snap else None,
+            assists=[AssistView.model_validate(a) for a in assists or ()],
             timeline=[TimelineItem.of(e) for e in events],
             links=need_links(row["stream_id"]),
         )

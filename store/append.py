@@ -206,9 +206,16 @@ async def append_unchecked(
     that must store what validation would refuse (an old schema version)."""
     columns = event_columns(events)
     try:
-        status, actual, reason, row = await _send(
-            conn, stream_id, expected_version, columns, events, cache
-        )
+        if isinstance(conn, asyncpg.Connection) and conn.is_in_transaction():
+            # a savepoint: refusing a stale row must leave the caller's transaction usable
+            async with conn.transaction():
+                status, actual, reason, row = await _send(
+                    conn, stream_id, expected_version, columns, events, cache
+                )
+        else:
+            status, actual, reason, row = await _send(
+                conn, stream_id, expected_version, columns, events, cache
+            )
     except asyncpg.PostgresError as exc:
         if exc.sqlstate != STALE_SUMMARY:
             raise

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from domain.events import AppendResult, EventEnvelope
-from store import plans, projections, read, wishes
+from store import assists, plans, projections, read, wishes
 from store.append import SummaryCache, append
 from store.db import DEFAULT_APP_ROLE, create_pool
 from store.errors import VersionConflict
@@ -43,9 +43,12 @@ class EventStore:
         started = time.perf_counter()
         try:
             with tracing.append_span(stream_id, expected_version, [e.type for e in events]):
-                result = await append(
-                    self.pool, stream_id, expected_version, events, self.summaries
-                )
+                if assists.touches(events):
+                    result = await self._append_with_assists(stream_id, expected_version, events)
+                else:
+                    result = await append(
+                        self.pool, stream_id, expected_version, events, self.summaries
+                    )
         except VersionConflict:
             metrics.APPEND_CONFLICTS.inc()
             raise
@@ -55,6 +58,17 @@ class EventStore:
                 self.summaries.get(stream_id, result.last_version),
                 time.perf_counter() - started,
             )
+        return result
+
+    async def _append_with_assists(
+        self, stream_id: str, expected_version: int, events: Sequence[EventEnvelope]
+    ) -> AppendResult:
+        """A batch with sub-task events of joint handling: the events, the summary row and the
+        sub-task rows (store.assists) in one transaction. A retry of a stored batch writes the
+        rows again to the same values (they skip the events they have seen)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            result = await append(conn, stream_id, expected_version, events, self.summaries)
+            await assists.write(conn, stream_id, events)
         return result
 
     async def append_wish(

@@ -23,6 +23,7 @@ from store.migrations.sql_0008_console import console_grant
 from store.migrations.sql_0009_webhooks import webhooks_grant
 from store.migrations.sql_0013_lists import lists_grant
 from store.migrations.sql_0014_wishes import wishes_grant
+from store.migrations.sql_0015_assists import assists_grant
 from store.migrations.sqltext import statements
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -100,6 +101,7 @@ async def upgrade_async(
                 + webhooks_grant(app_role)
                 + lists_grant(app_role)
                 + wishes_grant(app_role)
+                + assists_grant(app_role)
             )
             for statement in statements(grants):
                 await conn.exec_driver_sql(statement)

@@ -3,6 +3,7 @@
 - `need_summary`: one row per need (stage, classification, assignee, due time, overdue flag,
   counters, timestamps, outcome, requester and address masked);
 - `unit_inbox` (a view over need_summary): each unit's open accept/handle tasks;
+- `need_assists`: the sub-tasks of joint handling (store.assists, revision 0015);
 - `unit_monthly_stats` (a view summing `unit_monthly_stat_slots`): counters per unit and
   Asia/Shanghai calendar month, with rates derived in the view `unit_monthly_rates`.
 The rules live in `store.fold`, which the append path applies to each batch; rebuild folds
@@ -18,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from domain.events import EventEnvelope
-from store import fold
+from store import assists, fold
 from store.append import credit_rows
 from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 from store.read import COLUMNS, to_envelope
@@ -47,20 +48,25 @@ async def rebuild_projections(conn: asyncpg.Connection, fetch_size: int = 2000) 
     """
     async with conn.transaction():
         await conn.execute("LOCK TABLE stream_heads IN EXCLUSIVE MODE")
-        await conn.execute("TRUNCATE need_summary, unit_monthly_stat_slots")
+        await conn.execute("TRUNCATE need_summary, unit_monthly_stat_slots, need_assists")
         rows: list[tuple[Any, ...]] = []
+        assist_rows: list[tuple[Any, ...]] = []
         credits: fold.Credits = {}
         stream: str | None = None
         history: list[EventEnvelope] = []
         async for record in conn.cursor(ALL_STREAMS_SQL, prefetch=fetch_size):
             if record["stream_id"] != stream:
                 _fold_into(rows, credits, stream, history)
+                assist_rows += assists.rebuilt_rows(history)
                 stream, history = record["stream_id"], []
             history.append(to_envelope(record))
             if len(rows) >= fetch_size:
                 await _copy_rows(conn, rows)
+                await assists.copy_rows(conn, assist_rows)
         _fold_into(rows, credits, stream, history)
+        assist_rows += assists.rebuilt_rows(history)
         await _copy_rows(conn, rows)
+        await assists.copy_rows(conn, assist_rows)
         await conn.copy_records_to_table(
             "unit_monthly_stat_slots",
             records=credit_rows(credits),

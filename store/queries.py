@@ -26,8 +26,9 @@ Row = dict[str, Any]
 @dataclass(frozen=True)
 class Reach:
     """Which needs a reader may see. `everything`; or needs whose assigned unit or place lies
-    in `units`; or needs assigned to `assigned_unit`; or needs `submitter` sent (the actor
-    of event 1). Built from a principal by api.access.reach."""
+    in `units`; or needs assigned to `assigned_unit` or with a sub-task of joint handling
+    (联合办理) addressed to it; or needs `submitter` sent (the actor of event 1). Built from a
+    principal by api.access.reach."""
 
     everything: bool = False
     units: tuple[str, ...] | None = None
@@ -81,7 +82,11 @@ def _reach(reach: Reach, where: _Where, alias: str = "s") -> None:
             "(" + " OR ".join(f"{alias}.{c} = ANY({units}::text[])" for c in PLACE_COLUMNS) + ")"
         )
     elif reach.assigned_unit is not None:
-        where.add(f"{alias}.assigned_unit = {where.arg(reach.assigned_unit)}")
+        unit = where.arg(reach.assigned_unit)
+        where.add(
+            f"({alias}.assigned_unit = {unit} OR {alias}.stream_id = ANY(ARRAY("
+            f"SELECT a.stream_id FROM need_assists a WHERE {unit} IN (a.unit_id, a.asked_unit))))"
+        )
     elif reach.submitter is not None:
         where.add(
             f"{alias}.stream_id IN (SELECT e.stream_id FROM events e WHERE e.version = 1 "
@@ -118,13 +123,16 @@ def _filters(f: NeedFilters, where: _Where) -> None:
 # --- one need ------------------------------------------------------------------------------
 NEED_SQL = """
 SELECT s.*, (SELECT e.actor_id FROM events e WHERE e.stream_id = s.stream_id AND e.version = 1)
-       AS submitted_by
+       AS submitted_by,
+       ARRAY(SELECT DISTINCT u FROM need_assists a, unnest(ARRAY[a.unit_id, a.asked_unit]) u
+             WHERE a.stream_id = s.stream_id ORDER BY u) AS assist_units
 FROM need_summary s WHERE s.stream_id = $1
 """
 
 
 async def need_row(db: asyncpg.Pool, need_id: str) -> Row | None:
-    """The need's summary row with `submitted_by` (the actor id of its first event)."""
+    """The need's summary row with `submitted_by` (the actor id of its first event) and
+    `assist_units` (every unit a sub-task of its joint handling was addressed to)."""
     row = await db.fetchrow(NEED_SQL, need_id)
     return dict(row) if row else None
 
@@ -179,7 +187,11 @@ async def service_requests(
 INBOX_SQL = """
 SELECT i.*, (SELECT max((e.payload->>'threshold_percent')::int) FROM events e
              WHERE e.stream_id = i.stream_id AND e.type = 'DeadlineWarningIssued'
-               AND (e.payload->>'due_at')::timestamptz = i.due_at) AS warning_percent
+               AND (e.payload->>'due_at')::timestamptz = i.due_at) AS warning_percent,
+       (SELECT count(*) FILTER (WHERE a.status IN ('requested', 'accepted'))
+        FROM need_assists a WHERE a.stream_id = i.stream_id)::integer AS assists_open,
+       (SELECT count(*) FILTER (WHERE a.status = 'declined')
+        FROM need_assists a WHERE a.stream_id = i.stream_id)::integer AS assists_declined
 FROM unit_inbox i WHERE i.unit_id = $1
   AND ($3::text IS NULL OR i.stage = $3) AND ($4::text IS NULL OR i.category = $4)
 ORDER BY i.due_at NULLS LAST, i.stream_id LIMIT $2
@@ -195,8 +207,37 @@ async def inbox(
     category: str | None = None,
 ) -> list[Row]:
     """The unit's open accept/handle tasks, most urgent first (no due time last), with the
-    highest deadline warning issued for the current due time."""
+    highest deadline warning issued for the current due time and the need's sub-tasks of
+    joint handling still open and declined."""
     return [dict(r) for r in await db.fetch(INBOX_SQL, unit, limit, stage, category)]
+
+
+ASSIST_INBOX_SQL = """
+SELECT a.stream_id, a.assist_id, a.status AS assist_status, a.task AS assist_task,
+       a.due_at, a.overdue, a.warning_percent, s.assigned_unit AS lead_unit, s.stage,
+       s.title, s.category, s.tier, s.urgency
+FROM need_assists a JOIN need_summary s ON s.stream_id = a.stream_id
+WHERE a.unit_id = $1 AND a.status IN ('requested', 'accepted') AND s.stage <> 'closed'
+ORDER BY a.due_at, a.stream_id, a.assist_id LIMIT $2
+"""
+
+
+async def assist_inbox(db: asyncpg.Pool, unit: str, limit: int) -> list[Row]:
+    """The open sub-tasks of joint handling (联合办理) addressed to the unit, soonest due
+    first, with the need's title and classification and its lead unit now."""
+    return [dict(r) for r in await db.fetch(ASSIST_INBOX_SQL, unit, limit)]
+
+
+NEED_ASSISTS_SQL = """
+SELECT assist_id, unit_id, asked_unit, lead_unit, task, status, due_at, overdue, escalations,
+       warning_percent, answer, in_time, requested_at, closed_at
+FROM need_assists WHERE stream_id = $1 ORDER BY requested_at, assist_id
+"""
+
+
+async def need_assists(db: asyncpg.Pool, need_id: str) -> list[Row]:
+    """A need's sub-tasks of joint handling, in the order asked."""
+    return [dict(r) for r in await db.fetch(NEED_ASSISTS_SQL, need_id)]
 
 
 # --- statistics ----------------------------------------------------------------------------

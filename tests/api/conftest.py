@@ -33,6 +33,8 @@ KEYS = {
     "staff_comm_dongting": "demo-staff-community-dongting",
     "staff_comm_xinhua": "demo-staff-community-xinhua",
     "staff_health": "demo-staff-dept-health",
+    "staff_urban": "demo-staff-dept-urban",
+    "staff_street": "demo-staff-street-hanzheng",
     "sup_dongting": "demo-supervisor-dongting",
     "sup_street": "demo-supervisor-street",
     "sup_district": "demo-supervisor-district",

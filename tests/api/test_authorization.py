@@ -122,6 +122,28 @@ ENDPOINTS = {
         admitted("complete-by-project"),
         422,
     ),
+    # 联合办理: asking is for handling (A and B wait for acceptance); neither has a sub-task
+    "assist_request": (
+        "POST",
+        "/needs/{id}/assist-request",
+        {"unit_id": "dept-urban", "task": "协助"},
+        admitted("assist-request"),
+        409,
+    ),
+    "assist_accept_none": (
+        "POST",
+        "/needs/{id}/assist-accept",
+        {"assist_id": "assist-1"},
+        admitted("assist-accept"),
+        422,
+    ),
+    "assist_release_none": (
+        "POST",
+        "/needs/{id}/assist-release",
+        {"assist_id": "assist-1", "reason": "不再需要"},
+        admitted("assist-release"),
+        422,
+    ),
     "extension_decision": (
         "POST",
         "/needs/{id}/extension-decision",
