@@ -304,7 +304,15 @@ class CloseEvaluationWindow(Command):
 
 
 # --- joint handling (联合办理) ---------------------------------------------------------------
-AssistId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^assist-[0-9]+$")]
+AssistId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^assist-[0-9]+$",
+        description="the sub-task, as the inbox and the need name it (assist-1, ...)",
+    ),
+]
 
 
 class RequestAssist(Command):

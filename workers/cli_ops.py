@@ -100,8 +100,10 @@ def cell(column: str, value: Any, short: bool = False) -> str:
 def inbox_flags(row: dict[str, Any], now: datetime | None = None) -> str:
     """What needs the unit's attention on an inbox row, in the console's words: 超时 (overdue),
     临期 (a deadline warning), 催办×n (urged, not yet completed), 督办 and the reply's due time
-    (督办逾期 once it has passed without a reply); one per line, so a narrow column keeps each
-    flag whole."""
+    (督办逾期 once it has passed without a reply); for joint handling (联合办理) a sub-task's id
+    and status and its lead (the id is what the assist commands take), and on the lead's row
+    the sub-tasks still open or declined; one per line, so a narrow column keeps each flag
+    whole."""
     flags = ["超时"] if row.get("overdue") else ["临期"] if row.get("near_deadline") else []
     if row.get("reminded"):
         flags.append(f"催办×{row.get('reminders') or 1}")
@@ -112,6 +114,13 @@ def inbox_flags(row: dict[str, Any], now: datetime | None = None) -> str:
         except (TypeError, ValueError):
             late = False
         flags.append("督办逾期" if late else f"督办 {cell('supervision_due_at', due)[5:]}")
+    if row.get("task") == "assist":  # 联合办理: a sub-task for this unit, with its id
+        status = t("assist_status", row.get("assist_status") or "requested")
+        flags += [f"{row.get('assist_id')} {status}", f"主办 {row.get('lead_unit') or ''}"]
+    if row.get("assists_open"):
+        flags.append(f"协办未完成×{row['assists_open']}")
+    if row.get("assists_declined"):
+        flags.append(f"协办退回×{row['assists_declined']}")
     return "\n".join(flags)
 
 

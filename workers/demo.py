@@ -16,8 +16,17 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from domain.commands import Submission, demand_id
-from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role, WishKind
+from domain.commands import Accept, RequestAssist, Submission, demand_id
+from domain.model import (
+    Actor,
+    Channel,
+    Location,
+    Requester,
+    RequesterKind,
+    Role,
+    Stage,
+    WishKind,
+)
 from domain.plans import PlanSpec, Recurrence, plan_id
 from domain.policy import load_policy
 from domain.wishes import (
@@ -32,7 +41,7 @@ from domain.wishes import (
 from workers.codec import converter_from_settings
 from workers.connections import connect_temporal
 from workers.settings import Settings
-from workflows.client import snapshot, submit_need
+from workflows.client import act, snapshot, submit_need
 from workflows.messages import PlanStart, WishAction, WishStart
 from workflows.plan import PlanWorkflow
 from workflows.wish import WishWorkflow
@@ -158,6 +167,7 @@ async def load_demo(
         await load_demo_lists(settings, database_url)
     await load_demo_wishes(client, settings)
     await load_demo_plan(client, settings)
+    await load_demo_joint_handling(client)
 
 
 DEMO_SUPERVISOR = Actor(id="supervisor-district", role=Role.SUPERVISOR)
@@ -193,6 +203,38 @@ async def load_demo_plan(client: Client, settings: Settings) -> None:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     log.info("demo plan set up", plan=pid)
+
+
+HUADING_HELPER = "dept-market"  # catering licences, checked on the examination day
+
+
+async def load_demo_joint_handling(client: Client) -> None:
+    """联合办理 in the Huading case: its lead unit accepts the need and asks market regulation
+    to check the canteens' catering licences on the same day (an open sub-task the
+    department sees in its inbox). Left as it is when it has sub-tasks already."""
+    need_id = demand_id(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id)
+    for _ in range(100):
+        state = (await snapshot(client, need_id)).state
+        if state.assists or state.stage not in (None, Stage.COLLECTION, Stage.CLASSIFICATION):
+            break
+        await asyncio.sleep(0.1)
+    lead = state.assigned_unit
+    if state.assists or lead is None or lead == HUADING_HELPER:
+        return
+    staff = Actor(id=f"staff-{lead}", role=Role.STAFF, unit=lead)
+    try:
+        if state.stage == Stage.ASSIGNMENT:
+            await act(client, need_id, staff, Accept())
+        await act(
+            client,
+            need_id,
+            staff,
+            RequestAssist(unit_id=HUADING_HELPER, task="体检当天到场，核查各食堂餐饮服务许可证"),
+        )
+    except WorkflowUpdateFailedError as exc:
+        log.warning("demo joint handling not set up", reason=str(exc.cause or exc))
+        return
+    log.info("demo joint handling set up", need=need_id, lead=lead, assisting=HUADING_HELPER)
 
 
 DEMO_WALL = Actor(id="integrator-demo", role=Role.INTEGRATOR)  # the wish wall's key

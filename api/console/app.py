@@ -265,6 +265,15 @@ def console_app(services: Services) -> FastAPI:
             if chosen
             else []
         )
+        if chosen and stage is None:  # 联合办理: the sub-tasks other units asked of it
+            asked = await queries.assist_inbox(services.db, chosen, 200)
+            rows += [
+                r | {"task": "assist"}
+                for r in asked
+                if category is None or r["category"] == category.value
+            ]
+            far = datetime.max.replace(tzinfo=UTC)
+            rows.sort(key=lambda r: (r["due_at"] or far, r["stream_id"]))
         now = datetime.now(UTC)
         items = [
             dict(r, urgency_class=_urgency_class(r), remaining=_remaining(r, now)) for r in rows
@@ -297,6 +306,12 @@ def console_app(services: Services) -> FastAPI:
             approver=live.extension_approver if live else None,
             reviewers=tuple(live.reviewers) if live else (),
             supervision_pending=bool(live and live.supervision_reply_due_at),
+            open_assists={
+                a.assist_id: a.unit_id
+                for a in detail.assists
+                if a.status in ("requested", "accepted")
+            },
+            assist_statuses={a.assist_id: a.status for a in detail.assists},
         )
         approver_in_scope = view.approver is not None and in_scope(
             principal, {"assigned_unit": view.approver}, services.directory
@@ -309,7 +324,9 @@ def console_app(services: Services) -> FastAPI:
             "unit_id": detail.assigned_unit,
         }
         forms = [
-            form_for(BY_NAME[name], principal, units, current)
+            form_for(
+                BY_NAME[name], principal, units, current, _assist_choices(services, name, view)
+            )
             for name in offered(principal, view, approver_in_scope)
         ]
         async with services.db.acquire() as conn:
@@ -564,6 +581,16 @@ async def _pending_extensions(services: Services, session: Session) -> list[dict
         found,
         key=lambda r: (r["decide_by"] or r["due_at"] or datetime.max.replace(tzinfo=UTC), r["id"]),
     )
+
+
+def _assist_choices(services: Services, name: str, view: NeedView) -> dict[str, list[str]] | None:
+    """联合办理 forms: the units a sub-task may be asked of (every unit but the lead), the
+    open sub-tasks a form may answer (the offered rows already hold only the caller's)."""
+    if name == "assist-request":
+        return {"unit_id": [u.id for u in services.policy.units if u.id != view.assigned_unit]}
+    if name in ("assist-accept", "assist-report", "assist-decline", "assist-release"):
+        return {"assist_id": sorted(view.open_assists)}
+    return None
 
 
 def _units_in_reach(services: Services, session: Session) -> list[str]:

@@ -28,7 +28,7 @@ ENUM_SECTIONS: dict[type[enum.Enum], str] = {
     ServiceMode: "service_mode",
     Rating: "rating",
 }
-LONG_TEXT = {"note", "reason", "result_summary", "comment", "reply"}
+LONG_TEXT = {"note", "reason", "result_summary", "comment", "reply", "task", "result"}
 # rows the console offers (information and unmerge stay with integrators and the API)
 CONSOLE_ACTIONS = (
     "accept",
@@ -37,6 +37,11 @@ CONSOLE_ACTIONS = (
     "information-request",
     "extension",
     "complete",
+    "assist-request",
+    "assist-accept",
+    "assist-report",
+    "assist-decline",
+    "assist-release",
     "return",
     "classify",
     "assign",
@@ -79,6 +84,15 @@ class NeedView:
     approver: str | None = None
     reviewers: tuple[str, ...] = ()
     supervision_pending: bool = False
+    open_assists: dict[str, str] = field(default_factory=dict)  # 联合办理: open id -> its unit
+    assist_statuses: dict[str, str] = field(default_factory=dict)  # open id -> its status
+
+    def assists_for(self, unit: str | None) -> list[str]:
+        """The open sub-tasks addressed to `unit` (all of them for unit None)."""
+        return [a for a, u in self.open_assists.items() if unit is None or u == unit]
+
+
+ASSIST_ANSWERS = {"assist-accept", "assist-report", "assist-decline"}
 
 
 def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> list[str]:
@@ -95,6 +109,14 @@ def offered(principal: Principal, need: NeedView, approver_in_scope: bool) -> li
         ):
             continue
         if name == "assign" and need.assigned_unit is not None:
+            continue
+        if name in ASSIST_ANSWERS:  # the staff of the unit a sub-task is addressed to now
+            mine = need.assists_for(principal.unit if principal.role == "staff" else None)
+            if name == "assist-accept":
+                mine = [a for a in mine if need.assist_statuses.get(a) == "requested"]
+            if not mine:
+                continue
+        if name == "assist-release" and not need.open_assists:
             continue
         if name == "repeat-decision" and not need.possible_repeat:
             continue
@@ -128,14 +150,19 @@ def form_for(
     principal: Principal,
     units: list[str],
     current: dict[str, str | None] | None = None,
+    choices: dict[str, list[str]] | None = None,
 ) -> Form:
     """The row's form; `current` preselects choices (a reclassification starts from the
-    need's present category, tier and urgency)."""
+    need's present category, tier and urgency); `choices` replaces a field's choices (the
+    units a sub-task may be asked of, the sub-tasks one may answer)."""
     controls = []
     for name, info in action.command.model_fields.items():
         if name == "type":
             continue
         control = _control(name, info.annotation, info, principal, units)
+        if choices and name in choices:
+            section = "unit" if name == "unit_id" else "choice"
+            control = Control(name, "select", section=section, choices=choices[name])
         if current and current.get(name) and control.kind == "select":
             control.value = str(current[name])
         controls.append(control)

@@ -369,3 +369,48 @@ async def test_the_queue_names_a_need_waiting_for_a_ruling(browser_like, as_) ->
     row = queue[queue.index(f'data-need="{need_id}"') :]
     row = row[: row.index("</li>")]
     assert "请裁定责任单位" in row and "重新派单" not in row
+
+
+async def test_joint_handling_from_the_console_lead_asks_and_the_assisting_unit_answers(
+    browser_like, as_
+) -> None:
+    """联合办理 in the console: the lead asks the urban department from the need page; the
+    department's staff see the sub-task in their inbox, answer it from the need page (with
+    the requester masked), and the lead then completes."""
+    sent = await as_("integrator").post("/needs", json=a_need("路灯坏了，灯杆倾斜"))
+    need_id = sent.json()["id"]
+    await wait_for(as_("integrator"), need_id, lambda b: b["stage"] == "assignment")
+    assert (await as_("staff_dongting1").post(f"/needs/{need_id}/accept")).status_code == 200
+    lead = browser_like()
+    await sign_in(lead, "staff-grid-dongting-1")
+    page = await lead.get(f"/console/needs/{need_id}")
+    assert 'data-action="assist-request"' in page.text
+    assert 'data-action="assist-report"' not in page.text  # nothing asked of the lead
+    asked = await lead.post(
+        f"/console/needs/{need_id}/act/assist-request",
+        data={"csrf": csrf_of(page.text), "unit_id": "dept-urban", "task": "扶正灯杆"},
+    )
+    assert "done=assist-request" in asked.headers["location"], asked.headers["location"]
+    shown = await lead.get(f"/console/needs/{need_id}")
+    assert 'id="assists"' in shown.text and "扶正灯杆" in shown.text and "待接收" in shown.text
+
+    helper = browser_like()
+    await sign_in(helper, "staff-dept-urban")
+    inbox = await helper.get("/console/inbox")
+    assert need_id in inbox.text and "协办" in inbox.text and "assist-1" in inbox.text
+    mine = await helper.get(f"/console/needs/{need_id}")
+    assert mine.status_code == 200 and "13812345678" not in mine.text  # masked for helpers
+    assert 'data-action="assist-accept"' in mine.text and 'data-action="complete"' not in mine.text
+    reported = await helper.post(
+        f"/console/needs/{need_id}/act/assist-report",
+        data={"csrf": csrf_of(mine.text), "assist_id": "assist-1", "result": "灯杆已扶正"},
+    )
+    assert "done=assist-report" in reported.headers["location"], reported.headers["location"]
+    assert need_id not in (await helper.get("/console/inbox")).text
+
+    page = await lead.get(f"/console/needs/{need_id}")
+    done = await lead.post(
+        f"/console/needs/{need_id}/act/complete",
+        data={"csrf": csrf_of(page.text), "result_summary": "已修复", "service_mode": "on_site"},
+    )
+    assert "done=complete" in done.headers["location"]

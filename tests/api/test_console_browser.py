@@ -362,3 +362,44 @@ async def test_the_wish_pool_and_the_plans_pages(visit, as_) -> None:
     plan = await page.locator(f"li.task[data-plan='{pid}']").inner_text()
     assert "每月最后一个周二" in plan and "执行中" in plan
     await supervisor.shot(page, "plans")
+
+
+async def test_an_assisting_unit_sees_its_sub_task_and_answers_it(visit, as_) -> None:
+    """联合办理 in a real browser: the assisting department's inbox lists the sub-task with its
+    lead, the need page shows the sub-tasks' table, and its report closes the sub-task (also
+    at phone width)."""
+    need_id = await a_waiting_need(as_, "路灯坏了，灯杆被车撞歪")
+    lead = as_("staff_dongting1")
+    assert (await lead.post(f"/needs/{need_id}/accept")).status_code == 200
+    for unit, task in (("dept-urban", "扶正灯杆，检查线路"), ("community-dongting", "通知居民")):
+        asked = await lead.post(
+            f"/needs/{need_id}/assist-request", json={"unit_id": unit, "task": task}
+        )
+        assert asked.status_code == 200, asked.text
+    helper = await visit()
+    page = await helper.page()
+    await sign_in(helper, page, "staff-dept-urban")
+    task = page.locator(f"li.task[data-need='{need_id}']")
+    await task.wait_for()
+    text = await task.inner_text()
+    assert "协办" in text and "assist-1" in text and "扶正灯杆" in text and "待接收" in text
+    await helper.shot(page, "assist-inbox")
+    await task.locator("a").click()
+    await page.wait_for_selector("#assists")
+    rows = page.locator("#assists tbody tr")
+    assert await rows.count() == 2
+    assert await page.locator("form[data-action='assist-report']").count() == 1
+    await helper.shot(page, "assist-need")
+    form = page.locator("form[data-action='assist-report']")
+    await form.locator("textarea[name=result]").fill("灯杆已扶正，线路正常")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_selector("#assists tr[data-status='reported']")
+    await helper.shot(page, "assist-reported")
+    phone = await visit(390, 844)
+    small = await phone.page()
+    await sign_in(phone, small, "staff-grid-dongting-1")
+    await small.goto(f"{phone.base}/console/needs/{need_id}")
+    await small.wait_for_selector("#assists")
+    width = await small.evaluate("document.documentElement.scrollWidth")
+    await phone.shot(small, "assist-phone")
+    assert width <= 390 + 1, width

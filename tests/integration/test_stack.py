@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from domain.commands import demand_id
+from domain.model import Channel
 from workers.demo import DEMO_INTAKE, DEMO_SUBMISSIONS
 
 pytestmark = pytest.mark.timeout(600)
@@ -135,6 +136,24 @@ async def demo_counts(data_dir: Path) -> dict[str, int]:
         await conn.close()
 
 
+async def demo_sub_tasks(data_dir: Path, timeout: float = 30) -> list[tuple[str, str]]:
+    """The Huading need's sub-tasks of joint handling (the demo asks one): (unit, status)."""
+    socket_dir = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
+    conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
+    need = demand_id(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            rows = await conn.fetch(
+                "SELECT unit_id, status FROM need_assists WHERE stream_id = $1", need
+            )
+            if rows or time.monotonic() > deadline:
+                return [(r["unit_id"], r["status"]) for r in rows]
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+
+
 async def wait_for_demo(data_dir: Path, timeout: float = 60) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     counts: dict[str, int] = {}
@@ -153,6 +172,7 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert stack.descendants, "the stack should run its servers as child processes"
     first = await wait_for_demo(stack.data_dir)
     assert len(first) == len(DEMO_SUBMISSIONS)
+    assert await demo_sub_tasks(stack.data_dir) == [("dept-market", "requested")]
     keys = stack.data_dir / "payload-keys"  # generated once, owner-only, kept for the next run
     assert keys.stat().st_mode & 0o777 == 0o600
     key_text = keys.read_text()
@@ -174,6 +194,7 @@ async def test_the_stack_starts_stops_cleanly_and_keeps_its_demo_data(stack: Run
     assert second == first
     assert keys.read_text() == key_text
     assert set(second.values()) == {1}
+    assert await demo_sub_tasks(stack.data_dir) == [("dept-market", "requested")]  # once
     assert stack.interrupt() == 0
     await asyncio.sleep(1)
     assert stack.leftovers() == []
@@ -301,4 +322,5 @@ async def test_the_readme_tour_runs_as_written(stack: RunningStack, tmp_path: Pa
     assert "inbox of grid-dongting-1" in out and "unit statistics" in out
     assert "category,item,needs" in out  # the demand list as CSV
     assert "<services>" in out or "<service>" in out  # Open311's service list
+    assert "inbox of dept-urban" in out and "assist-1" in out  # 联合办理: the sub-task listed
     assert stack.interrupt() == 0, stack.output()[-2000:]

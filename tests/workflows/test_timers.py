@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.commands import Accept, Complete, DecideExtension, Evaluate, RequestExtension
@@ -207,3 +208,72 @@ async def test_a_supervision_order_without_a_reply_goes_up_when_its_deadline_pas
     assert replied is not None
     await assert_store_agrees(n, need_id)
     await n.record_history(need_id, "supervision_reply_missed")
+
+
+async def test_a_sub_tasks_breach_goes_up_the_assisting_units_ladder(
+    skipping_env: WorkflowEnvironment,
+    skipping_needs: Needs,
+) -> None:
+    """联合办理 on the time-skipping server: the assisting unit lets its sub-task's 4 s pass;
+    the sub-task goes to the unit above it (not the lead's), which reports back; only then
+    does the lead complete. The sub-task rows agree with the workflow and with a rebuild."""
+    from domain.commands import ReportAssist, RequestAssist
+    from store import assists
+
+    n = skipping_needs
+    need_id = await n.submit_assigned(a_need("路灯坏了，需要社区通知居民"))
+    await n.act(need_id, staff("grid-dongting-1"), Accept())
+    await n.act(
+        need_id,
+        staff("grid-dongting-1"),
+        RequestAssist(unit_id="community-dongting", task="通知楼栋居民夜间停电检修"),
+    )
+    await skip(skipping_env, 5)  # policy-fast: sla.assist 4 s, the lead's own 8 s
+    snap = await n.wait_for(need_id, lambda s: "AssistEscalated" in types(s))
+    (sub,) = snap.state.assists
+    assert (sub.asked_unit, sub.unit_id, sub.overdue) == (
+        "community-dongting",
+        "street-hanzheng",
+        True,
+    )
+    assert snap.state.assigned_unit == "grid-dongting-1"  # the lead keeps the need
+    warned = [t for t in types(snap) if t == "AssistWarningIssued"]
+    assert len(warned) == 2  # 50 % and 75 %, before the breach
+
+    async def rows() -> list[dict]:
+        got = await n.store.pool.fetch(
+            f"SELECT {', '.join(assists.COLUMNS)} FROM need_assists WHERE stream_id = $1",
+            need_id,
+        )
+        return [dict(r) for r in got]
+
+    (row,) = await rows()
+    assert (row["unit_id"], row["status"], row["overdue"], row["escalations"]) == (
+        "street-hanzheng",
+        "requested",
+        True,
+        1,
+    )
+    assert row["due_at"] == sub.due_at
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:  # the unit first asked
+        await n.act(
+            need_id, staff("community-dongting"), ReportAssist(assist_id="assist-1", result="x")
+        )
+    assert "street-hanzheng" in str(refused.value.cause)
+    await n.act(
+        need_id, staff("street-hanzheng"), ReportAssist(assist_id="assist-1", result="已通知居民")
+    )
+    await n.act(
+        need_id,
+        staff(snap.state.assigned_unit or ""),
+        Complete(result_summary="已修复", service_mode=ServiceMode.ON_SITE),
+    )
+    snap = await n.wait_for(need_id, lambda s: s.state.stage == Stage.EVALUATION)
+    live = await rows()
+    # in time for the deadline in force (the escalation's), as a need's completion is judged
+    assert [(r["status"], r["in_time"], r["overdue"]) for r in live] == [("reported", True, False)]
+    await n.store.rebuild_projections()
+    assert await rows() == live
+    await assert_store_agrees(n, need_id)
+    await n.record_history(need_id, "joint_handling_assist_escalated")
