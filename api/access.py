@@ -57,12 +57,27 @@ async def readable_need(services: Services, principal: Principal, need_id: str) 
     return row
 
 
+def units_in_scope(
+    principal: Principal, directory: Directory, *, staff_subtree: bool = False
+) -> list[str] | None:
+    """The units a principal's scope covers, the one rule every page and list filters by:
+    None for every unit (an admin, a supervisor without scope); a supervisor's scope subtree;
+    staff their own unit (with `staff_subtree`, it and the units below it: a community's staff
+    see its grids' wishes); anyone else none."""
+    if principal.role == "admin" or (principal.role == "supervisor" and principal.scope is None):
+        return None
+    if principal.role == "supervisor":
+        return directory.subtree(principal.scope or "")
+    if principal.role == "staff" and principal.unit:
+        return directory.subtree(principal.unit) if staff_subtree else [principal.unit]
+    return []
+
+
 def reach(principal: Principal, directory: Directory) -> Reach:
     """The needs this principal may see, as the read side's description (store.queries)."""
-    if principal.role == "admin" or (principal.role == "supervisor" and principal.scope is None):
-        return Reach(everything=True)
-    if principal.role == "supervisor":
-        return Reach(units=tuple(directory.subtree(principal.scope or "")))
+    if principal.role in ("admin", "supervisor"):
+        units = units_in_scope(principal, directory)
+        return Reach(everything=True) if units is None else Reach(units=tuple(units))
     if principal.role == "staff":
         return Reach(assigned_unit=principal.unit)
     return Reach(submitter=principal.id)

@@ -20,6 +20,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.access import units_in_scope
 from api.auth import Principal, current_principal, require_role, role_in
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, refusal, reject_nul
@@ -82,11 +83,8 @@ class Change(BaseModel):
 
 def _units(principal: Principal, services: Services) -> set[str] | None:
     """The serving units whose plans the caller sees; None: all."""
-    if principal.role == "admin" or (principal.role == "supervisor" and principal.scope is None):
-        return None
-    if principal.role == "supervisor":
-        return set(services.directory.subtree(principal.scope or ""))
-    return {principal.unit} if principal.role == "staff" and principal.unit else set()
+    units = units_in_scope(principal, services.directory)
+    return None if units is None else set(units)
 
 
 def _out(pid: str, state: PlanState, history: list[Any], timeline: bool) -> PlanOut:

@@ -24,6 +24,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.access import units_in_scope
 from api.auth import Principal, current_principal, require_role, role_in
 from api.deps import Services, get_services
 from api.errors import ERROR_RESPONSES, ApiError, refusal, reject_nul
@@ -112,12 +113,9 @@ class Ranked(BaseModel):
 # --- who sees what -------------------------------------------------------------------------
 def _communities(principal: Principal, services: Services) -> list[str] | None:
     """The communities whose wishes the caller sees; None: all of them."""
-    if principal.role in ("admin", "claimant", "integrator") or (
-        principal.role == "supervisor" and principal.scope is None
-    ):
-        return None  # (an integrator: every community, but only what it posted)
-    root = principal.unit if principal.role == "staff" else principal.scope
-    return services.directory.subtree(root or "")
+    if principal.role in ("claimant", "integrator"):
+        return None  # every pool (an integrator: only what it posted)
+    return units_in_scope(principal, services.directory, staff_subtree=True)
 
 
 def _visible(principal: Principal, row: dict[str, Any], services: Services) -> bool:

@@ -41,14 +41,6 @@ OPEN: frozenset[str] = frozenset({"requested", "accepted"})
 MAX_ASSISTS = 20
 """Sub-tasks one need may have had in all: bounds the state a workflow carries."""
 
-STATUS_LABELS = {
-    "requested": "待接收",
-    "accepted": "协办中",
-    "reported": "已反馈",
-    "declined": "已退回",
-    "released": "已解除",
-}
-
 
 class Assist(Frozen):
     """One sub-task of a need's joint handling."""

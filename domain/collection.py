@@ -151,6 +151,7 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
         details=s.details,
         policy_version=ctx.version,
         category_hint=s.category_hint,
+        route_to=command.route_to,
     )
     if command.split is not None:
         origin = command.split

@@ -80,6 +80,11 @@ class Submit(Command):
     repeat: RepeatVerdict | None = Field(
         default=None, description="the repeat rules' verdict (policies with `repeats`)"
     )
+    route_to: str | None = Field(
+        default=None,
+        description="a service plan's occurrence: the plan's unit (workflows/plan.py); "
+        "never from an integrator",
+    )
     split: SplitOrigin | None = Field(
         default=None, description="set: a merged report split back out as its own need"
     )

@@ -65,6 +65,11 @@ class DemandSubmitted(DomainEvent):
     details: dict[str, str] = Field(default_factory=dict)
     policy_version: str
     category_hint: Category | None = None
+    route_to: str | None = Field(
+        default=None,
+        description="a service plan's occurrence: the unit the plan names serves it "
+        "(routing gives it that unit instead of the rules' one)",
+    )
 
 
 class InformationRequested(RuleApplied):

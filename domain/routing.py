@@ -2,7 +2,8 @@
 
 小事不出网格、大事不出社区: a grid-tier need goes to the grid of its location, a community-tier
 need to its community, a street-tier need to the unit its classification rule names, else the
-department or service team its category maps to. When nothing matches, the street office
+department or service team its category maps to; a service plan's occurrence goes to the
+unit the plan names (unless that unit returned it). When nothing matches, the street office
 (first receiver) takes it. A unit may return (退单) a need; after `max_returns` returns the
 street office decides.
 """
@@ -64,6 +65,9 @@ def route(state: DemandState, policy: Policy, exclude: tuple[str, ...] = ()) -> 
             return RoutingDecision(
                 unit=grid, rule_id="routing.handed_to_grid", reason="handed_to_grid"
             )
+    served = policy.unit(state.route_to) if state.route_to else None
+    if served is not None and served.id not in exclude:  # a plan's occurrence: its unit
+        return RoutingDecision(unit=served, rule_id="routing.plan_unit", reason="routing")
     for unit_id, rule_id in _candidates(state, policy):
         unit = policy.unit(unit_id)
         if unit and unit.id not in exclude:

@@ -82,6 +82,9 @@ class DemandState(Frozen):
     has_coordinates: bool = False
     known_fields: frozenset[str] = frozenset()
     category_hint: Category | None = None
+    route_to: str | None = Field(
+        default=None, description="a plan's occurrence: the unit routing gives it"
+    )
     category: Category | None = None
     tier: Tier | None = None
     urgency: Urgency | None = None

@@ -89,6 +89,7 @@ def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
         "has_coordinates": coordinates(e.details) != (None, None),
         "known_fields": frozenset(k for k, v in e.details.items() if v.strip()),
         "category_hint": e.category_hint,
+        "route_to": e.route_to,
     } | _add_requester(state, e.requester.requester_id, e.requester.kind)
 
 

@@ -200,6 +200,7 @@ class NeedLifecycle:
                     duplicate_of=primary,
                     repeat=verdict,
                     split=start.split_from,
+                    route_to=start.serving_unit,
                 ),
                 actor,
             )

@@ -56,6 +56,10 @@ class DemandStart(Frozen):
         description="the service plan this need is an occurrence of (workflows/plan.py): "
         "never judged a repeat of the plan's earlier occurrences",
     )
+    serving_unit: str | None = Field(
+        default=None,
+        description="a plan's occurrence: the plan's unit, which routing gives it",
+    )
     started_by: int = Field(
         default=0,
         ge=0,

@@ -53,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
 
 SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 CONTINUE_AFTER_EVENTS = 2_000  # each tick costs a handful of history events
+# Occurrences started before this patch carried no serving unit: the rules routed them.
+SERVED_PATCH = "occurrence-served-by-the-plans-unit"
 
 
 @workflow.defn
@@ -161,8 +163,9 @@ class PlanWorkflow:
                 await self._start_occurrence(event)  # again, if adopted: the same child
 
     async def _start_occurrence(self, event: OccurrenceStarted) -> None:
-        assert self._state.spec is not None
-        submission = occurrence_submission(self._id, self._state.spec, event.scheduled_at)
+        spec = self._state.spec
+        assert spec is not None
+        submission = occurrence_submission(self._id, spec, event.scheduled_at)
         with contextlib.suppress(WorkflowAlreadyStartedError):  # started already: the same need
             await workflow.start_child_workflow(
                 DemandWorkflow.run,
@@ -171,6 +174,8 @@ class PlanWorkflow:
                     actor=self._start.actor,
                     started_by=START_GENERATION,
                     occurrence_of=self._id,
+                    # runs recorded before this patch started occurrences the rules routed
+                    serving_unit=spec.unit if workflow.patched(SERVED_PATCH) else None,
                 ),
                 id=event.need_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.access import in_scope, reach
+from api.access import in_scope, reach, units_in_scope
 from api.actions import take
 from api.auth import Principal
 from api.console import sessions
@@ -594,12 +594,8 @@ def _assist_choices(services: Services, name: str, view: NeedView) -> dict[str, 
 
 
 def _units_in_reach(services: Services, session: Session) -> list[str]:
-    principal = session.principal
-    if principal.role == "staff":
-        return [principal.unit] if principal.unit else []
-    if principal.scope is None:
-        return [u.id for u in services.policy.units]
-    return services.directory.subtree(principal.scope)
+    units = units_in_scope(session.principal, services.directory)
+    return [u.id for u in services.policy.units] if units is None else units
 
 
 def _unit_label(services: Services, unit: str | None) -> str | None:

@@ -89,9 +89,23 @@ async def test_occurrences_pause_and_end(as_, dev_env: WorkflowEnvironment) -> N
 
     needs = body["occurrences"]
     assert len(set(needs)) == 3  # three needs, each its own
-    for need_id in needs:
-        need = await wait_for(supervisor, need_id, lambda b: b["stage"] != "collection")
-        assert need["stage"] in ("classification", "assignment")  # its own route and deadline
+    for need_id in needs:  # each its own deadline, served by the plan's unit
+        need = await wait_for(supervisor, need_id, lambda b: b["stage"] == "assignment")
+        assert need["assigned_unit"] == "dept-health", need["assigned_unit"]
+        assigned = next(i for i in need["timeline"] if i["type"] == "DemandAssigned")
+        assert assigned["detail"]["rule_id"] == "routing.plan_unit"
+    # and each its own evaluation: the first is done, the others still wait for the unit
+    health = as_("staff_health")
+    assert (await health.post(f"/needs/{needs[0]}/accept")).status_code == 200
+    done = await health.post(
+        f"/needs/{needs[0]}/complete",
+        json={"result_summary": "本月体检完成", "service_mode": "on_site"},
+    )
+    assert done.status_code == 200, done.text
+    first = await wait_for(supervisor, needs[0], lambda b: b["stage"] == "evaluation")
+    assert any(i["type"] == "EvaluationRequested" for i in first["timeline"])
+    others = [(await supervisor.get(f"/needs/{n}")).json()["stage"] for n in needs[1:]]
+    assert others == ["assignment", "assignment"]
     ended = await supervisor.post(f"/plans/{pid}/end", json={"reason": "合同到期"})
     assert ended.status_code == 200 and ended.json()["status"] == "ended"
     for _ in range(50):

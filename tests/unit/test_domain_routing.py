@@ -277,3 +277,22 @@ def test_a_ruling_without_a_deadline_is_refused_at_load() -> None:
     del data["sla"]["dispatch"]
     with pytest.raises(ValueError, match=r"routing\.adjudication needs sla\.dispatch"):
         load_policy(yaml.safe_dump(data, allow_unicode=True))
+
+
+def test_a_plans_occurrence_goes_to_the_plans_unit_unless_that_unit_returns_it():
+    from domain.commands import Submit
+
+    story = Story()
+    lamp = submission("楼下路灯不亮")  # the rules give the grid
+    story.run(Submit(submission=lamp, route_to="dept-health"), RESIDENT)
+    assigned = story.last("DemandAssigned")
+    assert (assigned.unit_id, assigned.rule_id) == ("dept-health", "routing.plan_unit")
+    assert story.last("DemandSubmitted").route_to == "dept-health"
+    health = staff("dept-health")
+    story.run(Accept(), health)
+    story.run(Return(reason="不是我们的事"), health)
+    story.run(Assign(), SUPERVISOR)  # the rules again, skipping the unit that returned it
+    assert story.state.assigned_unit == "grid-dongting-1"
+    plain = Story()
+    plain.submit(submission("楼下路灯不亮", external_id="other"))
+    assert plain.state.assigned_unit == "grid-dongting-1"  # no plan: the rules
