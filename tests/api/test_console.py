@@ -393,6 +393,7 @@ async def test_joint_handling_from_the_console_lead_asks_and_the_assisting_unit_
     assert "done=assist-request" in asked.headers["location"], asked.headers["location"]
     shown = await lead.get(f"/console/needs/{need_id}")
     assert 'id="assists"' in shown.text and "扶正灯杆" in shown.text and "待接收" in shown.text
+    assert 'id="assists-waiting"' in shown.text and "尚有 1 项协办未完成" in shown.text
 
     helper = browser_like()
     await sign_in(helper, "staff-dept-urban")
@@ -409,6 +410,7 @@ async def test_joint_handling_from_the_console_lead_asks_and_the_assisting_unit_
     assert need_id not in (await helper.get("/console/inbox")).text
 
     page = await lead.get(f"/console/needs/{need_id}")
+    assert 'id="assists-waiting"' not in page.text  # answered: nothing holds the lead back
     done = await lead.post(
         f"/console/needs/{need_id}/act/complete",
         data={"csrf": csrf_of(page.text), "result_summary": "已修复", "service_mode": "on_site"},
