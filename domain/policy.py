@@ -190,6 +190,8 @@ class SlaPolicy(Frozen):
         "deadline of a need of that urgency may give (handling, escalation); unset: working "
         "time and no cap, as policies before the levels",
     )
+    # Unused: the ladder is the units' `parent` chain. Kept because recorded histories and
+    # carried workflow state hold policies dumped with it (the model forbids unknown keys).
     ladder: dict[UnitKind, int] = Field(
         default_factory=lambda: {
             UnitKind.GRID: 0,
@@ -269,9 +271,6 @@ class Policy(Frozen):
     def parent_of(self, unit_id: str) -> Unit | None:
         unit = self.unit(unit_id)
         return self.unit(unit.parent) if unit else None
-
-    def ladder_level(self, kind: UnitKind) -> int:
-        return self.sla.ladder.get(kind, 0)
 
     def rule(self, rule_id: str | None) -> ClassificationRule | None:
         return next((r for r in self.classification.rules if r.id == rule_id), None)
