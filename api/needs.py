@@ -29,7 +29,7 @@ from domain.commands import (
     Evaluate,
     ProvideInformation,
     Submission,
-    demand_id,
+    need_id_for,
 )
 from domain.errors import InvalidCommand
 from domain.events import DemandMerged, DemandSubmitted, EventEnvelope
@@ -37,8 +37,8 @@ from store import queries
 from store.queries import NeedFilters
 from store.read import first_events, read_stream
 from workflows import client as needs
-from workflows.demand import DemandWorkflow
 from workflows.messages import Snapshot
+from workflows.need import NeedWorkflow
 
 router = APIRouter(tags=["needs"], responses=ERROR_RESPONSES)
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -67,8 +67,8 @@ async def start_or_find(services: Services, submission: Submission, principal: P
     and external id if it says the same (a resend: nothing is sent again), else a new one.
     The same id with other content is a 409 naming the need."""
     actor = principal.actor()
-    own = demand_id(submission.channel, submission.external_id, actor.id)
-    legacy = demand_id(submission.channel, submission.external_id)  # named before 2026-12
+    own = need_id_for(submission.channel, submission.external_id, actor.id)
+    legacy = need_id_for(submission.channel, submission.external_id)  # named before 2026-12
     stored = await first_events(services.db, [own, legacy])
     if legacy in stored and stored[legacy].actor.id != actor.id:
         del stored[legacy]  # another submitter's need: never this one's
@@ -122,8 +122,8 @@ async def list_needs(
 async def live_snapshot(client: Client, need_id: str) -> Snapshot | None:
     """The workflow's own answer, or None when it cannot answer now (the listing still can)."""
     try:
-        handle = client.get_workflow_handle_for(DemandWorkflow.run, need_id)
-        return await handle.query(DemandWorkflow.snapshot, rpc_timeout=timedelta(seconds=5))
+        handle = client.get_workflow_handle_for(NeedWorkflow.run, need_id)
+        return await handle.query(NeedWorkflow.snapshot, rpc_timeout=timedelta(seconds=5))
     except Exception:  # noqa: BLE001 - best effort: no worker, history gone, timeout
         return None
 

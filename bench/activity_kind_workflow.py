@@ -1,5 +1,5 @@
 """A workflow that appends a need's worth of events one decision at a time, through either a
-local or a regular activity: the two ways DemandWorkflow could call the event store."""
+local or a regular activity: the two ways NeedWorkflow could call the event store."""
 
 from __future__ import annotations
 

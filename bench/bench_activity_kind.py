@@ -25,8 +25,8 @@ from bench.activity_kind_workflow import AppendLoopWorkflow
 from store.db import DEFAULT_APP_ROLE
 from store.eventstore import EventStore
 from store.migrate import upgrade_async
-from workers.embedded import start_postgres, venv_binary
-from workers.temporal_server import SQLITE_PRAGMAS
+from workers.stack.embedded import start_postgres, venv_binary
+from workers.stack.temporal_server import SQLITE_PRAGMAS
 from workflows.codec import EncryptionCodec, Keyring, data_converter
 
 RESULTS = Path(__file__).resolve().parent / "results" / "activity_kind.json"

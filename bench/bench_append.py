@@ -264,7 +264,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.url
     if url is None:
-        from workers.embedded import start_postgres
+        from workers.stack.embedded import start_postgres
 
         url = start_postgres(Path(tempfile.mkdtemp(prefix="bench-pg-")) / "data")
     result = asyncio.run(bench(url, args.seconds, args.connections, args.rounds))

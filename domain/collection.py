@@ -27,7 +27,7 @@ from domain.model import Category, Frozen, Outcome, Stage, UnitKind
 from domain.policy import Policy
 from domain.repeats import repeat_events
 from domain.sla import resumed
-from domain.state import DemandState, evolve
+from domain.state import NeedState, evolve
 from domain.text import places_in
 
 Events = list[ev.DomainEvent]
@@ -70,7 +70,7 @@ def likely_category(submission: Submission, policy: Policy) -> Category | None:
     return found.category if found else submission.category_hint
 
 
-def missing_fields(state: DemandState, policy: Policy) -> list[str]:
+def missing_fields(state: NeedState, policy: Policy) -> list[str]:
     """Detail fields the likely category requires and the record lacks. Only a confident
     rule (or the channel's hint) names the likely category: a weak guess asks for nothing."""
     found = classify_state(state, policy)
@@ -86,7 +86,7 @@ PLACE_FIELDS = ("community", "grid", "building", "address")
 """Answers that give a need its place (an information request for `location` asks for one)."""
 
 
-def needs_a_place(state: DemandState, policy: Policy) -> bool:
+def needs_a_place(state: NeedState, policy: Policy) -> bool:
     """A problem at a place (a confidently named `at_place` item) reported with nothing a unit
     can go to: no community, grid, building, address, coordinates or place in its text.
     Only policies with a `location_request_limit` ask."""
@@ -106,7 +106,7 @@ def needs_a_place(state: DemandState, policy: Policy) -> bool:
     return not (placed or state.address_given or places_in(state.text) or state.has_coordinates)
 
 
-def collection_step(state: DemandState, ctx: DecisionContext) -> Events:
+def collection_step(state: NeedState, ctx: DecisionContext) -> Events:
     """Ask for what is missing, once; otherwise collection is complete."""
     if state.stage != Stage.COLLECTION or state.pending_information:
         return []
@@ -136,7 +136,7 @@ def collection_step(state: DemandState, ctx: DecisionContext) -> Events:
     ]
 
 
-def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
+def submit(state: NeedState, command: Submit, ctx: DecisionContext) -> Events:
     """Start the stream; a duplicate is merged into the open need and ends here."""
     if state.stage is not None:
         raise WrongStage("Submit", state.stage.value, ("none",))
@@ -176,7 +176,7 @@ def submit(state: DemandState, command: Submit, ctx: DecisionContext) -> Events:
 
 
 def provide_information(
-    state: DemandState, command: ProvideInformation, ctx: DecisionContext
+    state: NeedState, command: ProvideInformation, ctx: DecisionContext
 ) -> Events:
     """Answers fill the record; when a paused handling clock has all it asked for, it resumes."""
     if state.pending_information is None:
@@ -188,7 +188,7 @@ def provide_information(
     return [provided]
 
 
-def _place_answer(fields: dict[str, str], state: DemandState, policy: Policy) -> dict[str, str]:
+def _place_answer(fields: dict[str, str], state: NeedState, policy: Policy) -> dict[str, str]:
     """The answer, checked: a grid or community given must be one of the need's street (a
     grid brings its community along)."""
     street = state.location.street if state.location else None
@@ -209,7 +209,7 @@ def _place_answer(fields: dict[str, str], state: DemandState, policy: Policy) ->
 
 
 def request_information(
-    state: DemandState, command: RequestInformation, ctx: DecisionContext
+    state: NeedState, command: RequestInformation, ctx: DecisionContext
 ) -> Events:
     """The assignee needs more from the requester: the handling clock stops until answered."""
     require_assignee(state, "RequestInformation", ctx)
@@ -228,7 +228,7 @@ def request_information(
 
 
 def expire_information(
-    state: DemandState, command: ExpireInformationRequest, ctx: DecisionContext
+    state: NeedState, command: ExpireInformationRequest, ctx: DecisionContext
 ) -> Events:
     """No answer in time: close as incomplete, or hand to the grid worker and go on."""
     pending = state.pending_information
@@ -248,7 +248,7 @@ def expire_information(
     return [expired]
 
 
-def link_report(state: DemandState, command: LinkReport, ctx: DecisionContext) -> Events:
+def link_report(state: NeedState, command: LinkReport, ctx: DecisionContext) -> Events:
     """Another report of this need joins it; its requester will be asked to evaluate."""
     require_stage(state, "LinkReport", *OPEN_STAGES)
     if command.linked_stream_id in state.linked_reports:

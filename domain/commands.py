@@ -27,7 +27,7 @@ from domain.model import (
 )
 
 
-def demand_id(channel: Channel | str, external_id: str, submitter: str | None = None) -> str:
+def need_id_for(channel: Channel | str, external_id: str, submitter: str | None = None) -> str:
     """Stream id of a need: the channel plus a hash of who submitted it and their external
     id, never personal data. Two integrators' equal external ids are two needs. (Needs
     submitted before the submitter counted were named without it: `submitter=None`.)"""

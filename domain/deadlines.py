@@ -20,7 +20,7 @@ from domain.commands import (
 from domain.model import BREACH_RECORDED, Stage
 
 if TYPE_CHECKING:
-    from domain.state import DemandState
+    from domain.state import NeedState
 
 BREACHES = frozenset({"deadline_breached", "acceptance_timeout"})
 """Escalation causes that are a breached deadline (not `reopen_limit`)."""
@@ -51,7 +51,7 @@ def supervision_answerer(ordered: str | None, holder: str | None) -> str | None:
     return holder if ordered is not None and holder is not None else ordered
 
 
-def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:
+def next_deadline(state: NeedState) -> tuple[datetime, TimerCommand] | None:
     """The earliest timer the need waits for, with the command to send when it fires.
 
     While information is pending the handling clock is stopped: only the request's own
@@ -61,7 +61,7 @@ def next_deadline(state: DemandState) -> tuple[datetime, TimerCommand] | None:
     return min(candidates, key=lambda c: c[0]) if candidates else None
 
 
-def _supervision(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+def _supervision(state: NeedState) -> list[tuple[datetime, TimerCommand]]:
     """A supervision order's reply deadline runs whatever else the need waits for."""
     pending = state.pending_supervision
     if state.stage in (None, Stage.CLOSED) or pending is None or pending.missed:
@@ -69,14 +69,14 @@ def _supervision(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     return [(pending.reply_due_at, SupervisionDue(due_at=pending.reply_due_at))]
 
 
-def _assists(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+def _assists(state: NeedState) -> list[tuple[datetime, TimerCommand]]:
     """Sub-tasks of joint handling run on their own deadlines while the need is open."""
     if state.stage in (None, Stage.CLOSED):
         return []
     return assist_timers(state)
 
 
-def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+def _candidates(state: NeedState) -> list[tuple[datetime, TimerCommand]]:
     if state.stage in (None, Stage.CLOSED):
         return []
     if state.pending_information:
@@ -96,14 +96,14 @@ def _candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     return []
 
 
-def waiting_for_dispatcher(state: DemandState) -> bool:
+def waiting_for_dispatcher(state: NeedState) -> bool:
     """To be classified by hand, or classified with nobody owning it (after a return)."""
     if state.stage == Stage.CLASSIFICATION:
         return state.awaiting_dispatcher is not None
     return state.stage == Stage.ASSIGNMENT and state.assigned_unit is None
 
 
-def _warnings(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+def _warnings(state: NeedState) -> list[tuple[datetime, TimerCommand]]:
     return [
         (when, WarningDue(percent=percent, due_at=when))
         for percent, when in sorted(state.warn_at.items())
@@ -111,7 +111,7 @@ def _warnings(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
     ]
 
 
-def _handling_candidates(state: DemandState) -> list[tuple[datetime, TimerCommand]]:
+def _handling_candidates(state: NeedState) -> list[tuple[datetime, TimerCommand]]:
     found = _warnings(state)
     pending = state.pending_extension
     if pending is not None and pending.decide_by is not None:

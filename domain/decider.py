@@ -20,9 +20,9 @@ from domain.errors import InvalidCommand, WrongStage
 from domain.events import DomainEvent
 from domain.guards import OPEN_STAGES
 from domain.model import Stage
-from domain.state import DemandState, fold
+from domain.state import NeedState, fold
 
-Handler = Callable[[DemandState, Any, DecisionContext], list[DomainEvent]]
+Handler = Callable[[NeedState, Any, DecisionContext], list[DomainEvent]]
 
 TIMER_COMMANDS = (
     cmd.ExpireInformationRequest,
@@ -80,7 +80,7 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
 }
 
 
-def decide(state: DemandState, command: cmd.Command, ctx: DecisionContext) -> list[DomainEvent]:
+def decide(state: NeedState, command: cmd.Command, ctx: DecisionContext) -> list[DomainEvent]:
     """The events `command` causes in `state`, including the automatic steps that follow.
 
     Raises a `DomainError` (WrongStage, NotYourUnit, NotPermitted, InvalidCommand) when the
@@ -91,7 +91,7 @@ def decide(state: DemandState, command: cmd.Command, ctx: DecisionContext) -> li
 
 
 def decide_split(
-    state: DemandState, command: cmd.Command, ctx: DecisionContext
+    state: NeedState, command: cmd.Command, ctx: DecisionContext
 ) -> tuple[list[DomainEvent], list[DomainEvent]]:
     """`decide`, keeping apart the command's own events and those the automatic steps
     (collection check, classification, routing) added: the audit names the system, not
@@ -112,7 +112,7 @@ def decide_split(
 AUTOMATIC_STEPS = (collection.collection_step, classification_step, routing.routing_step)
 
 
-def advance(state: DemandState, ctx: DecisionContext) -> list[DomainEvent]:
+def advance(state: NeedState, ctx: DecisionContext) -> list[DomainEvent]:
     """Run the automatic steps until none has anything to do."""
     produced: list[DomainEvent] = []
     progressed = True

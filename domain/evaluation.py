@@ -18,18 +18,18 @@ from domain.guards import timer_is_current
 from domain.model import Outcome, Rating, Role, Stage
 from domain.policy import Policy
 from domain.sla import Clock, escalated, handling_budget, need_calendar
-from domain.state import DemandState, evolve
+from domain.state import NeedState, evolve
 
 Events = list[ev.DomainEvent]
 
 
-def is_enterprise_need(state: DemandState, policy: Policy) -> bool:
+def is_enterprise_need(state: NeedState, policy: Policy) -> bool:
     settings = policy.evaluation
     by_kind = bool(state.requester_kinds() & set(settings.enterprise_kinds))
     return by_kind or state.category in settings.enterprise_categories
 
 
-def reviewers_for(state: DemandState, policy: Policy) -> list[ev.Reviewer]:
+def reviewers_for(state: NeedState, policy: Policy) -> list[ev.Reviewer]:
     """Every linked requester, plus the policy's reviewers for enterprise needs."""
     found = [ev.Reviewer(reviewer_id=r.requester_id, role="requester") for r in state.requesters]
     if not is_enterprise_need(state, policy):
@@ -42,7 +42,7 @@ def reviewers_for(state: DemandState, policy: Policy) -> list[ev.Reviewer]:
     return found
 
 
-def evaluation_requested(state: DemandState, ctx: DecisionContext) -> ev.EvaluationRequested:
+def evaluation_requested(state: NeedState, ctx: DecisionContext) -> ev.EvaluationRequested:
     """Ask the reviewers; the window is wall-clock time from completion."""
     enterprise = is_enterprise_need(state, ctx.policy)
     return ev.EvaluationRequested(
@@ -59,14 +59,14 @@ def _may_rate_for(reviewer_id: str, ctx: DecisionContext) -> bool:
     return reviewer_id in (ctx.actor.id, ctx.actor.unit)
 
 
-def _not_rated_yet(state: DemandState, reviewer_id: str) -> None:
+def _not_rated_yet(state: NeedState, reviewer_id: str) -> None:
     if all(r.reviewer_id != reviewer_id for r in state.reviewers):
         raise InvalidCommand("reviewer_id", "this reviewer was not asked to evaluate the need")
     if reviewer_id in state.ratings:
         raise InvalidCommand("reviewer_id", "this reviewer has already evaluated")
 
 
-def evaluate(state: DemandState, command: Evaluate, ctx: DecisionContext) -> Events:
+def evaluate(state: NeedState, command: Evaluate, ctx: DecisionContext) -> Events:
     """A reviewer rates once; the last answer concludes the evaluation."""
     _not_rated_yet(state, command.reviewer_id)
     if not _may_rate_for(command.reviewer_id, ctx):
@@ -77,7 +77,7 @@ def evaluate(state: DemandState, command: Evaluate, ctx: DecisionContext) -> Eve
     return _rated(state, rated, ctx)
 
 
-def record_callback(state: DemandState, command: RecordCallback, ctx: DecisionContext) -> Events:
+def record_callback(state: NeedState, command: RecordCallback, ctx: DecisionContext) -> Events:
     """回访: a requester's rating taken by phone counts as that requester's evaluation. Only
     requesters are called (a reviewing unit rates for itself), and never by the unit whose
     work is rated."""
@@ -100,16 +100,14 @@ def record_callback(state: DemandState, command: RecordCallback, ctx: DecisionCo
     return _rated(state, rated, ctx)
 
 
-def _rated(state: DemandState, rated: ev.EvaluationSubmitted, ctx: DecisionContext) -> Events:
+def _rated(state: NeedState, rated: ev.EvaluationSubmitted, ctx: DecisionContext) -> Events:
     after = evolve(state, rated)
     if len(after.ratings) < len(after.reviewers):
         return [rated]
     return [rated, *conclude(after, ctx)]
 
 
-def close_window(
-    state: DemandState, command: CloseEvaluationWindow, ctx: DecisionContext
-) -> Events:
+def close_window(state: NeedState, command: CloseEvaluationWindow, ctx: DecisionContext) -> Events:
     """The window ended: record who did not answer, then conclude on the answers received."""
     if state.stage != Stage.EVALUATION:
         return []
@@ -120,7 +118,7 @@ def close_window(
     return [closed, *conclude(evolve(state, closed), ctx)]
 
 
-def conclude(state: DemandState, ctx: DecisionContext) -> Events:
+def conclude(state: NeedState, ctx: DecisionContext) -> Events:
     ratings = list(state.ratings.values())
     if Rating.UNSATISFIED in ratings:
         return reopen_or_escalate(state, ctx)
@@ -129,7 +127,7 @@ def conclude(state: DemandState, ctx: DecisionContext) -> Events:
     return [ev.DemandClosed(outcome=Outcome.NO_RESPONSE, satisfied=None)]
 
 
-def reopen_or_escalate(state: DemandState, ctx: DecisionContext) -> Events:
+def reopen_or_escalate(state: NeedState, ctx: DecisionContext) -> Events:
     """Reopen with the same unit and a fresh deadline; past the limit, one rung up."""
     unsatisfied = sum(1 for r in state.ratings.values() if r == Rating.UNSATISFIED)
     if state.reopen_count < ctx.policy.evaluation.max_reopenings:

@@ -7,7 +7,7 @@ from datetime import datetime
 from domain.context import DecisionContext
 from domain.errors import NotYourUnit, WrongStage
 from domain.model import Role, Stage
-from domain.state import DemandState
+from domain.state import NeedState
 
 OPEN_STAGES = (
     Stage.COLLECTION,
@@ -18,14 +18,14 @@ OPEN_STAGES = (
 )
 
 
-def require_stage(state: DemandState, command: str, *stages: Stage) -> None:
+def require_stage(state: NeedState, command: str, *stages: Stage) -> None:
     """The command applies only in `stages`."""
     if state.stage not in stages:
         stage = state.stage.value if state.stage else None
         raise WrongStage(command, stage, tuple(s.value for s in stages))
 
 
-def require_assignee(state: DemandState, command: str, ctx: DecisionContext) -> None:
+def require_assignee(state: NeedState, command: str, ctx: DecisionContext) -> None:
     """Only the unit that owns the need (or an admin, or the system) acts for it."""
     if state.assigned_unit is None:
         raise NotYourUnit(command, None, ctx.actor.unit)

@@ -32,12 +32,12 @@ from domain.joint_handling import release_all, require_none_open
 from domain.lists import project_summary
 from domain.model import Role, Stage
 from domain.sla import Clock, escalate_or_record, handling_budget, need_calendar, next_rung
-from domain.state import DemandState
+from domain.state import NeedState
 
 Events = list[ev.DomainEvent]
 
 
-def accept(state: DemandState, command: Accept, ctx: DecisionContext) -> Events:
+def accept(state: NeedState, command: Accept, ctx: DecisionContext) -> Events:
     """The assignee takes the need; the handling deadline starts now, in working time."""
     if state.assigned_unit is None:
         raise InvalidCommand("unit_id", "the need is waiting for dispatch")
@@ -57,7 +57,7 @@ def accept(state: DemandState, command: Accept, ctx: DecisionContext) -> Events:
 
 
 def acceptance_timeout(
-    state: DemandState, command: AcceptanceTimeout, ctx: DecisionContext
+    state: NeedState, command: AcceptanceTimeout, ctx: DecisionContext
 ) -> Events:
     """Not accepted in time: one rung up the ladder (recorded only at the top)."""
     if state.stage != Stage.ASSIGNMENT:
@@ -67,7 +67,7 @@ def acceptance_timeout(
     return escalate_or_record(state, ctx, "acceptance_timeout", command.due_at)
 
 
-def warning_due(state: DemandState, command: WarningDue, ctx: DecisionContext) -> Events:
+def warning_due(state: NeedState, command: WarningDue, ctx: DecisionContext) -> Events:
     """50% / 75% of the handling time (or of a dispatcher's wait) is used: warn whoever must
     act, once per threshold."""
     if state.due_at is None or (
@@ -83,9 +83,7 @@ def warning_due(state: DemandState, command: WarningDue, ctx: DecisionContext) -
     return [ev.DeadlineWarningIssued(threshold_percent=command.percent, due_at=state.due_at)]
 
 
-def deadline_breached(
-    state: DemandState, command: DeadlineBreached, ctx: DecisionContext
-) -> Events:
+def deadline_breached(state: NeedState, command: DeadlineBreached, ctx: DecisionContext) -> Events:
     """The handling deadline passed: escalate one rung with a new deadline."""
     if state.stage != Stage.HANDLING or state.pending_information:
         return []
@@ -94,19 +92,17 @@ def deadline_breached(
     return escalate_or_record(state, ctx, "deadline_breached", command.due_at)
 
 
-def remind(state: DemandState, command: Remind, ctx: DecisionContext) -> Events:
+def remind(state: NeedState, command: Remind, ctx: DecisionContext) -> Events:
     """催办: a supervisor, a dispatcher or the requester urges the assignee on."""
     return [ev.ReminderSent(note=command.note)]
 
 
-def note_progress(state: DemandState, command: NoteProgress, ctx: DecisionContext) -> Events:
+def note_progress(state: NeedState, command: NoteProgress, ctx: DecisionContext) -> Events:
     require_assignee(state, "NoteProgress", ctx)
     return [ev.ProgressNoted(note=command.note)]
 
 
-def request_extension(
-    state: DemandState, command: RequestExtension, ctx: DecisionContext
-) -> Events:
+def request_extension(state: NeedState, command: RequestExtension, ctx: DecisionContext) -> Events:
     """The assignee asks for more working hours; the unit above decides (the top decides
     for itself). One request at a time, at most `max_extensions` granted."""
     require_assignee(state, "RequestExtension", ctx)
@@ -129,7 +125,7 @@ def request_extension(
 
 
 def extension_decision_due(
-    state: DemandState, command: ExtensionDecisionDue, ctx: DecisionContext
+    state: NeedState, command: ExtensionDecisionDue, ctx: DecisionContext
 ) -> Events:
     """Nobody decided in time: the request goes one rung above its approver; at the top it
     lapses (refused), and the unit works on to its current deadline."""
@@ -149,7 +145,7 @@ def extension_decision_due(
     ]
 
 
-def decide_extension(state: DemandState, command: DecideExtension, ctx: DecisionContext) -> Events:
+def decide_extension(state: NeedState, command: DecideExtension, ctx: DecisionContext) -> Events:
     """The approver grants extra working hours on top of the current deadline (or of now, if
     it already passed), or refuses. Warnings restart over the time now left."""
     pending = state.pending_extension
@@ -173,7 +169,7 @@ def decide_extension(state: DemandState, command: DecideExtension, ctx: Decision
     ]
 
 
-def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Events:
+def complete(state: NeedState, command: Complete, ctx: DecisionContext) -> Events:
     """The assignee reports what was done; evaluation starts at once."""
     require_assignee(state, "Complete", ctx)
     if state.pending_information:
@@ -191,7 +187,7 @@ def complete(state: DemandState, command: Complete, ctx: DecisionContext) -> Eve
 
 
 def complete_by_project(
-    state: DemandState, command: CompleteByProject, ctx: DecisionContext
+    state: NeedState, command: CompleteByProject, ctx: DecisionContext
 ) -> Events:
     """A co-building project that covers the need is done (项目清单): the need is completed in
     the project's name and evaluation starts, as when its unit completes it. A need its unit

@@ -24,12 +24,12 @@ from domain.errors import AssistConflict, InvalidCommand, NotYourUnit
 from domain.guards import require_assignee, timer_is_current
 from domain.model import BREACH_RECORDED, Role
 from domain.sla import escalation_budget, need_calendar
-from domain.state import DemandState
+from domain.state import NeedState
 
 Events = list[ev.DomainEvent]
 
 
-def request(state: DemandState, command: RequestAssist, ctx: DecisionContext) -> Events:
+def request(state: NeedState, command: RequestAssist, ctx: DecisionContext) -> Events:
     """The lead asks a unit that exists, is not itself, and has no open sub-task on this need
     yet. The deadline: `hours` of working time (else the policy's `sla.assist`), never after
     the lead's deadline; `hours` that would end after it are refused, the default is cut to
@@ -69,14 +69,14 @@ def request(state: DemandState, command: RequestAssist, ctx: DecisionContext) ->
     ]
 
 
-def accept(state: DemandState, command: AcceptAssist, ctx: DecisionContext) -> Events:
+def accept(state: NeedState, command: AcceptAssist, ctx: DecisionContext) -> Events:
     assist = _addressed(state, command.assist_id, "AcceptAssist", ctx)
     if assist.status != "requested":
         raise AssistConflict("assist_id", f"{assist.assist_id} is accepted already")
     return [ev.AssistAccepted(assist_id=assist.assist_id, unit_id=assist.unit_id)]
 
 
-def report(state: DemandState, command: ReportAssist, ctx: DecisionContext) -> Events:
+def report(state: NeedState, command: ReportAssist, ctx: DecisionContext) -> Events:
     """The assisting unit reports back (having accepted it first or not: reporting is doing)."""
     assist = _addressed(state, command.assist_id, "ReportAssist", ctx)
     return [
@@ -89,14 +89,14 @@ def report(state: DemandState, command: ReportAssist, ctx: DecisionContext) -> E
     ]
 
 
-def decline(state: DemandState, command: DeclineAssist, ctx: DecisionContext) -> Events:
+def decline(state: NeedState, command: DeclineAssist, ctx: DecisionContext) -> Events:
     assist = _addressed(state, command.assist_id, "DeclineAssist", ctx)
     return [
         ev.AssistDeclined(assist_id=assist.assist_id, unit_id=assist.unit_id, reason=command.reason)
     ]
 
 
-def release(state: DemandState, command: ReleaseAssist, ctx: DecisionContext) -> Events:
+def release(state: NeedState, command: ReleaseAssist, ctx: DecisionContext) -> Events:
     """A supervisor over the need frees the lead from waiting for a sub-task (the API checks
     that the need lies in the supervisor's scope)."""
     assist = _open(state, command.assist_id)
@@ -105,7 +105,7 @@ def release(state: DemandState, command: ReleaseAssist, ctx: DecisionContext) ->
     ]
 
 
-def release_all(state: DemandState, reason: str) -> Events:
+def release_all(state: NeedState, reason: str) -> Events:
     """Every open sub-task released (a co-building project completed the need)."""
     return [
         ev.AssistReleased(assist_id=a.assist_id, unit_id=a.unit_id, reason=reason)
@@ -113,7 +113,7 @@ def release_all(state: DemandState, reason: str) -> Events:
     ]
 
 
-def require_none_open(state: DemandState, field: str) -> None:
+def require_none_open(state: NeedState, field: str) -> None:
     """The lead completes only when no sub-task is open."""
     waiting = open_assists(state)
     if waiting:
@@ -125,7 +125,7 @@ def require_none_open(state: DemandState, field: str) -> None:
         )
 
 
-def warning_due(state: DemandState, command: AssistWarningDue, ctx: DecisionContext) -> Events:
+def warning_due(state: NeedState, command: AssistWarningDue, ctx: DecisionContext) -> Events:
     assist = _find(state, command.assist_id)
     if assist is None or not assist.open or command.percent in assist.warnings_issued:
         return []
@@ -141,7 +141,7 @@ def warning_due(state: DemandState, command: AssistWarningDue, ctx: DecisionCont
     ]
 
 
-def deadline_passed(state: DemandState, command: AssistDue, ctx: DecisionContext) -> Events:
+def deadline_passed(state: NeedState, command: AssistDue, ctx: DecisionContext) -> Events:
     """One rung up the assisting unit's ladder with the escalation time (the urgency's cap
     applies, as to the need's own escalations); at the top, recorded once."""
     assist = _find(state, command.assist_id)
@@ -176,7 +176,7 @@ def deadline_passed(state: DemandState, command: AssistDue, ctx: DecisionContext
     ]
 
 
-def _open(state: DemandState, assist_id: str) -> Assist:
+def _open(state: NeedState, assist_id: str) -> Assist:
     assist = _find(state, assist_id)
     if assist is None:
         raise InvalidCommand("assist_id", "no such sub-task on this need")
@@ -187,7 +187,7 @@ def _open(state: DemandState, assist_id: str) -> Assist:
     return assist
 
 
-def _addressed(state: DemandState, assist_id: str, command: str, ctx: DecisionContext) -> Assist:
+def _addressed(state: NeedState, assist_id: str, command: str, ctx: DecisionContext) -> Assist:
     """An open sub-task, and the actor is staff of the unit it is addressed to now."""
     assist = _open(state, assist_id)
     if ctx.actor.role not in (Role.ADMIN, Role.SYSTEM) and ctx.actor.unit != assist.unit_id:

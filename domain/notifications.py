@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from domain import events as ev
-from domain.state import DemandState
+from domain.state import NeedState
 
 # event type -> notification name. Migration 0009's trigger lists the same event types (a
 # migration's text is frozen; tests/unit/test_domain_notifications.py proves they agree).
@@ -37,7 +37,7 @@ NAMES = tuple(sorted(set(NOTIFIED.values())))
 
 
 def message(
-    *, need_id: str, event: ev.EventEnvelope, state: DemandState, via_stream_id: str, base_url: str
+    *, need_id: str, event: ev.EventEnvelope, state: NeedState, via_stream_id: str, base_url: str
 ) -> dict[str, Any]:
     """The body for one channel: `state` is the need folded up to and including `event`;
     `via_stream_id` is the report through which this channel hears (its own need, or a report
@@ -76,7 +76,7 @@ def message(
 
 
 def _requesters_via(
-    state: DemandState, need_id: str, via: str, asked: ev.EvaluationRequested
+    state: NeedState, need_id: str, via: str, asked: ev.EvaluationRequested
 ) -> list[str]:
     """The requester reviewers this channel speaks for: its own report's requester, or the
     requester of its report merged here."""

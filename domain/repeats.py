@@ -34,13 +34,13 @@ from domain.commands import (
     ResolvePossibleRepeat,
     Submission,
     UnlinkReport,
-    demand_id,
+    need_id_for,
 )
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.model import Category, Frozen, Outcome
 from domain.policy import Policy, RepeatPolicy
-from domain.state import DemandState, evolve
+from domain.state import NeedState, evolve
 from domain.text import (
     building_key,
     content_words,
@@ -245,7 +245,7 @@ def _metres(a: Fingerprint, b: Fingerprint) -> float:
 
 
 def repeat_events(
-    state: DemandState, submitted: ev.DemandSubmitted, verdict: RepeatVerdict, ctx: DecisionContext
+    state: NeedState, submitted: ev.DemandSubmitted, verdict: RepeatVerdict, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """What the verdict adds to a new need's submission: a merge that ends it, or the flag
     that puts it before a dispatcher."""
@@ -275,7 +275,7 @@ def repeat_events(
 
 
 def resolve_possible_repeat(
-    state: DemandState, command: ResolvePossibleRepeat, ctx: DecisionContext
+    state: NeedState, command: ResolvePossibleRepeat, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """A dispatcher links the need to the one it may repeat (it merges there and closes) or
     dismisses the doubt (it goes on as its own need)."""
@@ -295,11 +295,11 @@ def split_id(merged_stream_id: str) -> str:
     """The id of the need a merged report becomes when it is split back out: a need id of the
     report's channel, named after the merged stream (so a second split finds the first)."""
     channel = merged_stream_id.split("-")[1]
-    return demand_id(channel, merged_stream_id, "split")
+    return need_id_for(channel, merged_stream_id, "split")
 
 
 def unlink_report(
-    state: DemandState, command: UnlinkReport, ctx: DecisionContext
+    state: NeedState, command: UnlinkReport, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """Unmerge: a report merged into this open need was not the same need after all. It
     leaves this need (its requester no longer evaluates it) and goes on as its own, from

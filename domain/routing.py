@@ -22,7 +22,7 @@ from domain.guards import require_assignee, timer_is_current
 from domain.model import Frozen, Stage, Tier
 from domain.policy import Policy, Unit
 from domain.sla import need_calendar
-from domain.state import DemandState
+from domain.state import NeedState
 
 Reason = Literal[
     "routing",
@@ -41,7 +41,7 @@ class RoutingDecision(Frozen):
     reason: Reason
 
 
-def _candidates(state: DemandState, policy: Policy) -> list[tuple[str | None, str]]:
+def _candidates(state: NeedState, policy: Policy) -> list[tuple[str | None, str]]:
     place = state.location
     if place is None:
         return []
@@ -57,7 +57,7 @@ def _candidates(state: DemandState, policy: Policy) -> list[tuple[str | None, st
     ]
 
 
-def route(state: DemandState, policy: Policy, exclude: tuple[str, ...] = ()) -> RoutingDecision:
+def route(state: NeedState, policy: Policy, exclude: tuple[str, ...] = ()) -> RoutingDecision:
     """The unit the rules give, skipping `exclude`; the street office if none fits."""
     if state.handed_to_grid and state.location:
         grid = policy.unit(state.location.grid)
@@ -83,7 +83,7 @@ def first_receiver(policy: Policy, rule_id: str, reason: Reason) -> RoutingDecis
 
 def assigned(
     decision: RoutingDecision,
-    state: DemandState,
+    state: NeedState,
     ctx: DecisionContext,
     start: datetime | None = None,
     note: str = "",
@@ -105,7 +105,7 @@ def assigned(
     )
 
 
-def routing_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
+def routing_step(state: NeedState, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A freshly classified need is routed at once."""
     if state.stage != Stage.CLASSIFICATION or state.category is None or state.assigned_unit:
         return []
@@ -115,7 +115,7 @@ def routing_step(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEven
     ]
 
 
-def reroute_if_target_changed(state: DemandState, ctx: DecisionContext) -> list[ev.DomainEvent]:
+def reroute_if_target_changed(state: NeedState, ctx: DecisionContext) -> list[ev.DomainEvent]:
     decision = route(state, ctx.policy, exclude=state.returned_by)
     return [] if decision.unit.id == state.assigned_unit else [assigned(decision, state, ctx)]
 
@@ -127,7 +127,7 @@ def _known_unit(policy: Policy, unit_id: str) -> Unit:
     return unit
 
 
-def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev.DomainEvent]:
+def assign(state: NeedState, command: Assign, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A dispatcher hands an unowned need to a unit, or re-runs the routing rules
     (skipping units that returned it) when no unit is named."""
     if state.category is None:
@@ -156,7 +156,7 @@ def assign(state: DemandState, command: Assign, ctx: DecisionContext) -> list[ev
     ]
 
 
-def return_need(state: DemandState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
+def return_need(state: NeedState, command: Return, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """退单: the assignee sends the need back; at the return limit the street office decides."""
     require_assignee(state, "Return", ctx)
     if state.adjudicated_unit is not None and state.adjudicated_unit == state.assigned_unit:
@@ -202,7 +202,7 @@ def dispatch_clock(ctx: DecisionContext) -> tuple[datetime | None, dict[int, dat
 
 
 def dispatch_overdue(
-    state: DemandState, command: DispatchOverdue, ctx: DecisionContext
+    state: NeedState, command: DispatchOverdue, ctx: DecisionContext
 ) -> list[ev.DomainEvent]:
     """Nobody dispatched it in time: the first receiver (the street office) owns it now and
     must accept it, whatever its classification (首接负责)."""
@@ -214,9 +214,7 @@ def dispatch_overdue(
     return [assigned(decision, state, ctx)]
 
 
-def adjudicate(
-    state: DemandState, command: Adjudicate, ctx: DecisionContext
-) -> list[ev.DomainEvent]:
+def adjudicate(state: NeedState, command: Adjudicate, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """裁定: the named unit is responsible, bindingly; it must accept the need afresh unless
     it already holds it."""
     unit = _known_unit(ctx.policy, command.unit_id)
@@ -227,7 +225,7 @@ def adjudicate(
     return [ruled, assigned(decision, state, ctx, note=command.reason)]
 
 
-def reassign(state: DemandState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
+def reassign(state: NeedState, command: Reassign, ctx: DecisionContext) -> list[ev.DomainEvent]:
     """A supervisor moves the need to another unit, which must accept it afresh."""
     unit = _known_unit(ctx.policy, command.unit_id)
     if unit.id == state.assigned_unit:

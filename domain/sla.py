@@ -20,12 +20,12 @@ from domain.calendar import WorkingCalendar, working_time_between
 from domain.context import DecisionContext
 from domain.model import BREACH_RECORDED
 from domain.policy import Policy, Unit
-from domain.state import DemandState
+from domain.state import NeedState
 
 Cause = Literal["deadline_breached", "acceptance_timeout", "reopen_limit"]
 
 
-def need_calendar(state: DemandState, ctx: DecisionContext) -> WorkingCalendar:
+def need_calendar(state: NeedState, ctx: DecisionContext) -> WorkingCalendar:
     """The clock the need's deadlines run on: calendar hours for an urgency whose level says
     so (a continuous calendar), else the working calendar."""
     calendar = ctx.working_calendar
@@ -36,7 +36,7 @@ def need_calendar(state: DemandState, ctx: DecisionContext) -> WorkingCalendar:
 
 
 def _capped(
-    budget: timedelta, rule_id: str, state: DemandState, policy: Policy
+    budget: timedelta, rule_id: str, state: NeedState, policy: Policy
 ) -> tuple[timedelta, str]:
     level = policy.sla.levels.get(state.urgency) if state.urgency else None
     cap = level.budget(policy.calendar) if level is not None else None
@@ -45,7 +45,7 @@ def _capped(
     return budget, rule_id
 
 
-def handling_budget(state: DemandState, policy: Policy) -> tuple[timedelta, str]:
+def handling_budget(state: NeedState, policy: Policy) -> tuple[timedelta, str]:
     """Time allowed for handling (on the need's clock), and the SLA rule id that set it: the
     table's entry, else the urgency level's limit, else the default; never beyond the
     level's limit."""
@@ -75,20 +75,18 @@ class Clock:
         self.warn_at = ctx.warn_points(budget, start, calendar)
 
 
-def escalation_budget(state: DemandState, policy: Policy) -> tuple[timedelta, str]:
+def escalation_budget(state: NeedState, policy: Policy) -> tuple[timedelta, str]:
     """The time a unit gets after an escalation (a need's or a sub-task's), capped by the
     need's urgency level."""
     return _capped(policy.sla.escalation, "sla.escalation", state, policy)
 
 
-def next_rung(state: DemandState, policy: Policy) -> Unit | None:
+def next_rung(state: NeedState, policy: Policy) -> Unit | None:
     """The unit one level above the current assignee, or None at the top of the ladder."""
     return policy.parent_of(state.assigned_unit) if state.assigned_unit else None
 
 
-def escalated(
-    state: DemandState, ctx: DecisionContext, cause: Cause
-) -> ev.HandlingEscalated | None:
+def escalated(state: NeedState, ctx: DecisionContext, cause: Cause) -> ev.HandlingEscalated | None:
     """One rung up with a fresh escalation deadline; None when there is no rung above."""
     target = next_rung(state, ctx.policy)
     if target is None or state.assigned_unit is None:
@@ -109,7 +107,7 @@ def escalated(
 
 
 def escalate_or_record(
-    state: DemandState, ctx: DecisionContext, cause: Cause, due_at: datetime
+    state: NeedState, ctx: DecisionContext, cause: Cause, due_at: datetime
 ) -> list[ev.DomainEvent]:
     """Escalate; at the top of the ladder record the breach once (threshold 100)."""
     step = escalated(state, ctx, cause)
@@ -118,7 +116,7 @@ def escalate_or_record(
     return [ev.DeadlineWarningIssued(threshold_percent=BREACH_RECORDED, due_at=due_at)]
 
 
-def resumed(state: DemandState, ctx: DecisionContext) -> ev.HandlingClockResumed:
+def resumed(state: NeedState, ctx: DecisionContext) -> ev.HandlingClockResumed:
     """The deadline and pending warnings move by the working time spent waiting."""
     pending = state.pending_information
     assert pending is not None and pending.paused_at is not None and state.due_at is not None

@@ -39,8 +39,8 @@ from domain.transitions import (
 __all__ = [
     "BREACH_RECORDED",
     "STAGE_TRANSITIONS",
-    "DemandState",
     "LinkedRequester",
+    "NeedState",
     "PendingExtension",
     "PendingInformation",
     "PendingSupervision",
@@ -62,7 +62,7 @@ STAGE_TRANSITIONS: dict[Stage | None, frozenset[Stage]] = {
 """The stage moves one event can make; closed is terminal."""
 
 
-class DemandState(Frozen):
+class NeedState(Frozen):
     version: int = 0
     stage: Stage | None = None
     policy_version: str | None = None
@@ -136,7 +136,7 @@ class DemandState(Frozen):
         return {r.kind for r in self.requesters}
 
 
-def evolve(state: DemandState, event: ev.DomainEvent) -> DemandState:
+def evolve(state: NeedState, event: ev.DomainEvent) -> NeedState:
     """Record one event: the new state, never a decision."""
     update = EVOLVERS[event.type](state, event)
     overdue = overdue_after(
@@ -156,9 +156,9 @@ def evolve(state: DemandState, event: ev.DomainEvent) -> DemandState:
     return after
 
 
-def fold(events: Iterable[ev.DomainEvent], state: DemandState | None = None) -> DemandState:
+def fold(events: Iterable[ev.DomainEvent], state: NeedState | None = None) -> NeedState:
     """The state after all `events`, from the empty state or from `state`."""
-    current = state or DemandState()
+    current = state or NeedState()
     for event in events:
         current = evolve(current, event)
     return current

@@ -20,12 +20,12 @@ from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.guards import require_assignee, timer_is_current
 from domain.sla import next_rung
-from domain.state import DemandState
+from domain.state import NeedState
 
 Events = list[ev.DomainEvent]
 
 
-def supervise(state: DemandState, command: Supervise, ctx: DecisionContext) -> Events:
+def supervise(state: NeedState, command: Supervise, ctx: DecisionContext) -> Events:
     if state.pending_supervision is not None:
         raise InvalidCommand("note", "a supervision order is already waiting for its reply")
     if state.assigned_unit is None:
@@ -46,7 +46,7 @@ def supervise(state: DemandState, command: Supervise, ctx: DecisionContext) -> E
     ]
 
 
-def reply(state: DemandState, command: ReplySupervision, ctx: DecisionContext) -> Events:
+def reply(state: NeedState, command: ReplySupervision, ctx: DecisionContext) -> Events:
     pending = state.pending_supervision
     if pending is None:
         raise InvalidCommand("reply", "no supervision order is waiting for a reply")
@@ -54,7 +54,7 @@ def reply(state: DemandState, command: ReplySupervision, ctx: DecisionContext) -
     return [ev.SupervisionReplied(reply=command.reply, in_time=ctx.now <= pending.reply_due_at)]
 
 
-def reply_due(state: DemandState, command: SupervisionDue, ctx: DecisionContext) -> Events:
+def reply_due(state: NeedState, command: SupervisionDue, ctx: DecisionContext) -> Events:
     pending = state.pending_supervision
     if pending is None or pending.missed:
         return []

@@ -15,7 +15,7 @@ from domain.model import Frozen, RequesterKind, Stage
 from domain.text import coordinates, is_placeholder
 
 if TYPE_CHECKING:
-    from domain.state import DemandState
+    from domain.state import NeedState
 
 
 class LinkedRequester(Frozen):
@@ -67,7 +67,7 @@ def _clock(due_at: datetime | None, calendar: str, warn_at: dict[int, datetime])
     }
 
 
-def _add_requester(state: DemandState, requester_id: str, kind: RequesterKind) -> Update:
+def _add_requester(state: NeedState, requester_id: str, kind: RequesterKind) -> Update:
     if any(r.requester_id == requester_id for r in state.requesters):
         return {}
     return {
@@ -76,7 +76,7 @@ def _add_requester(state: DemandState, requester_id: str, kind: RequesterKind) -
 
 
 @_on(ev.DemandSubmitted)
-def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
+def _submitted(state: NeedState, e: ev.DemandSubmitted) -> Update:
     text = " ".join([e.title, e.description, *e.details.values()])
     return {
         "stage": Stage.COLLECTION,
@@ -94,7 +94,7 @@ def _submitted(state: DemandState, e: ev.DemandSubmitted) -> Update:
 
 
 @_on(ev.InformationRequested)
-def _info_requested(state: DemandState, e: ev.InformationRequested) -> Update:
+def _info_requested(state: NeedState, e: ev.InformationRequested) -> Update:
     pending = PendingInformation(
         missing_fields=tuple(e.missing_fields), ask=e.ask, due_at=e.due_at, paused_at=e.paused_at
     )
@@ -102,7 +102,7 @@ def _info_requested(state: DemandState, e: ev.InformationRequested) -> Update:
 
 
 @_on(ev.InformationProvided)
-def _info_provided(state: DemandState, e: ev.InformationProvided) -> Update:
+def _info_provided(state: NeedState, e: ev.InformationProvided) -> Update:
     given = {k for k, v in e.fields.items() if v.strip()}
     update: Update = {
         "known_fields": state.known_fields | given,
@@ -126,19 +126,19 @@ def _info_provided(state: DemandState, e: ev.InformationProvided) -> Update:
 
 
 @_on(ev.InformationRequestExpired)
-def _info_expired(state: DemandState, e: ev.InformationRequestExpired) -> Update:
+def _info_expired(state: NeedState, e: ev.InformationRequestExpired) -> Update:
     in_collection = state.pending_information is None or state.pending_information.paused_at is None
     handed = state.handed_to_grid or (e.action == "hand_to_grid" and in_collection)
     return {"pending_information": None, "handed_to_grid": handed}
 
 
 @_on(ev.HandlingClockResumed)
-def _clock_resumed(state: DemandState, e: ev.HandlingClockResumed) -> Update:
+def _clock_resumed(state: NeedState, e: ev.HandlingClockResumed) -> Update:
     return {"pending_information": None} | _clock(e.due_at, e.calendar, e.warn_at)
 
 
 @_on(ev.ReportLinked)
-def _linked(state: DemandState, e: ev.ReportLinked) -> Update:
+def _linked(state: NeedState, e: ev.ReportLinked) -> Update:
     return {
         "linked_reports": (*state.linked_reports, e.linked_stream_id),
         "linked_requesters": state.linked_requesters
@@ -147,7 +147,7 @@ def _linked(state: DemandState, e: ev.ReportLinked) -> Update:
 
 
 @_on(ev.ReportUnlinked)
-def _unlinked(state: DemandState, e: ev.ReportUnlinked) -> Update:
+def _unlinked(state: NeedState, e: ev.ReportUnlinked) -> Update:
     """The report's requester leaves the reviewers unless they are also the need's own
     requester or the requester of another linked report."""
     links = {k: v for k, v in state.linked_requesters.items() if k != e.linked_stream_id}
@@ -167,34 +167,34 @@ def _unlinked(state: DemandState, e: ev.ReportUnlinked) -> Update:
 
 
 @_on(ev.DemandSplit)
-def _split(state: DemandState, e: ev.DemandSplit) -> Update:
+def _split(state: NeedState, e: ev.DemandSplit) -> Update:
     return {"clock_from": e.submitted_at}
 
 
 @_on(ev.DemandMerged)
-def _merged(state: DemandState, e: ev.DemandMerged) -> Update:
+def _merged(state: NeedState, e: ev.DemandMerged) -> Update:
     return {"merged_into": e.into_stream_id}
 
 
 @_on(ev.PossibleRepeatFlagged)
-def _possible_repeat(state: DemandState, e: ev.PossibleRepeatFlagged) -> Update:
+def _possible_repeat(state: NeedState, e: ev.PossibleRepeatFlagged) -> Update:
     return {"possible_repeat_of": e.of_stream_id}
 
 
 @_on(ev.PossibleRepeatResolved)
-def _repeat_resolved(state: DemandState, e: ev.PossibleRepeatResolved) -> Update:
+def _repeat_resolved(state: NeedState, e: ev.PossibleRepeatResolved) -> Update:
     return {"possible_repeat_of": None}
 
 
 @_on(ev.ClassificationRequested)
-def _classification_requested(state: DemandState, e: ev.ClassificationRequested) -> Update:
+def _classification_requested(state: NeedState, e: ev.ClassificationRequested) -> Update:
     return {"stage": Stage.CLASSIFICATION, "awaiting_dispatcher": e.dispatcher_unit} | _clock(
         e.due_at, "", e.warn_at
     )
 
 
 @_on(ev.DemandClassified)
-def _classified(state: DemandState, e: ev.DemandClassified) -> Update:
+def _classified(state: NeedState, e: ev.DemandClassified) -> Update:
     return {
         "stage": Stage.CLASSIFICATION,
         "category": e.category,
@@ -206,7 +206,7 @@ def _classified(state: DemandState, e: ev.DemandClassified) -> Update:
 
 
 @_on(ev.DemandReclassified)
-def _reclassified(state: DemandState, e: ev.DemandReclassified) -> Update:
+def _reclassified(state: NeedState, e: ev.DemandReclassified) -> Update:
     return {
         "category": e.category,
         "tier": e.tier,
@@ -216,7 +216,7 @@ def _reclassified(state: DemandState, e: ev.DemandReclassified) -> Update:
 
 
 @_on(ev.DemandAssigned)
-def _assigned(state: DemandState, e: ev.DemandAssigned) -> Update:
+def _assigned(state: NeedState, e: ev.DemandAssigned) -> Update:
     return {
         "stage": Stage.ASSIGNMENT,
         "assigned_unit": e.unit_id,
@@ -230,7 +230,7 @@ def _assigned(state: DemandState, e: ev.DemandAssigned) -> Update:
 
 
 @_on(ev.DemandReturned)
-def _returned(state: DemandState, e: ev.DemandReturned) -> Update:
+def _returned(state: NeedState, e: ev.DemandReturned) -> Update:
     return {
         "stage": Stage.ASSIGNMENT,
         "assigned_unit": None,
@@ -244,29 +244,29 @@ def _returned(state: DemandState, e: ev.DemandReturned) -> Update:
 
 
 @_on(ev.AdjudicationRequested)
-def _adjudication_requested(state: DemandState, e: ev.AdjudicationRequested) -> Update:
+def _adjudication_requested(state: NeedState, e: ev.AdjudicationRequested) -> Update:
     return {"awaiting_adjudication": True} | _clock(e.due_at, "", e.warn_at)
 
 
 @_on(ev.NeedAdjudicated)
-def _adjudicated(state: DemandState, e: ev.NeedAdjudicated) -> Update:
+def _adjudicated(state: NeedState, e: ev.NeedAdjudicated) -> Update:
     return {"awaiting_adjudication": False, "adjudicated_unit": e.unit_id}
 
 
 @_on(ev.DemandAccepted)
-def _accepted(state: DemandState, e: ev.DemandAccepted) -> Update:
+def _accepted(state: NeedState, e: ev.DemandAccepted) -> Update:
     return {"stage": Stage.HANDLING, "accept_due_at": None} | _clock(
         e.due_at, e.calendar, e.warn_at
     )
 
 
 @_on(ev.DeadlineWarningIssued)
-def _warned(state: DemandState, e: ev.DeadlineWarningIssued) -> Update:
+def _warned(state: NeedState, e: ev.DeadlineWarningIssued) -> Update:
     return {"warnings_issued": state.warnings_issued | {e.threshold_percent}}
 
 
 @_on(ev.HandlingEscalated)
-def _escalated(state: DemandState, e: ev.HandlingEscalated) -> Update:
+def _escalated(state: NeedState, e: ev.HandlingEscalated) -> Update:
     return {
         "stage": Stage.HANDLING,
         "assigned_unit": e.to_unit,
@@ -283,12 +283,12 @@ def _escalated(state: DemandState, e: ev.HandlingEscalated) -> Update:
 
 
 @_on(ev.ReminderSent)
-def _reminded(state: DemandState, e: ev.ReminderSent) -> Update:
+def _reminded(state: NeedState, e: ev.ReminderSent) -> Update:
     return {"reminder_count": state.reminder_count + 1}
 
 
 @_on(ev.SupervisionOrdered)
-def _supervised(state: DemandState, e: ev.SupervisionOrdered) -> Update:
+def _supervised(state: NeedState, e: ev.SupervisionOrdered) -> Update:
     return {
         "supervision_count": e.order_count,
         "pending_supervision": PendingSupervision(unit_id=e.unit_id, reply_due_at=e.reply_due_at),
@@ -296,12 +296,12 @@ def _supervised(state: DemandState, e: ev.SupervisionOrdered) -> Update:
 
 
 @_on(ev.SupervisionReplied)
-def _supervision_replied(state: DemandState, e: ev.SupervisionReplied) -> Update:
+def _supervision_replied(state: NeedState, e: ev.SupervisionReplied) -> Update:
     return {"pending_supervision": None}
 
 
 @_on(ev.SupervisionReplyMissed)
-def _supervision_missed(state: DemandState, e: ev.SupervisionReplyMissed) -> Update:
+def _supervision_missed(state: NeedState, e: ev.SupervisionReplyMissed) -> Update:
     pending = state.pending_supervision
     if pending is None:
         return {}
@@ -313,12 +313,12 @@ def _supervision_missed(state: DemandState, e: ev.SupervisionReplyMissed) -> Upd
 
 
 @_on(ev.ProgressNoted)
-def _progress(state: DemandState, e: ev.ProgressNoted) -> Update:
+def _progress(state: NeedState, e: ev.ProgressNoted) -> Update:
     return {"progress_count": state.progress_count + 1}
 
 
 @_on(ev.ExtensionRequested)
-def _extension_requested(state: DemandState, e: ev.ExtensionRequested) -> Update:
+def _extension_requested(state: NeedState, e: ev.ExtensionRequested) -> Update:
     return {
         "pending_extension": PendingExtension(
             extra_hours=e.extra_hours, approver_unit=e.approver_unit, decide_by=e.decide_by
@@ -327,7 +327,7 @@ def _extension_requested(state: DemandState, e: ev.ExtensionRequested) -> Update
 
 
 @_on(ev.ExtensionDecisionEscalated)
-def _extension_decision_escalated(state: DemandState, e: ev.ExtensionDecisionEscalated) -> Update:
+def _extension_decision_escalated(state: NeedState, e: ev.ExtensionDecisionEscalated) -> Update:
     pending = state.pending_extension
     if pending is None:
         return {}
@@ -339,24 +339,24 @@ def _extension_decision_escalated(state: DemandState, e: ev.ExtensionDecisionEsc
 
 
 @_on(ev.ExtensionApproved)
-def _extension_approved(state: DemandState, e: ev.ExtensionApproved) -> Update:
+def _extension_approved(state: NeedState, e: ev.ExtensionApproved) -> Update:
     return {"pending_extension": None, "extension_count": state.extension_count + 1} | _clock(
         e.due_at, e.calendar, e.warn_at
     )
 
 
 @_on(ev.ExtensionRefused)
-def _extension_refused(state: DemandState, e: ev.ExtensionRefused) -> Update:
+def _extension_refused(state: NeedState, e: ev.ExtensionRefused) -> Update:
     return {"pending_extension": None}
 
 
 @_on(ev.HandlingCompleted)
-def _completed(state: DemandState, e: ev.HandlingCompleted) -> Update:
+def _completed(state: NeedState, e: ev.HandlingCompleted) -> Update:
     return {"stage": Stage.EVALUATION, "completed_in_time": e.in_time, "pending_extension": None}
 
 
 @_on(ev.EvaluationRequested)
-def _evaluation_requested(state: DemandState, e: ev.EvaluationRequested) -> Update:
+def _evaluation_requested(state: NeedState, e: ev.EvaluationRequested) -> Update:
     return {
         "reviewers": tuple(e.reviewers),
         "evaluation_due_at": e.due_at,
@@ -366,17 +366,17 @@ def _evaluation_requested(state: DemandState, e: ev.EvaluationRequested) -> Upda
 
 
 @_on(ev.EvaluationSubmitted)
-def _evaluated(state: DemandState, e: ev.EvaluationSubmitted) -> Update:
+def _evaluated(state: NeedState, e: ev.EvaluationSubmitted) -> Update:
     return {"ratings": state.ratings | {e.reviewer_id: e.rating}}
 
 
 @_on(ev.EvaluationWindowClosed)
-def _window_closed(state: DemandState, e: ev.EvaluationWindowClosed) -> Update:
+def _window_closed(state: NeedState, e: ev.EvaluationWindowClosed) -> Update:
     return {"no_response": tuple(e.missing_reviewers), "evaluation_due_at": None}
 
 
 @_on(ev.DemandReopened)
-def _reopened(state: DemandState, e: ev.DemandReopened) -> Update:
+def _reopened(state: NeedState, e: ev.DemandReopened) -> Update:
     return {
         "stage": Stage.HANDLING,
         "reopen_count": e.reopen_count,
@@ -389,7 +389,7 @@ def _reopened(state: DemandState, e: ev.DemandReopened) -> Update:
 
 
 @_on(ev.DemandClosed)
-def _closed(state: DemandState, e: ev.DemandClosed) -> Update:
+def _closed(state: NeedState, e: ev.DemandClosed) -> Update:
     return {
         "stage": Stage.CLOSED,
         "outcome": e.outcome,
@@ -401,7 +401,7 @@ def _closed(state: DemandState, e: ev.DemandClosed) -> Update:
     }
 
 
-def _assists(state: DemandState, e: ev.DomainEvent) -> Update:
+def _assists(state: NeedState, e: ev.DomainEvent) -> Update:
     return {"assists": record(state.assists, e)}
 
 

@@ -1,4 +1,4 @@
-"""The SQL of `demandflow backup` and `demandflow restore` (the processes: workers/backup.py).
+"""The SQL of `demandflow backup` and `demandflow restore` (the processes: workers/cli/backup.py).
 
 A backup reads the store in one exported snapshot: a read-only repeatable-read transaction
 that holds ACCESS SHARE locks on events and stream_heads (no DDL on them until pg_dump has

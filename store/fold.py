@@ -6,13 +6,14 @@ rebuild folds every stream from its first event with the same function.
 A row is a dict keyed by the `need_summary` columns. Credits are counter increments keyed by
 (unit, month), months being Asia/Shanghai calendar months (the district reports by local month).
 
-Rules, per event type (anything not listed only moves `last_version`):
+Rules, per event type (`RULES` names every event type of domain.events, a test holds it
+complete; `_unchanged` marks the types that only move `last_version`, and `overdue`):
 - Submitted -> stage collection, the descriptive columns (the requester's name, phone and
   address masked); an information request leaves the stage as it is (as the state does: a
   need in handling stays in handling, its clock paused);
 - ClassificationRequested -> classification, due when the dispatcher must have acted (if the
-  policy sets `sla.dispatch`); Classified -> classification; Reclassified changes the
-  category only;
+  policy sets `sla.dispatch`); Classified -> classification, no due time (the dispatcher's
+  deadline is met); Reclassified changes the category only;
 - Assigned -> assignment, task `accept` due at the acceptance deadline; credit `assigned`;
 - AdjudicationRequested -> due when a supervisor must have ruled (the need has no owner);
 - Returned -> back to dispatch (no assignee, no task, due when a dispatcher must have given
@@ -27,11 +28,13 @@ Rules, per event type (anything not listed only moves `last_version`):
   breached (a breach recorded at the top of the ladder, DeadlineWarningIssued at 100 %,
   marks the need overdue but credits no counter: `overdue` counts needs escalated away on a
   breach, the share of needs leaving a unit's hands that revision 0010's rates divide);
-- ExtensionApproved -> new deadline; HandlingCompleted -> evaluation, credit
+- ExtensionApproved and HandlingClockResumed (the information arrived; the deadline moved by
+  the working time spent waiting) -> the new deadline; HandlingCompleted -> evaluation, credit
   `completed` (+ `completed_in_time`);
 - EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
   (`satisfied` counts satisfied and basically satisfied; no response is never satisfied);
-- Reopened -> handling, task `handle` without a due time until a new deadline event arrives;
+- Reopened -> handling, task `handle`, due at the reopening's deadline (none in events
+  written before reopenings carried one);
 - Closed / Merged -> closed, no task; ReportUnlinked takes one from `linked_reports`;
 - ReminderSent (催办) -> `reminders` + 1 and `reminded_at` (the inbox flag, cleared when the
   need changes hands or is completed, closed or merged); credit `reminded` to the holder;
@@ -84,9 +87,7 @@ def fold(prior: Row | None, stream_id: str, events: Iterable[EventEnvelope]) -> 
     row = dict(prior) if prior is not None else empty_row(stream_id)
     credits: Credits = {}
     for envelope in events:
-        rule = _RULES.get(envelope.type)
-        if rule is not None:
-            rule(_Step(row, credits, envelope))
+        RULES[envelope.type](_Step(row, credits, envelope))
         p = envelope.payload
         row["overdue"] = overdue_after(
             row["overdue"], envelope.type, p.get("cause"), p.get("threshold_percent")
@@ -180,7 +181,7 @@ def _merged(s: _Step) -> None:
 
 
 def _classified(s: _Step) -> None:
-    s.row.update(stage="classification")
+    s.row.update(stage="classification", due_at=None)
     _reclassified(s)
 
 
@@ -253,6 +254,10 @@ def _escalated(s: _Step) -> None:
 
 def _extended(s: _Step) -> None:
     s.row["extensions"] += 1
+    _deadline_moved(s)
+
+
+def _deadline_moved(s: _Step) -> None:
     s.row["due_at"] = _time(s.p.get("due_at"))
 
 
@@ -278,7 +283,7 @@ def _window_closed(s: _Step) -> None:
 
 def _reopened(s: _Step) -> None:
     s.row["reopenings"] += 1
-    s.row.update(stage="handling", task="handle", due_at=None)
+    s.row.update(stage="handling", task="handle", due_at=_time(s.p.get("due_at")))
     s.credit(s.row["assigned_unit"], "reopened")
 
 
@@ -314,7 +319,11 @@ def _supervision_missed(s: _Step) -> None:
     s.credit(s.row["supervision_unit"], "supervision_missed")
 
 
-_RULES: dict[str, Callable[[_Step], None]] = {
+def _unchanged(s: _Step) -> None:
+    """The event changes no column but `last_version` (and `overdue`, by its one rule)."""
+
+
+RULES: dict[str, Callable[[_Step], None]] = {
     "DemandSubmitted": _submitted,
     "ReportLinked": _linked,
     "ReportUnlinked": _unlinked,
@@ -337,4 +346,26 @@ _RULES: dict[str, Callable[[_Step], None]] = {
     "SupervisionOrdered": _supervised,
     "SupervisionReplied": _supervision_replied,
     "SupervisionReplyMissed": _supervision_missed,
+    "HandlingClockResumed": _deadline_moved,
+    # the need's row does not show these (their own tables and the timeline do)
+    "InformationRequested": _unchanged,
+    "InformationProvided": _unchanged,
+    "InformationRequestExpired": _unchanged,
+    "PossibleRepeatFlagged": _unchanged,
+    "PossibleRepeatResolved": _unchanged,
+    "DemandSplit": _unchanged,
+    "NeedAdjudicated": _unchanged,
+    "DeadlineWarningIssued": _unchanged,
+    "ProgressNoted": _unchanged,
+    "ExtensionRequested": _unchanged,
+    "ExtensionDecisionEscalated": _unchanged,
+    "ExtensionRefused": _unchanged,
+    "AssistRequested": _unchanged,
+    "AssistAccepted": _unchanged,
+    "AssistReported": _unchanged,
+    "AssistDeclined": _unchanged,
+    "AssistReleased": _unchanged,
+    "AssistWarningIssued": _unchanged,
+    "AssistEscalated": _unchanged,
+    "EvaluationRequested": _unchanged,
 }

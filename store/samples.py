@@ -240,6 +240,24 @@ def information_in_handling_path() -> list[DomainEvent]:
     ]
 
 
+def resumed_in_handling_path() -> list[DomainEvent]:
+    """An information request while handling, answered: the clock runs again and the
+    deadline moves by the working time spent waiting."""
+    return [
+        *information_in_handling_path(),
+        ev.HandlingClockResumed(paused_at=at(5), due_at=at(52), calendar="cn"),
+    ]
+
+
+def reopened_with_deadline_path() -> list[DomainEvent]:
+    """Completed, found unsatisfactory and reopened with a deadline of its own."""
+    return [
+        *happy_path()[:7],
+        ev.EvaluationSubmitted(reviewer_id="r-0", rating=Rating.UNSATISFIED),
+        ev.DemandReopened(reason="still dark", reopen_count=1, due_at=at(90), calendar="cn"),
+    ]
+
+
 def supervised_across_hands_path() -> list[DomainEvent]:
     """督办 before acceptance; the acceptance deadline passes and the need goes up a rung;
     the new holder misses the reply: the order and the miss are the new holder's."""

@@ -1,4 +1,4 @@
-"""The Temporal worker process: DemandWorkflow plus every activity it calls."""
+"""The Temporal worker process: NeedWorkflow plus every activity it calls."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from workers.codec import converter_from_settings
 from workers.connections import connect_temporal, ensure_port_free, sdk_metrics_runtime
 from workers.errors import ConfigError
 from workers.settings import Settings
-from workflows.demand import DemandWorkflow
+from workflows.need import NeedWorkflow
 from workflows.plan import PlanTickWorkflow, PlanWorkflow
 from workflows.wish import WishWorkflow
 
@@ -41,7 +41,7 @@ def build_worker(client: Client, task_queue: str, store: EventStore, policy_file
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[DemandWorkflow, WishWorkflow, PlanWorkflow, PlanTickWorkflow],
+        workflows=[NeedWorkflow, WishWorkflow, PlanWorkflow, PlanTickWorkflow],
         activities=[
             *_activities(store, policy_file),
             *_plan_activities(PlanActivities(client, task_queue)),

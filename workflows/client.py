@@ -22,17 +22,17 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.commands import AnyCommand, Submission, demand_id
+from domain.commands import AnyCommand, Submission, need_id_for
 from domain.model import Actor
-from workflows.demand import DemandWorkflow
 from workflows.messages import (
     START_GENERATION,
     Action,
     ActionResult,
-    DemandStart,
     LinkedReport,
+    NeedStart,
     Snapshot,
 )
+from workflows.need import NeedWorkflow
 
 
 async def submit_need(
@@ -49,11 +49,11 @@ async def submit_need(
     A closed need is never started again under the same id (REJECT_DUPLICATE): resending a
     submission after its need closed answers with the same id and changes nothing.
     """
-    need_id = need_id or demand_id(submission.channel, submission.external_id, actor.id)
+    need_id = need_id or need_id_for(submission.channel, submission.external_id, actor.id)
     with contextlib.suppress(WorkflowAlreadyStartedError):  # closed: same need, nothing new
         await client.start_workflow(
-            DemandWorkflow.run,
-            DemandStart(submission=submission, actor=actor, started_by=START_GENERATION),
+            NeedWorkflow.run,
+            NeedStart(submission=submission, actor=actor, started_by=START_GENERATION),
             id=need_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -63,16 +63,16 @@ async def submit_need(
     return need_id
 
 
-def need_handle(client: Client, need_id: str) -> WorkflowHandle[DemandWorkflow, Snapshot]:
-    return client.get_workflow_handle_for(DemandWorkflow.run, need_id)
+def need_handle(client: Client, need_id: str) -> WorkflowHandle[NeedWorkflow, Snapshot]:
+    return client.get_workflow_handle_for(NeedWorkflow.run, need_id)
 
 
 async def act(client: Client, need_id: str, actor: Actor, command: AnyCommand) -> ActionResult:
     """Send a staff/supervisor/reviewer action; a refusal raises WorkflowUpdateFailedError."""
     return await need_handle(client, need_id).execute_update(
-        DemandWorkflow.act, Action(actor=actor, command=command)
+        NeedWorkflow.act, Action(actor=actor, command=command)
     )
 
 
 async def snapshot(client: Client, need_id: str) -> Snapshot:
-    return await need_handle(client, need_id).query(DemandWorkflow.snapshot)
+    return await need_handle(client, need_id).query(NeedWorkflow.snapshot)

@@ -1,4 +1,4 @@
-"""What a need's workflow does, as a plain class that DemandWorkflow (workflows/demand.py)
+"""What a need's workflow does, as a plain class that NeedWorkflow (workflows/need.py)
 hands every message to.
 
 The loop is decide → append → evolve. The pure decider (domain/) says what happened; the
@@ -43,7 +43,7 @@ from domain.events import AppendResult
 from domain.model import SYSTEM_ACTOR, Actor, Stage
 from domain.policy import Policy, shared
 from domain.repeats import split_id
-from domain.state import DemandState, evolve, next_deadline
+from domain.state import NeedState, evolve, next_deadline
 from workflows import search_attributes as sa
 from workflows.messages import (
     START_GENERATION,
@@ -51,13 +51,13 @@ from workflows.messages import (
     ActionResult,
     AppendRequest,
     Carried,
-    DemandStart,
     DuplicateAnswer,
     DuplicateQuery,
     IntakeContext,
     IntakeRequest,
     LinkedReport,
     LoadedPolicy,
+    NeedStart,
     PolicyRequest,
     ReadStreamRequest,
     ReadStreamResult,
@@ -80,13 +80,13 @@ INTAKE_PATCH = "intake-in-one-activity"
 CATCH_UP_PATCH = "catch-up-compares-actors"
 
 
-def ids_for(start: DemandStart) -> set[str]:
+def ids_for(start: NeedStart) -> set[str]:
     """The ids a start may run under: named after its submitter (today), without it (needs
     started before 2026-12), or, for a merged report split back out, after the merged stream."""
     submission = start.submission
     ids = {
-        cmd.demand_id(submission.channel, submission.external_id, start.actor.id),
-        cmd.demand_id(submission.channel, submission.external_id),
+        cmd.need_id_for(submission.channel, submission.external_id, start.actor.id),
+        cmd.need_id_for(submission.channel, submission.external_id),
     }
     if start.split_from is not None:
         ids.add(split_id(start.split_from.merged_stream_id))
@@ -96,20 +96,20 @@ def ids_for(start: DemandStart) -> set[str]:
 class NeedLifecycle:
     """One need's state and loop; every method runs inside its workflow's context."""
 
-    def __init__(self, start: DemandStart) -> None:
+    def __init__(self, start: NeedStart) -> None:
         self._id = workflow.info().workflow_id
         self._submission = start.submission
         self._lock = asyncio.Lock()  # one decide→append→evolve at a time
         self._reports: list[LinkedReport] = []
         carried = start.carried
         self._policy: Policy | None = shared(carried.policy) if carried else None
-        self._state = carried.state if carried else DemandState()
+        self._state = carried.state if carried else NeedState()
         if carried is not None and carried.overdue and not self._state.overdue:
             # carried by a run from before the state held it
             self._state = self._state.model_copy(update={"overdue": True})
         self._timeline = list(carried.timeline) if carried else []
 
-    async def run(self, start: DemandStart) -> Snapshot:
+    async def run(self, start: NeedStart) -> Snapshot:
         if start.carried is None:
             await self._intake(start)
         while self._state.stage != Stage.CLOSED:
@@ -163,7 +163,7 @@ class NeedLifecycle:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    async def _intake(self, start: DemandStart) -> None:
+    async def _intake(self, start: NeedStart) -> None:
         submission, actor = start.submission, start.actor
         # A need's id names its content (channel, submitter, external id): a start under any
         # other id is refused before anything is written (runs started before this check
@@ -246,7 +246,7 @@ class NeedLifecycle:
         try:
             await workflow.start_child_workflow(
                 "DemandWorkflow",
-                DemandStart(
+                NeedStart(
                     submission=submission,
                     actor=first.actor,
                     split_from=origin,
@@ -503,7 +503,7 @@ class NeedLifecycle:
         )
         return shared(loaded.policy)
 
-    async def _continue_as_new(self, start: DemandStart) -> None:
+    async def _continue_as_new(self, start: NeedStart) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = Carried(
             state=self._state,

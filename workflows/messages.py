@@ -1,4 +1,4 @@
-"""What goes in and out of a DemandWorkflow and a WishWorkflow: one model per message.
+"""What goes in and out of a NeedWorkflow and a WishWorkflow: one model per message.
 
 Fields added later must have defaults, so running workflows keep decoding old payloads.
 """
@@ -18,14 +18,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.model import Actor, Category, Frozen, Location
     from domain.plans import AnyPlanCommand, PlanSpec, PlanState, Recurrence
     from domain.policy import Policy
-    from domain.state import DemandState
+    from domain.state import NeedState
     from domain.wishes import AnyWishCommand, WishRules, WishState, WishSubmission
 
 
 class Carried(Frozen):
     """What a continued-as-new run takes over from its predecessor."""
 
-    state: DemandState
+    state: NeedState
     policy: Policy
     timeline: list[TimelineEntry]
     overdue: bool = False
@@ -39,7 +39,7 @@ class RefusedPayload(Frozen):
     refused: str
 
 
-class DemandStart(Frozen):
+class NeedStart(Frozen):
     """The workflow's input: the first submission, or the state carried over."""
 
     submission: Submission
@@ -107,7 +107,7 @@ class Snapshot(Frozen):
 
     demand_id: str
     version: int
-    state: DemandState
+    state: NeedState
     timeline: list[TimelineEntry]
     overdue: bool = False
     policy_version: str
@@ -170,9 +170,9 @@ class IntakeContext(Frozen):
 
 # Complete the models whose annotations name classes defined later in this module: an
 # incomplete model builds its schema again for every new TypeAdapter, and the SDK's payload
-# converter makes new adapters for every workflow run (~1 ms per need for DemandStart).
+# converter makes new adapters for every workflow run (~1 ms per need for NeedStart).
 Carried.model_rebuild()
-DemandStart.model_rebuild()
+NeedStart.model_rebuild()
 
 
 # --- the event-store activities (activities/store.py) ------------------------------------

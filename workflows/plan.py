@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.commands import demand_id
+    from domain.commands import need_id_for
     from domain.errors import DomainError
     from domain.events import EventEnvelope
     from domain.model import SYSTEM_ACTOR, Actor
@@ -41,15 +41,15 @@ with workflow.unsafe.imports_passed_through():
         recurrence_words,
     )
     from workflows import sidestream
-    from workflows.demand import DemandWorkflow
     from workflows.messages import (
         START_GENERATION,
-        DemandStart,
+        NeedStart,
         PlanAction,
         PlanScheduleRequest,
         PlanSnapshot,
         PlanStart,
     )
+    from workflows.need import NeedWorkflow
 
 SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 CONTINUE_AFTER_EVENTS = 2_000  # each tick costs a handful of history events
@@ -124,7 +124,7 @@ class PlanWorkflow:
         if not isinstance(command, Tick) or self._state.spec is None:
             return ""
         sub = occurrence_submission(self._id, self._state.spec, command.scheduled_at)
-        return demand_id(sub.channel, sub.external_id, self._start.actor.id)
+        return need_id_for(sub.channel, sub.external_id, self._start.actor.id)
 
     def _decide(self, command: PlanCommand, actor: Actor) -> list[PlanEvent]:
         try:
@@ -168,8 +168,8 @@ class PlanWorkflow:
         submission = occurrence_submission(self._id, spec, event.scheduled_at)
         with contextlib.suppress(WorkflowAlreadyStartedError):  # started already: the same need
             await workflow.start_child_workflow(
-                DemandWorkflow.run,
-                DemandStart(
+                NeedWorkflow.run,
+                NeedStart(
                     submission=submission,
                     actor=self._start.actor,
                     started_by=START_GENERATION,

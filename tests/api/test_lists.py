@@ -292,8 +292,8 @@ async def test_both_lists_export_as_csv(as_) -> None:
 
 
 async def test_the_demo_lists_load_once(embedded_database: str, as_) -> None:
-    from workers.demo_lists import DEMO_RESOURCES, load_demo_lists
     from workers.settings import Settings
+    from workers.stack.demo_lists import DEMO_RESOURCES, load_demo_lists
 
     for _ in range(2):  # a second `make run` finds them and adds nothing
         await load_demo_lists(Settings(), embedded_database)

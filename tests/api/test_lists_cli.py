@@ -1,5 +1,5 @@
 """The lists' command line over real HTTP (`demandflow resources|projects ...` and
-`complete-by-project`, workers/cli_lists.py) against `demandflow api` under uvicorn."""
+`complete-by-project`, workers/cli/lists.py) against `demandflow api` under uvicorn."""
 
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from tests.api.conftest import KEYS, a_need
 from tests.fixtures.temporal import CODEC
-from workers.cli import app as cli
-from workers.embedded import venv_binary
+from workers.cli.main import app as cli
+from workers.stack.embedded import venv_binary
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -52,7 +52,7 @@ def live_api(embedded_database, dev_env, api_task_queue, api_worker) -> Iterator
         "PAYLOAD_PLAINTEXT_READABLE": "false",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "api"],
+        [sys.executable, "-m", "workers.cli.main", "api"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

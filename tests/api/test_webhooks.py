@@ -248,7 +248,7 @@ async def test_killing_the_delivery_process_loses_nothing(
 
     def start() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "deliver"],
+            [sys.executable, "-m", "workers.cli.main", "deliver"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Fault tests: each test gets its own real stack in a temporary directory — embedded
 PostgreSQL, a Temporal dev server on a SQLite file, the product worker as a subprocess
-(`python -m workers.cli worker`, policy-fast) — so it may kill any of them. After the test
+(`python -m workers.cli.main worker`, policy-fast) — so it may kill any of them. After the test
 every process the stack started must be gone (checked with psutil).
 """
 

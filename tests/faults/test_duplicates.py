@@ -14,8 +14,8 @@ from domain.commands import Accept, NoteProgress
 from store.db import connect
 from tests.faults.checks import audit_problems
 from workflows import client as needs
-from workflows.demand import DemandWorkflow
 from workflows.messages import Action
+from workflows.need import NeedWorkflow
 
 
 async def test_same_submission_twenty_times_at_once_is_one_need(stack: Stack) -> None:
@@ -79,8 +79,8 @@ async def test_same_action_twice_records_one_event(stack: Stack) -> None:
         handle = needs.need_handle(stack.client, need_id)
         action = Action(actor=unit, command=NoteProgress(note="called the resident"))
         update_id = f"note-{uuid.uuid4().hex}"
-        first = await handle.execute_update(DemandWorkflow.act, action, id=update_id)
-        second = await handle.execute_update(DemandWorkflow.act, action, id=update_id)
+        first = await handle.execute_update(NeedWorkflow.act, action, id=update_id)
+        second = await handle.execute_update(NeedWorkflow.act, action, id=update_id)
         assert first == second
         types = [
             r["type"]

@@ -44,7 +44,7 @@ class Api:
         ) | {"API_PORT": str(self.port), "API_HOST": "127.0.0.1"}
         self.log = (root / f"api-{self.port}.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "api"],
+            [sys.executable, "-m", "workers.cli.main", "api"],
             env=env,
             cwd=REPO,
             stdout=self.log,

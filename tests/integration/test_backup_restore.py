@@ -61,7 +61,7 @@ async def cli(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "workers.cli",
+        "workers.cli.main",
         *args,
         env=base | (env or {}),
         cwd=cwd,

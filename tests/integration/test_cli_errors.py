@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from workers.embedded import venv_binary
 from workers.errors import ConfigError
+from workers.stack.embedded import venv_binary
 
 
 def run_cli(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
+        [sys.executable, "-m", "workers.cli.main", *args],
         env=os.environ | env,
         capture_output=True,
         text=True,

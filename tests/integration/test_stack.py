@@ -21,9 +21,9 @@ import httpx
 import psutil
 import pytest
 
-from domain.commands import demand_id
+from domain.commands import need_id_for
 from domain.model import Channel
-from workers.demo import DEMO_INTAKE, DEMO_SUBMISSIONS
+from workers.stack.demo import DEMO_INTAKE, DEMO_SUBMISSIONS
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ class RunningStack:
     def start(self) -> None:
         log = (self.data_dir / "stack-output.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "up"],
+            [sys.executable, "-m", "workers.cli.main", "up"],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -125,7 +125,7 @@ async def demo_counts(data_dir: Path) -> dict[str, int]:
     socket_dir = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
     conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
     try:
-        ids = [demand_id(s.channel, s.external_id, DEMO_INTAKE.id) for s in DEMO_SUBMISSIONS]
+        ids = [need_id_for(s.channel, s.external_id, DEMO_INTAKE.id) for s in DEMO_SUBMISSIONS]
         rows = await conn.fetch(
             "SELECT stream_id, count(*) AS n FROM events WHERE type = 'DemandSubmitted' "
             "AND stream_id = ANY($1::text[]) GROUP BY stream_id",
@@ -140,7 +140,7 @@ async def demo_sub_tasks(data_dir: Path, timeout: float = 30) -> list[tuple[str,
     """The Huading need's sub-tasks of joint handling (the demo asks one): (unit, status)."""
     socket_dir = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
     conn = await asyncpg.connect(user="postgres", database="postgres", host=socket_dir)
-    need = demand_id(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id)
+    need = need_id_for(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id)
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -96,12 +96,24 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
             samples.closed_after_breach_path(),
             samples.information_in_handling_path(),
             samples.supervised_across_hands_path(),
+            samples.resumed_in_handling_path(),
+            samples.reopened_with_deadline_path(),
         ]
-        # what 0001's SQL fold got wrong in the last four, and revision 0011 corrects
-        wrong_in_0001 = [{"overdue"}, {"overdue"}, {"stage"}, {"stage", "task"}]
+        # what 0001's SQL fold got wrong in the last six: revision 0011 corrects the first
+        # four, 0016 the due times of the last two
+        wrong_in_0001 = [
+            {"overdue"},
+            {"overdue"},
+            {"stage"},
+            {"stage", "task"},
+            {"stage", "due_at"},
+            {"due_at"},
+        ]
         fixed: dict[str, set[str]] = {}
+        sids: list[str] = []
         for n, path in enumerate(complete):
             sid = samples.new_stream_id()
+            sids.append(sid)
             if n >= len(complete) - len(wrong_in_0001):
                 fixed[sid] = wrong_in_0001[n - len(complete)]
             batch = samples.envelopes(sid, path)
@@ -121,7 +133,8 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         rebuilt = await snapshot(owner)
         assert rebuilt == migrated
         # the same rows but where 0001's SQL fold missed the rule (a breach at the top of
-        # the ladder, a close after a breach, an information request while handling)
+        # the ladder, a close after a breach, an information request while handling, the
+        # deadline of a resumed clock and of a reopening)
         now_rows, now_stats = _as_of(rebuilt, folded_by_0001)
         old_rows, old_stats = folded_by_0001
         assert now_stats == old_stats
@@ -136,7 +149,8 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         )
         # 0012: the open order and its miss belong to the unit holding the need, not to
         # the unit first ordered (the miss came after the need went up a rung)
-        across = next(r for r in rebuilt[0] if r["stream_id"] == sid)
+        across_hands = sids[complete.index(samples.supervised_across_hands_path())]
+        across = next(r for r in rebuilt[0] if r["stream_id"] == across_hands)
         assert across["supervision_unit"] == across["assigned_unit"] == "community-3"
         missed: dict[str, int] = {}
         for s in rebuilt[1]:

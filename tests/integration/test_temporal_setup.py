@@ -17,8 +17,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from tests.integration.test_cli_errors import assert_one_clear_line, run_cli
-from workers.embedded import venv_binary
 from workers.errors import ConfigError
+from workers.stack.embedded import venv_binary
 from workers.temporal_setup import register_search_attributes
 from workflows import search_attributes
 

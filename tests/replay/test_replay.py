@@ -22,7 +22,7 @@ from temporalio.worker import Replayer
 
 from domain.text import words
 from workflows.codec import EncryptionCodec, Keyring, data_converter
-from workflows.demand import DemandWorkflow
+from workflows.need import NeedWorkflow
 from workflows.plan import PlanTickWorkflow, PlanWorkflow
 from workflows.wish import WishWorkflow
 
@@ -54,7 +54,7 @@ async def test_recorded_history_replays_cleanly(path: Path) -> None:
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
     codec = EncryptionCodec(RECORDED_WITH, plaintext_readable=True)
     replayer = Replayer(
-        workflows=[DemandWorkflow, WishWorkflow, PlanWorkflow, PlanTickWorkflow],
+        workflows=[NeedWorkflow, WishWorkflow, PlanWorkflow, PlanTickWorkflow],
         data_converter=data_converter(codec),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)

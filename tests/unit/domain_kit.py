@@ -12,7 +12,7 @@ from domain.decider import decide
 from domain.events import DomainEvent
 from domain.model import Actor, Channel, Location, Requester, RequesterKind, Role, Stage
 from domain.policy import Policy, load_policy
-from domain.state import DemandState, fold
+from domain.state import NeedState, fold
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 POLICY = load_policy((DEPLOY / "policy.yaml").read_bytes())
@@ -81,7 +81,7 @@ class Story:
         self.now = now
         self.history: list[DomainEvent] = []
         self.moments: list[tuple[datetime, Actor]] = []  # when and by whom, per event
-        self.state = DemandState()
+        self.state = NeedState()
 
     def at(self, now: datetime) -> Story:
         self.now = now
@@ -109,7 +109,7 @@ class Story:
         return next(e for e in reversed(self.history) if e.type == event_type)
 
 
-def summary_of(state: DemandState) -> dict[str, object]:
+def summary_of(state: NeedState) -> dict[str, object]:
     """What the summary row must say of a need in `state`: each column as the typed state
     reads it (store.fold derives the row from the same events by their payloads)."""
     task = (
@@ -120,6 +120,10 @@ def summary_of(state: DemandState) -> dict[str, object]:
         else None
     )
     pending = state.pending_supervision
+    # the due time of the task at hand: acceptance while an owner must accept, else the
+    # state's one running deadline (a dispatcher's, the handling one, moved by extensions,
+    # a resumed clock and a reopening)
+    due = state.accept_due_at if task == "accept" else state.due_at
     return {
         "stage": state.stage.value if state.stage else None,
         "category": state.category.value if state.category else None,
@@ -127,6 +131,7 @@ def summary_of(state: DemandState) -> dict[str, object]:
         "urgency": state.urgency.value if state.urgency else None,
         "assigned_unit": state.assigned_unit,
         "task": task,
+        "due_at": due,
         "overdue": state.overdue,
         "escalations": state.escalation_count,
         "returns": state.return_count,

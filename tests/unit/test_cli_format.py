@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from workers.cli_ops import cell, inbox_flags, reasons, table
+from workers.cli.ops import cell, inbox_flags, reasons, table
 
 
 def test_times_rates_and_ids_as_a_person_reads_them() -> None:
@@ -55,9 +55,9 @@ def test_a_passed_supervision_reply_deadline_says_late() -> None:
 def test_the_need_list_fits_80_columns_with_whole_ids(capsys, monkeypatch) -> None:
     from rich.console import Console
 
-    from workers import cli_ops
+    from workers.cli import ops
 
-    monkeypatch.setattr(cli_ops, "console", Console(width=80, force_terminal=False))
+    monkeypatch.setattr(ops, "console", Console(width=80, force_terminal=False))
     need_id = "need-door_knocking-dc7bb83fbffc8a99"
     row = {
         "id": need_id,
@@ -74,7 +74,7 @@ def test_the_need_list_fits_80_columns_with_whole_ids(capsys, monkeypatch) -> No
 
 
 def test_a_plan_recurrence_in_a_few_words() -> None:
-    from workers.cli_plans import _when
+    from workers.cli.plans import _when
 
     assert _when({"kind": "monthly", "weekday": 2, "week": -1}) == "每月最后一个周二"
     assert _when({"kind": "monthly", "day_of_month": 15}) == "每月 15 日"

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from workers.cli import app as cli
+from workers.cli.main import app as cli
 from workers.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain.admission import admit, same_submission
-from domain.commands import demand_id
+from domain.commands import need_id_for
 from domain.errors import InvalidCommand
 from domain.model import Location
 from domain.text import has_visible_text, places_in
@@ -63,9 +63,9 @@ def test_a_resend_of_a_need_stored_before_the_door_trimmed_is_still_the_same():
 
 
 def test_two_submitters_with_one_external_id_name_two_needs():
-    assert demand_id("app", "42", "integrator-a") != demand_id("app", "42", "integrator-b")
-    assert demand_id("app", "42", "integrator-a") == demand_id("app", "42", "integrator-a")
-    assert demand_id("app", "42") != demand_id("app", "42", "integrator-a")
+    assert need_id_for("app", "42", "integrator-a") != need_id_for("app", "42", "integrator-b")
+    assert need_id_for("app", "42", "integrator-a") == need_id_for("app", "42", "integrator-a")
+    assert need_id_for("app", "42") != need_id_for("app", "42", "integrator-a")
 
 
 def test_visible_text_and_places_in_text():

@@ -8,7 +8,7 @@ from domain.commands import (
     LinkReport,
     ProvideInformation,
     Submit,
-    demand_id,
+    need_id_for,
 )
 from domain.errors import InvalidCommand, WrongStage
 from domain.model import (
@@ -44,11 +44,11 @@ def health_certificates(details=None):
     )
 
 
-def test_demand_id_hashes_the_external_id_and_never_shows_it():
-    stream = demand_id(Channel.WECHAT, "13812345678-msg-1")
+def test_need_id_for_hashes_the_external_id_and_never_shows_it():
+    stream = need_id_for(Channel.WECHAT, "13812345678-msg-1")
     assert stream.startswith("need-wechat-") and len(stream) == len("need-wechat-") + 16
     assert "13812345678" not in stream
-    assert stream == demand_id("wechat", "13812345678-msg-1")
+    assert stream == need_id_for("wechat", "13812345678-msg-1")
 
 
 def test_a_complete_submission_is_classified_and_assigned_at_once():

@@ -18,7 +18,7 @@ from domain.commands import (
 )
 from domain.errors import AssistConflict, InvalidCommand, NotPermitted, NotYourUnit, WrongStage
 from domain.model import BREACH_RECORDED, ServiceMode, Stage
-from domain.state import DemandState, next_deadline
+from domain.state import NeedState, next_deadline
 from tests.unit.domain_kit import CST, SUPERVISOR, Story, staff, submission, types
 
 GRID = staff("grid-dongting-1")
@@ -209,4 +209,4 @@ def test_record_is_the_state_reading_and_ignores_other_events():
     for event in story.history:
         replayed = record(replayed, event)
     assert replayed == story.state.assists
-    assert DemandState().assists == ()
+    assert NeedState().assists == ()

@@ -20,7 +20,7 @@ from domain.model import (
     Tier,
     Urgency,
 )
-from domain.state import STAGE_TRANSITIONS, DemandState, evolve, fold, next_deadline
+from domain.state import STAGE_TRANSITIONS, NeedState, evolve, fold, next_deadline
 from store import fold as store_fold
 from tests.unit.domain_kit import (
     DISPATCHER,
@@ -55,7 +55,7 @@ COUNTERS = (
 )
 
 
-def actor_for(state: DemandState, pick: int) -> Actor:
+def actor_for(state: NeedState, pick: int) -> Actor:
     """Mostly the actor the command needs, sometimes someone else."""
     owner = [staff(state.assigned_unit)] * 2 if state.assigned_unit else []
     approver = [staff(state.pending_extension.approver_unit)] if state.pending_extension else []
@@ -127,7 +127,7 @@ COMMANDS = st.one_of(
 STEP = st.tuples(COMMANDS, st.integers(0, 600), st.integers(0, 20))
 
 
-def next_step(state: DemandState, pick: int) -> tuple[c.Command, Actor]:
+def next_step(state: NeedState, pick: int) -> tuple[c.Command, Actor]:
     """The command that moves the need on from its stage, by the actor who may give it."""
     owner = staff(state.assigned_unit) if state.assigned_unit else DISPATCHER
     if state.pending_information:
@@ -150,7 +150,7 @@ def next_step(state: DemandState, pick: int) -> tuple[c.Command, Actor]:
     )
 
 
-def concrete(state: DemandState, drawn: object) -> c.Command:
+def concrete(state: NeedState, drawn: object) -> c.Command:
     if isinstance(drawn, tuple):
         _, pick, rating = drawn
         ids = [r.reviewer_id for r in state.reviewers] or ["res-1"]
@@ -158,7 +158,7 @@ def concrete(state: DemandState, drawn: object) -> c.Command:
     return drawn  # type: ignore[return-value]
 
 
-def check_invariants(state: DemandState, story: Story) -> None:
+def check_invariants(state: NeedState, story: Story) -> None:
     assert all(getattr(state, name) >= 0 for name in COUNTERS)
     assert state.version == len(story.history)
     assert fold(story.history) == state, "replaying the history rebuilds the same state"

@@ -11,7 +11,7 @@ from domain.commands import (
     NoteProgress,
     ProvideInformation,
     Submit,
-    demand_id,
+    need_id_for,
 )
 from domain.model import (
     Actor,
@@ -100,7 +100,7 @@ def test_hanzheng_street_sanitation_reported_by_several_people_is_handled_once()
     main = Story()
     main.submit(first, Actor(id="pm-1", role=Role.REQUESTER))
     open_need = OpenNeedSummary(
-        stream_id=demand_id(first.channel, first.external_id),
+        stream_id=need_id_for(first.channel, first.external_id),
         category=main.state.category,
         place_key=place.place_key(),
         submitted_at=main.now,
@@ -121,7 +121,7 @@ def test_hanzheng_street_sanitation_reported_by_several_people_is_handled_once()
         assert types(merged) == ["DemandSubmitted", "DemandMerged", "DemandClosed"]
         main.at(later).run(
             LinkReport(
-                linked_stream_id=demand_id(report.channel, report.external_id),
+                linked_stream_id=need_id_for(report.channel, report.external_id),
                 channel=report.channel,
                 requester=report.requester,
             )

@@ -20,14 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 from domain.commands import AnyCommand, Submission
 from domain.events import EventEnvelope
 from domain.model import Actor, Role, Stage
-from domain.state import DemandState, fold
+from domain.state import NeedState, fold
 from store.db import DEFAULT_APP_ROLE
 from store.eventstore import EventStore
 from tests.fixtures.temporal import CONVERTER
 from workers.worker import build_worker
 from workflows import client as needs
-from workflows.demand import DemandWorkflow
 from workflows.messages import ActionResult, Snapshot
+from workflows.need import NeedWorkflow
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 FAST_POLICY = DEPLOY / "policy-fast.yaml"
@@ -88,7 +88,7 @@ class Needs:
     async def stored(self, need_id: str) -> list[EventEnvelope]:
         return await self.store.read_stream(need_id)
 
-    async def folded(self, need_id: str) -> DemandState:
+    async def folded(self, need_id: str) -> NeedState:
         return fold(e.event() for e in await self.stored(need_id))
 
     async def record_history(self, need_id: str, name: str) -> None:
@@ -131,4 +131,4 @@ async def skipping_needs(
 
 
 def handle(need_id: str, n: Needs):
-    return n.client.get_workflow_handle_for(DemandWorkflow.run, need_id)
+    return n.client.get_workflow_handle_for(NeedWorkflow.run, need_id)

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.commands import Accept, demand_id
+from domain.commands import Accept, need_id_for
 from domain.model import Stage
 from store.eventstore import EventStore
 from tests.fixtures.temporal import CODEC
@@ -25,8 +25,8 @@ from tests.workflows.test_journeys import a_need, staff
 from workers.worker import build_worker
 from workflows import client as needs
 from workflows.codec import data_converter
-from workflows.demand import DemandWorkflow
-from workflows.messages import Action, DemandStart
+from workflows.messages import Action, NeedStart
+from workflows.need import NeedWorkflow
 
 
 @pytest.fixture
@@ -51,10 +51,10 @@ async def stored(store: EventStore, need_id: str) -> int:
 async def test_a_start_without_the_key_fails_at_once_and_writes_nothing(refusing, wf_store) -> None:
     _, keyless, queue = refusing
     submission = a_need("路灯不亮")
-    need_id = demand_id(submission.channel, submission.external_id, INTAKE.id)
+    need_id = need_id_for(submission.channel, submission.external_id, INTAKE.id)
     handle = await keyless.start_workflow(
-        DemandWorkflow.run,
-        DemandStart(submission=submission, actor=INTAKE),
+        NeedWorkflow.run,
+        NeedStart(submission=submission, actor=INTAKE),
         id=need_id,
         task_queue=queue,
     )
@@ -71,16 +71,16 @@ async def test_an_update_without_the_key_is_rejected_and_the_need_goes_on(refusi
     need_id = await needs.submit_need(keyed, submission, INTAKE, task_queue=queue)
     grid = staff("grid-dongting-1")
     for _ in range(100):
-        snap = await needs.need_handle(keyed, need_id).query(DemandWorkflow.snapshot)
+        snap = await needs.need_handle(keyed, need_id).query(NeedWorkflow.snapshot)
         if snap.state.stage == Stage.ASSIGNMENT:
             break
         await asyncio.sleep(0.1)
-    forged = keyless.get_workflow_handle_for(DemandWorkflow.run, need_id)
+    forged = keyless.get_workflow_handle_for(NeedWorkflow.run, need_id)
     with pytest.raises(WorkflowUpdateFailedError):
         await asyncio.wait_for(
-            forged.execute_update(DemandWorkflow.act, Action(actor=grid, command=Accept())), 30
+            forged.execute_update(NeedWorkflow.act, Action(actor=grid, command=Accept())), 30
         )
-    snap = await needs.need_handle(keyed, need_id).query(DemandWorkflow.snapshot)
+    snap = await needs.need_handle(keyed, need_id).query(NeedWorkflow.snapshot)
     assert snap.state.stage == Stage.ASSIGNMENT  # nothing recorded, the task did not stall
     result = await needs.act(keyed, need_id, grid, Accept())
     assert result.stage == "handling"
@@ -89,10 +89,10 @@ async def test_an_update_without_the_key_is_rejected_and_the_need_goes_on(refusi
 async def test_a_start_under_an_id_its_content_does_not_name_is_refused(refusing, wf_store) -> None:
     keyed, _, queue = refusing
     submission = a_need("路灯不亮")
-    wrong = demand_id(submission.channel, f"someone-else-{uuid.uuid4().hex}", INTAKE.id)
+    wrong = need_id_for(submission.channel, f"someone-else-{uuid.uuid4().hex}", INTAKE.id)
     handle = await keyed.start_workflow(
-        DemandWorkflow.run,
-        DemandStart(submission=submission, actor=INTAKE),
+        NeedWorkflow.run,
+        NeedStart(submission=submission, actor=INTAKE),
         id=wrong,
         task_queue=queue,
     )

@@ -7,22 +7,22 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from domain.commands import Accept, Complete, NoteProgress, demand_id
+from domain.commands import Accept, Complete, NoteProgress, need_id_for
 from domain.events import EventEnvelope, ProgressNoted
 from domain.model import Actor, Role, ServiceMode, Stage
 from tests.workflows.conftest import INTAKE, Needs, handle
 from tests.workflows.test_journeys import a_need, assert_store_agrees, staff
-from workflows.demand import DemandWorkflow
-from workflows.messages import DemandStart
+from workflows.messages import NeedStart
+from workflows.need import NeedWorkflow
 
 
 async def test_a_long_history_continues_as_new_and_keeps_its_state(dev_needs: Needs) -> None:
     n = dev_needs
     submission = a_need("路灯坏了，晚上很黑")
-    need_id = demand_id(submission.channel, submission.external_id)
+    need_id = need_id_for(submission.channel, submission.external_id)
     first = await n.client.start_workflow(
-        DemandWorkflow.run,
-        DemandStart(submission=submission, actor=INTAKE, continue_after_events=50),
+        NeedWorkflow.run,
+        NeedStart(submission=submission, actor=INTAKE, continue_after_events=50),
         id=need_id,
         task_queue=n.task_queue,
     )
@@ -60,7 +60,7 @@ async def test_the_same_submission_sent_many_times_makes_one_need(dev_needs: Nee
     n = dev_needs
     submission = a_need("路灯坏了")
     ids = await asyncio.gather(*(n.submit(submission) for _ in range(10)))
-    assert set(ids) == {demand_id(submission.channel, submission.external_id, INTAKE.id)}
+    assert set(ids) == {need_id_for(submission.channel, submission.external_id, INTAKE.id)}
     await n.wait_for(ids[0], lambda s: s.state.stage == Stage.ASSIGNMENT)
     await asyncio.sleep(0.5)  # let every repeated signal be processed
     stored = await n.stored(ids[0])

@@ -465,6 +465,6 @@ def source_url(settings: Settings) -> tuple[str, str]:
             f"no embedded PostgreSQL in {pgdata}; set DATA_DIR to the stack's "
             "state folder or DATABASE_URL to the database to back up"
         )
-    from workers.embedded import start_postgres
+    from workers.stack.embedded import start_postgres
 
     return start_postgres(pgdata), f"the embedded PostgreSQL in {pgdata}"

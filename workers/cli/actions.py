@@ -1,5 +1,5 @@
 """The command line's actions on a need, one command per row of the table of actions
-(domain/actions.py) that has no hand-written command in workers/cli_ops.py: its options are
+(domain/actions.py) that has no hand-written command in workers/cli/ops.py: its options are
 the row's command fields, its call is the row's HTTP route, its answer the need's stage and
 the events recorded. A new row of the table is a new command here by itself.
 """
@@ -14,10 +14,10 @@ from typing import Any
 import typer
 
 from domain.actions import ACTIONS, Action, field_type
-from workers.cli_ops import DEFAULT_URL, call, ops
+from workers.cli.ops import DEFAULT_URL, call, ops
 
 HAND_WRITTEN = {"accept", "complete", "classify", "assign", "repeat-decision", "unmerge"}
-HAND_WRITTEN.add("complete-by-project")  # workers/cli_lists.py
+HAND_WRITTEN.add("complete-by-project")  # workers/cli/lists.py
 SKIPPED = {"information"}  # free key=value answers: the integrator's door, not the CLI's
 
 

@@ -28,7 +28,7 @@ def _settings() -> Settings:
 @app.command()
 def up() -> None:
     """Start the whole local stack with demo data; Ctrl-C stops it."""
-    from workers.stack import Stack
+    from workers.stack.supervisor import Stack
 
     Stack(_settings()).run()
 
@@ -192,8 +192,8 @@ def backup(
     ],
 ) -> None:
     """Back up the event store database to FILE (pg_dump -Fc, one snapshot, as the owner)."""
-    from workers.backup import backup as run_backup
-    from workers.backup import source_url
+    from workers.cli.backup import backup as run_backup
+    from workers.cli.backup import source_url
 
     url, setting = source_url(_settings())
     typer.echo(run_backup(url, file, setting).line())
@@ -215,7 +215,7 @@ def restore(
     ] = False,
 ) -> None:
     """Restore a backup into an empty database, then apply the migrations and grants."""
-    from workers.backup import restore as run_restore
+    from workers.cli.backup import restore as run_restore
 
     settings = _settings()
     password = settings.database_app_password
@@ -229,13 +229,13 @@ def restore(
     typer.echo(report.line())
 
 
-from workers import (
-    cli_actions,  # noqa: F401 - the table of actions' commands join ops
-    cli_lists,  # noqa: F401 - `resources`, `projects`, `complete-by-project`
+from workers.cli import (
+    actions,  # noqa: F401 - the table of actions' commands join ops
+    lists,  # noqa: F401 - `resources`, `projects`, `complete-by-project`
 )
-from workers.cli_ops import ops  # operations sub-commands (submit, inbox, ...)
-from workers.cli_plans import plan
-from workers.cli_wishes import wish
+from workers.cli.ops import ops  # operations sub-commands (submit, inbox, ...)
+from workers.cli.plans import plan
+from workers.cli.wishes import wish
 
 app.add_typer(ops)
 app.add_typer(wish)  # `demandflow wish ...`: the micro-wish pool

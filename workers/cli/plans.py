@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from domain.plans import Recurrence, recurrence_words
-from workers.cli_ops import DEFAULT_URL, AsJson, Key, Url, call, read_json, table
+from workers.cli.ops import DEFAULT_URL, AsJson, Key, Url, call, read_json, table
 
 plan = typer.Typer(
     name="plan",

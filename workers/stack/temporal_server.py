@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from workers.embedded import venv_binary
+from workers.stack.embedded import venv_binary
 from workflows.search_attributes import dev_server_flags
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")

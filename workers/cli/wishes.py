@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from api.console.messages import t
-from workers.cli_ops import (
+from workers.cli.ops import (
     DEFAULT_URL,
     HEADERS,
     AsJson,

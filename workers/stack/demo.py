@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from domain.commands import Accept, RequestAssist, Submission, demand_id
+from domain.commands import Accept, RequestAssist, Submission, need_id_for
 from domain.model import (
     Actor,
     Channel,
@@ -141,7 +141,7 @@ async def load_demo(
     settings: Settings, temporal_address: str, database_url: str | None = None
 ) -> None:
     """Submit every demo need; needs that exist already are left as they are. With the
-    database: the demo resources and project too (workers/demo_lists.py)."""
+    database: the demo resources and project too (workers/stack/demo_lists.py)."""
     client = await connect_temporal(
         temporal_address,
         settings.temporal_namespace,
@@ -162,7 +162,7 @@ async def load_demo(
             await asyncio.sleep(0.1)
     log.info("demo needs submitted", count=len(DEMO_SUBMISSIONS))
     if database_url is not None:
-        from workers.demo_lists import load_demo_lists
+        from workers.stack.demo_lists import load_demo_lists
 
         await load_demo_lists(settings, database_url)
     await load_demo_wishes(client, settings)
@@ -185,7 +185,7 @@ HUADING_PLAN = PlanSpec(
     ),
     recurrence=Recurrence(kind="monthly", weekday=2, week=-1),
     skip_non_working_days=True,
-    from_need=demand_id(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id),
+    from_need=need_id_for(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id),
 )
 
 
@@ -212,7 +212,7 @@ async def load_demo_joint_handling(client: Client) -> None:
     """联合办理 in the Huading case: its lead unit accepts the need and asks market regulation
     to check the canteens' catering licences on the same day (an open sub-task the
     department sees in its inbox). Left as it is when it has sub-tasks already."""
-    need_id = demand_id(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id)
+    need_id = need_id_for(Channel.JOINT_MEETING, "demo-huading-1", DEMO_INTAKE.id)
     for _ in range(100):
         state = (await snapshot(client, need_id)).state
         if state.assists or state.stage not in (None, Stage.COLLECTION, Stage.CLASSIFICATION):

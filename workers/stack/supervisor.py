@@ -23,11 +23,11 @@ import structlog
 
 from workers.codec import converter_from_settings, keyring_from_settings
 from workers.connections import check_database, connect_temporal, ensure_port_free
-from workers.embedded import start_postgres, stop_postgres
 from workers.errors import ConfigError
-from workers.lock import StackLock
 from workers.settings import Settings
-from workers.temporal_server import start_dev_server
+from workers.stack.embedded import start_postgres, stop_postgres
+from workers.stack.lock import StackLock
+from workers.stack.temporal_server import start_dev_server
 
 log = structlog.get_logger("demandflow.stack")
 
@@ -173,14 +173,14 @@ class Stack:
         # Own session, so the terminal's Ctrl-C reaches only this supervisor, which stops the
         # children in order. Output is inherited: nobody has to drain a pipe.
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", command], env=env, start_new_session=True
+            [sys.executable, "-m", "workers.cli.main", command], env=env, start_new_session=True
         )
         self._env[command] = env
         self.children = [(n, p) for n, p in self.children if n != command]
         self.children.append((command, process))
 
     async def _load_demo(self, temporal_address: str, database_url: str | None = None) -> None:
-        from workers.demo import load_demo
+        from workers.stack.demo import load_demo
 
         await load_demo(self.settings, temporal_address, database_url)
 

@@ -1,4 +1,8 @@
-"""DemandWorkflow: one durable workflow per need, from submission to closing.
+"""NeedWorkflow: one durable workflow per need, from submission to closing.
+
+Its Temporal workflow type stays `DemandWorkflow`, the name running needs and recorded
+histories carry (as do the event types `Demand*`, the `Demand*` search attributes and the
+snapshot's `demand_id`): those names are recorded, the code says need.
 
 Only the workflow's surface lives here: its run method, the `report` signal, the `act` update
 with its validator and the `snapshot` query. What they do is in workflows/lifecycle.py, which
@@ -15,26 +19,26 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         Action,
         ActionResult,
-        DemandStart,
         LinkedReport,
+        NeedStart,
         RefusedPayload,
         Snapshot,
     )
 
 
-@workflow.defn
-class DemandWorkflow:
+@workflow.defn(name="DemandWorkflow")
+class NeedWorkflow:
     """A start whose input the worker could not open (RefusedPayload: not encrypted with a
     key the worker holds) fails at once with nothing written; an update whose input it
     could not open is rejected by the SDK before the validator; such a signal is dropped."""
 
     @workflow.init
-    def __init__(self, start: DemandStart | RefusedPayload) -> None:
-        self._need = NeedLifecycle(start) if isinstance(start, DemandStart) else None
+    def __init__(self, start: NeedStart | RefusedPayload) -> None:
+        self._need = NeedLifecycle(start) if isinstance(start, NeedStart) else None
 
     @workflow.run
-    async def run(self, start: DemandStart | RefusedPayload) -> Snapshot:
-        if self._need is None or not isinstance(start, DemandStart):
+    async def run(self, start: NeedStart | RefusedPayload) -> Snapshot:
+        if self._need is None or not isinstance(start, NeedStart):
             raise ApplicationError(
                 "the start could not be opened: it was not encrypted with a key this worker holds",
                 type="RefusedPayload",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workers.cli_ops import DEFAULT_URL, AsJson, Key, Url, call, ops, request, table
+from workers.cli.ops import DEFAULT_URL, AsJson, Key, Url, call, ops, request, table
 
 resources = typer.Typer(add_completion=False, no_args_is_help=True, help="资源清单: resources")
 projects = typer.Typer(add_completion=False, no_args_is_help=True, help="项目清单: projects")
