@@ -29,7 +29,8 @@ complete; `_unchanged` marks the types that only move `last_version`, and `overd
   marks the need overdue but credits no counter: `overdue` counts needs escalated away on a
   breach, the share of needs leaving a unit's hands that revision 0010's rates divide);
 - ExtensionApproved and HandlingClockResumed (the information arrived; the deadline moved by
-  the working time spent waiting) -> the new deadline; HandlingCompleted -> evaluation, credit
+  the working time spent waiting) -> the new deadline; HandlingCompleted -> evaluation (a
+  need completed by a project before it was accepted keeps no due time), credit
   `completed` (+ `completed_in_time`);
 - EvaluationSubmitted / EvaluationWindowClosed / Reopened credit the need's assigned unit
   (`satisfied` counts satisfied and basically satisfied; no response is never satisfied);
@@ -262,6 +263,8 @@ def _deadline_moved(s: _Step) -> None:
 
 
 def _completed(s: _Step) -> None:
+    if s.row["task"] == "accept":  # completed by a project before anyone accepted it
+        s.row["due_at"] = None  # (the acceptance deadline ends with the task)
     s.row.update(stage="evaluation", task=None, completed_at=s.at, reminded_at=None)
     unit = s.p.get("unit_id")
     s.credit(unit, "completed")

@@ -258,6 +258,21 @@ def reopened_with_deadline_path() -> list[DomainEvent]:
     ]
 
 
+def completed_by_project_path() -> list[DomainEvent]:
+    """Assigned, never accepted, completed by a co-building project: no due time is left."""
+    return [
+        *happy_path()[:3],
+        ev.HandlingCompleted(
+            unit_id="grid-7",
+            result_summary="the project fixed it",
+            service_mode=ServiceMode.ON_SITE,
+            in_time=True,
+            project_id="prj-1",
+        ),
+        happy_path()[6],
+    ]
+
+
 def supervised_across_hands_path() -> list[DomainEvent]:
     """督办 before acceptance; the acceptance deadline passes and the need goes up a rung;
     the new holder misses the reply: the order and the miss are the new holder's."""

@@ -98,15 +98,17 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
             samples.supervised_across_hands_path(),
             samples.resumed_in_handling_path(),
             samples.reopened_with_deadline_path(),
+            samples.completed_by_project_path(),
         ]
-        # what 0001's SQL fold got wrong in the last six: revision 0011 corrects the first
-        # four, 0016 the due times of the last two
+        # what 0001's SQL fold got wrong in the last seven: revision 0011 corrects the first
+        # four, 0016 the due times of the last three
         wrong_in_0001 = [
             {"overdue"},
             {"overdue"},
             {"stage"},
             {"stage", "task"},
             {"stage", "due_at"},
+            {"due_at"},
             {"due_at"},
         ]
         fixed: dict[str, set[str]] = {}
@@ -134,7 +136,7 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
         assert rebuilt == migrated
         # the same rows but where 0001's SQL fold missed the rule (a breach at the top of
         # the ladder, a close after a breach, an information request while handling, the
-        # deadline of a resumed clock and of a reopening)
+        # deadline of a resumed clock and of a reopening, a project's completion)
         now_rows, now_stats = _as_of(rebuilt, folded_by_0001)
         old_rows, old_stats = folded_by_0001
         assert now_stats == old_stats

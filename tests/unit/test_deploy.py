@@ -7,8 +7,10 @@ every container runs a real `demandflow` command with settings the settings obje
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -20,7 +22,8 @@ import yaml
 from workers.cli.main import app as cli
 from workers.settings import Settings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
 COMPOSE = DEPLOY / "docker" / "compose.yaml"
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
@@ -176,3 +179,13 @@ def test_the_grafana_dashboard_asks_only_for_metrics_we_define() -> None:
     }
     assert used and used <= defined, used - defined
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """The build stage installs from what it copied: a package left out of the image is an
+    import error at the first start (telemetry/ once was)."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["packages"]["find"]["include"]
+    copied = set(re.findall(r"^COPY (\w+)/ \1/$", DOCKERFILE.read_text(), flags=re.MULTILINE))
+    assert {p.rstrip("*") for p in packages} <= copied

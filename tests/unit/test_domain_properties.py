@@ -117,6 +117,9 @@ COMMANDS = st.one_of(
     st.builds(c.RequestExtension, extra_hours=st.integers(1, 16), reason=st.just("parts")),
     st.builds(c.DecideExtension, approve=st.booleans()),
     st.just(c.Complete(result_summary="done", service_mode=ServiceMode.ON_SITE)),
+    st.just(  # accepted or not: a supervisor completes it in a co-building project's name
+        c.CompleteByProject(project_id="prj-1", project_name="共建", result_summary="done")
+    ),
     st.builds(evaluation, st.integers(0, 5), st.sampled_from(Rating)),
     st.just("timer"),
     st.just("timer"),

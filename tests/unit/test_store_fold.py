@@ -40,3 +40,10 @@ def test_a_classified_need_no_longer_shows_the_dispatchers_deadline():
     assert _row(path)["due_at"] == samples.at(3)
     classified = samples.happy_path()[1]
     assert _row([*path, classified])["due_at"] is None
+
+
+def test_a_need_a_project_completed_before_acceptance_keeps_no_due_time():
+    path = samples.completed_by_project_path()
+    row = _row(path)
+    assert (row["stage"], row["task"], row["due_at"]) == ("evaluation", None, None)
+    assert fold_state(path).due_at is None

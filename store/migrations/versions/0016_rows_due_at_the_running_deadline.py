@@ -6,7 +6,7 @@ Revises: 0015
 
 from alembic import op
 
-from store.migrations.sql_0016_deadlines import CLASSIFIED, HANDLING
+from store.migrations.sql_0016_deadlines import DEADLINES
 from store.migrations.sqltext import statements
 
 revision = "0016"
@@ -16,9 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for block in (HANDLING, CLASSIFIED):
-        for statement in statements(block):
-            op.execute(statement)
+    for statement in statements(DEADLINES):
+        op.execute(statement)
 
 
 def downgrade() -> None:
