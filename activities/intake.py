@@ -41,8 +41,9 @@ class IntakeActivities:
             )
             verdict = best_verdict(new, candidates, policy)
             if verdict.kind != "merge":
-                await intake.claim(conn, new)
-            await intake.forget_before(conn, new.street, since)
+                await intake.claim(conn, new, forget_before=since)
+            else:
+                await intake.forget_before(conn, new.street, since)
         return IntakeContext(policy=policy, verdict=verdict)
 
     async def _category_and_place(self, request: IntakeRequest, policy) -> IntakeContext:

@@ -110,3 +110,34 @@ async def test_old_claims_are_dropped(store: EventStore, pool: asyncpg.Pool):
     await duplicates.candidates(query(fresh, other, NOW), claimed_at=NOW)
     stored = await pool.fetch("SELECT stream_id FROM intake_claims")
     assert [r["stream_id"] for r in stored] == [fresh]
+
+
+async def test_a_claim_forgets_its_streets_old_claims_in_the_same_statement(
+    store: EventStore, pool: asyncpg.Pool
+):
+    """The word-matcher intake (store.intake): claiming drops the street's claims from before
+    the window, never the claim it writes, and a retried claim changes nothing."""
+    from domain.repeats import Fingerprint
+    from store import intake
+
+    def fingerprint(at: datetime) -> Fingerprint:
+        return Fingerprint(
+            stream_id=samples.new_stream_id(),
+            item="street-lamp",
+            category="daily_life",
+            street="street-hanzheng",
+            community="community-dongting",
+            grid="grid-dongting-1",
+            places=[f"b:{uuid.uuid4().hex[:8]}"],
+            text="路灯不亮",
+            submitted_at=at,
+        )
+
+    old, new = fingerprint(NOW - timedelta(days=2)), fingerprint(NOW)
+    since = NOW - timedelta(days=1)
+    async with pool.acquire() as conn:
+        await intake.claim(conn, old)
+        for _ in range(2):  # the second time: an activity retried
+            await intake.claim(conn, new, forget_before=since)
+    stored = await pool.fetch("SELECT stream_id, submitted_at FROM intake_claims")
+    assert [(r["stream_id"], r["submitted_at"]) for r in stored] == [(new.stream_id, NOW)]
