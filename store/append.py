@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from domain.events import AppendResult, EventEnvelope
+from domain.events import AppendResult, DomainEvent, EventEnvelope
 from store import fold
 from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 from store.errors import InvalidEvent, VersionConflict
@@ -159,13 +159,14 @@ async def _send(
     events: Sequence[EventEnvelope],
     cache: SummaryCache | None,
     refold: bool = False,
+    typed: Sequence[DomainEvent] | None = None,
 ) -> tuple[str, int, str | None, fold.Row]:
     prior: fold.Row | None
     if refold:
         prior, refolded = await _refold(conn, stream_id, expected), True
     else:
         prior, refolded = await _prior(conn, stream_id, expected, cache)
-    row, credits = fold.fold(prior, stream_id, events)
+    row, credits = fold.fold(prior, stream_id, events, typed)
     try:
         if len(events) == 1:  # the common case: scalars, no arrays (migration 0005)
             sql, values = APPEND_ONE_SQL, [c[0] for c in columns]
@@ -191,8 +192,8 @@ async def append(
     cache: SummaryCache | None = None,
 ) -> AppendResult:
     """Validate (InvalidEvent names the field; nothing is written) and append in one trip."""
-    check_batch(stream_id, expected_version, events)
-    return await append_unchecked(conn, stream_id, expected_version, events, cache)
+    typed = check_batch(stream_id, expected_version, events)
+    return await append_unchecked(conn, stream_id, expected_version, events, cache, typed)
 
 
 async def append_unchecked(
@@ -201,20 +202,22 @@ async def append_unchecked(
     expected_version: int,
     events: Sequence[EventEnvelope],
     cache: SummaryCache | None = None,
+    typed: Sequence[DomainEvent] | None = None,
 ) -> AppendResult:
-    """`append` without the validation: for callers that validated already, and for tests
-    that must store what validation would refuse (an old schema version)."""
+    """`append` without the validation: for callers that validated already (`typed`: the
+    events as they read them), and for tests that must store what validation would refuse
+    (an old schema version, whose reading the test gives in `typed`)."""
     columns = event_columns(events)
     try:
         if isinstance(conn, asyncpg.Connection) and conn.is_in_transaction():
             # a savepoint: refusing a stale row must leave the caller's transaction usable
             async with conn.transaction():
                 status, actual, reason, row = await _send(
-                    conn, stream_id, expected_version, columns, events, cache
+                    conn, stream_id, expected_version, columns, events, cache, typed=typed
                 )
         else:
             status, actual, reason, row = await _send(
-                conn, stream_id, expected_version, columns, events, cache
+                conn, stream_id, expected_version, columns, events, cache, typed=typed
             )
     except asyncpg.PostgresError as exc:
         if exc.sqlstate != STALE_SUMMARY:
@@ -223,7 +226,7 @@ async def append_unchecked(
         if cache is not None:
             cache.drop(stream_id)
         status, actual, reason, row = await _send(
-            conn, stream_id, expected_version, columns, events, None, refold=True
+            conn, stream_id, expected_version, columns, events, None, refold=True, typed=typed
         )
     if status == "conflict":
         if cache is not None:

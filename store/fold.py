@@ -6,8 +6,9 @@ rebuild folds every stream from its first event with the same function.
 A row is a dict keyed by the `need_summary` columns. Credits are counter increments keyed by
 (unit, month), months being Asia/Shanghai calendar months (the district reports by local month).
 
-Rules, per event type (`RULES` names every event type of domain.events, a test holds it
-complete; `_unchanged` marks the types that only move `last_version`, and `overdue`):
+Rules, per event type, read from the typed events (`RULES` names every event type of
+domain.events, a test holds it complete; `_unchanged` marks the types that only move
+`last_version`, and `overdue`):
 - Submitted -> stage collection, the descriptive columns (the requester's name, phone and
   address masked); an information request leaves the stage as it is (as the state does: a
   need in handling stays in handling, its clock paused);
@@ -49,14 +50,15 @@ complete; `_unchanged` marks the types that only move `last_version`, and `overd
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain import events as ev
 from domain.deadlines import BREACHES, overdue_after, supervision_answerer
 from domain.events import EventEnvelope
-from domain.model import mask_phone, mask_text
+from domain.model import Rating, mask_phone, mask_text
 from store.columns import STAT_COUNTERS, SUMMARY_COLUMNS
 
 REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
@@ -83,15 +85,30 @@ def empty_row(stream_id: str) -> Row:
     return row
 
 
-def fold(prior: Row | None, stream_id: str, events: Iterable[EventEnvelope]) -> tuple[Row, Credits]:
-    """The row after `events` (a copy; `prior` is not changed) and the credits they earn."""
+def fold(
+    prior: Row | None,
+    stream_id: str,
+    events: Iterable[EventEnvelope],
+    typed: Sequence[ev.DomainEvent] | None = None,
+) -> tuple[Row, Credits]:
+    """The row after `events` (a copy; `prior` is not changed) and the credits they earn.
+
+    Each rule reads the typed event (`EventEnvelope.event()`, the shape `evolve` reads);
+    `typed`, when the caller validated the batch already (the append path), saves parsing
+    it twice."""
     row = dict(prior) if prior is not None else empty_row(stream_id)
     credits: Credits = {}
-    for envelope in events:
-        RULES[envelope.type](_Step(row, credits, envelope))
-        p = envelope.payload
+    envelopes = list(events)
+    readings = typed if typed is not None else [envelope.event() for envelope in envelopes]
+    for envelope, event in zip(envelopes, readings, strict=True):
+        RULES[event.type](_Step(row, credits, envelope.occurred_at), event)
         row["overdue"] = overdue_after(
-            row["overdue"], envelope.type, p.get("cause"), p.get("threshold_percent")
+            row["overdue"],
+            event.type,
+            cause=event.cause if isinstance(event, ev.HandlingEscalated) else None,
+            threshold=event.threshold_percent
+            if isinstance(event, ev.DeadlineWarningIssued)
+            else None,
         )
         row["supervision_unit"] = supervision_answerer(
             row["supervision_unit"], row["assigned_unit"]
@@ -116,19 +133,18 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else _utc(datetime.fromisoformat(value))
+def _time(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
 
 
 class _Step:
-    """One event applied to the row: the rule functions below read `p` and `at`, change `row`
-    and call `credit`."""
+    """One event applied to the row: the rule functions below read the typed event and `at`,
+    change `row` and call `credit`."""
 
-    __slots__ = ("at", "credits", "p", "row")
+    __slots__ = ("at", "credits", "row")
 
-    def __init__(self, row: Row, credits: Credits, envelope: EventEnvelope) -> None:
-        self.row, self.credits = row, credits
-        self.p, self.at = envelope.payload, _utc(envelope.occurred_at)
+    def __init__(self, row: Row, credits: Credits, occurred_at: datetime) -> None:
+        self.row, self.credits, self.at = row, credits, _utc(occurred_at)
 
     def credit(self, unit: str | None, counter: str, n: int = 1) -> None:
         """Counters of an unknown unit (an evaluation before any assignment) are dropped."""
@@ -141,234 +157,241 @@ class _Step:
         counts[counter] += n
 
 
-def _submitted(s: _Step) -> None:
-    p, requester, place = s.p, s.p.get("requester") or {}, s.p.get("location") or {}
+Rule = Callable[[_Step, Any], None]
+RULES: dict[str, Rule] = {}
+"""Event type -> its rule: every type of domain.events has one (tests/unit/test_store_fold.py)."""
+
+
+def _on(*event_types: type[ev.DomainEvent]) -> Callable[[Callable[..., None]], Rule]:
+    def register(rule: Callable[..., None]) -> Rule:
+        for event_type in event_types:
+            RULES[event_type.model_fields["type"].default] = rule
+        return rule
+
+    return register
+
+
+@_on(ev.DemandSubmitted)
+def _submitted(s: _Step, e: ev.DemandSubmitted) -> None:
+    requester, place = e.requester, e.location
     s.row.update(
         stage="collection",
-        channel=p.get("channel"),
-        external_id=p.get("external_id"),
-        title=p.get("title"),
+        channel=e.channel.value,
+        external_id=e.external_id,
+        title=e.title,
         submitted_at=s.at,
-        requester_id=requester.get("requester_id"),
-        requester_kind=requester.get("kind"),
-        requester_name=mask_text(requester.get("name")),
-        requester_phone=mask_phone(requester.get("phone")),
-        organisation=requester.get("organisation"),
-        street=place.get("street"),
-        community=place.get("community"),
-        grid=place.get("grid"),
-        building=place.get("building"),
-        address=mask_text(place.get("address")),
+        requester_id=requester.requester_id,
+        requester_kind=requester.kind.value,
+        requester_name=mask_text(requester.name),
+        requester_phone=mask_phone(requester.phone),
+        organisation=requester.organisation,
+        street=place.street,
+        community=place.community,
+        grid=place.grid,
+        building=place.building,
+        address=mask_text(place.address),
     )
 
 
-def _stage(stage: str) -> Callable[[_Step], None]:
-    def rule(s: _Step) -> None:
-        s.row["stage"] = stage
-
-    return rule
-
-
-def _linked(s: _Step) -> None:
+@_on(ev.ReportLinked)
+def _linked(s: _Step, e: ev.ReportLinked) -> None:
     s.row["linked_reports"] += 1
 
 
-def _unlinked(s: _Step) -> None:
+@_on(ev.ReportUnlinked)
+def _unlinked(s: _Step, e: ev.ReportUnlinked) -> None:
     s.row["linked_reports"] = max(0, s.row["linked_reports"] - 1)
 
 
-def _merged(s: _Step) -> None:
+@_on(ev.DemandMerged)
+def _merged(s: _Step, e: ev.DemandMerged) -> None:
     s.row.update(stage="closed", closed_at=s.at, outcome="merged", task=None, reminded_at=None)
 
 
-def _classified(s: _Step) -> None:
-    s.row.update(stage="classification", due_at=None)
-    _reclassified(s)
+@_on(ev.DemandClassified)
+def _classified(s: _Step, e: ev.DemandClassified) -> None:
+    s.row.update(
+        stage="classification",
+        due_at=None,
+        category=e.category.value,
+        tier=e.tier.value,
+        urgency=e.urgency.value,
+    )
 
 
-def _reclassified(s: _Step) -> None:
-    s.row.update(category=s.p.get("category"), tier=s.p.get("tier"), urgency=s.p.get("urgency"))
+@_on(ev.DemandReclassified)
+def _reclassified(s: _Step, e: ev.DemandReclassified) -> None:
+    s.row.update(category=e.category.value, tier=e.tier.value, urgency=e.urgency.value)
 
 
-def _assigned(s: _Step) -> None:
+@_on(ev.DemandAssigned)
+def _assigned(s: _Step, e: ev.DemandAssigned) -> None:
     s.row.update(
         stage="assignment",
-        assigned_unit=s.p.get("unit_id"),
-        unit_kind=s.p.get("unit_kind"),
+        assigned_unit=e.unit_id,
+        unit_kind=e.unit_kind.value,
         task="accept",
-        due_at=_time(s.p.get("accept_due_at")),
+        due_at=_time(e.accept_due_at),
         reminded_at=None,
     )
-    s.credit(s.row["assigned_unit"], "assigned")
+    s.credit(e.unit_id, "assigned")
 
 
-def _returned(s: _Step) -> None:
+@_on(ev.DemandReturned)
+def _returned(s: _Step, e: ev.DemandReturned) -> None:
     s.row["returns"] += 1
-    s.credit(s.p.get("unit_id"), "returns")
+    s.credit(e.unit_id, "returns")
     s.row.update(
         stage="assignment",
         assigned_unit=None,
         unit_kind=None,
         task=None,
-        due_at=_time(s.p.get("due_at")),
+        due_at=_time(e.due_at),
         reminded_at=None,
     )
 
 
-def _adjudication_requested(s: _Step) -> None:
-    s.row["due_at"] = _time(s.p.get("due_at"))
+@_on(ev.AdjudicationRequested)
+def _adjudication_requested(s: _Step, e: ev.AdjudicationRequested) -> None:
+    s.row["due_at"] = _time(e.due_at)
 
 
-def _classification_requested(s: _Step) -> None:
-    s.row.update(stage="classification", due_at=_time(s.p.get("due_at")))
+@_on(ev.ClassificationRequested)
+def _classification_requested(s: _Step, e: ev.ClassificationRequested) -> None:
+    s.row.update(stage="classification", due_at=_time(e.due_at))
 
 
-def _accepted(s: _Step) -> None:
+@_on(ev.DemandAccepted)
+def _accepted(s: _Step, e: ev.DemandAccepted) -> None:
     row = s.row
-    unit = s.p.get("unit_id")
-    s.credit(unit, "accepted")
+    s.credit(e.unit_id, "accepted")
     if row["task"] != "accept" or row["due_at"] is None or s.at <= row["due_at"]:
-        s.credit(unit, "accepted_in_time")
+        s.credit(e.unit_id, "accepted_in_time")
     row.update(
         stage="handling",
-        assigned_unit=unit,
+        assigned_unit=e.unit_id,
         task="handle",
-        due_at=_time(s.p.get("due_at")),
+        due_at=_time(e.due_at),
         accepted_at=s.at,
     )
 
 
-def _escalated(s: _Step) -> None:
+@_on(ev.HandlingEscalated)
+def _escalated(s: _Step, e: ev.HandlingEscalated) -> None:
     row = s.row
     row["escalations"] += 1
-    if s.p.get("cause") in BREACHES:
-        s.credit(s.p.get("from_unit"), "overdue")
+    if e.cause in BREACHES:
+        s.credit(e.from_unit, "overdue")
     row.update(
-        assigned_unit=s.p.get("to_unit"),
-        unit_kind=s.p.get("to_kind"),
-        due_at=_time(s.p.get("due_at")),
+        assigned_unit=e.to_unit,
+        unit_kind=e.to_kind.value,
+        due_at=_time(e.due_at),
         reminded_at=None,
     )
     if row["stage"] != "closed":  # the unit above handles it at once, accepted or not
         row.update(stage="handling", task="handle")
 
 
-def _extended(s: _Step) -> None:
+@_on(ev.ExtensionApproved)
+def _extended(s: _Step, e: ev.ExtensionApproved) -> None:
     s.row["extensions"] += 1
-    _deadline_moved(s)
+    s.row["due_at"] = _time(e.due_at)
 
 
-def _deadline_moved(s: _Step) -> None:
-    s.row["due_at"] = _time(s.p.get("due_at"))
+@_on(ev.HandlingClockResumed)
+def _clock_resumed(s: _Step, e: ev.HandlingClockResumed) -> None:
+    s.row["due_at"] = _time(e.due_at)
 
 
-def _completed(s: _Step) -> None:
+@_on(ev.HandlingCompleted)
+def _completed(s: _Step, e: ev.HandlingCompleted) -> None:
     if s.row["task"] == "accept":  # completed by a project before anyone accepted it
         s.row["due_at"] = None  # (the acceptance deadline ends with the task)
     s.row.update(stage="evaluation", task=None, completed_at=s.at, reminded_at=None)
-    unit = s.p.get("unit_id")
-    s.credit(unit, "completed")
-    if s.p.get("in_time") is True:
-        s.credit(unit, "completed_in_time")
+    s.credit(e.unit_id, "completed")
+    if e.in_time:
+        s.credit(e.unit_id, "completed_in_time")
 
 
-def _evaluated(s: _Step) -> None:
+@_on(ev.EvaluationSubmitted)
+def _evaluated(s: _Step, e: ev.EvaluationSubmitted) -> None:
     unit = s.row["assigned_unit"]
     s.credit(unit, "evaluations")
-    s.credit(unit, "unsatisfied" if s.p.get("rating") == "unsatisfied" else "satisfied")
+    s.credit(unit, "unsatisfied" if e.rating == Rating.UNSATISFIED else "satisfied")
 
 
-def _window_closed(s: _Step) -> None:
-    missing = len(s.p.get("missing_reviewers") or ())
+@_on(ev.EvaluationWindowClosed)
+def _window_closed(s: _Step, e: ev.EvaluationWindowClosed) -> None:
+    missing = len(e.missing_reviewers)
     s.credit(s.row["assigned_unit"], "evaluations", missing)
     s.credit(s.row["assigned_unit"], "no_response", missing)
 
 
-def _reopened(s: _Step) -> None:
+@_on(ev.DemandReopened)
+def _reopened(s: _Step, e: ev.DemandReopened) -> None:
     s.row["reopenings"] += 1
-    s.row.update(stage="handling", task="handle", due_at=_time(s.p.get("due_at")))
+    s.row.update(stage="handling", task="handle", due_at=_time(e.due_at))
     s.credit(s.row["assigned_unit"], "reopened")
 
 
-def _closed(s: _Step) -> None:
+@_on(ev.DemandClosed)
+def _closed(s: _Step, e: ev.DemandClosed) -> None:
     s.row.update(
         stage="closed",
         closed_at=s.at,
-        outcome=s.p.get("outcome"),
-        satisfied=s.p.get("satisfied"),
+        outcome=e.outcome.value,
+        satisfied=e.satisfied,
         task=None,
         reminded_at=None,
     )
 
 
-def _reminded(s: _Step) -> None:
+@_on(ev.ReminderSent)
+def _reminded(s: _Step, e: ev.ReminderSent) -> None:
     s.row["reminders"] += 1
     s.row["reminded_at"] = s.at
     s.credit(s.row["assigned_unit"], "reminded")
 
 
-def _supervised(s: _Step) -> None:
-    unit = s.p.get("unit_id")
+@_on(ev.SupervisionOrdered)
+def _supervised(s: _Step, e: ev.SupervisionOrdered) -> None:
     s.row["supervisions"] += 1
-    s.row.update(supervision_unit=unit, supervision_due_at=_time(s.p.get("reply_due_at")))
-    s.credit(unit, "supervised")
+    s.row.update(supervision_unit=e.unit_id, supervision_due_at=_time(e.reply_due_at))
+    s.credit(e.unit_id, "supervised")
 
 
-def _supervision_replied(s: _Step) -> None:
+@_on(ev.SupervisionReplied)
+def _supervision_replied(s: _Step, e: ev.SupervisionReplied) -> None:
     s.row.update(supervision_unit=None, supervision_due_at=None)
 
 
-def _supervision_missed(s: _Step) -> None:
+@_on(ev.SupervisionReplyMissed)
+def _supervision_missed(s: _Step, e: ev.SupervisionReplyMissed) -> None:
     s.credit(s.row["supervision_unit"], "supervision_missed")
 
 
-def _unchanged(s: _Step) -> None:
-    """The event changes no column but `last_version` (and `overdue`, by its one rule)."""
-
-
-RULES: dict[str, Callable[[_Step], None]] = {
-    "DemandSubmitted": _submitted,
-    "ReportLinked": _linked,
-    "ReportUnlinked": _unlinked,
-    "DemandMerged": _merged,
-    "ClassificationRequested": _classification_requested,
-    "AdjudicationRequested": _adjudication_requested,
-    "DemandClassified": _classified,
-    "DemandReclassified": _reclassified,
-    "DemandAssigned": _assigned,
-    "DemandReturned": _returned,
-    "DemandAccepted": _accepted,
-    "HandlingEscalated": _escalated,
-    "ExtensionApproved": _extended,
-    "HandlingCompleted": _completed,
-    "EvaluationSubmitted": _evaluated,
-    "EvaluationWindowClosed": _window_closed,
-    "DemandReopened": _reopened,
-    "DemandClosed": _closed,
-    "ReminderSent": _reminded,
-    "SupervisionOrdered": _supervised,
-    "SupervisionReplied": _supervision_replied,
-    "SupervisionReplyMissed": _supervision_missed,
-    "HandlingClockResumed": _deadline_moved,
+@_on(
     # the need's row does not show these (their own tables and the timeline do)
-    "InformationRequested": _unchanged,
-    "InformationProvided": _unchanged,
-    "InformationRequestExpired": _unchanged,
-    "PossibleRepeatFlagged": _unchanged,
-    "PossibleRepeatResolved": _unchanged,
-    "DemandSplit": _unchanged,
-    "NeedAdjudicated": _unchanged,
-    "DeadlineWarningIssued": _unchanged,
-    "ProgressNoted": _unchanged,
-    "ExtensionRequested": _unchanged,
-    "ExtensionDecisionEscalated": _unchanged,
-    "ExtensionRefused": _unchanged,
-    "AssistRequested": _unchanged,
-    "AssistAccepted": _unchanged,
-    "AssistReported": _unchanged,
-    "AssistDeclined": _unchanged,
-    "AssistReleased": _unchanged,
-    "AssistWarningIssued": _unchanged,
-    "AssistEscalated": _unchanged,
-    "EvaluationRequested": _unchanged,
-}
+    ev.InformationRequested,
+    ev.InformationProvided,
+    ev.InformationRequestExpired,
+    ev.PossibleRepeatFlagged,
+    ev.PossibleRepeatResolved,
+    ev.DemandSplit,
+    ev.NeedAdjudicated,
+    ev.DeadlineWarningIssued,
+    ev.ProgressNoted,
+    ev.ExtensionRequested,
+    ev.ExtensionDecisionEscalated,
+    ev.ExtensionRefused,
+    ev.AssistRequested,
+    ev.AssistAccepted,
+    ev.AssistReported,
+    ev.AssistDeclined,
+    ev.AssistReleased,
+    ev.AssistWarningIssued,
+    ev.AssistEscalated,
+    ev.EvaluationRequested,
+)
+def _unchanged(s: _Step, e: ev.DomainEvent) -> None:
+    """The event changes no column but `last_version` (and `overdue`, by its one rule)."""

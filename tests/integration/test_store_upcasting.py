@@ -33,7 +33,9 @@ async def test_a_stored_version_1_payload_reads_as_the_current_shape(
         occurred_at=samples.at(1),
     )
     # Written as an old release would have: the current validation would refuse this shape.
-    await append_unchecked(store.pool, sid, 0, [old])
+    # (the fold is given the reading that release had of it)
+    reading = DemandReturned(unit_id="grid-7", reason="not ours", return_count=2)
+    await append_unchecked(store.pool, sid, 0, [old], typed=[reading])
     monkeypatch.setattr(DemandReturned, "SCHEMA_VERSION", 2)
     with pytest.raises(StoreError, match="no upcaster for DemandReturned from schema 1"):
         await store.read_stream(sid)
