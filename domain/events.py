@@ -11,8 +11,9 @@ Rules for this file:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -472,6 +473,39 @@ class AssistEscalated(RuleApplied):
     due_at: datetime
     calendar: str = ""
     warn_at: WarnAt = Field(default_factory=dict)
+
+
+ASSIST_EVENTS: tuple[type[DomainEvent], ...] = (
+    AssistRequested,
+    AssistAccepted,
+    AssistReported,
+    AssistDeclined,
+    AssistReleased,
+    AssistWarningIssued,
+    AssistEscalated,
+)
+"""The events of a sub-task (domain/assists.py reads them into the need's `assists`)."""
+
+
+R = TypeVar("R")
+
+
+def registrar(
+    table: dict[str, R],
+) -> Callable[..., Callable[[R], R]]:
+    """A decorator that files a reading of one or more event types in `table` under their
+    type names: how `evolve` (domain/transitions.py) and the summary fold (store/fold.py)
+    keep one function per event type."""
+
+    def on(*event_types: type[DomainEvent]) -> Callable[[R], R]:
+        def register(fn: R) -> R:
+            for event_type in event_types:
+                table[event_type.model_fields["type"].default] = fn
+            return fn
+
+        return register
+
+    return on
 
 
 # --- 5. full evaluation --------------------------------------------------------------------

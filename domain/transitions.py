@@ -47,15 +47,8 @@ class PendingSupervision(Frozen):
 
 
 Update = dict[str, Any]
-EVOLVERS: dict[str, Callable[[Any, Any], Update]] = {}
-
-
-def _on(event_type: type[ev.DomainEvent]) -> Callable[[Callable[..., Update]], Any]:
-    def register(fn: Callable[..., Update]) -> Callable[..., Update]:
-        EVOLVERS[event_type.model_fields["type"].default] = fn
-        return fn
-
-    return register
+EVOLVERS: dict[str, Callable[..., Update]] = {}
+_on = ev.registrar(EVOLVERS)
 
 
 def _clock(due_at: datetime | None, calendar: str, warn_at: dict[int, datetime]) -> Update:
@@ -405,16 +398,7 @@ def _assists(state: NeedState, e: ev.DomainEvent) -> Update:
     return {"assists": record(state.assists, e)}
 
 
-for _event in (
-    ev.AssistRequested,
-    ev.AssistAccepted,
-    ev.AssistReported,
-    ev.AssistDeclined,
-    ev.AssistReleased,
-    ev.AssistWarningIssued,
-    ev.AssistEscalated,
-):
-    _on(_event)(_assists)
+_on(*ev.ASSIST_EVENTS)(_assists)
 
 
 _missing = set(ev.EVENT_TYPES) - set(EVOLVERS)

@@ -157,18 +157,9 @@ class _Step:
         counts[counter] += n
 
 
-Rule = Callable[[_Step, Any], None]
-RULES: dict[str, Rule] = {}
+RULES: dict[str, Callable[..., None]] = {}
 """Event type -> its rule: every type of domain.events has one (tests/unit/test_store_fold.py)."""
-
-
-def _on(*event_types: type[ev.DomainEvent]) -> Callable[[Callable[..., None]], Rule]:
-    def register(rule: Callable[..., None]) -> Rule:
-        for event_type in event_types:
-            RULES[event_type.model_fields["type"].default] = rule
-        return rule
-
-    return register
+_on = ev.registrar(RULES)
 
 
 @_on(ev.DemandSubmitted)
@@ -384,13 +375,7 @@ def _supervision_missed(s: _Step, e: ev.SupervisionReplyMissed) -> None:
     ev.ExtensionRequested,
     ev.ExtensionDecisionEscalated,
     ev.ExtensionRefused,
-    ev.AssistRequested,
-    ev.AssistAccepted,
-    ev.AssistReported,
-    ev.AssistDeclined,
-    ev.AssistReleased,
-    ev.AssistWarningIssued,
-    ev.AssistEscalated,
+    *ev.ASSIST_EVENTS,
     ev.EvaluationRequested,
 )
 def _unchanged(s: _Step, e: ev.DomainEvent) -> None:
