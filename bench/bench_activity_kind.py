@@ -26,7 +26,7 @@ from store.db import DEFAULT_APP_ROLE
 from store.eventstore import EventStore
 from store.migrate import upgrade_async
 from workers.stack.embedded import start_postgres, venv_binary
-from workers.stack.temporal_server import SQLITE_PRAGMAS
+from workers.stack.temporal_server import SERVER_STARTUP_TIMEOUT, SQLITE_PRAGMAS
 from workflows.codec import EncryptionCodec, Keyring, data_converter
 
 RESULTS = Path(__file__).resolve().parent / "results" / "activity_kind.json"
@@ -64,6 +64,7 @@ async def main(count: int, concurrency: int) -> dict[str, float]:
         ),
         dev_server_database_filename=str(tmp / "temporal.sqlite"),
         dev_server_extra_args=args,
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         async with Worker(

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.integration.test_cli_errors import assert_one_clear_line, run_cli
 from workers.errors import ConfigError
 from workers.stack.embedded import venv_binary
+from workers.stack.temporal_server import SERVER_STARTUP_TIMEOUT
 from workers.temporal_setup import register_search_attributes
 from workflows import search_attributes
 
@@ -27,7 +28,8 @@ from workflows import search_attributes
 async def bare_server() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server started with no search attribute flags."""
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(venv_binary("temporal"))
+        dev_server_existing_path=str(venv_binary("temporal")),
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     yield env
     await env.shutdown()

@@ -10,12 +10,18 @@ crash the last few hundred milliseconds of commits may be lost (the file is neve
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 from workers.stack.embedded import venv_binary
 from workflows.search_attributes import dev_server_flags
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+# How long the test fixtures and benchmarks wait for a server they start. The SDK's default
+# is 5 s, and a CI run once lost 165 tests to a dev server that took longer than that on a
+# busy 2-core machine (the server was fine; the wait was too short).
+SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
 
 
 def dev_server_args(port: int, ui_port: int) -> list[str]:
