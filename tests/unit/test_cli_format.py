@@ -4,6 +4,7 @@ percentages, ids as they are; `--json` gives the rows unformatted."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from workers.cli.ops import cell, inbox_flags, reasons, table
 
@@ -38,15 +39,14 @@ def test_inbox_flags_name_what_needs_attention() -> None:
             "reminded": True,
             "reminders": 3,
             "supervision_due_at": "2026-12-03T10:00:00Z",
-        }
+        },
+        now=datetime(2026, 12, 3, 9, tzinfo=UTC),
     ) == ("临期\n催办×3\n督办 12-03 18:00")
     # counted reminders to an earlier holder do not flag this one
     assert inbox_flags({"reminded": False, "reminders": 2}) == ""
 
 
 def test_a_passed_supervision_reply_deadline_says_late() -> None:
-    from datetime import UTC, datetime
-
     row = {"supervision_due_at": "2026-12-03T10:00:00Z"}
     assert inbox_flags(row, now=datetime(2026, 12, 3, 9, tzinfo=UTC)) == "督办 12-03 18:00"
     assert inbox_flags(row, now=datetime(2026, 12, 3, 11, tzinfo=UTC)) == "督办逾期"
