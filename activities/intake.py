@@ -32,8 +32,8 @@ class IntakeActivities:
         new = fingerprint(request.stream_id, request.submission, policy, request.now)
         since = request.now - policy.collection.duplicate_window
         async with self.duplicates.pool.acquire() as conn, conn.transaction():
-            await intake.lock_place(conn, new)
             rules = policy.collection.repeats
+            await intake.lock_place(conn, new, rules.distance_m)
             candidates = (
                 await intake.open_candidates(conn, new, since, rules.distance_m)
                 if request.judge

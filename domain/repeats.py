@@ -172,6 +172,20 @@ def place_digests(scope: str, text: str, building: str | None, address: str | No
     return sorted(f"{key[:2]}{digest(scope, key)}" for key in named)
 
 
+MERGING_PLACES = ("b:", "y:", "a:")
+"""The kinds of place digest a sure repeat can share (units only refine a shared building)."""
+
+
+def can_merge(new: Fingerprint) -> bool:
+    """Whether `new` can be merged into an open need at all: it names an item surely, the item
+    is bound to a place, and it names a place (a building, courtyard or address, or
+    coordinates). Anything else is at most a possible repeat (see `judge`)."""
+    if new.item is None or not new.at_place:
+        return False
+    named = any(p.startswith(MERGING_PLACES) for p in new.places)
+    return named or (new.latitude is not None and new.longitude is not None)
+
+
 def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Place:
     """Buildings first (and their units); coordinates confirm or refute, and decide when no
     building is named on both sides; then courtyards and house numbers. Digests are compared

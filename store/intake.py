@@ -2,9 +2,21 @@
 
 Every intake that did not merge claims its fingerprint (domain/repeats.py), so the next report
 of the same need finds it even before the need's first append committed. Claims are read
-under a transaction-scoped advisory lock on (street, community, category): a second intake
-of the same kind in the same community waits until the first one's claim is committed, so the order in which
-intakes take the lock decides which need is the primary, whatever their clocks say.
+under transaction-scoped advisory locks, so that a second intake that could be the same need
+waits until the first one's claim is committed, and the order in which intakes take the
+locks decides which need is the primary, whatever their clocks say:
+
+- a report that can merge (`domain.repeats.can_merge`: a sure item at a named place) holds
+  the lock of each place it names (per item: building, courtyard, address digests, and the
+  coordinate cells within the policy's distance) and the community's lock *shared*; two such
+  reports at different places do not wait for each other;
+- any other report (no place named, a question, no sure item) holds the community's lock
+  (street, community, category) exclusively, as every report did before: it waits for the
+  reports of its kind in flight in that community, and they for it.
+
+What this gives up: two reports at different named places never merge, but one that names a
+building and one that names only a house number could be a *possible* repeat (a hint for a
+dispatcher); arriving within the same few milliseconds, they can miss each other.
 """
 
 from __future__ import annotations
@@ -16,9 +28,17 @@ from typing import Any
 import asyncpg
 
 from domain.model import Category
-from domain.repeats import Fingerprint, place_digests
+from domain.repeats import MERGING_PLACES, Fingerprint, can_merge, place_digests
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+# Several locks in one round trip, always in the order of their hashes (two intakes that
+# share places take them in the same order, so they never deadlock); the subquery's ORDER BY
+# and DISTINCT keep PostgreSQL from flattening it, so the calls happen in that order.
+_LOCK_ALL = """
+SELECT count(pg_advisory_xact_lock(h)) FROM (
+  SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys
+"""
 RECENT = 40
 _DEGREE_M = 111_000  # metres per degree of latitude (and of longitude at the equator)
 _COLUMNS = """c.stream_id, c.item, c.category, c.at_place, c.street, c.community, c.grid,
@@ -62,16 +82,42 @@ WITH forgotten AS (DELETE FROM intake_claims WHERE street = $3 AND submitted_at 
 
 
 def lock_key(new: Fingerprint) -> str:
+    """The community's lock: one category (or none) in one community."""
     category = new.category.value if new.category else "*"
     return "/".join(["intake", new.street, new.community or "", category])
 
 
-async def lock_place(conn: asyncpg.Connection, new: Fingerprint) -> None:
-    """Serialise intakes of one category in one community until the transaction ends. (A
-    report no rule names compares with every category but takes its own lock: two such
-    reports arriving in the same moment as a categorised one may miss each other, which
-    costs at most a possible repeat.)"""
-    await conn.execute(_LOCK, lock_key(new))
+def place_lock_keys(new: Fingerprint, distance_m: float) -> list[str]:
+    """The locks of the places a report that can merge names (empty for any other report).
+    Two reports that a sure repeat could join share at least one: a place digest, or the
+    coordinate cell of one of them (each report locks every cell its distance box touches,
+    and the other report's point lies in that box)."""
+    if not can_merge(new):
+        return []
+    base = f"intake/{new.street}/{new.item}/"
+    keys = [base + p for p in new.places if p.startswith(MERGING_PLACES)]
+    low_lat, high_lat, low_lon, high_lon = _box(new, distance_m)
+    if low_lat is not None:
+        assert high_lat is not None and low_lon is not None and high_lon is not None
+        size = max(2 * distance_m / _DEGREE_M, 1e-6)  # degrees, the same for every report
+        rows = range(math.floor(low_lat / size), math.floor(high_lat / size) + 1)
+        columns = range(math.floor(low_lon / size), math.floor(high_lon / size) + 1)
+        keys += [f"{base}cell/{row}/{column}" for row in rows for column in columns]
+    return sorted(set(keys))
+
+
+async def lock_place(conn: asyncpg.Connection, new: Fingerprint, distance_m: float) -> None:
+    """Take the locks that serialise `new` with every report it could be the same need as,
+    until the transaction ends (see the module's docstring). (A report no rule names compares
+    with every category but takes its own community lock: two such reports arriving in the
+    same moment as a categorised one may miss each other, which costs at most a possible
+    repeat.)"""
+    places = place_lock_keys(new, distance_m)
+    if not places:
+        await conn.execute(_LOCK, lock_key(new))
+        return
+    await conn.execute(_LOCK_SHARED, lock_key(new))
+    await conn.execute(_LOCK_ALL, places)
 
 
 async def open_candidates(

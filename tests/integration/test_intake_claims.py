@@ -141,3 +141,90 @@ async def test_a_claim_forgets_its_streets_old_claims_in_the_same_statement(
             await intake.claim(conn, new, forget_before=since)
     stored = await pool.fetch("SELECT stream_id, submitted_at FROM intake_claims")
     assert [(r["stream_id"], r["submitted_at"]) for r in stored] == [(new.stream_id, NOW)]
+
+
+# --- the repeat rules' intake (activities/intake.py): which intakes wait for which ---------
+
+
+def intake_activities(pool: asyncpg.Pool):
+    from pathlib import Path
+
+    from activities.intake import IntakeActivities
+    from activities.policy import PolicyActivities
+
+    policy_file = Path(__file__).resolve().parents[2] / "deploy" / "policy.yaml"
+    return IntakeActivities(PolicyActivities(policy_file), DuplicateActivities(pool))
+
+
+def at_building(building: str | None, title: str = "路灯不亮了") -> Submission:
+    report = lamp_report()
+    update = {"title": title, "location": report.location.model_copy(update={"building": building})}
+    return report.model_copy(update=update)
+
+
+async def test_reports_at_one_building_arriving_at_once_merge_into_the_first(
+    store: EventStore, pool: asyncpg.Pool
+):
+    from workflows.messages import IntakeRequest
+
+    activities, building = intake_activities(pool), f"{uuid.uuid4().hex[:6]}栋"
+    reports = [at_building(building, t) for t in ("路灯不亮了", "路灯坏了", "路灯不亮，很黑")]
+    reports += [at_building(building, "门口路灯坏了好几天")] * 2
+    ids = [samples.new_stream_id() for _ in reports]
+    held = [await pool.acquire() for _ in ids]  # warm connections: the intakes really overlap
+    for conn in held:
+        await pool.release(conn)
+    answers = await asyncio.gather(
+        *(
+            activities.prepare_intake(IntakeRequest(stream_id=i, submission=r, now=NOW))
+            for i, r in zip(ids, reports, strict=True)
+        )
+    )
+    verdicts = [a.verdict for a in answers]
+    assert all(v is not None for v in verdicts)
+    primaries = [i for i, v in zip(ids, verdicts, strict=True) if v and v.kind != "merge"]
+    # Under the building's lock one after another: the first claims, every later one joins it.
+    assert len(primaries) == 1, verdicts
+    assert all(v.of_stream_id == primaries[0] for v in verdicts if v and v.kind == "merge")
+    claims = await pool.fetch("SELECT stream_id FROM intake_claims")
+    assert [r["stream_id"] for r in claims] == primaries
+
+
+async def lock_waiters(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database()"
+    )
+
+
+async def test_only_reports_that_could_be_one_need_wait_for_each_other(
+    store: EventStore, pool: asyncpg.Pool
+):
+    """A report held at one building does not hold up another building's report; a report
+    that names no place (it could repeat either) waits until the first one's claim is in."""
+    from domain.repeats import fingerprint
+    from store import intake
+    from workflows.messages import IntakeRequest
+
+    activities = intake_activities(pool)
+    held = at_building(f"{uuid.uuid4().hex[:6]}栋")
+    first = fingerprint(samples.new_stream_id(), held, POLICY, NOW)
+    distance = POLICY.collection.repeats.distance_m
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.lock_place(conn, first, distance)  # an intake in flight, not committed
+
+        def request(report: Submission) -> IntakeRequest:
+            return IntakeRequest(stream_id=samples.new_stream_id(), submission=report, now=NOW)
+
+        other = await asyncio.wait_for(
+            activities.prepare_intake(request(at_building(f"{uuid.uuid4().hex[:6]}栋"))), 10
+        )
+        assert other.verdict is not None and other.verdict.kind == "none"
+        placeless = asyncio.create_task(activities.prepare_intake(request(at_building(None))))
+        for _ in range(100):
+            if await lock_waiters(pool):
+                break
+            await asyncio.sleep(0.05)
+        assert await lock_waiters(pool) == 1 and not placeless.done()
+    answer = await asyncio.wait_for(placeless, 10)  # the lock is gone with the transaction
+    assert answer.verdict is not None

@@ -3,9 +3,12 @@ dispatcher instead of merging."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.commands import (
     LinkReport,
@@ -17,7 +20,7 @@ from domain.commands import (
 )
 from domain.errors import InvalidCommand, NotPermitted
 from domain.model import Location, Outcome, Requester, Stage
-from domain.repeats import best_verdict, fingerprint, judge, split_id
+from domain.repeats import best_verdict, can_merge, fingerprint, judge, split_id
 from tests.unit.domain_kit import (
     DISPATCHER,
     MONDAY_10AM,
@@ -281,3 +284,53 @@ def test_words_before_a_street_name_do_not_change_the_house_number():
     first = printed("a", "路灯坏了", at(address="汉正街857号"))
     again = printed("b", "我家在汉正街857号门口路灯坏了，很黑")
     assert judge(again, first, POLICY).kind == "merge"
+
+
+# --- the intake's locks (store/intake.py): reports a sure repeat could join share one -------
+
+
+def test_only_a_sure_item_at_a_named_place_can_merge_so_only_it_locks_places():
+    from store.intake import place_lock_keys
+
+    distance = POLICY.collection.repeats.distance_m
+    building = printed("a", "路灯不亮了", at(building="6栋"))
+    assert can_merge(building) and place_lock_keys(building, distance)
+    for cannot in (
+        printed("b", "路灯不亮了"),  # a grid only
+        printed("c", "高龄津贴怎么申请", at(building="6栋")),  # a question
+        printed("d", "这个事情麻烦处理一下", at(building="6栋")),  # no item named surely
+    ):
+        assert not can_merge(cannot) and place_lock_keys(cannot, distance) == []
+
+
+def test_two_reports_that_merge_by_building_share_a_lock_and_other_buildings_do_not():
+    from store.intake import place_lock_keys
+
+    distance = POLICY.collection.repeats.distance_m
+    first = printed("a", "6栋门口路灯不亮了")
+    again = printed("b", "路灯坏了好几天", at(building="6栋"), minutes=5)
+    other = printed("c", "路灯坏了好几天", at(building="7栋"), minutes=5)
+    assert judge(again, first, POLICY).kind == "merge"
+    assert set(place_lock_keys(first, distance)) & set(place_lock_keys(again, distance))
+    assert not set(place_lock_keys(first, distance)) & set(place_lock_keys(other, distance))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lat=st.floats(min_value=22.0, max_value=40.0),
+    lon=st.floats(min_value=100.0, max_value=120.0),
+    bearing=st.floats(min_value=0, max_value=2 * math.pi),
+    fraction=st.floats(min_value=0, max_value=0.99),
+)
+def test_reports_within_the_distance_share_a_coordinate_lock(lat, lon, bearing, fraction):
+    """Wherever the cell boundaries fall: two points the rules call one place lock one cell."""
+    from store.intake import place_lock_keys
+
+    distance = POLICY.collection.repeats.distance_m
+    metres = distance * fraction
+    lat2 = lat + metres * math.cos(bearing) / 111_000
+    lon2 = lon + metres * math.sin(bearing) / (111_000 * math.cos(math.radians(lat)))
+    first = printed("a", "井盖没了，很危险", details={"lat": f"{lat:.7f}", "long": f"{lon:.7f}"})
+    second = printed("b", "井盖丢了", details={"lat": f"{lat2:.7f}", "long": f"{lon2:.7f}"})
+    assert first.latitude is not None and second.latitude is not None
+    assert set(place_lock_keys(first, distance)) & set(place_lock_keys(second, distance))
