@@ -234,6 +234,9 @@ def print_summary(r: dict) -> None:
                 "≥0.9x",
                 i["vs_legacy_processed"] >= 0.9,
             )
+        for proc, ms in i.get("cpu_ms_per_need", {}).items():
+            before = i["legacy_cpu_ms_per_need"].get(proc)
+            _line(f"  CPU ms per need: {proc}, vs the substring rules", f"{ms}", f"{before}")
     if "lifecycle" in r:
         c = r["lifecycle"]
         _line(

@@ -87,30 +87,57 @@ def legacy_intake_policy(root: Path) -> Path:
 
 
 async def _intake_round(
-    client: Client, pool: asyncpg.Pool, queue: str, label: str, n: int, concurrency: int
+    client: Client,
+    pool: asyncpg.Pool,
+    queue: str,
+    label: str,
+    n: int,
+    concurrency: int,
+    pids: dict[str, int | None],
+    cpu_total: dict[str, float],
 ) -> tuple[float, float]:
     tag = uuid.uuid4().hex[:6]
     subs = [lamp_need(f"{label}-{tag}", i) for i in range(n)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds(pids)
     with progress(f"intake ({label}): submit_need", n) as advance:
         ids = await bounded(subs, concurrency, lambda s: submit(client, s, queue), advance)
     accepted = time.perf_counter() - start
     await _wait_all_at(pool, list(ids), "assignment")
+    _add_cpu(cpu_total, cpu, _cpu_seconds(pids))
     return accepted, time.perf_counter() - start
 
 
 async def bench_intake(
-    client: Client, pool: asyncpg.Pool, n: int, concurrency: int, bare_client: Client
+    client: Client,
+    pool: asyncpg.Pool,
+    n: int,
+    concurrency: int,
+    bare_client: Client,
+    pids: dict[str, int | None] | None = None,
 ) -> dict:
+    """Intake through the product worker against a product worker whose policy reads intake
+    as before (LEGACY_QUEUE), in alternating half rounds. With `pids` (product_worker,
+    legacy_worker, temporal, postgres), also the CPU each process spent per need in each
+    reading of intake: where the difference between the two goes."""
     tag = uuid.uuid4().hex[:6]
+    pids = {**(pids or {}), "bench_client": os.getpid()}
+    watched = {k: v for k, v in pids.items() if k != "legacy_worker"}
+    legacy_watched = {k: v for k, v in pids.items() if k != "product_worker"}
+    cpu: dict[str, float] = {}
+    legacy_cpu: dict[str, float] = {}
     # Alternating half rounds, so neither reading of intake gets the fresher machine.
     accepted = processed = legacy_accepted = legacy_processed = 0.0
     for _ in range(2):
-        a, p = await _intake_round(client, pool, NEED_QUEUE, "in", n // 2, concurrency)
-        la, lp = await _intake_round(client, pool, LEGACY_QUEUE, "legacy", n // 2, concurrency)
+        a, p = await _intake_round(
+            client, pool, NEED_QUEUE, "in", n // 2, concurrency, watched, cpu
+        )
+        la, lp = await _intake_round(
+            client, pool, LEGACY_QUEUE, "legacy", n // 2, concurrency, legacy_watched, legacy_cpu
+        )
         accepted, processed = accepted + a, processed + p
         legacy_accepted, legacy_processed = legacy_accepted + la, legacy_processed + lp
     n = n // 2 * 2
+    legacy_cpu["product_worker"] = legacy_cpu.pop("legacy_worker", 0.0)
 
     bare_ids = [f"bare-in-{tag}-{i}" for i in range(n)]
     start = time.perf_counter()
@@ -133,6 +160,8 @@ async def bench_intake(
         "legacy_needs_classified_and_assigned_per_s": round(n / legacy_processed, 1),
         "vs_legacy_accepted": round(legacy_accepted / accepted, 3),
         "vs_legacy_processed": round(legacy_processed / processed, 3),
+        "cpu_ms_per_need": {k: round(v * 1000 / n, 2) for k, v in cpu.items()},
+        "legacy_cpu_ms_per_need": {k: round(v * 1000 / n, 2) for k, v in legacy_cpu.items()},
     }
 
 
@@ -472,8 +501,11 @@ async def run_flow(
             client = await stack.start(worker=True)
             bare = stack.start_worker(module="bench.bare", task_queue=BARE_QUEUE)
             plain = stack.start_worker(module="bench.plain_worker", task_queue=PLAIN_QUEUE)
+            legacy = None
             if "intake" in only:
-                stack.start_worker(task_queue=LEGACY_QUEUE, policy=legacy_intake_policy(root))
+                legacy = stack.start_worker(
+                    task_queue=LEGACY_QUEUE, policy=legacy_intake_policy(root)
+                )
             plain_client = await stack.temporal.connect(encrypted=False)
             pids = {
                 "product_worker": stack.workers[0].pid(),
@@ -487,6 +519,9 @@ async def run_flow(
                 # warm up both workers (imports, sandbox, first connections)
                 warm = [lamp_need("warm", i) for i in range(5)]
                 await bounded(warm, 5, lambda s: submit(client, s, NEED_QUEUE))
+                if legacy is not None:
+                    warm = [lamp_need("warm-legacy", i) for i in range(5)]
+                    await bounded(warm, 5, lambda s: submit(client, s, LEGACY_QUEUE))
                 await bounded(range(5), 5, lambda i: _bare_start(plain_client, f"bare-warm-{i}", 0))
                 await bounded(
                     [lamp_need("warm-plain", i) for i in range(5)],
@@ -496,8 +531,19 @@ async def run_flow(
                 await asyncio.sleep(3)
                 if "intake" in only:
                     console.print("[bold]1. intake[/bold]")
+                    intake_pids = {
+                        "product_worker": pids["product_worker"],
+                        "legacy_worker": legacy.pid() if legacy else None,
+                        "temporal": pids["temporal"],
+                        "postgres": pids["postgres"],
+                    }
                     results["intake"] = await bench_intake(
-                        client, pool, sizes["intake"], sizes["concurrency"], plain_client
+                        client,
+                        pool,
+                        sizes["intake"],
+                        sizes["concurrency"],
+                        plain_client,
+                        pids=intake_pids,
                     )
                 if "lifecycle" in only:
                     console.print("[bold]2. full lifecycle[/bold]")

@@ -9,7 +9,10 @@ locks decides which need is the primary, whatever their clocks say:
 - a report that can merge (`domain.repeats.can_merge`: a sure item at a named place) holds
   the lock of each place it names (per item: building, courtyard, address digests, and the
   coordinate cells within the policy's distance) and the community's lock *shared*; two such
-  reports at different places do not wait for each other;
+  reports at different places do not wait for each other. Buildings decide first
+  (`domain.repeats.compare_places`), so a report that names a building holds its building
+  exclusively and its other places shared: two reports at different buildings of one
+  address do not wait for each other, and a report naming the address alone waits for both;
 - any other report (no place named, a question, no sure item) holds the community's lock
   (street, community, category) exclusively, as every report did before: it waits for the
   reports of its kind in flight in that community, and they for it.
@@ -34,10 +37,12 @@ _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
 # Several locks in one round trip, always in the order of their hashes (two intakes that
 # share places take them in the same order, so they never deadlock); the subquery's ORDER BY
-# and DISTINCT keep PostgreSQL from flattening it, so the calls happen in that order.
+# and GROUP BY keep PostgreSQL from flattening it, so the calls happen in that order. A key
+# is taken exclusively when any of its uses is (`place_lock_keys`).
 _LOCK_ALL = """
-SELECT count(pg_advisory_xact_lock(h)) FROM (
-  SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys
+SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(h) ELSE pg_advisory_xact_lock_shared(h) END)
+FROM (SELECT hashtextextended(k, 0) AS h, bool_or(x) AS x
+      FROM unnest($1::text[], $2::boolean[]) AS keys (k, x) GROUP BY 1 ORDER BY 1) AS locks
 """
 RECENT = 40
 _DEGREE_M = 111_000  # metres per degree of latitude (and of longitude at the equator)
@@ -87,22 +92,30 @@ def lock_key(new: Fingerprint) -> str:
     return "/".join(["intake", new.street, new.community or "", category])
 
 
-def place_lock_keys(new: Fingerprint, distance_m: float) -> list[str]:
-    """The locks of the places a report that can merge names (empty for any other report).
-    Two reports that a sure repeat could join share at least one: a place digest, or the
-    coordinate cell of one of them (each report locks every cell its distance box touches,
-    and the other report's point lies in that box)."""
+def place_lock_keys(new: Fingerprint, distance_m: float) -> list[tuple[str, bool]]:
+    """The locks of the places a report that can merge names, each with whether it is taken
+    exclusively (empty for any other report). Two reports that a sure repeat could join share
+    one that at least one of them takes exclusively: their building (both exclusive), or, when
+    one of them names no building (it holds all its places exclusively), an address, a
+    courtyard, or the coordinate cell of one of them (each report locks every cell its
+    distance box touches, and the other report's point lies in that box)."""
     if not can_merge(new):
         return []
     base = f"intake/{new.street}/{new.item}/"
-    keys = [base + p for p in new.places if p.startswith(MERGING_PLACES)]
+    has_building = any(p.startswith("b:") for p in new.places)
+    keys = [
+        (base + p, p.startswith("b:") or not has_building)
+        for p in new.places
+        if p.startswith(MERGING_PLACES)
+    ]
     low_lat, high_lat, low_lon, high_lon = _box(new, distance_m)
     if low_lat is not None:
         assert high_lat is not None and low_lon is not None and high_lon is not None
         size = max(2 * distance_m / _DEGREE_M, 1e-6)  # degrees, the same for every report
         rows = range(math.floor(low_lat / size), math.floor(high_lat / size) + 1)
         columns = range(math.floor(low_lon / size), math.floor(high_lon / size) + 1)
-        keys += [f"{base}cell/{row}/{column}" for row in rows for column in columns]
+        cells = (f"{base}cell/{row}/{column}" for row in rows for column in columns)
+        keys += [(cell, not has_building) for cell in cells]
     return sorted(set(keys))
 
 
@@ -117,7 +130,7 @@ async def lock_place(conn: asyncpg.Connection, new: Fingerprint, distance_m: flo
         await conn.execute(_LOCK, lock_key(new))
         return
     await conn.execute(_LOCK_SHARED, lock_key(new))
-    await conn.execute(_LOCK_ALL, places)
+    await conn.execute(_LOCK_ALL, [k for k, _ in places], [x for _, x in places])
 
 
 async def open_candidates(

@@ -156,10 +156,12 @@ def intake_activities(pool: asyncpg.Pool):
     return IntakeActivities(PolicyActivities(policy_file), DuplicateActivities(pool))
 
 
-def at_building(building: str | None, title: str = "路灯不亮了") -> Submission:
+def at_building(
+    building: str | None, title: str = "路灯不亮了", address: str | None = None
+) -> Submission:
     report = lamp_report()
-    update = {"title": title, "location": report.location.model_copy(update={"building": building})}
-    return report.model_copy(update=update)
+    place = report.location.model_copy(update={"building": building, "address": address})
+    return report.model_copy(update={"title": title, "location": place})
 
 
 async def test_reports_at_one_building_arriving_at_once_merge_into_the_first(
@@ -200,14 +202,16 @@ async def lock_waiters(pool: asyncpg.Pool) -> int:
 async def test_only_reports_that_could_be_one_need_wait_for_each_other(
     store: EventStore, pool: asyncpg.Pool
 ):
-    """A report held at one building does not hold up another building's report; a report
-    that names no place (it could repeat either) waits until the first one's claim is in."""
+    """A report held at one building does not hold up another building's report at the same
+    address; a report that names no place (it could repeat either) waits until the first
+    one's claim is in."""
     from domain.repeats import fingerprint
     from store import intake
     from workflows.messages import IntakeRequest
 
     activities = intake_activities(pool)
-    held = at_building(f"{uuid.uuid4().hex[:6]}栋")
+    address = f"洞庭街{uuid.uuid4().int % 10_000}号"
+    held = at_building(f"{uuid.uuid4().hex[:6]}栋", address=address)
     first = fingerprint(samples.new_stream_id(), held, POLICY, NOW)
     distance = POLICY.collection.repeats.distance_m
     async with pool.acquire() as conn, conn.transaction():
@@ -217,7 +221,10 @@ async def test_only_reports_that_could_be_one_need_wait_for_each_other(
             return IntakeRequest(stream_id=samples.new_stream_id(), submission=report, now=NOW)
 
         other = await asyncio.wait_for(
-            activities.prepare_intake(request(at_building(f"{uuid.uuid4().hex[:6]}栋"))), 10
+            activities.prepare_intake(
+                request(at_building(f"{uuid.uuid4().hex[:6]}栋", address=address))
+            ),
+            10,
         )
         assert other.verdict is not None and other.verdict.kind == "none"
         placeless = asyncio.create_task(activities.prepare_intake(request(at_building(None))))

@@ -303,16 +303,33 @@ def test_only_a_sure_item_at_a_named_place_can_merge_so_only_it_locks_places():
         assert not can_merge(cannot) and place_lock_keys(cannot, distance) == []
 
 
-def test_two_reports_that_merge_by_building_share_a_lock_and_other_buildings_do_not():
+def wait_for_each_other(one, other) -> bool:
+    """Whether two intakes' place locks conflict: a key both take, one of them exclusively."""
     from store.intake import place_lock_keys
 
     distance = POLICY.collection.repeats.distance_m
+    mine, theirs = dict(place_lock_keys(one, distance)), dict(place_lock_keys(other, distance))
+    return any(mine[k] or theirs[k] for k in mine.keys() & theirs.keys())
+
+
+def test_two_reports_that_merge_by_building_share_a_lock_and_other_buildings_do_not():
     first = printed("a", "6栋门口路灯不亮了")
     again = printed("b", "路灯坏了好几天", at(building="6栋"), minutes=5)
     other = printed("c", "路灯坏了好几天", at(building="7栋"), minutes=5)
     assert judge(again, first, POLICY).kind == "merge"
-    assert set(place_lock_keys(first, distance)) & set(place_lock_keys(again, distance))
-    assert not set(place_lock_keys(first, distance)) & set(place_lock_keys(other, distance))
+    assert wait_for_each_other(first, again)
+    assert not wait_for_each_other(first, other)
+
+
+def test_buildings_at_one_address_do_not_wait_but_the_address_alone_waits_for_both():
+    six = printed("a", "路灯不亮了", at(building="6栋", address="洞庭街7号"))
+    seven = printed("b", "路灯不亮了", at(building="7栋", address="洞庭街7号"), minutes=1)
+    address = printed("c", "路灯坏了很黑", at(address="洞庭街7号"), minutes=2)
+    assert judge(seven, six, POLICY).kind == "none"  # buildings decide first
+    assert not wait_for_each_other(six, seven)
+    for building in (six, seven):
+        assert judge(address, building, POLICY).kind == "merge"
+        assert wait_for_each_other(address, building)
 
 
 @settings(max_examples=300, deadline=None)
@@ -324,13 +341,15 @@ def test_two_reports_that_merge_by_building_share_a_lock_and_other_buildings_do_
 )
 def test_reports_within_the_distance_share_a_coordinate_lock(lat, lon, bearing, fraction):
     """Wherever the cell boundaries fall: two points the rules call one place lock one cell."""
-    from store.intake import place_lock_keys
 
     distance = POLICY.collection.repeats.distance_m
     metres = distance * fraction
     lat2 = lat + metres * math.cos(bearing) / 111_000
     lon2 = lon + metres * math.sin(bearing) / (111_000 * math.cos(math.radians(lat)))
     first = printed("a", "井盖没了，很危险", details={"lat": f"{lat:.7f}", "long": f"{lon:.7f}"})
-    second = printed("b", "井盖丢了", details={"lat": f"{lat2:.7f}", "long": f"{lon2:.7f}"})
+    second_details = {"lat": f"{lat2:.7f}", "long": f"{lon2:.7f}"}
+    second = printed("b", "井盖丢了", details=second_details)
     assert first.latitude is not None and second.latitude is not None
-    assert set(place_lock_keys(first, distance)) & set(place_lock_keys(second, distance))
+    assert wait_for_each_other(first, second)
+    with_building = printed("c", "井盖丢了", at(building="6栋"), details=second_details)
+    assert wait_for_each_other(first, with_building)  # coordinates decide: one has no building
