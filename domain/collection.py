@@ -28,7 +28,7 @@ from domain.policy import Policy
 from domain.repeats import repeat_events
 from domain.sla import resumed
 from domain.state import NeedState, evolve
-from domain.text import places_in
+from domain.text import landmarks_in, places_in
 
 Events = list[ev.DomainEvent]
 
@@ -103,7 +103,9 @@ def needs_a_place(state: NeedState, policy: Policy) -> bool:
         return False
     loc = state.location
     placed = loc is not None and (loc.community or loc.grid or loc.building)
-    return not (placed or state.address_given or places_in(state.text) or state.has_coordinates)
+    landmark = policy.collection.landmarks_are_places and landmarks_in(state.text)
+    named = places_in(state.text) or landmark
+    return not (placed or state.address_given or named or state.has_coordinates)
 
 
 def collection_step(state: NeedState, ctx: DecisionContext) -> Events:

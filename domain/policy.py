@@ -114,6 +114,12 @@ class CollectionPolicy(Frozen):
     location_request_limit: Duration | None = Field(
         default=None, description="set: a place-bound report with no place is asked for one"
     )
+    landmarks_are_places: bool = Field(
+        default=False,
+        description="a landmark named in the text (多福路小学后面, 汉正街和多福路路口) is a place "
+        "a unit can go to, so its report is not asked where (policies written before this "
+        "field: only buildings, courtyards and house numbers are)",
+    )
 
 
 class RoutingPolicy(Frozen):
@@ -123,6 +129,12 @@ class RoutingPolicy(Frozen):
         default=False,
         description="at the return limit a supervisor rules which unit is "
         "responsible (binding) instead of the first receiver taking the need at once",
+    )
+    grid_need_without_grid: Literal["first_receiver", "community"] = Field(
+        default="first_receiver",
+        description="where a grid-tier need goes whose report names its community but no "
+        "grid: the community, which knows its grids, or (policies written before this "
+        "field: running needs keep their routing) the first receiver",
     )
 
 

@@ -46,7 +46,11 @@ def _candidates(state: NeedState, policy: Policy) -> list[tuple[str | None, str]
     if place is None:
         return []
     if state.tier == Tier.GRID:
-        return [(place.grid, "routing.tier.grid")]
+        grid = [(place.grid, "routing.tier.grid")]
+        unnamed = place.grid is None or policy.unit(place.grid) is None
+        if unnamed and policy.routing.grid_need_without_grid == "community":
+            return [*grid, (place.community, "routing.tier.grid.community")]
+        return grid
     if state.tier == Tier.COMMUNITY:
         return [(place.community, "routing.tier.community")]
     rule = policy.rule(state.classification_rule)

@@ -191,6 +191,35 @@ def places_in(text: str) -> set[str]:
     return found
 
 
+_LANDMARK = re.compile(
+    r"([\u4e00-\u9fff]{2,10}?(?:小学|中学|幼儿园|学校|医院|卫生院|菜场|菜市场|市场|公园|广场"
+    r"|超市|银行|地铁站|公交站|车站|码头|大厦|商场|小区|花园|社区|桥|隧道|地下通道))"
+    r"\s*(?:的)?\s*(?:门口|后面|后门|旁边|对面|附近|前面|边上|[东西南北]门|[东西南北]侧)"
+)
+_CROSSING = re.compile(
+    r"([\u4e00-\u9fff]{2,8}?(?:大街|街|路|道))\s*(?:和|与|跟|、)?\s*"
+    r"([\u4e00-\u9fff]{2,8}?(?:大街|街|路|道))\s*(?:的)?\s*(?:路口|交叉口|十字路口|交汇处)"
+)
+_NOT_A_NAME = ("这", "那", "我", "你", "他", "她", "咱", "附近", "旁边", "楼下", "家门")
+
+
+def landmarks_in(text: str) -> list[str]:
+    """Named landmarks with a side (多福路小学后面, 清河小区东门) and crossings of two named
+    streets (汉正街和多福路路口) in `text`: places a unit can find, though too coarse to
+    tell two reports apart (they are never compared as places, only asked about)."""
+    plain = normalise(text)
+    found = []
+    for match in _LANDMARK.finditer(plain):
+        name = _BEFORE_STREET.sub("", match[1])
+        if len(name) >= 4 and not name.startswith(_NOT_A_NAME):
+            found.append(name)
+    for match in _CROSSING.finditer(plain):
+        first = _BEFORE_STREET.sub("", match[1])
+        if len(first) >= 2 and not first.startswith(_NOT_A_NAME):
+            found.append(f"{first}/{match[2]}")
+    return found
+
+
 def is_placeholder(value: str | None) -> bool:
     """An empty field, or one filled with 'none' / '无' / '不详' for want of a value."""
     return value is None or not has_visible_text(value) or normalise(value).strip() in _PLACEHOLDERS

@@ -209,3 +209,41 @@ def test_text_a_database_cannot_store_is_refused_at_the_door():
         assert [e["loc"] for e in refused.value.errors()] == [("title",)]
     with pytest.raises(ValidationError, match="details"):
         submission("路灯坏了", details={"note": "a\x00b"})
+
+
+@pytest.mark.parametrize(
+    ("description", "asked"),
+    [
+        ("晚上黑漆漆的，好几天了", True),
+        ("就在多福路小学后面那条巷子里", False),  # a landmark with a side: somewhere to go
+        ("汉正街和多福路路口那盏", False),  # a crossing of two named streets
+        ("就在我们小区门口", True),  # which one? no name
+    ],
+)
+def test_a_street_only_lamp_is_asked_where_unless_its_text_names_somewhere(description, asked):
+    from domain.collection import needs_a_place
+    from domain.model import Location
+
+    street_only = Location(street="street-hanzheng")
+    story = Story()
+    story.submit(submission("路灯坏了", description=description, location=street_only))
+    assert needs_a_place(story.state.model_copy(update={"known_fields": set()}), POLICY) is asked
+    requested = [e for e in story.history if e.type == "InformationRequested"]
+    assert bool(requested) is asked and all(e.missing_fields == ["location"] for e in requested)
+
+
+def test_a_policy_from_before_landmarks_asks_about_a_landmark_too():
+    """Running needs hold their policy: one written before `landmarks_are_places` asks."""
+    from domain.collection import needs_a_place
+    from domain.model import Location
+
+    older = POLICY.model_copy(
+        update={"collection": POLICY.collection.model_copy(update={"landmarks_are_places": False})}
+    )
+    story = Story(older)
+    report = submission(
+        "路灯坏了", description="多福路小学后面", location=Location(street="street-hanzheng")
+    )
+    story.submit(report)
+    assert any(e.type == "InformationRequested" for e in story.history)
+    assert needs_a_place(story.state.model_copy(update={"known_fields": set()}), older)

@@ -65,9 +65,9 @@ UNKNOWN_PLACE = Location(street="street-elsewhere", community="community-unknown
             "楼下路灯不亮",
             RequesterKind.RESIDENT,
             NO_GRID,
-            "street-hanzheng",
-            UnitKind.STREET,
-            "routing.first_receiver",
+            "community-dongting",
+            UnitKind.COMMUNITY,
+            "routing.tier.grid.community",
         ),
     ],
     ids=[
@@ -76,7 +76,7 @@ UNKNOWN_PLACE = Location(street="street-elsewhere", community="community-unknown
         "street-tier-rule-unit",
         "service-team",
         "unknown-community-first-receiver",
-        "no-grid-first-receiver",
+        "no-grid-its-community",
     ],
 )
 def test_each_tier_routes_to_its_unit_and_nothing_matching_goes_to_the_street_office(
@@ -89,6 +89,16 @@ def test_each_tier_routes_to_its_unit_and_nothing_matching_goes_to_the_street_of
     assert assigned.type == "DemandAssigned"
     assert (assigned.unit_id, assigned.unit_kind, assigned.rule_id) == (unit, kind_of_unit, rule)
     assert assigned.policy_version == POLICY.version
+
+
+def test_a_policy_from_before_the_community_fallback_sends_a_grid_need_without_grid_on():
+    """Running needs hold their policy for life: one written before
+    `routing.grid_need_without_grid` keeps sending such a need to the first receiver."""
+    routing = POLICY.routing.model_copy(update={"grid_need_without_grid": "first_receiver"})
+    story = Story(POLICY.model_copy(update={"routing": routing}))
+    assigned = story.submit(submission("楼下路灯不亮", location=NO_GRID))[-1]
+    assert assigned.type == "DemandAssigned"
+    assert (assigned.unit_id, assigned.rule_id) == ("street-hanzheng", "routing.first_receiver")
 
 
 def test_a_street_tier_need_without_a_rule_unit_goes_to_its_categorys_unit():
