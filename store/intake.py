@@ -34,15 +34,18 @@ from domain.model import Category
 from domain.repeats import MERGING_PLACES, Fingerprint, can_merge, place_digests
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
-# Several locks in one round trip, always in the order of their hashes (two intakes that
-# share places take them in the same order, so they never deadlock); the subquery's ORDER BY
-# and GROUP BY keep PostgreSQL from flattening it, so the calls happen in that order. A key
-# is taken exclusively when any of its uses is (`place_lock_keys`).
-_LOCK_ALL = """
+# All of a report's locks in one round trip: the community's (shared) first, then its places
+# in the order of their hashes (two intakes take shared locks in the same order, so they never
+# deadlock); the subquery's ORDER BY and GROUP BY keep PostgreSQL from flattening it, so the
+# calls happen in that order. A place is taken exclusively when any of its uses is
+# (`place_lock_keys`).
+_LOCK_PLACES = """
 SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(h) ELSE pg_advisory_xact_lock_shared(h) END)
-FROM (SELECT hashtextextended(k, 0) AS h, bool_or(x) AS x
-      FROM unnest($1::text[], $2::boolean[]) AS keys (k, x) GROUP BY 1 ORDER BY 1) AS locks
+FROM (SELECT 0 AS o, hashtextextended($1, 0) AS h, false AS x
+      UNION ALL
+      (SELECT 1, hashtextextended(k, 0), bool_or(x)
+       FROM unnest($2::text[], $3::boolean[]) AS keys (k, x) GROUP BY 2 ORDER BY 2)
+      ORDER BY o, h) AS locks
 """
 RECENT = 40
 _DEGREE_M = 111_000  # metres per degree of latitude (and of longitude at the equator)
@@ -57,24 +60,35 @@ WHERE ($1::text IS NULL OR c.category IS NULL OR c.category = $1)
   AND ($6::text IS NULL OR c.item IS NULL OR c.item = $6)
   AND (s.stream_id IS NULL OR s.stage <> 'closed')"""
 # Every open report that can be at the new report's place (the ones that can merge, found
-# through the GIN index on places): one of its buildings ($7); one of its addresses ($8) when
-# one of the two names no building (buildings decide first: domain.repeats.compare_places);
-# near its coordinates. And the most recent others, which can at most be possible repeats.
-_CANDIDATES = f"""
+# through the GIN index on places): one of its buildings ($7); one of its courtyards or
+# addresses ($8) when one of the two names no building (buildings decide first:
+# domain.repeats.compare_places); near its coordinates. And the most recent others, which can
+# at most be possible repeats: for a report naming a building in its community, only those
+# naming no building or no community (two buildings of one community that differ are two
+# places; revision 0017's partial index holds just those claims).
+_AT_PLACE = f"""
 (SELECT {_COLUMNS} {_OPEN_ALIKE}
    AND (c.places && $7::text[]
-        OR (c.places && $8::text[] AND (cardinality($7::text[]) = 0 OR NOT EXISTS (
-            SELECT FROM unnest(c.places) AS p WHERE p LIKE 'b:%')))
+        OR (c.places && $8::text[] AND (cardinality($7::text[]) = 0 OR NOT c.names_building))
         OR (c.latitude BETWEEN $9 AND $10 AND c.longitude BETWEEN $11 AND $12)))
-UNION
+UNION"""
+_CANDIDATES = f"""{_AT_PLACE}
 (SELECT {_COLUMNS} {_OPEN_ALIKE}
+ ORDER BY c.submitted_at DESC
+ LIMIT {RECENT})
+"""
+_CANDIDATES_BESIDE_BUILDING = f"""{_AT_PLACE}
+(SELECT {_COLUMNS} {_OPEN_ALIKE}
+   AND (NOT c.names_building OR c.community IS NULL)
  ORDER BY c.submitted_at DESC
  LIMIT {RECENT})
 """
 _CLAIM = """
 INSERT INTO intake_claims (stream_id, category, street, community, grid, building, submitted_at,
-                           item, at_place, places, latitude, longitude, requester_id, text)
-VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11, $12, $13)
+                           item, at_place, places, latitude, longitude, requester_id, text,
+                           names_building)
+VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11, $12, $13,
+        EXISTS (SELECT FROM unnest($9::text[]) AS p WHERE p LIKE 'b:%'))
 ON CONFLICT (stream_id) DO NOTHING
 """
 _FORGET = "DELETE FROM intake_claims WHERE street = $1 AND submitted_at < $2"
@@ -129,8 +143,9 @@ async def lock_place(conn: asyncpg.Connection, new: Fingerprint, distance_m: flo
     if not places:
         await conn.execute(_LOCK, lock_key(new))
         return
-    await conn.execute(_LOCK_SHARED, lock_key(new))
-    await conn.execute(_LOCK_ALL, [k for k, _ in places], [x for _, x in places])
+    # the community's lock first (shared), then the places: one order for every intake
+    keys, exclusive = [k for k, _ in places], [x for _, x in places]
+    await conn.execute(_LOCK_PLACES, lock_key(new), keys, exclusive)
 
 
 async def open_candidates(
@@ -141,9 +156,10 @@ async def open_candidates(
     category = new.category.value if new.category else None
     box = _box(new, distance_m)
     buildings = [p for p in new.places if p.startswith("b:")]
-    addresses = [p for p in new.places if p.startswith("a:")]
+    addresses = [p for p in new.places if p.startswith(("y:", "a:"))]
+    beside_building = bool(buildings) and new.community is not None
     rows = await conn.fetch(
-        _CANDIDATES,
+        _CANDIDATES_BESIDE_BUILDING if beside_building else _CANDIDATES,
         category,
         new.street,
         new.stream_id,

@@ -235,3 +235,31 @@ async def test_only_reports_that_could_be_one_need_wait_for_each_other(
         assert await lock_waiters(pool) == 1 and not placeless.done()
     answer = await asyncio.wait_for(placeless, 10)  # the lock is gone with the transaction
     assert answer.verdict is not None
+
+
+async def test_a_report_at_a_building_still_finds_a_placeless_one_behind_many_buildings(
+    store: EventStore, pool: asyncpg.Pool
+):
+    """Claims at other buildings of the community can never be the same need as a report that
+    names a building, so they do not crowd the placeless report out of its recent candidates:
+    it is found as a possible repeat behind 45 of them (the most recent 40 alone would not)."""
+    from domain.repeats import fingerprint
+    from store import intake
+    from workflows.messages import IntakeRequest
+
+    activities = intake_activities(pool)
+    placeless = at_building(None, "门口路灯不亮了，晚上很黑")
+    first = fingerprint(samples.new_stream_id(), placeless, POLICY, NOW)
+    async with pool.acquire() as conn:
+        await intake.claim(conn, first)
+        for i in range(45):
+            other = at_building(f"{100 + i}栋", "楼道里的灯坏了")
+            later = NOW + timedelta(seconds=1 + i)
+            await intake.claim(conn, fingerprint(samples.new_stream_id(), other, POLICY, later))
+    report = at_building("6栋", "门口路灯不亮了，很黑")
+    asked = IntakeRequest(
+        stream_id=samples.new_stream_id(), submission=report, now=NOW + timedelta(minutes=5)
+    )
+    answer = await activities.prepare_intake(asked)
+    assert answer.verdict is not None
+    assert (answer.verdict.kind, answer.verdict.of_stream_id) == ("possible", first.stream_id)

@@ -178,3 +178,36 @@ async def test_a_0001_database_upgrades_and_keeps_its_chains(owner_url: str):
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_0017_marks_the_claims_kept_that_name_a_building(owner_url: str):
+    """Claims written before revision 0017 (a digest `b:`, a raw building name from before
+    0007, or neither) say whether they name a building once it ran."""
+    name = f"demandflow_upgrade_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(asyncpg_dsn(owner_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(owner_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        await upgrade_async(url, DEFAULT_APP_ROLE, revision="0016")
+        owner = await connect(url, role=None)
+        try:
+            insert = (
+                "INSERT INTO intake_claims (stream_id, category, street, community, grid,"
+                " building, submitted_at, places) VALUES ($1, 'daily_life', 'street-hanzheng',"
+                " 'community-dongting', NULL, $2, now(), $3)"
+            )
+            await owner.execute(insert, "digest", None, ["b:0123456789abcdef", "a:fedcba"])
+            await owner.execute(insert, "raw", "6栋", [])
+            await owner.execute(insert, "none", None, ["a:fedcba"])
+            await upgrade_async(url, DEFAULT_APP_ROLE)
+            rows = await owner.fetch("SELECT stream_id, names_building FROM intake_claims")
+            assert {r["stream_id"]: r["names_building"] for r in rows} == {
+                "digest": True,
+                "raw": True,
+                "none": False,
+            }
+        finally:
+            await owner.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
