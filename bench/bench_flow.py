@@ -97,7 +97,11 @@ async def _intake_round(
     cpu_total: dict[str, float],
 ) -> tuple[float, float]:
     tag = uuid.uuid4().hex[:6]
-    subs = [lamp_need(f"{label}-{tag}", i) for i in range(n)]
+    # Every report worded apart, as residents' are: no cache answers one need for another.
+    subs = [
+        lamp_need(f"{label}-{tag}", i, title=f"路灯坏了，晚上很黑，{tag}第{i}次反映")
+        for i in range(n)
+    ]
     start, cpu = time.perf_counter(), _cpu_seconds(pids)
     with progress(f"intake ({label}): submit_need", n) as advance:
         ids = await bounded(subs, concurrency, lambda s: submit(client, s, queue), advance)
@@ -125,17 +129,29 @@ async def bench_intake(
     legacy_watched = {k: v for k, v in pids.items() if k != "product_worker"}
     cpu: dict[str, float] = {}
     legacy_cpu: dict[str, float] = {}
-    # Alternating half rounds, so neither reading of intake gets the fresher machine.
+    # Half rounds in the order A B B A, so each reading of intake goes first once: the round
+    # after another is faster than the one before it (measured 2026-12-04: the same code read
+    # 0.76x always going first and 1.29x always going second), and ABBA cancels such drift.
     accepted = processed = legacy_accepted = legacy_processed = 0.0
-    for _ in range(2):
-        a, p = await _intake_round(
-            client, pool, NEED_QUEUE, "in", n // 2, concurrency, watched, cpu
-        )
-        la, lp = await _intake_round(
-            client, pool, LEGACY_QUEUE, "legacy", n // 2, concurrency, legacy_watched, legacy_cpu
-        )
-        accepted, processed = accepted + a, processed + p
-        legacy_accepted, legacy_processed = legacy_accepted + la, legacy_processed + lp
+    for legacy_first in (False, True):
+        for legacy in (legacy_first, not legacy_first):
+            if legacy:
+                la, lp = await _intake_round(
+                    client,
+                    pool,
+                    LEGACY_QUEUE,
+                    "legacy",
+                    n // 2,
+                    concurrency,
+                    legacy_watched,
+                    legacy_cpu,
+                )
+                legacy_accepted, legacy_processed = legacy_accepted + la, legacy_processed + lp
+            else:
+                a, p = await _intake_round(
+                    client, pool, NEED_QUEUE, "in", n // 2, concurrency, watched, cpu
+                )
+                accepted, processed = accepted + a, processed + p
     n = n // 2 * 2
     legacy_cpu["product_worker"] = legacy_cpu.pop("legacy_worker", 0.0)
 
@@ -519,9 +535,11 @@ async def run_flow(
                 # warm up both workers (imports, sandbox, first connections)
                 warm = [lamp_need("warm", i) for i in range(5)]
                 await bounded(warm, 5, lambda s: submit(client, s, NEED_QUEUE))
-                if legacy is not None:
-                    warm = [lamp_need("warm-legacy", i) for i in range(5)]
-                    await bounded(warm, 5, lambda s: submit(client, s, LEGACY_QUEUE))
+                if legacy is not None:  # both readings of intake warmed alike
+                    for queue in (NEED_QUEUE, LEGACY_QUEUE):
+                        warm = [lamp_need(f"warm-{queue}", i) for i in range(100)]
+                        ids = await bounded(warm, 32, lambda s, q=queue: submit(client, s, q))
+                        await _wait_all_at(pool, list(ids), "assignment")
                 await bounded(range(5), 5, lambda i: _bare_start(plain_client, f"bare-warm-{i}", 0))
                 await bounded(
                     [lamp_need("warm-plain", i) for i in range(5)],

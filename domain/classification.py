@@ -71,10 +71,42 @@ def classify(
     """The item the report is about, or None. `text` is the whole report; `title`, when
     given, is its first part (the word matcher weighs words there more)."""
     if policy.classification.matcher == "words":
-        return classify_words(
-            title, text[len(title) :] if title else text, kind, channel, hint, policy
-        )
+        body = text[len(title) :] if title else text
+        if not policy.version:
+            return classify_words(title, body, kind, channel, hint, policy)
+        return _remembered(policy)(title, body, kind, channel, hint)
     return _classify_substring(text, kind, channel, hint, policy)
+
+
+REMEMBERED = 512
+"""Reports whose classification each worker keeps, per policy version: one need's intake
+asks for it four times (its fingerprint, the place and field checks, the classification),
+and segmenting and scoring are the largest part of intake's own CPU (docs/benchmarks.md)."""
+
+
+def _remembered(
+    policy: Policy,
+) -> Callable[
+    [str, str, RequesterKind | None, Channel | None, Category | None], Classification | None
+]:
+    """`classify_words` on `policy`, remembering the last REMEMBERED answers (a pure
+    function of its arguments and the policy's version; lru_cache is thread-safe, and the
+    workflows run in a thread pool)."""
+
+    def build() -> Callable[..., Classification | None]:
+        @lru_cache(maxsize=REMEMBERED)
+        def remembered(
+            title: str,
+            body: str,
+            kind: RequesterKind | None,
+            channel: Channel | None,
+            hint: Category | None,
+        ) -> Classification | None:
+            return classify_words(title, body, kind, channel, hint, policy)
+
+        return remembered
+
+    return _per_version(policy, "remembered", build)
 
 
 def _classify_substring(
