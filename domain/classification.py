@@ -22,7 +22,7 @@ from domain.commands import Classify, Reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
-from domain.policy import ClassificationRule, Policy
+from domain.policy import ClassificationPolicy, ClassificationRule, Policy
 from domain.routing import dispatch_clock, reroute_if_target_changed
 from domain.state import NeedState, evolve
 from domain.text import normalise, words
@@ -79,34 +79,49 @@ def classify(
 
 
 REMEMBERED = 512
-"""Reports whose classification each worker keeps, per policy version: one need's intake
-asks for it four times (its fingerprint, the place and field checks, the classification),
-and segmenting and scoring are the largest part of intake's own CPU (docs/benchmarks.md)."""
+"""Reports whose classification each worker keeps, per policy: one need's intake asks for it
+four times (its fingerprint, the place and field checks, the classification), and segmenting
+and scoring are the largest part of intake's own CPU (docs/benchmarks.md)."""
 
-
-def _remembered(
-    policy: Policy,
-) -> Callable[
+Classifier = Callable[
     [str, str, RequesterKind | None, Channel | None, Category | None], Classification | None
-]:
-    """`classify_words` on `policy`, remembering the last REMEMBERED answers (a pure
-    function of its arguments and the policy's version; lru_cache is thread-safe, and the
-    workflows run in a thread pool)."""
+]
+_MEMOS: dict[str, list[tuple[ClassificationPolicy, Classifier]]] = {}
+_MEMO_VERSIONS = 8
 
-    def build() -> Callable[..., Classification | None]:
-        @lru_cache(maxsize=REMEMBERED)
-        def remembered(
-            title: str,
-            body: str,
-            kind: RequesterKind | None,
-            channel: Channel | None,
-            hint: Category | None,
-        ) -> Classification | None:
-            return classify_words(title, body, kind, channel, hint, policy)
 
-        return remembered
+def _remembered(policy: Policy) -> Classifier:
+    """`classify_words` on `policy`, remembering its last REMEMBERED answers. One memo per
+    classification policy *as it is*, not per version alone: a copy of a policy with other
+    rules under the same version (tests make them) gets a memo of its own. Found by identity
+    first (the worker hands every workflow one instance per version, `domain.policy.shared`),
+    by equality otherwise. lru_cache is thread-safe; the workflows run in a thread pool."""
+    settings = policy.classification
+    memos = _MEMOS.setdefault(policy.version, [])
+    for kept, found in memos:
+        if kept is settings:
+            return found
+    for kept, found in memos:
+        if kept == settings:
+            memos.append((settings, found))
+            del memos[:-4]
+            return found
 
-    return _per_version(policy, "remembered", build)
+    @lru_cache(maxsize=REMEMBERED)
+    def memo(
+        title: str,
+        body: str,
+        kind: RequesterKind | None,
+        channel: Channel | None,
+        hint: Category | None,
+    ) -> Classification | None:
+        return classify_words(title, body, kind, channel, hint, policy)
+
+    memos.append((settings, memo))
+    del memos[:-4]
+    while len(_MEMOS) > _MEMO_VERSIONS:
+        _MEMOS.pop(next(iter(_MEMOS)))
+    return memo
 
 
 def _classify_substring(

@@ -192,15 +192,30 @@ def places_in(text: str) -> set[str]:
 
 
 _LANDMARK = re.compile(
-    r"([\u4e00-\u9fff]{2,10}?(?:小学|中学|幼儿园|学校|医院|卫生院|菜场|菜市场|市场|公园|广场"
-    r"|超市|银行|地铁站|公交站|车站|码头|大厦|商场|小区|花园|社区|桥|隧道|地下通道))"
+    r"([\u4e00-\u9fff]{2,10}?)(小学|中学|幼儿园|学校|医院|卫生院|菜市场|菜场|市场|公园|广场"
+    r"|超市|银行|地铁站|公交站|车站|码头|大厦|商场|小区|花园|社区|地下通道|隧道|桥)"
     r"\s*(?:的)?\s*(?:门口|后面|后门|旁边|对面|附近|前面|边上|[东西南北]门|[东西南北]侧)"
 )
 _CROSSING = re.compile(
-    r"([\u4e00-\u9fff]{2,8}?(?:大街|街|路|道))\s*(?:和|与|跟|、)?\s*"
-    r"([\u4e00-\u9fff]{2,8}?(?:大街|街|路|道))\s*(?:的)?\s*(?:路口|交叉口|十字路口|交汇处)"
+    r"([\u4e00-\u9fff]{2,8}?)(大街|街|路)\s*(?:和|与|跟|、)?\s*"
+    r"([\u4e00-\u9fff]{2,8}?)(大街|街|路)\s*(?:的)?\s*(?:路口|交叉口|十字路口|交汇处)"
 )
-_NOT_A_NAME = ("这", "那", "我", "你", "他", "她", "咱", "附近", "旁边", "楼下", "家门")
+# Words that make a "name" a time, a relation or a question, not a name (每天小区门口, 隔壁小区,
+# 孩子学校门口, 不知道哪条路的路口): such a landmark is no place a unit can find.
+_NOT_IN_A_NAME = (
+    *("这", "那", "哪", "我", "你", "他", "她", "咱", "某", "家", "不知道", "不清楚"),
+    *("每天", "天天", "晚上", "早上", "白天", "夜里", "刚才", "现在", "一到", "经常"),
+    *("隔壁", "对面", "前面", "后面", "旁边", "附近", "楼下", "门口", "整个", "孩子", "小孩"),
+    *("一个", "有个", "条"),
+)
+
+
+def _a_name(words: str) -> str | None:
+    """`words` as the name of a place (what comes before it in speech cut off), or None."""
+    name = _BEFORE_STREET.sub("", words)
+    if len(name) < 2 or any(word in name for word in _NOT_IN_A_NAME):
+        return None
+    return name
 
 
 def landmarks_in(text: str) -> list[str]:
@@ -210,13 +225,13 @@ def landmarks_in(text: str) -> list[str]:
     plain = normalise(text)
     found = []
     for match in _LANDMARK.finditer(plain):
-        name = _BEFORE_STREET.sub("", match[1])
-        if len(name) >= 4 and not name.startswith(_NOT_A_NAME):
-            found.append(name)
+        name = _a_name(match[1])
+        if name:
+            found.append(name + match[2])
     for match in _CROSSING.finditer(plain):
-        first = _BEFORE_STREET.sub("", match[1])
-        if len(first) >= 2 and not first.startswith(_NOT_A_NAME):
-            found.append(f"{first}/{match[2]}")
+        first, second = _a_name(match[1]), _a_name(match[3])
+        if first and second:
+            found.append(f"{first}{match[2]}/{second}{match[4]}")
     return found
 
 

@@ -36,9 +36,8 @@ LIMIT 20
 """
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 _CLAIM = """
-INSERT INTO intake_claims (stream_id, category, street, community, grid, building, submitted_at,
-                           names_building)
-VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()), $6::text IS NOT NULL)
+INSERT INTO intake_claims (stream_id, category, street, community, grid, building, submitted_at)
+VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()))
 ON CONFLICT (stream_id) DO NOTHING
 """
 _FORGET = (

@@ -9,17 +9,20 @@ locks decides which need is the primary, whatever their clocks say:
 - a report that can merge (`domain.repeats.can_merge`: a sure item at a named place) holds
   the lock of each place it names (per item: building, courtyard, address digests, and the
   coordinate cells within the policy's distance) and the community's lock *shared*; two such
-  reports at different places do not wait for each other. Buildings decide first
-  (`domain.repeats.compare_places`), so a report that names a building holds its building
-  exclusively and its other places shared: two reports at different buildings of one
-  address do not wait for each other, and a report naming the address alone waits for both;
+  reports at different places do not wait for each other. Buildings decide first where both
+  reports name a community (`domain.repeats.compare_places`), so a report that names a
+  building and its community holds its building exclusively and its other places shared:
+  two reports at different buildings of one address do not wait for each other, and a report
+  naming the address alone waits for both; a report naming no community holds every place
+  exclusively;
 - any other report (no place named, a question, no sure item) holds the community's lock
   (street, community, category) exclusively, as every report did before: it waits for the
   reports of its kind in flight in that community, and they for it.
 
-What this gives up: two reports at different named places never merge, but one that names a
-building and one that names only a house number could be a *possible* repeat (a hint for a
-dispatcher); arriving within the same few milliseconds, they can miss each other.
+What this gives up: two reports that name different kinds of place (a building and a house
+number, a courtyard or coordinates) can be a *possible* repeat (a hint for a dispatcher) without
+sharing a lock; arriving within the same few milliseconds, they can miss each other. A sure
+repeat never can.
 """
 
 from __future__ import annotations
@@ -110,15 +113,17 @@ def place_lock_keys(new: Fingerprint, distance_m: float) -> list[tuple[str, bool
     """The locks of the places a report that can merge names, each with whether it is taken
     exclusively (empty for any other report). Two reports that a sure repeat could join share
     one that at least one of them takes exclusively: their building (both exclusive), or, when
-    one of them names no building (it holds all its places exclusively), an address, a
-    courtyard, or the coordinate cell of one of them (each report locks every cell its
-    distance box touches, and the other report's point lies in that box)."""
+    one of them names no building or no community (it holds all its places exclusively), an
+    address, a courtyard, or the coordinate cell of one of them (each report locks every cell
+    its distance box touches, and the other report's point lies in that box)."""
     if not can_merge(new):
         return []
     base = f"intake/{new.street}/{new.item}/"
-    has_building = any(p.startswith("b:") for p in new.places)
+    # Buildings decide first only where digests are compared: both reports name a community
+    # (compare_places). Without one, coordinates decide, so its cells are held exclusively.
+    decides = new.community is not None and any(p.startswith("b:") for p in new.places)
     keys = [
-        (base + p, p.startswith("b:") or not has_building)
+        (base + p, p.startswith("b:") or not decides)
         for p in new.places
         if p.startswith(MERGING_PLACES)
     ]
@@ -129,7 +134,7 @@ def place_lock_keys(new: Fingerprint, distance_m: float) -> list[tuple[str, bool
         rows = range(math.floor(low_lat / size), math.floor(high_lat / size) + 1)
         columns = range(math.floor(low_lon / size), math.floor(high_lon / size) + 1)
         cells = (f"{base}cell/{row}/{column}" for row in rows for column in columns)
-        keys += [(cell, not has_building) for cell in cells]
+        keys += [(cell, not decides) for cell in cells]
     return sorted(set(keys))
 
 

@@ -173,3 +173,23 @@ def test_reclassifying_to_the_same_values_is_refused():
     same = Reclassify(category=Category.DAILY_LIFE, tier=Tier.GRID, reason="no change")
     with pytest.raises(InvalidCommand, match="category"):
         story.run(same, DISPATCHER)
+
+
+def test_a_remembered_classification_is_the_one_computed_and_policies_do_not_share_it():
+    """The worker's memo (domain.classification._remembered) answers what the matcher
+    answers, and a copy of the policy with other words under the same version gets its own."""
+    from domain.classification import classify_words
+
+    text = "电梯坏了三天，老人下不了楼"
+    fresh = classify_words(text, "", None, None, None, POLICY)
+    assert classify(text, None, None, None, POLICY, title=text) == fresh
+    assert classify(text, None, None, None, POLICY, title=text) == fresh  # remembered
+    rules = [
+        r.model_copy(update={"keywords": [], "hints": []}) if r.id == "lift" else r
+        for r in POLICY.classification.rules
+    ]
+    settings = POLICY.classification.model_copy(update={"rules": rules})
+    other = POLICY.model_copy(update={"classification": settings})
+    assert other.version == POLICY.version
+    found = classify(text, None, None, None, other, title=text)
+    assert found is None or found.rule_id != "lift"

@@ -218,6 +218,10 @@ def test_text_a_database_cannot_store_is_refused_at_the_door():
         ("就在多福路小学后面那条巷子里", False),  # a landmark with a side: somewhere to go
         ("汉正街和多福路路口那盏", False),  # a crossing of two named streets
         ("就在我们小区门口", True),  # which one? no name
+        ("每天小区门口都黑漆漆的", True),  # a time, not a name
+        ("隔壁小区门口那盏", True),  # a relation, not a name
+        ("我不知道在哪条路的路口", True),  # a question, not a crossing
+        ("走到人行道和车道的交叉口", True),  # no named streets
     ],
 )
 def test_a_street_only_lamp_is_asked_where_unless_its_text_names_somewhere(description, asked):

@@ -353,3 +353,31 @@ def test_reports_within_the_distance_share_a_coordinate_lock(lat, lon, bearing, 
     assert wait_for_each_other(first, second)
     with_building = printed("c", "井盖丢了", at(building="6栋"), details=second_details)
     assert wait_for_each_other(first, with_building)  # coordinates decide: one has no building
+
+
+def _a_report(draw, name: str):
+    """A lamp report at a place drawn from what residents give: a community or only the street,
+    a building, a courtyard or a house number (in the fields or the text), coordinates."""
+    community = draw(st.booleans())
+    place = Location(
+        street="street-hanzheng",
+        community="community-dongting" if community else None,
+        grid="grid-dongting-1" if community and draw(st.booleans()) else None,
+        building=draw(st.sampled_from([None, "6栋", "7栋"])),
+        address=draw(st.sampled_from([None, "汉正街857号", "汉正街858号"])),
+    )
+    text = draw(st.sampled_from(["路灯坏了，晚上很黑", "3号院门口路灯不亮", "4号院的路灯坏了"]))
+    spot = draw(st.sampled_from([None, (30.57, 114.27), (30.57005, 114.27004), (30.58, 114.28)]))
+    details = {"lat": str(spot[0]), "long": str(spot[1])} if spot else None
+    report = submission(text, requester_id=f"res-{name}", location=place, details=details)
+    return fingerprint(name, report, POLICY, MONDAY_10AM)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_any_two_reports_a_sure_repeat_could_join_wait_for_each_other(data):
+    """The intake locks' promise (store/intake.py), over every kind of place a report gives:
+    whenever the rules would merge one report into the other, their locks conflict."""
+    first, second = _a_report(data.draw, "a"), _a_report(data.draw, "b")
+    if judge(second, first, POLICY).kind == "merge" or judge(first, second, POLICY).kind == "merge":
+        assert wait_for_each_other(first, second)
