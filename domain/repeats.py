@@ -158,10 +158,15 @@ def place_digests(scope: str, text: str, building: str | None, address: str | No
     """Digests of the places a report names, in its fields or its text, scoped by its
     community (or grid, or street): buildings 'b:', units of a building 'u:', courtyards 'y:',
     house numbers or addresses 'a:'. A placeholder ('无', '不详') names nothing, nor does an
-    address without a number (a street alone is no place)."""
+    address without a number (a street alone is no place). With a building field, the
+    buildings the text names besides it (and their units) are not the report's place."""
     named = places_in(text)
     if building and not is_placeholder(building):
-        named.add(building_key(building))
+        # The building field is where the report is; another building its text names is
+        # mentioned, not reported (不晓得是不是跟22栋一个维保公司 in a report from 24栋).
+        field = building_key(building)
+        named = {key for key in named if not _other_building(key, field)}
+        named.add(field)
         named |= {key for key in places_in(building) if key[:2] in ("u:", "y:")}
     if address and not is_placeholder(address):
         in_address = places_in(address)
@@ -170,6 +175,16 @@ def place_digests(scope: str, text: str, building: str | None, address: str | No
         elif any(ch.isdigit() for ch in address):
             named.add("a:" + normalise(address).strip())
     return sorted(f"{key[:2]}{digest(scope, key)}" for key in named)
+
+
+def _other_building(key: str, field: str) -> bool:
+    """Whether `key` (a building 'b:6' or a unit 'u:6/2' named in a text) is of a building
+    other than the building field's `field` ('b:...')."""
+    if key.startswith("b:"):
+        return key != field
+    if key.startswith("u:"):
+        return f"b:{key[2:].split('/')[0]}" != field
+    return False
 
 
 MERGING_PLACES = ("b:", "y:", "a:")
@@ -202,7 +217,11 @@ def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Pla
         if buildings is False or (buildings and _shared(new, old, "u:") is False):
             return "different"
         if buildings:
-            return "different" if near is False else "same"
+            if near is False:
+                return "different"
+            # A report naming several buildings (24栋…跟22栋一个维保公司) may be about any of
+            # them: sharing one is near, never surely the same place.
+            return "near" if _several_buildings(new) or _several_buildings(old) else "same"
     if near is not None:
         return "same" if near else "different"
     if comparable:
@@ -214,6 +233,10 @@ def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Pla
         new.community and new.community == old.community and not (new.grid and old.grid)
     )
     return "near" if same_area else "unknown"
+
+
+def _several_buildings(report: Fingerprint) -> bool:
+    return sum(p.startswith("b:") for p in report.places) > 1
 
 
 def _shared(new: Fingerprint, old: Fingerprint, kind: str) -> bool | None:

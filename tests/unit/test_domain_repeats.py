@@ -381,3 +381,18 @@ def test_any_two_reports_a_sure_repeat_could_join_wait_for_each_other(data):
     first, second = _a_report(data.draw, "a"), _a_report(data.draw, "b")
     if judge(second, first, POLICY).kind == "merge" or judge(first, second, POLICY).kind == "merge":
         assert wait_for_each_other(first, second)
+
+
+def test_a_building_the_text_only_mentions_is_not_the_reports_place():
+    """The building field says where the report is; 22栋 in its text is a mention."""
+    first = printed("a", "22栋的电梯又停了，门口贴了检修", at("22栋"))
+    mention = printed("b", "24栋电梯一启动就抖，不晓得是不是跟22栋一个维保公司", at("24栋"))
+    assert judge(mention, first, POLICY).kind == "none"  # two buildings: two places
+
+
+def test_a_report_naming_several_buildings_is_at_most_a_possible_repeat_of_one():
+    first = printed("a", "22栋的电梯又停了，门口贴了检修")
+    several = printed("b", "24栋电梯一启动就抖，不晓得是不是跟22栋的电梯一个维保公司")
+    assert judge(several, first, POLICY).kind != "merge"
+    alone = printed("c", "22栋电梯停了，贴了检修的纸")
+    assert judge(alone, first, POLICY).kind == "merge"
