@@ -253,14 +253,20 @@ def _near(new: Fingerprint, old: Fingerprint, distance_m: float) -> bool | None:
 
 
 def similarity(a: str, b: str, policy: Policy) -> float:
-    """How much two reports say the same, 0..1: rapidfuzz's token-set ratio over their
-    content words (jieba's segmentation, filler words and places left out), where every
-    word the policy lists for an item stands for that item (卫生 and 垃圾 both say
-    sanitation)."""
+    """How much two reports say the same, 0..1: over their content words (jieba's
+    segmentation, filler words and places left out), where every word the policy lists for an
+    item stands for that item (卫生 and 垃圾 both say sanitation), the mean of rapidfuzz's
+    token-set ratio (the words they share) and token-sort ratio (all their words). The set
+    ratio alone rates a short report (路灯不亮) as close to every longer one as to its own
+    repeat, its words being a subset of theirs; measured on the tuning part (2026-12-04): the
+    same merges, no missed repeat, 22 false possible repeats instead of 35."""
     left, right = _meaning(a, policy), _meaning(b, policy)
     if not left or not right:
         return 0.0
-    return fuzz.token_set_ratio(" ".join(left), " ".join(right)) / 100
+    joined_left, joined_right = " ".join(left), " ".join(right)
+    shared = fuzz.token_set_ratio(joined_left, joined_right)
+    whole = fuzz.token_sort_ratio(joined_left, joined_right)
+    return (shared + whole) / 200
 
 
 def _meaning(text: str, policy: Policy) -> list[str]:

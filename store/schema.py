@@ -128,6 +128,7 @@ intake_claims = Table(
     Column("longitude", Double),
     Column("requester_id", Text),
     Column("text", Text, nullable=False),
+    Column("names_building", Boolean, nullable=False),  # revision 0017
 )
 
 # Views, for building queries only (never created from this metadata).
