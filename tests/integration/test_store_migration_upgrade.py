@@ -184,11 +184,9 @@ async def test_0017_marks_the_claims_kept_that_name_a_building(owner_url: str):
     """Claims written before revision 0017 say whether they name a building by a digest
     once it ran; one holding a raw building name (before 0007) stays among the recent claims
     every report reads (its building is read in Python, the place index cannot find it)."""
-    name = f"demandflow_upgrade_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(asyncpg_dsn(owner_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(owner_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    from tests.fixtures.database import scratch_database
+
+    async with scratch_database(owner_url, "demandflow_upgrade") as url:
         await upgrade_async(url, DEFAULT_APP_ROLE, revision="0016")
         owner = await connect(url, role=None)
         try:
@@ -209,6 +207,3 @@ async def test_0017_marks_the_claims_kept_that_name_a_building(owner_url: str):
             }
         finally:
             await owner.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
