@@ -132,26 +132,18 @@ async def bench_intake(
     # Half rounds in the order A B B A, so each reading of intake goes first once: the round
     # after another is faster than the one before it (measured 2026-12-04: the same code read
     # 0.76x always going first and 1.29x always going second), and ABBA cancels such drift.
-    accepted = processed = legacy_accepted = legacy_processed = 0.0
-    for legacy_first in (False, True):
-        for legacy in (legacy_first, not legacy_first):
-            if legacy:
-                la, lp = await _intake_round(
-                    client,
-                    pool,
-                    LEGACY_QUEUE,
-                    "legacy",
-                    n // 2,
-                    concurrency,
-                    legacy_watched,
-                    legacy_cpu,
-                )
-                legacy_accepted, legacy_processed = legacy_accepted + la, legacy_processed + lp
-            else:
-                a, p = await _intake_round(
-                    client, pool, NEED_QUEUE, "in", n // 2, concurrency, watched, cpu
-                )
-                accepted, processed = accepted + a, processed + p
+    readings = {  # queue, label, processes watched, CPU seconds, [accepted, processed] seconds
+        "product": (NEED_QUEUE, "in", watched, cpu, [0.0, 0.0]),
+        "legacy": (LEGACY_QUEUE, "legacy", legacy_watched, legacy_cpu, [0.0, 0.0]),
+    }
+    for reading in ("product", "legacy", "legacy", "product"):
+        queue, label, procs, cpu_total, seconds = readings[reading]
+        took = await _intake_round(
+            client, pool, queue, label, n // 2, concurrency, procs, cpu_total
+        )
+        seconds[0], seconds[1] = seconds[0] + took[0], seconds[1] + took[1]
+    accepted, processed = readings["product"][4]
+    legacy_accepted, legacy_processed = readings["legacy"][4]
     n = n // 2 * 2
     legacy_cpu["product_worker"] = legacy_cpu.pop("legacy_worker", 0.0)
 

@@ -12,7 +12,7 @@ match, the community's dispatcher classifies by hand. The words that matched are
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar, cast
 
 from pydantic import Field
@@ -101,23 +101,9 @@ def _remembered(policy: Policy) -> Classifier:
     for kept, found in memos:
         if kept is settings:
             return found
-    for kept, found in memos:
-        if kept == settings:
-            memos.append((settings, found))
-            del memos[:-4]
-            return found
-
-    @lru_cache(maxsize=REMEMBERED)
-    def memo(
-        title: str,
-        body: str,
-        kind: RequesterKind | None,
-        channel: Channel | None,
-        hint: Category | None,
-    ) -> Classification | None:
-        return classify_words(title, body, kind, channel, hint, policy)
-
-    memos.append((settings, memo))
+    equal = next((found for kept, found in memos if kept == settings), None)
+    memo = equal or lru_cache(maxsize=REMEMBERED)(partial(classify_words, policy=policy))
+    memos.append((settings, memo))  # the next lookup of this instance is by identity
     del memos[:-4]
     while len(_MEMOS) > _MEMO_VERSIONS:
         _MEMOS.pop(next(iter(_MEMOS)))

@@ -201,6 +201,14 @@ def can_merge(new: Fingerprint) -> bool:
     return named or (new.latitude is not None and new.longitude is not None)
 
 
+def buildings_decide(report: Fingerprint) -> bool:
+    """Whether `report`'s buildings decide its place against another report of its community
+    (`compare_places` compares digests only between reports that both name a community): it
+    names a building and a community. Against such a report, a report at another building of
+    the community is never the same place."""
+    return report.community is not None and any(p.startswith("b:") for p in report.places)
+
+
 def compare_places(new: Fingerprint, old: Fingerprint, distance_m: float) -> Place:
     """Buildings first (and their units); coordinates confirm or refute, and decide when no
     building is named on both sides; then courtyards and house numbers. Digests are compared

@@ -34,7 +34,13 @@ from typing import Any
 import asyncpg
 
 from domain.model import Category
-from domain.repeats import MERGING_PLACES, Fingerprint, can_merge, place_digests
+from domain.repeats import (
+    MERGING_PLACES,
+    Fingerprint,
+    buildings_decide,
+    can_merge,
+    place_digests,
+)
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 # All of a report's locks in one round trip: the community's (shared) first, then its places
@@ -119,9 +125,8 @@ def place_lock_keys(new: Fingerprint, distance_m: float) -> list[tuple[str, bool
     if not can_merge(new):
         return []
     base = f"intake/{new.street}/{new.item}/"
-    # Buildings decide first only where digests are compared: both reports name a community
-    # (compare_places). Without one, coordinates decide, so its cells are held exclusively.
-    decides = new.community is not None and any(p.startswith("b:") for p in new.places)
+    # Without a community (or a building), coordinates and addresses decide: all exclusive.
+    decides = buildings_decide(new)
     keys = [
         (base + p, p.startswith("b:") or not decides)
         for p in new.places
@@ -162,9 +167,8 @@ async def open_candidates(
     box = _box(new, distance_m)
     buildings = [p for p in new.places if p.startswith("b:")]
     addresses = [p for p in new.places if p.startswith(("y:", "a:"))]
-    beside_building = bool(buildings) and new.community is not None
     rows = await conn.fetch(
-        _CANDIDATES_BESIDE_BUILDING if beside_building else _CANDIDATES,
+        _CANDIDATES_BESIDE_BUILDING if buildings_decide(new) else _CANDIDATES,
         category,
         new.street,
         new.stream_id,
