@@ -21,6 +21,7 @@ from domain import events as ev
 from domain.commands import Classify, Reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
+from domain.learned import load as load_model
 from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
 from domain.policy import ClassificationPolicy, ClassificationRule, Policy
 from domain.routing import dispatch_clock, reroute_if_target_changed
@@ -164,8 +165,27 @@ def classify_words(
             score = settings.full_score * 0.5  # a filter-only rule: a fallback, never sure
         if score > 0:
             scored.append((score, -order, rule, matched))
+    urgent = _mentions(title + " " + body, settings.urgent_keywords)
+    best = _best(scored, hint, policy, urgent=urgent)
+    if settings.learned and (best is None or best.confidence < settings.confidence_threshold):
+        # No item's words name the report surely: the learned model guesses, and the surer
+        # of the two guesses stands (below the threshold it is the dispatcher's best guess).
+        guess = _learned(title, body, kind, channel, hint, policy, urgent=urgent)
+        if guess is not None and (best is None or guess.confidence > best.confidence):
+            return guess
+    return best
+
+
+def _best(
+    scored: list[tuple[float, int, ClassificationRule, list[str]]],
+    hint: Category | None,
+    policy: Policy,
+    *,
+    urgent: bool,
+) -> Classification | None:
     if not scored:
         return None
+    settings = policy.classification
     scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
     score, _, rule, matched = scored[0]
     rival = next((s for s, _, r, _ in scored[1:] if r.category != rule.category), 0.0)
@@ -173,7 +193,6 @@ def classify_words(
     share = score / (score + rival)
     bonus = settings.hint_bonus if hint == rule.category else 0.0
     confidence = round(min(1.0, rule.confidence * strength * (0.5 + 0.5 * share) + bonus), 4)
-    urgent = _mentions(title + " " + body, settings.urgent_keywords)
     return Classification(
         rule_id=rule.id,
         category=rule.category,
@@ -181,6 +200,39 @@ def classify_words(
         confidence=confidence,
         urgency=Urgency.URGENT if urgent else rule.urgency,
         matched_terms=matched,
+    )
+
+
+def _learned(
+    title: str,
+    body: str,
+    kind: RequesterKind | None,
+    channel: Channel | None,
+    hint: Category | None,
+    policy: Policy,
+    *,
+    urgent: bool,
+) -> Classification | None:
+    """The learned model's guess among the items whose filters hold, when no item's words name
+    the report: its confidence is the policy's `learned.confidence` times the guess's
+    probability (plus the channel's hint bonus), its matched terms the features that spoke
+    most for it, marked '≈'."""
+    settings = policy.classification
+    assert settings.learned is not None
+    model = load_model(settings.learned.model, settings.learned.sha256)
+    allowed = [r.id for r in settings.rules if _filters_hold(r, kind, channel)]
+    guess = model.guess(title, body, allowed)
+    rule = policy.rule(guess.item) if guess else None
+    if guess is None or rule is None:
+        return None
+    bonus = settings.hint_bonus if hint == rule.category else 0.0
+    return Classification(
+        rule_id=rule.id,
+        category=rule.category,
+        tier=rule.tier,
+        confidence=round(min(1.0, settings.learned.confidence * guess.probability + bonus), 4),
+        urgency=Urgency.URGENT if urgent else rule.urgency,
+        matched_terms=list(dict.fromkeys("≈" + f.removeprefix("w:") for f in guess.features)),
     )
 
 

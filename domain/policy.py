@@ -17,6 +17,7 @@ import yaml
 from pydantic import BeforeValidator, Field, model_validator
 
 from domain.calendar import WorkingCalendar
+from domain.learned import load as load_model
 from domain.model import (
     Category,
     Channel,
@@ -78,6 +79,17 @@ class ClassificationRule(Frozen):
     unit: str | None = Field(default=None, description="preferred unit for street-tier needs")
 
 
+class LearnedPolicy(Frozen):
+    """The classifier learned from the labelled tuning reports (domain/learned.py), asked when
+    no item's words name a report surely (no word, or below the confidence threshold). Its
+    guess carries `confidence` times the guess's probability; the surer of the two guesses
+    stands, and below the threshold it goes to the dispatcher as the best guess."""
+
+    model: str = Field(description="a file of domain/models")
+    sha256: str = Field(pattern=r"^[0-9a-f]{16}$", description="its digest's first 16 hex")
+    confidence: float = Field(default=0.65, ge=0, le=1)
+
+
 class ClassificationPolicy(Frozen):
     rules: list[ClassificationRule]
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
@@ -89,6 +101,9 @@ class ClassificationPolicy(Frozen):
     title_weight: float = Field(default=1.5, ge=1, description="a word in the title counts more")
     hint_weight: float = Field(default=0.4, ge=0, le=1, description="a hint against a keyword")
     full_score: float = Field(default=1.0, gt=0, description="the score of full confidence")
+    learned: LearnedPolicy | None = Field(
+        default=None, description="unset: no words, no item (policies before 2026-12-06)"
+    )
 
 
 class RepeatPolicy(Frozen):
@@ -339,3 +354,9 @@ def _check_references(policy: Policy) -> None:
     unknown = sorted({ref for ref in referenced if ref not in ids})
     if unknown:
         raise ValueError(f"policy: unknown unit ids {unknown}")
+    learned = policy.classification.learned
+    if learned is not None:
+        items = load_model(learned.model, learned.sha256).items
+        strangers = sorted(set(items) - {r.id for r in policy.classification.rules})
+        if strangers:
+            raise ValueError(f"policy: the learned model names items without a rule {strangers}")

@@ -107,10 +107,20 @@ def test_a_confident_rule_classifies_with_its_rule_id_and_policy_version():
 
 def test_no_matching_rule_asks_the_communitys_dispatcher():
     story = Story()
-    events = story.submit(submission("有个问题想问问"))
+    events = story.submit(submission("xyzzy"))  # no item's words, nothing the model knows
     assert types(events) == ["DemandSubmitted", "ClassificationRequested"]
     assert events[1].reason == "no_rule" and events[1].dispatcher_unit == "community-dongting"
     assert story.state.stage == Stage.CLASSIFICATION
+
+
+def test_a_vague_report_goes_to_the_dispatcher_with_the_learned_models_guess():
+    story = Story()
+    events = story.submit(submission("有个问题想问问"))
+    assert types(events) == ["DemandSubmitted", "ClassificationRequested"]
+    asked = events[1]
+    assert asked.reason == "low_confidence" and asked.best_guess is not None
+    assert 0 < asked.confidence < POLICY.classification.confidence_threshold
+    assert asked.matched_terms and all(t.startswith("≈") for t in asked.matched_terms)
 
 
 def test_a_weak_rule_below_the_threshold_asks_the_dispatcher():
@@ -188,7 +198,8 @@ def test_a_remembered_classification_is_the_one_computed_and_policies_do_not_sha
         r.model_copy(update={"keywords": [], "hints": []}) if r.id == "lift" else r
         for r in POLICY.classification.rules
     ]
-    settings = POLICY.classification.model_copy(update={"rules": rules})
+    # (and no learned model, which reads 电梯 as a lift whatever the rules say)
+    settings = POLICY.classification.model_copy(update={"rules": rules, "learned": None})
     other = POLICY.model_copy(update={"classification": settings})
     assert other.version == POLICY.version
     found = classify(text, None, None, None, other, title=text)

@@ -16,10 +16,16 @@ from tests.unit.domain_kit import POLICY
 # held-out ones were not opened (their ids came from this test's message, a one-line summary
 # from the batch's writer): no change was aimed at them.
 KNOWN = {
-    "h209->h192": "held out (2026-12-04 batch): a report at the address of another need is "
-    "judged the same item and similar enough; not examined, so as not to tune on it",
+    "h209->h181": "held out (2026-12-04 batch): a report at the address of another need is "
+    "judged the same item and similar enough (h192 was that need before the learned model "
+    "classified h181 too); not examined, so as not to tune on it",
     "h196": "held out (2026-12-04 batch): a landmark the rules do not read as a place is "
     "asked where; not examined, so as not to tune on it",
+    "h234": "held out (2026-12-06 batch): its writer says the text names a crossing, which "
+    "the rules do not read as one, so it is asked where; not examined",
+    "t439": "a grid worker's note about an old woman living alone, after her neighbour asked "
+    "for her: one person's care from two reporters. Care is not bound to a place, so two "
+    "requesters' reports are never compared (issue 14, point 2); a dispatcher links them",
 }
 
 
@@ -69,7 +75,7 @@ def test_a_place_bound_report_without_a_place_is_asked_for_one_and_no_other_is()
         for j in judged(part)
         if j.asked_location and not j.case["expect"].get("asks_location")
     ]
-    assert asked_wrongly == [k for k in KNOWN if k == "h196"], asked_wrongly
+    assert asked_wrongly == [k for k in KNOWN if k in ("h196", "h234")], asked_wrongly
     # and in the tuning part every place-less report is asked
     assert all(j.asked_location for j in judged("tune") if j.case["expect"].get("asks_location"))
 
