@@ -80,6 +80,19 @@ async def test_a_classification_shows_its_matched_words_in_the_timeline(as_) -> 
     assert need["assigned_unit"] == "community-dongting"
 
 
+async def test_a_report_no_words_name_is_classified_by_the_learned_model(as_) -> None:
+    """No item's words are sure of 水顺着墙往下流: the learned classifier (domain/learned.py)
+    names the leak, and the timeline shows the features that spoke, marked ≈."""
+    integrator = as_("integrator")
+    body = a_need("水顺着墙往下流，家里到处湿漉漉")
+    need_id = (await integrator.post("/needs", json=body)).json()["id"]
+    need = await wait_for(integrator, need_id, lambda n: n["stage"] == "assignment")
+    detail = next(t["detail"] for t in need["timeline"] if t["type"] == "DemandClassified")
+    assert detail["rule_id"] == "water-leak"
+    assert detail["matched_terms"] and all(t.startswith("≈") for t in detail["matched_terms"])
+    assert 0.6 <= detail["confidence"] <= 0.65
+
+
 async def test_a_possible_repeat_waits_for_a_dispatcher_who_links_or_dismisses_it(as_) -> None:
     integrator, supervisor = as_("integrator"), as_("sup_district")
     grid_only = a_need("小区门口的垃圾没人清运，很臭")
