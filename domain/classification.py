@@ -5,8 +5,10 @@ Each rule of the policy is an item with the words that name it. The `words` matc
 report as jieba segments it: a term counts where a word starts, the longest of overlapping
 terms wins, words in the title weigh more, and the item with the best score wins against the
 runner-up. (Older policies use the `substring` matcher: any keyword anywhere.) A
-`category_hint` from the channel adds `hint_bonus`; below the policy's threshold, or with no
-match, the community's dispatcher classifies by hand. The words that matched are recorded.
+`category_hint` from the channel adds `hint_bonus`. Where no item's words are sure, a policy
+with `learned` asks the classifier learned from the labelled reports (domain/learned.py).
+Below the policy's threshold, or with no match, the community's dispatcher classifies by
+hand. The words that matched are recorded (the learned model's marked '≈').
 """
 
 from __future__ import annotations
@@ -152,7 +154,8 @@ def classify_words(
     it stands in the title. Confidence is the rule's own confidence, scaled by how strong
     the best score is (up to `full_score`) and by its share against the runner-up of
     another category, so a lift report that mentions old people stays a lift report; the
-    channel's category hint adds `hint_bonus`.
+    channel's category hint adds `hint_bonus`. Below the threshold, the learned model's
+    guess (`_learned`) stands if it is surer.
     """
     settings = policy.classification
     found = terms_found(title, body, policy)
@@ -215,8 +218,8 @@ def _learned(
 ) -> Classification | None:
     """The learned model's guess among the items whose filters hold, when no item's words name
     the report: its confidence is the policy's `learned.confidence` times the guess's
-    probability (plus the channel's hint bonus), its matched terms the features that spoke
-    most for it, marked '≈'."""
+    probability, scaled down when it rests on fewer than `min_support` features (plus the
+    channel's hint bonus); its matched terms are the features that spoke most for it, '≈'."""
     settings = policy.classification
     assert settings.learned is not None
     model = load_model(settings.learned.model, settings.learned.sha256)
@@ -226,11 +229,13 @@ def _learned(
     if guess is None or rule is None:
         return None
     bonus = settings.hint_bonus if hint == rule.category else 0.0
+    rests = min(1.0, guess.support / settings.learned.min_support)
+    confidence = settings.learned.confidence * guess.probability * rests + bonus
     return Classification(
         rule_id=rule.id,
         category=rule.category,
         tier=rule.tier,
-        confidence=round(min(1.0, settings.learned.confidence * guess.probability + bonus), 4),
+        confidence=round(min(1.0, confidence), 4),
         urgency=Urgency.URGENT if urgent else rule.urgency,
         matched_terms=list(dict.fromkeys("≈" + f.removeprefix("w:") for f in guess.features)),
     )
@@ -263,15 +268,25 @@ def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:
 
 def _mentions(text: str, terms: list[str]) -> bool:
     """Whether any of `terms` occurs where a word starts (whatever longer term holds it)."""
+    return bool(mentioned(text, terms, first_only=True))
+
+
+def mentioned(text: str, terms: list[str], *, first_only: bool = False) -> set[str]:
+    """Those of `terms` (normalised) that occur where a word starts, whatever longer term
+    holds them (路灯 in 路灯不亮); with `first_only`, the first one found."""
     plain = normalise(text)
     starts = {start for start, _ in words(text)}
+    found: set[str] = set()
     for term in map(normalise, terms):
         position = plain.find(term)
         while position >= 0:
             if position in starts:
-                return True
+                found.add(term)
+                if first_only:
+                    return found
+                break
             position = plain.find(term, position + 1)
-    return False
+    return found
 
 
 def _vocabulary(policy: Policy) -> dict[str, tuple[str, ...]]:

@@ -55,6 +55,7 @@ class Guess:
     item: str
     probability: float
     features: tuple[str, ...]  # what spoke most for the item: words ('w:…') first, then pairs
+    support: int  # how many of the report's features the item's training reports had
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ class Model:
             (f for f in known if best in self.seen[f]),
             key=lambda f: (not f.startswith("w:"), -known[f] * self.seen[f][best], f),
         )
-        return Guess(self.items[best], round(probability, 4), tuple(speaking[:3]))
+        return Guess(
+            self.items[best], round(probability, 4), tuple(speaking[:3]), support=len(speaking)
+        )
 
 
 def features(title: str, body: str) -> Counter[str]:

@@ -88,6 +88,13 @@ class LearnedPolicy(Frozen):
     model: str = Field(description="a file of domain/models")
     sha256: str = Field(pattern=r"^[0-9a-f]{16}$", description="its digest's first 16 hex")
     confidence: float = Field(default=0.65, ge=0, le=1)
+    min_support: int = Field(
+        default=4,
+        ge=1,
+        description="a guess resting on fewer of the report's features (that the item's "
+        "training reports had) is scaled down by support / min_support: 有个事情想咨询一下 is "
+        "no legal question yet",
+    )
 
 
 class ClassificationPolicy(Frozen):
@@ -116,6 +123,12 @@ class RepeatPolicy(Frozen):
     place_weight: float = Field(default=0.5, ge=0, le=1)
     text_weight: float = Field(default=0.5, ge=0, le=1)
     distance_m: float = Field(default=30, ge=0, description="coordinates this close: one place")
+    same_specifics: bool = Field(
+        default=False,
+        description="a sure repeat also uses one of the item's words the other used, and "
+        "names no other floor or spot (门口 against 后巷) at the place; else it is possible "
+        "(policies before 2026-12-06: item, place and score alone)",
+    )
 
 
 class CollectionPolicy(Frozen):

@@ -235,6 +235,52 @@ def landmarks_in(text: str) -> list[str]:
     return found
 
 
+# Spots within one place, in classes of words that name the same spot (门口 and 入口 are one
+# front). Two reports at one building that name spots, none shared, may be two problems there.
+SPOTS = {
+    "front": ("大门", "门口", "入口", "门前", "前门", "正门", "出入口"),
+    "back": ("后门", "后巷", "后面", "背后", "后头", "小巷", "巷子"),
+    "top": ("楼顶", "屋顶", "顶楼", "屋面", "天台", "房顶"),
+    "below": ("地下室", "车库", "负一", "地下"),
+    "stairs": ("楼道", "楼梯", "过道", "走廊"),
+    "yard": ("院子", "院里", "院内", "天井"),
+    "bathroom": ("卫生间", "厕所", "洗手间"),
+    "kitchen": ("厨房",),
+    "balcony": ("阳台",),
+    "east": ("东侧", "东边", "东门", "东头"),
+    "west": ("西侧", "西边", "西门", "西头"),
+    "south": ("南侧", "南边", "南门", "南头"),
+    "north": ("北侧", "北边", "北门", "北头"),
+    "left": ("左边", "左侧", "左手"),
+    "right": ("右边", "右侧", "右手"),
+}
+# 3楼, 三层 (not 5号楼, a building, nor 楼道, 楼梯, 楼顶, 楼下, 楼上); a flat 402 or 1502室 is on
+# its floor (4, 15). A number of three or four digits followed by none of 号, 栋, 米, 元 … .
+_FLOOR = re.compile(r"(?<![号\d])" + _NUM + r"\s*(?:楼|层)(?!道|梯|顶|下|上|栋)")
+_FLAT = re.compile(r"(?<![\d.号路街])(\d{3,4})(?:室|房|号房)?(?![\d.号栋米元块年天岁路街楼层])")
+
+
+def spots_in(text: str) -> set[str]:
+    """The classes of spot (`SPOTS`) `text` names: 'front' for 门口 or 入口, 'top' for 楼顶 …"""
+    plain = normalise(text)
+    return {spot for spot, names in SPOTS.items() if any(name in plain for name in names)}
+
+
+def floors_in(text: str) -> set[int]:
+    """The floors `text` names: 3楼, 三层, or a flat's number (402 is on the fourth)."""
+    plain = normalise(text)
+    found = set()
+    for match in _FLOOR.finditer(plain):
+        number = _number(match[1])
+        if number is not None and 0 < number < 100:
+            found.add(number)
+    for match in _FLAT.finditer(plain):
+        number = int(match[1])
+        if 0 < number % 100 < 50:  # 402, 1502; not 2026, 500, 180
+            found.add(number // 100)
+    return found
+
+
 def is_placeholder(value: str | None) -> bool:
     """An empty field, or one filled with 'none' / '无' / '不详' for want of a value."""
     return value is None or not has_visible_text(value) or normalise(value).strip() in _PLACEHOLDERS

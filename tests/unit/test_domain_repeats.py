@@ -82,6 +82,47 @@ def test_another_problem_at_the_same_place_is_another_need():
     assert judge(lift, lamp, POLICY).kind == "none"
 
 
+@pytest.mark.parametrize(
+    ("first_text", "second_text", "why"),
+    [
+        ("5栋402卫生间天花板滴水，楼上502漏的", "5栋顶楼701屋顶渗水，卧室发霉", "other floors"),
+        ("5栋大门口的路灯坏了，晚上很黑", "5栋后巷那根杆子上的路灯坏了，晚上很黑", "other spots"),
+        ("5栋的自来水发黄，不敢喝", "5栋下午停电了，冰箱都化了", "no shared word"),
+    ],
+)
+def test_two_problems_of_one_item_at_one_place_are_only_possible_repeats(
+    first_text, second_text, why
+):
+    """One building, one item, a high score: but other floors, other spots, or none of the
+    item's words in common may be two problems there (policy `same_specifics`)."""
+    first = printed("a", first_text, at("5栋"))
+    second = printed("b", second_text, at("5栋"), requester_id="res-2")
+    verdict = judge(second, first, POLICY)
+    assert verdict.kind == "possible", why
+    assert verdict.score >= POLICY.collection.repeats.merge_score or why == "no shared word"
+    relaxed = POLICY.collection.repeats.model_copy(update={"same_specifics": False})
+    older = POLICY.model_copy(
+        update={"collection": POLICY.collection.model_copy(update={"repeats": relaxed})}
+    )
+    assert judge(second, first, older).kind in ("merge", "possible")
+
+
+def test_the_same_problem_at_the_same_floor_and_spot_still_merges():
+    first = printed("a", "21栋3楼楼道水管爆裂，水往下流", at("21栋"))
+    again = printed("b", "21栋三楼楼梯间的水管爆了，一直漏水", at("21栋"), requester_id="res-2")
+    assert judge(again, first, POLICY).kind == "merge"
+
+
+def test_floors_and_spots_named_in_a_text():
+    from domain.text import floors_in, spots_in
+
+    assert floors_in("我住5栋402，楼上502漏水") == {4, 5}
+    assert floors_in("21栋三楼楼道") == {3}
+    assert floors_in("5号楼门口，2026年，180元，500米，30.57213") == set()
+    assert spots_in("汉正街455号大门口") == {"front"} == spots_in("小区入口处")
+    assert spots_in("顶楼屋顶渗水") == {"top"}
+
+
 def test_a_grid_only_report_is_at_most_a_possible_repeat():
     first = printed("a", "小区门口路灯坏了，晚上很黑")
     again = printed("b", "小区门口的路灯不亮，晚上很黑")
