@@ -241,6 +241,20 @@ def _learned(
     )
 
 
+def second_reader(
+    title: str, body: str, kind: RequesterKind | None, channel: Channel | None, policy: Policy
+) -> str | None:
+    """The item the learned model reads in the report, whatever the words said (None without
+    a model, or when the report shares no feature with its training reports)."""
+    settings = policy.classification
+    if settings.learned is None:
+        return None
+    model = load_model(settings.learned.model, settings.learned.sha256)
+    allowed = [r.id for r in settings.rules if _filters_hold(r, kind, channel)]
+    guess = model.guess(title, body, allowed)
+    return guess.item if guess else None
+
+
 def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:
     """Every policy term the report contains where a word starts, with its weight (the
     title's weight if it stands there). Where terms overlap the longest wins, so a short

@@ -28,7 +28,14 @@ from pydantic import Field
 from rapidfuzz import fuzz
 
 from domain import events as ev
-from domain.classification import classify, dispatcher_for, mentioned, term_items, terms_found
+from domain.classification import (
+    classify,
+    dispatcher_for,
+    mentioned,
+    second_reader,
+    term_items,
+    terms_found,
+)
 from domain.commands import (
     RepeatVerdict,
     ResolvePossibleRepeat,
@@ -76,6 +83,10 @@ class Fingerprint(Frozen):
     requester_id: str | None = None
     text: str = ""
     submitted_at: datetime
+    second_reading: str | None = Field(
+        default=None,
+        description="the learned model's item for the new report (not stored with claims)",
+    )
 
 
 def fingerprint(
@@ -103,6 +114,11 @@ def fingerprint(
         requester_id=s.requester.requester_id,
         text=text[:500],
         submitted_at=now,
+        second_reading=second_reader(
+            s.title, text[len(s.title) :], s.requester.kind, s.channel, policy
+        )
+        if rule and rule.at_place
+        else None,
     )
 
 
@@ -163,6 +179,8 @@ def same_specifics(new: Fingerprint, old: Fingerprint, policy: Policy) -> bool:
     rule = policy.rule(new.item)
     if rule is None:
         return False
+    if new.second_reading is not None and new.second_reading != new.item:
+        return False  # the learned model reads another problem in it
     terms = [*rule.keywords, *rule.hints]
     mine = mentioned(without_places(new.text), terms)
     if not mine & mentioned(without_places(old.text), terms):

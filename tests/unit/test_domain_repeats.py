@@ -107,6 +107,21 @@ def test_two_problems_of_one_item_at_one_place_are_only_possible_repeats(
     assert judge(second, first, older).kind in ("merge", "possible")
 
 
+def test_a_report_the_learned_model_reads_as_another_problem_is_only_a_possible_repeat():
+    """Furniture dumped beside a drain that was already overflowing: the words say drain (下水口,
+    冒水), the learned model says rubbish. Two readers that disagree are no sure repeat."""
+    place = at(address="汉正街1218号")
+    drain = printed("a", "1218号门口下水口往外冒脏水，臭得很", place)
+    dumped = printed(
+        "b",
+        "1218号边上有人半夜丢了一堆旧家具，烂沙发和床垫堆了三四天，旁边下水口还在冒水",
+        place,
+        requester_id="res-2",
+    )
+    assert dumped.item == "drainage" and dumped.second_reading == "sanitation"
+    assert judge(dumped, drain, POLICY).kind == "possible"
+
+
 def test_the_same_problem_at_the_same_floor_and_spot_still_merges():
     first = printed("a", "21栋3楼楼道水管爆裂，水往下流", at("21栋"))
     again = printed("b", "21栋三楼楼梯间的水管爆了，一直漏水", at("21栋"), requester_id="res-2")
@@ -121,6 +136,22 @@ def test_floors_and_spots_named_in_a_text():
     assert floors_in("5号楼门口，2026年，180元，500米，30.57213") == set()
     assert spots_in("汉正街455号大门口") == {"front"} == spots_in("小区入口处")
     assert spots_in("顶楼屋顶渗水") == {"top"}
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("多福路小学正门对面那截人行道塌了", ["多福路小学"]),
+        ("大兴路跟多福路交叉的那个路口，沥青塌下去一块", ["大兴路/多福路"]),
+        ("汉正街和多福路路口", ["汉正街/多福路"]),
+        ("每天小区门口都堵", []),
+        ("不知道哪条路的路口", []),
+    ],
+)
+def test_landmarks_with_a_side_and_crossings_of_named_streets(text, found):
+    from domain.text import landmarks_in
+
+    assert landmarks_in(text) == found
 
 
 def test_a_grid_only_report_is_at_most_a_possible_repeat():
