@@ -77,6 +77,12 @@ class ClassificationRule(Frozen):
     urgency: Urgency = Urgency.NORMAL
     confidence: float = Field(ge=0, le=1)
     unit: str | None = Field(default=None, description="preferred unit for street-tier needs")
+    objects: list[list[str]] = Field(
+        default_factory=list,
+        description="groups of words for the different things one item covers (a venue's "
+        "table-tennis table, its reading room): two reports at one place naming things of "
+        "different groups only are no sure repeat (collection.repeats.same_specifics)",
+    )
 
 
 class LearnedPolicy(Frozen):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from pydantic import Field
@@ -46,7 +47,7 @@ from domain.commands import (
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
 from domain.model import Category, Frozen, Outcome
-from domain.policy import Policy, RepeatPolicy
+from domain.policy import ClassificationRule, Policy, RepeatPolicy
 from domain.state import NeedState, evolve
 from domain.text import (
     building_key,
@@ -168,14 +169,15 @@ def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
 
 
 def same_specifics(new: Fingerprint, old: Fingerprint, policy: Policy) -> bool:
-    """Whether two reports of one item at one place agree on what and where exactly: both
-    say one of the item's words (keywords or hints), wherever a word starts (路灯 in 路灯不亮
-    and in 路灯坏了; 自来水发黄 and 停电 are both water and power, not one problem), and they
-    name no different floors (502 against 701) or spots (大门口 against 后巷). A report the
-    learned model classified may say none of its item's words: then it agrees with nothing
-    surely. Measured on same-place pairs written for it
-    (2026-12-06): 8 of 9 different problems at one place no longer merge; docs/intake.md,
-    section 4."""
+    """Whether two reports of one item at one place agree on what and where exactly: the
+    learned model (if any) reads no other item in the new one; both say one of the item's
+    words (keywords or hints), wherever a word starts (路灯 in 路灯不亮 and in 路灯坏了;
+    自来水发黄 and 停电 are both water and power, not one problem); and they name no different
+    floors (502 against 701), spots (大门口 against 后巷) or things of the item (its
+    `objects`: a venue's table-tennis table against its reading room). A report the learned
+    model classified may say none of its item's words: then it agrees with nothing surely.
+    On same-place pairs written for it (2026-12-06), 0 of 15 different problems of one item
+    at one place merge (14 did before); docs/intake.md, section 4."""
     rule = policy.rule(new.item)
     if rule is None:
         return False
@@ -185,11 +187,17 @@ def same_specifics(new: Fingerprint, old: Fingerprint, policy: Policy) -> bool:
     mine = mentioned(without_places(new.text), terms)
     if not mine & mentioned(without_places(old.text), terms):
         return False
-    for found in (floors_in, spots_in):
+    for found in (floors_in, spots_in, partial(_objects_in, rule)):
         a, b = found(new.text), found(old.text)
         if a and b and not a & b:
             return False
     return True
+
+
+def _objects_in(rule: ClassificationRule, text: str) -> set[int]:
+    """Which of the rule's groups of `objects` the text names (by their index)."""
+    plain = without_places(text)
+    return {i for i, group in enumerate(rule.objects) if mentioned(plain, group)}
 
 
 def best_verdict(new: Fingerprint, candidates: list[Fingerprint], policy: Policy) -> RepeatVerdict:

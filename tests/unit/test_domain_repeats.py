@@ -88,6 +88,11 @@ def test_another_problem_at_the_same_place_is_another_need():
         ("5栋402卫生间天花板滴水，楼上502漏的", "5栋顶楼701屋顶渗水，卧室发霉", "other floors"),
         ("5栋大门口的路灯坏了，晚上很黑", "5栋后巷那根杆子上的路灯坏了，晚上很黑", "other spots"),
         ("5栋的自来水发黄，不敢喝", "5栋下午停电了，冰箱都化了", "no shared word"),
+        (
+            "5栋活动中心的乒乓球台台面裂开了，打不成球",
+            "5栋活动中心的阅览室关了一个月，想看报纸都冇得地方",
+            "other things of the item",
+        ),
     ],
 )
 def test_two_problems_of_one_item_at_one_place_are_only_possible_repeats(
