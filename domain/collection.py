@@ -103,7 +103,10 @@ def needs_a_place(state: NeedState, policy: Policy) -> bool:
         return False
     loc = state.location
     placed = loc is not None and (loc.community or loc.grid or loc.building)
-    landmark = policy.collection.landmarks_are_places and landmarks_in(state.text)
+    collection = policy.collection
+    landmark = collection.landmarks_are_places and landmarks_in(
+        state.text, collection.landmark_forms
+    )
     named = places_in(state.text) or landmark
     return not (placed or state.address_given or named or state.has_coordinates)
 

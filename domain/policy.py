@@ -154,6 +154,11 @@ class CollectionPolicy(Frozen):
         "a unit can go to, so its report is not asked where (policies written before this "
         "field: only buildings, courtyards and house numbers are)",
     )
+    landmark_forms: Literal[1, 2] = Field(
+        default=1,
+        description="2: also a gate before the side (多福路小学正门对面) and a crossing said at "
+        "length (大兴路跟多福路交叉的那个路口) (domain/text.py landmarks_in)",
+    )
 
 
 class RoutingPolicy(Frozen):

@@ -191,15 +191,24 @@ def places_in(text: str) -> set[str]:
     return found
 
 
-_LANDMARK = re.compile(
+_PLACE_KINDS = (
     r"([\u4e00-\u9fff]{2,10}?)(小学|中学|幼儿园|学校|医院|卫生院|菜市场|菜场|市场|公园|广场"
     r"|超市|银行|地铁站|公交站|车站|码头|大厦|商场|小区|花园|社区|地下通道|隧道|桥)"
-    r"\s*(?:的)?\s*(?:正门|大门|侧门|后门)?\s*(?:的)?\s*"
-    r"(?:门口|后面|后门|旁边|对面|附近|前面|边上|[东西南北]门|[东西南北]侧)"
 )
-_CROSSING = re.compile(
-    r"([\u4e00-\u9fff]{2,8}?)(大街|街|路)\s*(?:和|与|跟|、)?\s*"
-    r"([\u4e00-\u9fff]{2,8}?)(大街|街|路)\s*(?:交叉|交汇|相交)?\s*(?:的)?\s*(?:那个|这个)?\s*"
+_SIDES = r"(?:门口|后面|后门|旁边|对面|附近|前面|边上|[东西南北]门|[东西南北]侧)"
+_LANDMARK = re.compile(_PLACE_KINDS + r"\s*(?:的)?\s*" + _SIDES)
+_STREETS = (
+    r"([\u4e00-\u9fff]{2,8}?)(大街|街|路)\s*(?:和|与|跟|、)?\s*([\u4e00-\u9fff]{2,8}?)(大街|街|路)"
+)
+_CROSSING = re.compile(_STREETS + r"\s*(?:的)?\s*(?:路口|交叉口|十字路口|交汇处)")
+# Since 2026-12-06 (`collection.landmark_forms: 2`): a gate before the side (多福路小学正门对面)
+# and a crossing said at length (大兴路跟多福路交叉的那个路口). Older policies keep the forms
+# above: their needs replay the question where they asked it.
+_LANDMARK_2 = re.compile(
+    _PLACE_KINDS + r"\s*(?:的)?\s*(?:正门|大门|侧门|后门)?\s*(?:的)?\s*" + _SIDES
+)
+_CROSSING_2 = re.compile(
+    _STREETS + r"\s*(?:交叉|交汇|相交)?\s*(?:的)?\s*(?:那个|这个)?\s*"
     r"(?:路口|交叉口|十字路口|交汇处)"
 )
 # Words that make a "name" a time, a relation or a question, not a name (每天小区门口, 隔壁小区,
@@ -220,17 +229,18 @@ def _a_name(words: str) -> str | None:
     return name
 
 
-def landmarks_in(text: str) -> list[str]:
+def landmarks_in(text: str, forms: int = 1) -> list[str]:
     """Named landmarks with a side (多福路小学后面, 清河小区东门) and crossings of two named
     streets (汉正街和多福路路口) in `text`: places a unit can find, though too coarse to
     tell two reports apart (they are never compared as places, only asked about)."""
     plain = normalise(text)
     found = []
-    for match in _LANDMARK.finditer(plain):
+    landmark, crossing = (_LANDMARK_2, _CROSSING_2) if forms >= 2 else (_LANDMARK, _CROSSING)
+    for match in landmark.finditer(plain):
         name = _a_name(match[1])
         if name:
             found.append(name + match[2])
-    for match in _CROSSING.finditer(plain):
+    for match in crossing.finditer(plain):
         first, second = _a_name(match[1]), _a_name(match[3])
         if first and second:
             found.append(f"{first}{match[2]}/{second}{match[4]}")
@@ -239,33 +249,53 @@ def landmarks_in(text: str) -> list[str]:
 
 # Spots within one place, in classes of words that name the same spot (门口 and 入口 are one
 # front). Two reports at one building that name spots, none shared, may be two problems there.
+# Words that are also ordinary speech (后面再说, 左手) are left out; a spot counts where a word
+# starts, outside the names of landmarks (南门菜场 names no south gate).
 SPOTS = {
     "front": ("大门", "门口", "入口", "门前", "前门", "正门", "出入口"),
-    "back": ("后门", "后巷", "后面", "背后", "后头", "小巷", "巷子"),
+    "back": ("后门", "后巷", "背后", "小巷", "巷子"),
     "top": ("楼顶", "屋顶", "顶楼", "屋面", "天台", "房顶"),
-    "below": ("地下室", "车库", "负一", "地下"),
+    "below": ("地下室", "车库", "负一楼", "地下车库"),
     "stairs": ("楼道", "楼梯", "过道", "走廊"),
     "yard": ("院子", "院里", "院内", "天井"),
     "bathroom": ("卫生间", "厕所", "洗手间"),
     "kitchen": ("厨房",),
     "balcony": ("阳台",),
-    "east": ("东侧", "东边", "东门", "东头"),
-    "west": ("西侧", "西边", "西门", "西头"),
-    "south": ("南侧", "南边", "南门", "南头"),
-    "north": ("北侧", "北边", "北门", "北头"),
-    "left": ("左边", "左侧", "左手"),
-    "right": ("右边", "右侧", "右手"),
+    "east": ("东侧", "东边", "东门"),
+    "west": ("西侧", "西边", "西门"),
+    "south": ("南侧", "南边", "南门"),
+    "north": ("北侧", "北边", "北门"),
+    "left": ("左边", "左侧"),
+    "right": ("右边", "右侧"),
 }
-# 3楼, 三层 (not 5号楼, a building, nor 楼道, 楼梯, 楼顶, 楼下, 楼上); a flat 402 or 1502室 is on
-# its floor (4, 15). A number of three or four digits followed by none of 号, 栋, 米, 元 … .
-_FLOOR = re.compile(r"(?<![号\d])" + _NUM + r"\s*(?:楼|层)(?!道|梯|顶|下|上|栋)")
-_FLAT = re.compile(r"(?<![\d.号路街])(\d{3,4})(?:室|房|号房)?(?![\d.号栋米元块年天岁路街楼层])")
+# 3楼, 三层 (not 5号楼, a building; not 楼道, 楼梯, 楼顶, 楼下, 楼上; not 六层楼, a height; not
+# 一层灰, a layer; not B1层 or 负1层, below ground); a flat 402 or 1502室 is on its floor (4,
+# 15). A flat is three or four digits standing alone: not a date, a phone number, a time, a
+# voltage, an area or a length (2026-12-06, 027-8765, 220v, 130平米, 120多米), nor 110, 119,
+# 120, 122 or 12345 (numbers people call).
+_FLOOR = re.compile(
+    r"(?<![号\dBb负\-])"
+    + _NUM
+    + r"\s*(?:楼(?!道|梯|顶|下|上|栋|房)|层(?!楼|高|灰|水|皮|膜|油|土|纸))"
+)
+_FLAT = re.compile(
+    r"(?<![\d.号路街\-/:：])([1-9]\d{2,3})(?:室|房|号房)?"
+    r"(?![\d.号栋米元块年天岁路街楼层\-/:：vV平多斤公千克])"
+)
+_CALLED = frozenset({110, 119, 120, 122, 12345})
+_NAMED_PLACE = re.compile(_PLACE_KINDS)
 
 
 def spots_in(text: str) -> set[str]:
     """The classes of spot (`SPOTS`) `text` names: 'front' for 门口 or 入口, 'top' for 楼顶 …"""
-    plain = normalise(text)
-    return {spot for spot, names in SPOTS.items() if any(name in plain for name in names)}
+    plain = _NAMED_PLACE.sub(lambda m: " " * len(m[0]), normalise(text))  # 南门菜场: a name
+    starts = {start for start, _ in words(plain)}
+    return {
+        spot
+        for spot, names in SPOTS.items()
+        for name in names
+        if any(plain.startswith(name, at) for at in starts)
+    }
 
 
 def floors_in(text: str) -> set[int]:
@@ -278,7 +308,7 @@ def floors_in(text: str) -> set[int]:
             found.add(number)
     for match in _FLAT.finditer(plain):
         number = int(match[1])
-        if 0 < number % 100 < 50:  # 402, 1502; not 2026, 500, 180
+        if number not in _CALLED and 0 < number % 100 < 50:  # 402, 1502; not 2026, 500, 180
             found.add(number // 100)
     return found
 
