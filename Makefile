@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser run test lint bench clean
+.PHONY: install browser run test lint bench classifier clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+## The learned classifier from the tuning reports (a new file: NAME=needs-tune-N; docs/intake.md)
+classifier: install
+	$(BIN)/python -m bench.train_classifier --out domain/models/$(NAME).json
 
 clean:
 	rm -rf $(VENV) var

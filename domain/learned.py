@@ -3,8 +3,8 @@ asks when no item's words name a report surely (domain/classification.py).
 
 A multinomial naive Bayes over the report's letters two at a time (character bigrams) and its
 jieba words of two characters or more, the title's counted twice. It is trained by
-`python -m domain.learned train` on tests/data/needs_tune.yaml only (never the held-out part)
-and written to domain/models/ as JSON; a policy names the file and the first 16 hex digits of
+`make classifier` (bench/train_classifier.py) on tests/data/needs_tune.yaml only (never the
+held-out part) and written to domain/models/ as JSON; a policy names the file and the first 16 hex digits of
 its sha256 (`classification.learned`), so a need decided under a policy replays with the same
 model on every worker. Nothing is downloaded: the model is a file of this package.
 
@@ -16,7 +16,6 @@ section 3, has the figures that decided how it is used.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
-from pathlib import Path
 
 from domain.text import normalise, words
 
@@ -206,26 +204,3 @@ def load(name: str, sha256: str) -> Model:
     if digest(raw) != sha256:
         raise ModelError(f"model {name!r} has sha256 {digest(raw)}, the policy says {sha256}")
     return parse(raw)
-
-
-def labelled(path: Path) -> list[tuple[str, str, str]]:
-    import yaml
-
-    cases = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [(c["title"], c.get("description") or "", c["expect"]["item"]) for c in cases]
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m domain.learned", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    learn = commands.add_parser("train", help="train on labelled reports, write the model")
-    learn.add_argument("--data", type=Path, default=Path("tests/data/needs_tune.yaml"))
-    learn.add_argument("--out", type=Path, required=True, help="e.g. domain/models/x.json")
-    args = parser.parse_args(argv)
-    raw = dumps(train(labelled(args.data)))
-    args.out.write_bytes(raw)
-    print(f"{args.out}: {len(raw)} bytes, sha256 {digest(raw)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.train_classifier import labelled
 from domain import learned
 from domain.learned import ModelError, dumps, parse, train
 
@@ -66,10 +67,10 @@ def test_a_model_is_loaded_by_name_and_digest_only():
 @pytest.mark.parametrize("file", ["policy.yaml", "policy-fast.yaml"])
 def test_the_shipped_model_is_what_training_on_the_tuning_part_gives(file):
     """Built at build time from tests/data/needs_tune.yaml and nothing else: retraining gives
-    the very bytes the policy names (`python -m domain.learned train`)."""
+    the very bytes the policy names (`make classifier`, bench/train_classifier.py)."""
     policy = yaml.safe_load((ROOT / "deploy" / file).read_text(encoding="utf-8"))
     named = policy["classification"]["learned"]
-    raw = dumps(train(learned.labelled(ROOT / "tests" / "data" / "needs_tune.yaml")))
+    raw = dumps(train(labelled(ROOT / "tests" / "data" / "needs_tune.yaml")))
     assert learned.digest(raw) == named["sha256"]
     shipped = ROOT / "domain" / "models" / named["model"]
     assert shipped.read_bytes() == raw
