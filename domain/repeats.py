@@ -14,7 +14,8 @@ is never merged by itself: the same person's second question of one kind is a po
     place = 1 at the same place; 0.5 near (one side names no place, same grid, or same
             community where one names no grid); 0.3 when one side names no community
 
-A sure repeat (same item, same place, score >= merge_score) merges; one above possible_score
+A sure repeat (same item, same place, score >= merge_score, and with `same_specifics` the
+same words, floors, spots and things: `same_specifics`) merges; one above possible_score
 goes on as its own need and is flagged as a possible repeat.
 """
 
