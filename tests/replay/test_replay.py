@@ -20,6 +20,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.policy import load_policy
 from domain.text import words
 from workflows.codec import EncryptionCodec, Keyring, data_converter
 from workflows.need import NeedWorkflow
@@ -43,9 +44,11 @@ def _name(path: Path) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def segmenter_loaded() -> None:
-    """As in the worker (workers/worker.py): jieba's dictionary is loaded before any workflow
-    runs, not by the first workflow task (inside the sandbox its file reads are refused)."""
+    """As in the worker (workers/worker.py): jieba's dictionary and the policy's learned model
+    are loaded before any workflow runs, not by the first workflow task (inside the sandbox
+    file reads are refused)."""
     words("预热")
+    load_policy((Path(__file__).parents[2] / "deploy" / "policy-fast.yaml").read_bytes())
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[_name(p) for p in HISTORIES])

@@ -114,6 +114,29 @@ async def test_retirement_question_is_resolved_at_grid_level(dev_needs: Needs) -
     await n.record_history(need_id, "retirement_question")
 
 
+async def test_a_report_no_words_name_is_classified_by_the_learned_model(dev_needs: Needs) -> None:
+    """水顺着墙往下流 names no item surely: the learned classifier (domain/learned.py) reads a
+    leak, the grid handles it. Its recorded history replays the learned path (tests/replay)."""
+    n = dev_needs
+    need_id = await n.submit(a_need("水顺着墙往下流，家里到处湿漉漉", channel=Channel.WECHAT))
+    snap = await n.wait_for(need_id, lambda s: s.state.stage == Stage.ASSIGNMENT)
+    assert snap.state.classification_rule == "water-leak"
+    assert snap.state.assigned_unit == "grid-dongting-1"
+    classified = next(e.event() for e in await n.stored(need_id) if e.type == "DemandClassified")
+    assert classified.matched_terms and all(t.startswith("≈") for t in classified.matched_terms)
+    grid = staff("grid-dongting-1")
+    await n.act(need_id, grid, Accept())
+    await n.act(
+        need_id,
+        grid,
+        Complete(result_summary="上门查看，楼上水管已修", service_mode=ServiceMode.ON_SITE),
+    )
+    resident = Actor(id="res-1", role=Role.REQUESTER)
+    done = await n.act(need_id, resident, Evaluate(reviewer_id="res-1", rating=Rating.SATISFIED))
+    assert done.stage == "closed"
+    await n.record_history(need_id, "learned_classification")
+
+
 async def test_a_refused_action_names_the_reason_and_leaves_no_trace(dev_needs: Needs) -> None:
     n = dev_needs
     need_id = await n.submit_assigned(a_need("路灯坏了，晚上很黑"))
