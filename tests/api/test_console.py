@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from api.console.messages import catalogue, t
 from domain.actions import ACTIONS
 from domain.model import Category, Rating, ServiceMode, Stage, Tier, Urgency
+from domain.policy import load_policy
 from tests.api.conftest import a_need, wait_for
 
 PASSWORD = "demo1234"  # every demo console user's (deploy/console-users.yaml)
@@ -65,7 +67,12 @@ async def test_every_label_the_console_needs_is_in_the_catalogue() -> None:
             assert member.value in catalogue()[section], (section, member.value)
     for action in ACTIONS:
         assert action.name in catalogue()["action"], action.name
+    for file in ("policy.yaml", "policy-fast.yaml"):  # every service item has its name
+        policy = load_policy((Path(__file__).parents[2] / "deploy" / file).read_bytes())
+        for rule in policy.classification.rules:
+            assert rule.id in catalogue()["item"], (file, rule.id)
     assert t("stage", "handling") == "办理中"
+    assert t("item", "routing.tier.community") == "routing.tier.community"  # others as written
 
 
 async def test_the_root_and_the_console_lead_a_person_to_the_login_page(browser_like) -> None:
