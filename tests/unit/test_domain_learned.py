@@ -74,3 +74,14 @@ def test_the_shipped_model_is_what_training_on_the_tuning_part_gives(file):
     assert learned.digest(raw) == named["sha256"]
     shipped = ROOT / "domain" / "models" / named["model"]
     assert shipped.read_bytes() == raw
+
+
+def test_a_policy_naming_a_model_that_is_not_shipped_is_refused_at_load():
+    from domain.policy import load_policy
+
+    text = (ROOT / "deploy" / "policy.yaml").read_text(encoding="utf-8")
+    named = yaml.safe_load(text)["classification"]["learned"]
+    with pytest.raises(ValueError, match=r"missing\.json"):
+        load_policy(text.replace(named["model"], "missing.json"))
+    with pytest.raises(ValueError, match="the policy says"):
+        load_policy(text.replace(named["sha256"], "f" * 16))
