@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.out} exists: a model file is never rewritten, choose a new name")
     raw = dumps(train(labelled(args.data)))
     args.out.write_bytes(raw)
-    print(f"{args.out}: {len(raw)} bytes; in the policy: sha256: \"{digest(raw)}\" (quoted)")
+    print(f'{args.out}: {len(raw)} bytes; in the policy: sha256: "{digest(raw)}" (quoted)')
 
 
 if __name__ == "__main__":
