@@ -23,6 +23,7 @@ from domain import events as ev
 from domain.commands import Classify, Reclassify
 from domain.context import DecisionContext
 from domain.errors import InvalidCommand
+from domain.learned import Guess
 from domain.learned import load as load_model
 from domain.model import Category, Channel, Frozen, RequesterKind, Stage, Tier, Urgency
 from domain.policy import ClassificationPolicy, ClassificationRule, Policy
@@ -222,9 +223,7 @@ def _learned(
     channel's hint bonus); its matched terms are the features that spoke most for it, '≈'."""
     settings = policy.classification
     assert settings.learned is not None
-    model = load_model(settings.learned.model, settings.learned.sha256)
-    allowed = [r.id for r in settings.rules if _filters_hold(r, kind, channel)]
-    guess = model.guess(title, body, allowed)
+    guess = _model_guess(title, body, kind, channel, policy)
     rule = policy.rule(guess.item) if guess else None
     if guess is None or rule is None:
         return None
@@ -246,13 +245,20 @@ def second_reader(
 ) -> str | None:
     """The item the learned model reads in the report, whatever the words said (None without
     a model, or when the report shares no feature with its training reports)."""
-    settings = policy.classification
-    if settings.learned is None:
-        return None
-    model = load_model(settings.learned.model, settings.learned.sha256)
-    allowed = [r.id for r in settings.rules if _filters_hold(r, kind, channel)]
-    guess = model.guess(title, body, allowed)
+    guess = _model_guess(title, body, kind, channel, policy)
     return guess.item if guess else None
+
+
+def _model_guess(
+    title: str, body: str, kind: RequesterKind | None, channel: Channel | None, policy: Policy
+) -> Guess | None:
+    """The policy's learned model's guess among the items whose filters hold (None without a
+    model)."""
+    learned = policy.classification.learned
+    if learned is None:
+        return None
+    allowed = [r.id for r in policy.classification.rules if _filters_hold(r, kind, channel)]
+    return load_model(learned.model, learned.sha256).guess(title, body, allowed)
 
 
 def terms_found(title: str, body: str, policy: Policy) -> dict[str, float]:

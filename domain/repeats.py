@@ -119,7 +119,7 @@ def fingerprint(
         second_reading=second_reader(
             s.title, text[len(s.title) :], s.requester.kind, s.channel, policy
         )
-        if rule and rule.at_place
+        if rule and rule.at_place and _specifics_matter(policy)
         else None,
     )
 
@@ -167,6 +167,12 @@ def judge(new: Fingerprint, old: Fingerprint, policy: Policy) -> RepeatVerdict:
             rule_id=f"collection.repeats.{named}",
         )
     return none.model_copy(update={"score": score})
+
+
+def _specifics_matter(policy: Policy) -> bool:
+    """Whether the policy's sure repeats are checked for their specifics (`same_specifics`):
+    only then is the learned model asked for a second reading."""
+    return bool(policy.collection.repeats and policy.collection.repeats.same_specifics)
 
 
 def same_specifics(new: Fingerprint, old: Fingerprint, policy: Policy) -> bool:
