@@ -183,11 +183,64 @@ class TemporalDevServer:
         if self.process is not None:
             stop_process(self.process, signal.SIGKILL if kill else signal.SIGTERM, timeout=20)
 
-    def _lost_a_port(self) -> bool:
+    async def restart(self, *, kill: bool = False, within: float = 60) -> None:
+        """Stop, start again on the same file and ports, and return once it answers.
+
+        The clients know this address, so the ports cannot change. Right after a kill a port
+        can be held for a moment by something else: a client's connection retried towards
+        this very port can get it as its own local port (a TCP self-connect), or one of the
+        server's internal ports, picked at random, can be taken. The server then exits with
+        "address already in use"; it is started again until `within` seconds have passed."""
+        self.stop(kill=kill)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            log_at = self._log_size()
+            self.start()
+            if await self._answers(deadline):
+                return
+            lost_a_port = self._lost_a_port(since=log_at)
+            if not lost_a_port or loop.time() > deadline:
+                raise RuntimeError(
+                    f"temporal dev server did not come back in {within:.0f} s "
+                    f"({'a port stayed taken' if lost_a_port else 'it exited'}); "
+                    f"its log ends:\n{self._log_tail()}"
+                )
+            await asyncio.sleep(0.5)
+
+    async def _answers(self, deadline: float) -> bool:
+        """True once a client connects; False if the process exits first."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                return False
+            try:
+                await Client.connect(self.address)
+                return True
+            except RuntimeError:
+                await asyncio.sleep(0.25)
+        self.stop(kill=True)
+        return False
+
+    def _log_tail(self, size: int = 2000) -> str:
         try:
-            tail = self.log_file.read_bytes()[-4000:]
+            return self.log_file.read_bytes()[-size:].decode(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_file.stat().st_size
+        except OSError:
+            return 0
+
+    def _lost_a_port(self, since: int | None = None) -> bool:
+        try:
+            data = self.log_file.read_bytes()
         except OSError:
             return False
+        tail = data[since:] if since is not None else data[-4000:]
         return b"address already in use" in tail
 
     def pid(self) -> int | None:
@@ -309,10 +362,12 @@ class Stack:
         self.workers.append(w)
         return w
 
-    def restart_temporal(self, *, kill: bool = False) -> None:
-        self.temporal.stop(kill=kill)
-        self.temporal.start()
-        self._remember(self.temporal.pid())
+    async def restart_temporal(self, *, kill: bool = False) -> None:
+        """The Temporal server stopped (SIGKILL with `kill`) and back on the same file and port."""
+        try:
+            await self.temporal.restart(kill=kill)
+        finally:
+            self._remember(self.temporal.pid())
 
     def _remember(self, pid: int | None) -> None:
         if pid:

@@ -87,7 +87,7 @@ async def test_temporal_server_restarted_mid_flight_loses_nothing(stack: Stack) 
         need_ids, drivers = await _load(stack, f"ts-{uuid.uuid4().hex[:6]}")
         await wait_until(lambda: _progressed(pool, need_ids, 10), timeout=90, tick=0.05)
         old_pid = stack.temporal.pid()
-        stack.restart_temporal(kill=True)
+        await stack.restart_temporal(kill=True)
         closed_at_kill = await _closed(pool, need_ids)
         assert stack.temporal.pid() != old_pid
         await _finish_and_check(stack, need_ids, drivers)
