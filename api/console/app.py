@@ -32,7 +32,7 @@ from api.actions import take
 from api.auth import Principal
 from api.console import sessions
 from api.console.forms import FormProblem, NeedView, command_from, form_for, offered
-from api.console.messages import t
+from api.console.messages import rule_name, t
 from api.console.sessions import Session
 from api.deps import Services
 from api.errors import ApiError, refusal
@@ -85,7 +85,7 @@ def local(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def load_templates(directory: Callable[[str | None], str | None]) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
-    env.globals.update(t=t, unit_name=directory, local=local)
+    env.globals.update(t=t, rule_name=rule_name, unit_name=directory, local=local)
     env.filters["local"] = local
     return templates
 

@@ -28,3 +28,35 @@ def t(section: str, key: object, **values: object) -> str:
     name = str(key).lower() if isinstance(key, bool) else str(getattr(key, "value", key))
     text = catalogue().get(section, {}).get(name, name)
     return text.format(**values) if values else text
+
+
+# Rule ids that carry a value after a known prefix, longest prefix first, and the name of
+# the value's section in the catalogue: ("routing.rule.", "item") reads "routing.rule.lift".
+_RULE_PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("sla.handling.", ("category", "tier", "urgency")),
+    ("collection.information_expiry.", ("expiry_action",)),
+    ("collection.repeats.", ("item",)),
+    ("routing.category.", ("category",)),
+    ("routing.rule.", ("item",)),
+    ("sla.levels.", ("urgency",)),
+)
+
+
+def rule_name(rule_id: object) -> str:
+    """What a timeline shows for an event's `rule_id`: a classification rule's item name,
+    a named policy rule (`rule` section), or a rule with a value (routing.rule.lift: the
+    item's unit); an unknown id shows as written."""
+    if rule_id is None:
+        return t("page", "none")
+    key = str(rule_id)
+    rules, items = catalogue().get("rule", {}), catalogue().get("item", {})
+    if key in rules:
+        return rules[key]
+    if key in items:
+        return items[key]
+    for prefix, sections in _RULE_PREFIXES:
+        parts = key.removeprefix(prefix).split(".")
+        if key.startswith(prefix) and len(parts) == len(sections):
+            values = {s: t(s, part) for s, part in zip(sections, parts, strict=True)}
+            return t("rule", f"{prefix}*", **values)
+    return key
