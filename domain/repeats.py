@@ -58,6 +58,7 @@ from domain.text import (
     floors_in,
     is_placeholder,
     normalise,
+    numbered_things_in,
     places_in,
     spots_in,
     without_places,
@@ -180,9 +181,10 @@ def same_specifics(new: Fingerprint, old: Fingerprint, policy: Policy) -> bool:
     learned model (if any) reads no other item in the new one; both say one of the item's
     words (keywords or hints), wherever a word starts (路灯 in 路灯不亮 and in 路灯坏了;
     自来水发黄 and 停电 are both water and power, not one problem); and they name no different
-    floors (502 against 701), spots (大门口 against 后巷) or things of the item (its
-    `objects`: a venue's table-tennis table against its reading room). A report the learned
-    model classified may say none of its item's words: then it agrees with nothing surely.
+    floors (502 against 701), spots (大门口 against 后巷), numbered things (1号梯 against
+    2号梯) or things of the item (its `objects`: a venue's table-tennis table against its
+    reading room). A report the learned model classified may say none of its item's words:
+    then it agrees with nothing surely.
     On same-place pairs written for it (2026-12-06), 0 of 15 different problems of one item
     at one place merge (14 did before); docs/intake.md, section 4."""
     rule = policy.rule(new.item)
@@ -194,7 +196,7 @@ def same_specifics(new: Fingerprint, old: Fingerprint, policy: Policy) -> bool:
     mine = mentioned(without_places(new.text), terms)
     if not mine & mentioned(without_places(old.text), terms):
         return False
-    for found in (floors_in, spots_in, partial(_objects_in, rule)):
+    for found in (floors_in, spots_in, numbered_things_in, partial(_objects_in, rule)):
         a, b = found(new.text), found(old.text)
         if a and b and not a & b:
             return False

@@ -298,6 +298,23 @@ def spots_in(text: str) -> set[str]:
     }
 
 
+# A thing with its own number at a place: 1号梯 and 2号电梯 (lifts of one building), 3号桩 (a
+# charger), 5号杆 (a lamp post), 2号井; the key is the number and the thing's last letter.
+_NUMBERED_THING = re.compile(
+    _NUM + r"\s*号\s*(?:客梯|货梯|电梯|梯|充电桩|桩|灯杆|路灯|杆|窨井|井|泵|水泵|机|柜|箱)"
+)
+
+
+def numbered_things_in(text: str) -> set[str]:
+    """The numbered things `text` names, as number + thing: '1梯' for 1号梯 and 一号电梯."""
+    found = set()
+    for match in _NUMBERED_THING.finditer(normalise(text)):
+        number = _number(match[1])
+        if number is not None:
+            found.add(f"{number}{match[0][-1]}")
+    return found
+
+
 def floors_in(text: str) -> set[int]:
     """The floors `text` names: 3楼, 三层, or a flat's number (402 is on the fourth)."""
     plain = normalise(text)

@@ -93,6 +93,11 @@ def test_another_problem_at_the_same_place_is_another_need():
             "5栋活动中心的阅览室关了一个月，想看报纸都冇得地方",
             "other things of the item",
         ),
+        (
+            "5栋东边那部电梯（1号梯）按9楼冇得反应，只能按到8楼再爬上去",
+            "5栋西边2号梯运行的时候咔咔响，还有股焦味，不是东边那部电梯",
+            "other numbered things",
+        ),
     ],
 )
 def test_two_problems_of_one_item_at_one_place_are_only_possible_repeats(
@@ -160,6 +165,15 @@ def test_floors_and_spots_named_in_a_text():
     assert spots_in("顶楼屋顶渗水") == {"top"}
     for no_spot in ("南门菜场的路灯", "医院里", "后面再修", "地下水", "左手拿着"):
         assert spots_in(no_spot) == set(), no_spot
+
+
+def test_numbered_things_named_in_a_text():
+    from domain.text import numbered_things_in
+
+    assert numbered_things_in("东边那部电梯（1号梯）坏了") == {"1梯"} == numbered_things_in("一号电梯")
+    assert numbered_things_in("3号充电桩和5号桩都没电") == {"3桩", "5桩"}
+    for nothing in ("3号楼漏水", "汉正街5号门口", "2号院", "1号线地铁站"):
+        assert numbered_things_in(nothing) == set(), nothing
 
 
 @pytest.mark.parametrize(
