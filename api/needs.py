@@ -74,21 +74,31 @@ async def start_or_find(services: Services, submission: Submission, principal: P
         del stored[legacy]  # another submitter's need: never this one's
     existing = own if own in stored else next(iter(stored), None)
     if existing is None:
-        return await needs.submit_need(
+        started = await needs.submit_need(
             services.client, submission, actor, task_queue=services.task_queue, need_id=own
         )
+        # Its first event may not be stored yet (a resend right after the first 202, or two
+        # at once): the workflow's start input says which submission the need holds.
+        first_sent = await needs.first_submission(services.client, started)
+        if first_sent is not None and not same_submission(submission, first_sent, services.policy):
+            raise _other_content(started)
+        return started
     first = stored[existing].event()
     if not isinstance(first, DemandSubmitted) or not same_submission(
         submission, first, services.policy
     ):
-        raise ApiError(
-            409,
-            "conflict",
-            f"external_id already names need {existing}, with "
-            "other content: send the change to that need or use a new external_id",
-            field="external_id",
-        )
+        raise _other_content(existing)
     return existing
+
+
+def _other_content(need_id: str) -> ApiError:
+    return ApiError(
+        409,
+        "conflict",
+        f"external_id already names need {need_id}, with "
+        "other content: send the change to that need or use a new external_id",
+        field="external_id",
+    )
 
 
 def admitted(submission: Submission, services: Services) -> Submission:

@@ -61,12 +61,18 @@ def _checked_place(submission: Submission, policy: Policy) -> Location:
     return loc.model_copy(update={"community": community})
 
 
-def same_submission(submission: Submission, stored: DemandSubmitted, policy: Policy) -> bool:
+def same_submission(
+    submission: Submission, stored: DemandSubmitted | Submission, policy: Policy
+) -> bool:
     """Whether an admitted submission says what the stored one said (a resend, not a new
     need under a used external id). The stored one is admitted the same way first: it may
     have been stored before the door trimmed and completed submissions."""
     fields = set(Submission.model_fields)
-    earlier = Submission.model_validate(stored.model_dump(include=fields))
+    earlier = (
+        stored
+        if isinstance(stored, Submission)
+        else Submission.model_validate(stored.model_dump(include=fields))
+    )
     with contextlib.suppress(InvalidCommand):  # stored before today's checks: as stored
         earlier = admit(earlier, policy)
     return all(getattr(submission, f) == getattr(earlier, f) for f in fields)

@@ -21,6 +21,7 @@ import contextlib
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from domain.commands import AnyCommand, Submission, need_id_for
 from domain.model import Actor
@@ -61,6 +62,21 @@ async def submit_need(
             start_signal_args=[LinkedReport(stream_id=need_id, submission=submission, actor=actor)],
         )
     return need_id
+
+
+async def first_submission(client: Client, need_id: str) -> Submission | None:
+    """The submission the need's workflow was started with (its history's first event), or
+    None when Temporal cannot say now. Signal-with-start on a running need only signals it,
+    and the need ignores its own submission sent again, so a caller that started a need whose
+    first event is not stored yet reads here which submission won."""
+    try:
+        async for event in need_handle(client, need_id).fetch_history_events(page_size=1):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            (start,) = await client.data_converter.decode(list(payloads), [NeedStart])
+            return start.submission if isinstance(start, NeedStart) else None
+    except RPCError:
+        return None
+    return None
 
 
 def need_handle(client: Client, need_id: str) -> WorkflowHandle[NeedWorkflow, Snapshot]:

@@ -4,6 +4,7 @@ and bad text or places refused naming the field."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -41,6 +42,31 @@ async def test_a_resend_with_other_content_is_a_409_naming_the_need(as_) -> None
     assert changed.status_code == 409
     error = changed.json()["error"]
     assert error["field"] == "external_id" and need_id in error["message"]
+
+
+async def test_a_changed_resend_right_after_the_first_is_a_409_and_the_first_content_stays(
+    as_,
+) -> None:
+    """Before the need's first event is stored (the first 202 has just come back, or both are
+    sent at once) the workflow's start input says which content the need holds."""
+    integrator = as_("integrator")
+    body = a_need("98栋楼道灯不亮")
+    first = await integrator.post("/needs", json=body)
+    changed = await integrator.post("/needs", json=body | {"title": "98栋电梯坏了"})
+    assert first.status_code == 202 and changed.status_code == 409
+    assert first.json()["id"] in changed.json()["error"]["message"]
+    both = a_need("99栋楼道灯不亮")
+    answers = await asyncio.gather(
+        integrator.post("/needs", json=both),
+        integrator.post("/needs", json=both | {"title": "99栋电梯坏了"}),
+    )
+    assert sorted(a.status_code for a in answers) == [202, 409]
+    won = next(a for a in answers if a.status_code == 202)
+    need = await wait_for(integrator, won.json()["id"], lambda n: n["stage"] != "collection")
+    kept = both["title"] if answers[0].status_code == 202 else "99栋电梯坏了"
+    assert need["title"] == kept
+    again = await integrator.post("/needs", json=body)  # the same content: the same need
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
 
 
 async def test_a_repeat_merges_and_its_receipt_names_the_need_it_joined(as_) -> None:

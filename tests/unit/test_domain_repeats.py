@@ -170,7 +170,9 @@ def test_floors_and_spots_named_in_a_text():
 def test_numbered_things_named_in_a_text():
     from domain.text import numbered_things_in
 
-    assert numbered_things_in("东边那部电梯（1号梯）坏了") == {"1梯"} == numbered_things_in("一号电梯")
+    assert (
+        numbered_things_in("东边那部电梯（1号梯）坏了") == {"1梯"} == numbered_things_in("一号电梯")
+    )
     assert numbered_things_in("3号充电桩和5号桩都没电") == {"3桩", "5桩"}
     for nothing in ("3号楼漏水", "汉正街5号门口", "2号院", "1号线地铁站"):
         assert numbered_things_in(nothing) == set(), nothing
