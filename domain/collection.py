@@ -108,7 +108,8 @@ def needs_a_place(state: NeedState, policy: Policy) -> bool:
         state.text, collection.landmark_forms
     )
     named = places_in(state.text) or landmark
-    return not (placed or state.address_given or named or state.has_coordinates)
+    address = state.address_names_place if collection.addresses_name_places else state.address_given
+    return not (placed or address or named or state.has_coordinates)
 
 
 def collection_step(state: NeedState, ctx: DecisionContext) -> Events:

@@ -154,6 +154,13 @@ class CollectionPolicy(Frozen):
         "a unit can go to, so its report is not asked where (policies written before this "
         "field: only buildings, courtyards and house numbers are)",
     )
+    addresses_name_places: bool = Field(
+        default=False,
+        description="an address counts as the report's place only when it names one (a "
+        "number, a landmark, a named facility: domain/text.py address_names_a_place); a "
+        "street alone (汉正街) is asked where (policies written before this field: any "
+        "address that is not a placeholder counts)",
+    )
     landmark_forms: Literal[1, 2] = Field(
         default=1,
         description="2: also a gate before the side (多福路小学正门对面) and a crossing said at "

@@ -79,6 +79,7 @@ class NeedState(Frozen):
     text: str = ""
     title: str = ""
     address_given: bool = False
+    address_names_place: bool = False  # the address says where (address_names_a_place)
     has_coordinates: bool = False
     known_fields: frozenset[str] = frozenset()
     category_hint: Category | None = None

@@ -247,6 +247,21 @@ def landmarks_in(text: str, forms: int = 1) -> list[str]:
     return found
 
 
+def address_names_a_place(address: str | None) -> bool:
+    """Whether an address field says where a unit can go: a number (汉正街857号, 5栋), a
+    crossing or a landmark with its side (汉正街和多福路路口, 多福路小学门口), or a named
+    facility (汉正街小商品市场). A street alone (汉正街, 汉正街附近) or a placeholder does not."""
+    if address is None or is_placeholder(address):
+        return False
+    plain = normalise(address)
+    return (
+        any(ch.isdigit() for ch in plain)
+        or bool(places_in(plain))
+        or bool(landmarks_in(plain, forms=2))
+        or _NAMED_PLACE.search(plain) is not None
+    )
+
+
 # Spots within one place, in classes of words that name the same spot (门口 and 入口 are one
 # front). Two reports at one building that name spots, none shared, may be two problems there.
 # Words that are also ordinary speech (后面再说, 左手) are left out; a spot counts where a word

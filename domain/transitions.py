@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from domain import events as ev
 from domain.assists import record
 from domain.model import Frozen, RequesterKind, Stage
-from domain.text import coordinates, is_placeholder
+from domain.text import address_names_a_place, coordinates, is_placeholder
 
 if TYPE_CHECKING:
     from domain.state import NeedState
@@ -79,6 +79,7 @@ def _submitted(state: NeedState, e: ev.DemandSubmitted) -> Update:
         "text": text,
         "title": e.title,
         "address_given": not is_placeholder(e.location.address),
+        "address_names_place": address_names_a_place(e.location.address),
         "has_coordinates": coordinates(e.details) != (None, None),
         "known_fields": frozenset(k for k, v in e.details.items() if v.strip()),
         "category_hint": e.category_hint,

@@ -182,6 +182,19 @@ async def test_invisible_text_or_a_place_outside_the_directory_is_a_422(as_, cha
     assert response.json()["error"]["field"] == field
 
 
+async def test_a_lamp_at_an_address_of_a_street_alone_is_asked_where(as_) -> None:
+    integrator = as_("integrator")
+    place = {"street": "street-hanzheng", "address": "汉正街附近"}
+    need_id = (
+        await integrator.post("/needs", json=a_need("路灯坏了，晚上很黑") | {"location": place})
+    ).json()["id"]
+    asked = await wait_for(
+        integrator, need_id, lambda n: (n.get("live") or {}).get("pending_information")
+    )
+    assert asked["live"]["pending_information"]["missing_fields"] == ["location"]
+    assert asked["stage"] == "collection" and asked["assigned_unit"] is None
+
+
 async def test_a_lamp_reported_with_only_a_street_is_asked_where(as_) -> None:
     integrator = as_("integrator")
     body = a_need("路灯坏了，晚上很黑") | {"location": {"street": "street-hanzheng"}}

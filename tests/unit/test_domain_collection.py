@@ -251,3 +251,45 @@ def test_a_policy_from_before_landmarks_asks_about_a_landmark_too():
     story.submit(report)
     assert any(e.type == "InformationRequested" for e in story.history)
     assert needs_a_place(story.state.model_copy(update={"known_fields": set()}), older)
+
+
+@pytest.mark.parametrize(
+    ("address", "asked"),
+    [
+        ("汉正街", True),  # a street alone: where on it?
+        ("汉正街附近", True),
+        ("汉正街857号", False),
+        ("汉正街八十五号", False),
+        ("汉正街和多福路路口", False),
+        ("多福路小学门口", False),
+        ("汉正街小商品市场", False),  # a named facility
+        ("不详", True),
+    ],
+)
+def test_an_address_is_a_place_only_when_it_says_where(address, asked):
+    from domain.collection import needs_a_place
+    from domain.model import Location
+
+    story = Story()
+    story.submit(
+        submission("路灯坏了", location=Location(street="street-hanzheng", address=address))
+    )
+    assert needs_a_place(story.state.model_copy(update={"known_fields": set()}), POLICY) is asked
+    assert any(e.type == "InformationRequested" for e in story.history) is asked
+
+
+def test_a_policy_from_before_addresses_name_places_takes_any_address():
+    """Running needs hold their policy: one written before `addresses_name_places` does not
+    ask about a street-only address, so its needs replay."""
+    from domain.collection import needs_a_place
+    from domain.model import Location
+
+    older = POLICY.model_copy(
+        update={"collection": POLICY.collection.model_copy(update={"addresses_name_places": False})}
+    )
+    story = Story(older)
+    story.submit(
+        submission("路灯坏了", location=Location(street="street-hanzheng", address="汉正街"))
+    )
+    assert not any(e.type == "InformationRequested" for e in story.history)
+    assert not needs_a_place(story.state.model_copy(update={"known_fields": set()}), older)
