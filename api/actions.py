@@ -26,7 +26,7 @@ from api.auth import Principal, allowed_to, require_action
 from api.deps import Services
 from api.errors import ERROR_RESPONSES, ApiError, not_found
 from api.needs import NeedId, Svc, live_snapshot, perform, rate
-from api.views import ActionOut
+from api.views import ActionOut, UnmergeOut
 from domain.actions import ACTIONS, BY_NAME, Action
 from domain.commands import (
     Assign,
@@ -135,18 +135,19 @@ class UnmergeBody(BaseModel):
     reason: ShortText
 
 
-@router.post("/needs/{need_id}/unmerge", response_model=ActionOut)
+@router.post("/needs/{need_id}/unmerge", response_model=UnmergeOut)
 async def unmerge(
     need_id: NeedId,
     body: UnmergeBody,
     principal: Annotated[Principal, allowed_to("unmerge")],
     services: Svc,
     response: Response,
-) -> ActionOut:
+) -> UnmergeOut:
     """Split a report merged into another need back out: it goes on as a need of its own
-    (`Location`: its new id), from intake, its acceptance deadline counted from
+    (`split_id` and `Location`: its new id), from intake, its acceptance deadline counted from
     its own submission; its requester no longer evaluates the other need. The answer is the
-    other need's action result. A need that was not merged: 409."""
+    other need's action result (`id`) with the new need's id. A need that was not merged:
+    409."""
     row = await readable_need(services, principal, need_id)
     events = await read_stream(services.db, need_id)
     merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
@@ -164,7 +165,7 @@ async def unmerge(
         UnlinkReport(linked_stream_id=need_id, reason=body.reason),
     )
     response.headers["Location"] = f"/needs/{split_id(need_id)}"
-    return result
+    return UnmergeOut(**result.model_dump(), split_id=split_id(need_id))
 
 
 @router.post("/needs/{need_id}/extension-decision", response_model=ActionOut)

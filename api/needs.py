@@ -33,6 +33,7 @@ from domain.commands import (
 )
 from domain.errors import InvalidCommand
 from domain.events import DemandMerged, DemandSubmitted, EventEnvelope
+from domain.repeats import split_id
 from store import queries
 from store.queries import NeedFilters
 from store.read import first_events, read_stream
@@ -156,6 +157,7 @@ async def need_detail(services: Services, principal: Principal, need_id: str) ->
         sees_personal_data(principal, row),
         joined=await joined_need(services, events),
         assists=await queries.need_assists(services.db, need_id),
+        split_into=await split_need(services, need_id, events),
     )
 
 
@@ -171,6 +173,18 @@ async def joined_need(services: Services, events: list[EventEnvelope]) -> Joined
         stage=row["stage"] if row else "collection",
         outcome=row.get("outcome") if row else None,
     )
+
+
+async def split_need(
+    services: Services, need_id: str, events: list[EventEnvelope]
+) -> JoinedNeed | None:
+    """For a merged report a supervisor split back out: the need it goes on as (the
+    requester's need is handled there now)."""
+    if not any(e.type == "DemandMerged" for e in events):
+        return None
+    split = split_id(need_id)
+    row = await find_need(services, split)
+    return JoinedNeed(id=split, stage=row["stage"], outcome=row.get("outcome")) if row else None
 
 
 @router.post("/needs/{need_id}/information", response_model=ActionOut)

@@ -97,8 +97,8 @@ _DETAIL_FIELDS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.PossibleRepeatFlagged: ("of_stream_id", "rule_id", "score", "dispatcher_unit"),
     ev.PossibleRepeatResolved: ("of_stream_id", "decision"),
     ev.ReportLinked: ("linked_stream_id",),
-    ev.ReportUnlinked: ("linked_stream_id", "split_stream_id"),
-    ev.DemandSplit: ("merged_stream_id", "primary_stream_id", "submitted_at"),
+    ev.ReportUnlinked: ("linked_stream_id", "split_stream_id", "reason"),
+    ev.DemandSplit: ("merged_stream_id", "primary_stream_id", "submitted_at", "split_by", "reason"),
     ev.InformationRequested: ("rule_id", "missing_fields", "due_at"),
     ev.DemandAssigned: ("rule_id", "unit_id", "reason", "note"),
     ev.DemandReclassified: (
@@ -236,6 +236,9 @@ class NeedDetail(NeedItem):
     location: Location | None = None
     live: LiveView | None = None
     joined: JoinedNeed | None = None
+    split_into: JoinedNeed | None = Field(
+        default=None, description="a merged report split back out: the need it goes on as"
+    )
     possible_repeat_of: str | None = None
     assists: list[AssistView] = Field(
         default=[], description="联合办理: the sub-tasks other units were asked for"
@@ -252,6 +255,7 @@ class NeedDetail(NeedItem):
         unmasked: bool,
         joined: JoinedNeed | None = None,
         assists: list[dict[str, Any]] | None = None,
+        split_into: JoinedNeed | None = None,
     ) -> NeedDetail:
         item = NeedItem.from_row(row).model_dump()
         first = events[0].payload if events and events[0].type == "DemandSubmitted" else {}
@@ -267,6 +271,7 @@ class NeedDetail(NeedItem):
             location=location,
             live=LiveView.from_snapshot(snap) if snap else None,
             joined=joined,
+            split_into=split_into,
             possible_repeat_of=snap.state.possible_repeat_of if snap else None,
             assists=[AssistView.model_validate(a) for a in assists or ()],
             timeline=[TimelineItem.of(e) for e in events],
@@ -293,3 +298,10 @@ class ActionOut(BaseModel):
     version: int
     stage: str
     events: list[str]
+
+
+class UnmergeOut(ActionOut):
+    """The need the report had joined, as the action left it (`id`), and the need the report
+    goes on as (`split_id`, also the `Location`)."""
+
+    split_id: str

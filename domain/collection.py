@@ -167,6 +167,8 @@ def submit(state: NeedState, command: Submit, ctx: DecisionContext) -> Events:
                 merged_stream_id=origin.merged_stream_id,
                 primary_stream_id=origin.primary_stream_id,
                 submitted_at=origin.submitted_at,
+                split_by=origin.split_by,
+                reason=origin.reason,
             ),
         ]
     if command.repeat is not None:

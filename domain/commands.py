@@ -64,6 +64,8 @@ class SplitOrigin(Frozen):
     merged_stream_id: str
     primary_stream_id: str
     submitted_at: datetime = Field(description="when the report was first submitted")
+    split_by: str | None = Field(default=None, description="the supervisor who split it")
+    reason: str | None = Field(default=None, description="why, as the supervisor wrote it")
 
 
 class Command(Frozen):

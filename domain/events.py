@@ -137,6 +137,10 @@ class DemandSplit(DomainEvent):
     merged_stream_id: str
     primary_stream_id: str
     submitted_at: datetime
+    # The supervisor who split it and why (the envelope's actor is the report's submitter,
+    # whose need this is); absent on needs split before 2026-12-07.
+    split_by: str | None = None
+    reason: ShortText | None = None
 
 
 class PossibleRepeatFlagged(RuleApplied):

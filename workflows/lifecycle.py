@@ -78,6 +78,8 @@ SHANGHAI = timezone(timedelta(hours=8))
 INTAKE_PATCH = "intake-in-one-activity"
 # A stored batch answers a command only if its actors match too (before: its types alone).
 CATCH_UP_PATCH = "catch-up-compares-actors"
+# A split need's DemandSplit names the supervisor who split it and why (2026-12-07).
+SPLIT_BY_PATCH = "split-names-its-supervisor"
 
 
 def ids_for(start: NeedStart) -> set[str]:
@@ -136,7 +138,7 @@ class NeedLifecycle:
         unlinked = next((e for e in stored if e.type == "ReportUnlinked"), None)
         if unlinked is not None:  # a supervisor split a merged report back out
             # event() parses the payload by the envelope's type: a ReportUnlinked here
-            await self._start_split(cast(ev.ReportUnlinked, unlinked.event()))
+            await self._start_split(cast(ev.ReportUnlinked, unlinked.event()), action.actor)
         return ActionResult(
             version=self._state.version, stage=self._stage_name(), events=[e.type for e in stored]
         )
@@ -221,9 +223,10 @@ class NeedLifecycle:
                 non_retryable=True,
             )
 
-    async def _start_split(self, unlinked: ev.ReportUnlinked) -> None:
+    async def _start_split(self, unlinked: ev.ReportUnlinked, by: Actor) -> None:
         """Start the split report as a need of its own, from its stored submission, as its
-        original submitter (a child that outlives this need). Once only: its id is fixed."""
+        original submitter (a child that outlives this need), naming the supervisor who split
+        it and why. Once only: its id is fixed."""
         read = await workflow.execute_local_activity(
             "read_stream",
             ReadStreamRequest(stream_id=unlinked.linked_stream_id, from_version=1),
@@ -240,6 +243,8 @@ class NeedLifecycle:
             primary_stream_id=self._id,
             submitted_at=first.occurred_at,
         )
+        if workflow.patched(SPLIT_BY_PATCH):  # splits before the patch name neither
+            origin = origin.model_copy(update={"split_by": by.id, "reason": unlinked.reason})
         submission = cmd.Submission(
             **submitted.model_dump(include=set(cmd.Submission.model_fields))
         )

@@ -236,8 +236,18 @@ async def test_a_supervisor_splits_a_merged_report_back_into_a_need_of_its_own(a
     assert split_id.startswith("need-app-") and split_id not in (repeat, primary)
     own = await wait_for(second, split_id, lambda n: n["stage"] == "assignment")
     assert own["assigned_unit"] == "grid-dongting-1" and own["title"] == body["title"]
+    assert split.json()["split_id"] == split_id and split.json()["id"] == primary
     origin = next(t["detail"] for t in own["timeline"] if t["type"] == "DemandSplit")
     assert origin["merged_stream_id"] == repeat and origin["primary_stream_id"] == primary
+    # the split is the supervisor's, with the reason, though the new need is its submitter's
+    assert origin["split_by"] == "supervisor-district" and origin["reason"] == "是另一盏灯"
+    unlinked = (await supervisor.get(f"/needs/{primary}")).json()["timeline"]
+    assert any(
+        t["type"] == "ReportUnlinked" and t["detail"]["reason"] == "是另一盏灯" for t in unlinked
+    )
+    merged_report = (await second.get(f"/needs/{repeat}")).json()
+    assert merged_report["split_into"] == {"id": split_id, "stage": "assignment", "outcome": None}
+    assert merged_report["joined"]["id"] == primary  # what happened first stays told
     reviewers = (await supervisor.get(f"/needs/{primary}")).json()["live"]["reviewers"]
     assert body["requester"]["requester_id"] not in reviewers
     again = await supervisor.post(f"/needs/{repeat}/unmerge", json={"reason": "再拆一次"})

@@ -351,6 +351,9 @@ async def test_an_unmerged_report_goes_on_as_a_need_of_its_own(dev_needs: Needs)
     split = await n.wait_for(split_id(repeat), lambda s: s.state.stage == Stage.ASSIGNMENT)
     assert split.state.assigned_unit == "grid-dongting-1"
     assert split.state.clock_from is not None
+    stored = [e.event() for e in await n.stored(split_id(repeat))]
+    origin = next(e for e in stored if e.type == "DemandSplit")
+    assert (origin.split_by, origin.reason) == ("sup-1", "是另一盏灯")  # not its submitter
     await assert_store_agrees(n, split_id(repeat))
     await n.record_history(first, "unmerged_primary")
     await n.record_history(split_id(repeat), "unmerged_split")
