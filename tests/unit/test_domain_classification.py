@@ -91,6 +91,20 @@ def test_urgent_keywords_raise_the_urgency():
     assert found.urgency == Urgency.URGENT
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["电梯卡在两层之间，我妈被关在里面出不来", "楼道里一股煤气味，怕是哪家漏气了", "配电箱冒烟了"],
+)
+def test_a_person_trapped_or_gas_or_smoke_is_urgent(text):
+    found = classify(text, R.RESIDENT, Channel.APP, None, POLICY)
+    assert found is not None and found.urgency == Urgency.URGENT
+
+
+def test_an_ordinary_report_is_not_urgent():
+    found = classify("电梯按钮不灵，要按好几下", R.RESIDENT, Channel.APP, None, POLICY)
+    assert found is not None and found.urgency != Urgency.URGENT
+
+
 def test_a_category_hint_adds_confidence_to_rules_of_that_category():
     plain = classify("想咨询社保", R.RESIDENT, Channel.APP, None, POLICY)
     hinted = classify("想咨询社保", R.RESIDENT, Channel.APP, Category.GOVERNMENT_AFFAIRS, POLICY)
