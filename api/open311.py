@@ -29,6 +29,7 @@ from api.open311_format import (
     Open311Post,
     definition,
     error,
+    open311_refusal,
     render,
     request_view,
     services,
@@ -164,7 +165,7 @@ async def post_request(fmt: Fmt, request: Request, services_: Svc) -> Response:
         post = _parse_form(form)
         submission = admitted(post.submission(services_.policy), services_)
     except ApiError as exc:
-        return error(fmt, exc.status, exc.detail.message)
+        return error(fmt, *open311_refusal(exc.status, exc.detail.message, exc.detail.field))
     except ValidationError as exc:
         first = exc.errors()[0]
         return error(fmt, 400, f"{field_path(tuple(first['loc']))}: {first['msg']}")

@@ -72,6 +72,27 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+# The need's fields as an Open311 client names them (a refusal names what it sent).
+OPEN311_NAMES = {
+    "title": "description",
+    "description": "description",
+    "location.address": "address_string",
+    "location.street": "attribute[street]",
+    "location.community": "attribute[community]",
+    "location.grid": "attribute[grid]",
+    "location.building": "attribute[building]",
+}
+
+
+def open311_refusal(status: int, message: str, field: str | None) -> tuple[int, str]:
+    """A refusal of the need's door in Open311 terms: a bad value is GeoReport v2's 400, and
+    the message names the parameter the client sent (description, not title)."""
+    name = OPEN311_NAMES.get(field or "")
+    if name is not None and field is not None:
+        message = message.replace(f"invalid {field}", f"invalid {name}", 1)
+    return (400 if status == 422 else status), message
+
+
 def error(fmt: Fmt, status: int, description: str) -> Response:
     return render(fmt, "errors", [{"code": status, "description": description}], status)
 

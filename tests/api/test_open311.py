@@ -138,3 +138,11 @@ async def test_open311_errors_follow_the_spec(as_) -> None:
     assert ET.fromstring(bad.text).findtext("error/description").startswith("service_code")
     staff = await client.post(f"{BASE}/requests.json", data=form(api_key=KEYS["staff_dongting1"]))
     assert staff.status_code == 403
+    invisible = await client.post(f"{BASE}/requests.json", data=form(description="\u200b "))
+    assert invisible.status_code == 400  # GeoReport v2's bad request, naming its parameter
+    assert invisible.json()[0]["description"].startswith("invalid description:")
+    elsewhere = await client.post(
+        f"{BASE}/requests.json", data=form(**{"attribute[grid]": "dept-health"})
+    )
+    assert elsewhere.status_code == 400
+    assert elsewhere.json()[0]["description"].startswith("invalid attribute[grid]:")
