@@ -261,6 +261,9 @@ class NeedDetail(NeedItem):
         first = events[0].payload if events and events[0].type == "DemandSubmitted" else {}
         requester = Requester.model_validate(first["requester"]) if first else None
         location = Location.model_validate(first["location"]) if first else None
+        for answer in (e.event() for e in events if e.type == "InformationProvided"):
+            if isinstance(answer, ev.InformationProvided) and location is not None:
+                location = location.model_copy(update=answer.place())  # a report asked where
         if not unmasked:
             requester = requester.masked() if requester else None
             location = location.masked() if location else None

@@ -91,6 +91,15 @@ class InformationProvided(DomainEvent):
     type: Literal["InformationProvided"] = "InformationProvided"
     fields: dict[str, str]
 
+    def place(self) -> dict[str, str]:
+        """The need's place this answer moves it to: its community, grid and building, where
+        given (one reading for the state, the summary row and the API's detail)."""
+        return {
+            k: self.fields[k].strip()
+            for k in ("community", "grid", "building")
+            if self.fields.get(k, "").strip()
+        }
+
 
 class InformationRequestExpired(RuleApplied):
     """No answer within the limit: the policy closes the need or hands it to the grid worker."""

@@ -102,9 +102,7 @@ def _info_provided(state: NeedState, e: ev.InformationProvided) -> Update:
         "known_fields": state.known_fields | given,
         "text": " ".join([state.text, *e.fields.values()]),
     }
-    place: dict[str, str] = {
-        k: e.fields[k].strip() for k in ("community", "grid", "building") if k in given
-    }
+    place = e.place()
     if given & {"community", "grid", "building", "address"}:
         given.add("location")  # any of these answers a request for the need's place
         update["known_fields"] = update["known_fields"] | {"location"}

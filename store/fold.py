@@ -184,6 +184,13 @@ def _submitted(s: _Step, e: ev.DemandSubmitted) -> None:
     )
 
 
+@_on(ev.InformationProvided)
+def _informed(s: _Step, e: ev.InformationProvided) -> None:
+    """An answer that gives the need's place (a report asked where) moves its row there, as
+    it moves the need's state (domain/transitions.py): community, grid, building."""
+    s.row.update(e.place())
+
+
 @_on(ev.ReportLinked)
 def _linked(s: _Step, e: ev.ReportLinked) -> None:
     s.row["linked_reports"] += 1
@@ -364,7 +371,6 @@ def _supervision_missed(s: _Step, e: ev.SupervisionReplyMissed) -> None:
 @_on(
     # the need's row does not show these (their own tables and the timeline do)
     ev.InformationRequested,
-    ev.InformationProvided,
     ev.InformationRequestExpired,
     ev.PossibleRepeatFlagged,
     ev.PossibleRepeatResolved,

@@ -210,6 +210,13 @@ async def test_a_lamp_reported_with_only_a_street_is_asked_where(as_) -> None:
     assert answered.status_code == 200, answered.text
     routed = await wait_for(integrator, need_id, lambda n: n["stage"] == "assignment")
     assert routed["assigned_unit"] == "grid-dongting-2"
+    # the need is where the answer put it: in the listing (a community's supervisor finds
+    # it there) and in its detail
+    assert (routed["community"], routed["grid"]) == ("community-dongting", "grid-dongting-2")
+    assert routed["location"]["grid"] == "grid-dongting-2"
+    assert routed["location"]["building"] == "9栋"
+    listed = (await integrator.get("/needs", params={"limit": 500})).json()["items"]
+    assert [n["grid"] for n in listed if n["id"] == need_id] == ["grid-dongting-2"]
 
 
 async def test_a_supervisor_splits_a_merged_report_back_into_a_need_of_its_own(as_) -> None:
