@@ -247,6 +247,10 @@ def landmarks_in(text: str, forms: int = 1) -> list[str]:
     return found
 
 
+# A number as in a house or building (857, 5): not a phone typed into the address field.
+_SHORT_NUMBER = re.compile(r"(?<!\d)\d{1,5}(?!\d)")
+
+
 def address_names_a_place(address: str | None) -> bool:
     """Whether an address field says where a unit can go: a number (汉正街857号, 5栋), a
     crossing or a landmark with its side (汉正街和多福路路口, 多福路小学门口), or a named
@@ -254,11 +258,12 @@ def address_names_a_place(address: str | None) -> bool:
     if address is None or is_placeholder(address):
         return False
     plain = normalise(address)
+    named = (_a_name(m[1]) for m in _NAMED_PLACE.finditer(plain))  # not 不知道哪个小区
     return (
-        any(ch.isdigit() for ch in plain)
+        _SHORT_NUMBER.search(plain) is not None
         or bool(places_in(plain))
         or bool(landmarks_in(plain, forms=2))
-        or _NAMED_PLACE.search(plain) is not None
+        or any(named)
     )
 
 
@@ -313,20 +318,36 @@ def spots_in(text: str) -> set[str]:
     }
 
 
-# A thing with its own number at a place: 1号梯 and 2号电梯 (lifts of one building), 3号桩 (a
-# charger), 5号杆 (a lamp post), 2号井; the key is the number and the thing's last letter.
-_NUMBERED_THING = re.compile(
-    _NUM + r"\s*号\s*(?:客梯|货梯|电梯|梯|充电桩|桩|灯杆|路灯|杆|窨井|井|泵|水泵|机|柜|箱)"
-)
+# Things with their own number at a place, by class: 1号梯 and 一号电梯 are one lift, 1号货梯
+# another; 5号杆 and 5号路灯 one lamp post. Longer words first.
+_THING_CLASSES = {
+    "客梯": "passenger-lift",
+    "货梯": "goods-lift",
+    "电梯": "lift",
+    "梯": "lift",
+    "充电桩": "charger",
+    "桩": "charger",
+    "灯杆": "lamp-post",
+    "路灯": "lamp-post",
+    "杆": "lamp-post",
+    "窨井": "manhole",
+    "井": "manhole",
+    "水泵": "pump",
+    "泵": "pump",
+    "机": "machine",
+    "柜": "cabinet",
+    "箱": "box",
+}
+_NUMBERED_THING = re.compile(_NUM + r"\s*号\s*(" + "|".join(_THING_CLASSES) + ")")
 
 
 def numbered_things_in(text: str) -> set[str]:
-    """The numbered things `text` names, as number + thing: '1梯' for 1号梯 and 一号电梯."""
+    """The numbered things `text` names, as number and class: '1 lift' for 1号梯 and 一号电梯."""
     found = set()
     for match in _NUMBERED_THING.finditer(normalise(text)):
         number = _number(match[1])
         if number is not None:
-            found.add(f"{number}{match[0][-1]}")
+            found.add(f"{number} {_THING_CLASSES[match[2]]}")
     return found
 
 

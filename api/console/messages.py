@@ -35,11 +35,19 @@ def t(section: str, key: object, **values: object) -> str:
 _RULE_PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sla.handling.", ("category", "tier", "urgency")),
     ("collection.information_expiry.", ("expiry_action",)),
-    ("collection.repeats.", ("item",)),
+    ("collection.repeats.", ("item|category",)),  # the item, else the category's name
     ("routing.category.", ("category",)),
     ("routing.rule.", ("item",)),
     ("sla.levels.", ("urgency",)),
 )
+
+
+def _named(sections: str, key: str) -> str:
+    """`key`'s label in the first of `sections` ("item|category") that has one."""
+    for section in sections.split("|"):
+        if key in catalogue().get(section, {}):
+            return t(section, key)
+    return key
 
 
 def rule_name(rule_id: object) -> str:
@@ -57,6 +65,6 @@ def rule_name(rule_id: object) -> str:
     for prefix, sections in _RULE_PREFIXES:
         parts = key.removeprefix(prefix).split(".")
         if key.startswith(prefix) and len(parts) == len(sections):
-            values = {s: t(s, part) for s, part in zip(sections, parts, strict=True)}
+            values = {s: _named(s, part) for s, part in zip(sections, parts, strict=True)}
             return t("rule", f"{prefix}*", **values)
     return key

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.console.messages import rule_name
-from domain.model import Urgency
+from domain.model import Category, Urgency
 from domain.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,8 @@ def _rule_ids_from(policy: Policy) -> set[str]:
     ids |= {f"routing.rule.{r.id}" for r in policy.classification.rules}
     ids |= {f"collection.repeats.{r.id}" for r in policy.classification.rules}
     ids |= {f"routing.category.{c}" for c in policy.routing.category_units}
+    # a possible repeat of a report no rule classified names its category, or unclassified
+    ids |= {f"collection.repeats.{c.value}" for c in Category} | {"collection.repeats.unclassified"}
     ids |= {f"sla.levels.{u.value}" for u in Urgency}
     ids |= {
         f"sla.handling.{category}.{tier}.{urgency}"
@@ -54,6 +56,7 @@ def test_a_rule_with_a_value_is_named_with_the_value_named() -> None:
     assert rule_name("sla.handling.daily_life.grid.urgent") == "办理时限：生活服务·网格·紧急"
     assert rule_name("collection.information_expiry.close") == "补充信息逾期：办结"
     assert rule_name("lift") == "电梯"  # a classification rule: its item
+    assert rule_name("collection.repeats.care") == "重复判断：关爱帮扶"  # no item: the category
     assert rule_name("sla.handling.default") == "默认办理时限"  # exact before prefix
 
 

@@ -100,8 +100,19 @@ def test_a_person_trapped_or_gas_or_smoke_is_urgent(text):
     assert found is not None and found.urgency == Urgency.URGENT
 
 
-def test_an_ordinary_report_is_not_urgent():
-    found = classify("电梯按钮不灵，要按好几下", R.RESIDENT, Channel.APP, None, POLICY)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电梯按钮不灵，要按好几下",
+        "燃气灶打不着火，是不是没气了",  # 着火 inside 打不着火
+        "消防通道停满了车，真要着火了消防车进不来",  # a fear, not a fire
+        "社区活动室被关了一个月",  # a room closed, nobody shut in
+        "楼下烧烤摊冒烟，熏得开不了窗",  # smoke of a stall
+        "上个月家里失火了，想问临时救助",  # a past fire: hardship, not an emergency
+    ],
+)
+def test_an_ordinary_report_is_not_urgent(text):
+    found = classify(text, R.RESIDENT, Channel.APP, None, POLICY)
     assert found is not None and found.urgency != Urgency.URGENT
 
 

@@ -263,6 +263,9 @@ def test_a_policy_from_before_landmarks_asks_about_a_landmark_too():
         ("汉正街和多福路路口", False),
         ("多福路小学门口", False),
         ("汉正街小商品市场", False),  # a named facility
+        ("不知道哪个小区", True),  # a question, not a name
+        ("汉正街那个小区", True),
+        ("13812345678", True),  # a phone in the wrong field
         ("不详", True),
     ],
 )

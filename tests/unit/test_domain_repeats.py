@@ -171,9 +171,13 @@ def test_numbered_things_named_in_a_text():
     from domain.text import numbered_things_in
 
     assert (
-        numbered_things_in("东边那部电梯（1号梯）坏了") == {"1梯"} == numbered_things_in("一号电梯")
+        numbered_things_in("东边那部电梯（1号梯）坏了")
+        == {"1 lift"}
+        == numbered_things_in("一号电梯")
     )
-    assert numbered_things_in("3号充电桩和5号桩都没电") == {"3桩", "5桩"}
+    assert numbered_things_in("3号充电桩和5号桩都没电") == {"3 charger", "5 charger"}
+    assert numbered_things_in("1号客梯") != numbered_things_in("1号货梯")  # two lifts
+    assert numbered_things_in("5号杆") == numbered_things_in("5号路灯")  # one lamp post
     for nothing in ("3号楼漏水", "汉正街5号门口", "2号院", "1号线地铁站"):
         assert numbered_things_in(nothing) == set(), nothing
 
