@@ -239,5 +239,5 @@ async def test_migration_is_idempotent(owner_url: str, store: EventStore):
     sid = samples.new_stream_id()
     await store.append(sid, 0, samples.envelopes(sid, samples.happy_path()[:2]))
     await upgrade_async(owner_url)
-    assert await current_revision(owner_url) == head_revision() == "0017"
+    assert await current_revision(owner_url) == head_revision() == "0018"
     assert await count(store) == 2
