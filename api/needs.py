@@ -167,12 +167,8 @@ async def joined_need(services: Services, events: list[EventEnvelope]) -> Joined
     merged = next((e.event() for e in reversed(events) if e.type == "DemandMerged"), None)
     if not isinstance(merged, DemandMerged):  # None: not merged
         return None
-    row = await find_need(services, merged.into_stream_id)
-    return JoinedNeed(
-        id=merged.into_stream_id,
-        stage=row["stage"] if row else "collection",
-        outcome=row.get("outcome") if row else None,
-    )
+    joined = merged.into_stream_id
+    return await _status_of(services, joined) or JoinedNeed(id=joined, stage="collection")
 
 
 async def split_need(
@@ -182,9 +178,13 @@ async def split_need(
     requester's need is handled there now)."""
     if not any(e.type == "DemandMerged" for e in events):
         return None
-    split = split_id(need_id)
-    row = await find_need(services, split)
-    return JoinedNeed(id=split, stage=row["stage"], outcome=row.get("outcome")) if row else None
+    return await _status_of(services, split_id(need_id))
+
+
+async def _status_of(services: Services, need_id: str) -> JoinedNeed | None:
+    """A need's id, stage and outcome (None before its row exists)."""
+    row = await find_need(services, need_id)
+    return JoinedNeed(id=need_id, stage=row["stage"], outcome=row.get("outcome")) if row else None
 
 
 @router.post("/needs/{need_id}/information", response_model=ActionOut)
